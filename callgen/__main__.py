@@ -1,0 +1,3 @@
+from callgen.cli import main
+
+raise SystemExit(main())
