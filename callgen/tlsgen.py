@@ -1,0 +1,187 @@
+"""Throwaway TLS material for one run: a private CA and one certificate signed by it.
+
+Why: SRTP with ``--srtp-secure=1`` needs SIP over TLS, and pjsua needs a CA file,
+a certificate and a key.  Nothing long-lived or shared should be used for that,
+so every run mints its own CA (valid for a day) in its run folder.  The same
+certificate serves as server and client certificate for every agent (it carries
+both extended key usages), which is all a loopback test needs.
+
+Keys are EC P-256: accepted by OpenSSL 3 (which pjsua links) and by Kamailio's
+tls module, and fast to generate.  Key files are written with mode 0600.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from callgen.errors import InfrastructureError, UsageError
+
+DEFAULT_HOSTS = ("127.0.0.1", "localhost")
+DEFAULT_VALIDITY = dt.timedelta(days=1)
+#: backdating absorbs small clock differences between the writer and the verifier
+_BACKDATE = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """Paths of the PEM files made for one run."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    ca_key_file: Path
+    hosts: tuple[str, ...]
+    not_after: dt.datetime
+
+    def pjsua_args(self) -> tuple[str, ...]:
+        """The pjsua options that enable TLS with this material."""
+        return (
+            "--use-tls",
+            f"--tls-ca-file={self.ca_file}",
+            f"--tls-cert-file={self.cert_file}",
+            f"--tls-privkey-file={self.key_file}",
+        )
+
+
+def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = []
+    for h in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            if not h or any(c.isspace() for c in h):
+                raise UsageError(f"TLS host name {h!r} is neither an IP address nor a DNS name") from None
+            names.append(x509.DNSName(h))
+    return x509.SubjectAlternativeName(names)
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """Create the file 0600 from the start, so the key is never world-readable."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, pem)
+    finally:
+        os.close(fd)
+    os.chmod(path, 0o600)  # O_CREAT's mode is ignored when the file already existed
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def make_tls_material(
+    dirpath: Path,
+    *,
+    hosts: Sequence[str] = DEFAULT_HOSTS,
+    validity: dt.timedelta = DEFAULT_VALIDITY,
+    now: dt.datetime | None = None,
+) -> TlsMaterial:
+    """Write ``ca.pem``, ``ca.key``, ``cert.pem`` and ``key.pem`` into ``dirpath``.
+
+    The certificate is valid for every entry of ``hosts`` (IP addresses become
+    IP SANs, anything else a DNS SAN) as TLS server and client.
+    """
+    if not hosts:
+        raise UsageError("TLS material needs at least one host")
+    dirpath = Path(dirpath)
+    try:
+        dirpath.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InfrastructureError(f"{dirpath}: cannot create TLS directory ({exc.strerror})") from None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    start, end = now - _BACKDATE, now + validity
+    san = _san(hosts)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "callgen throwaway CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_agreement=True, key_cert_sign=False, crl_sign=False,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(san, critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    material = TlsMaterial(
+        ca_file=dirpath / "ca.pem",
+        cert_file=dirpath / "cert.pem",
+        key_file=dirpath / "key.pem",
+        ca_key_file=dirpath / "ca.key",
+        hosts=tuple(hosts),
+        not_after=end,
+    )
+    try:
+        _write_cert(material.ca_file, ca_cert)
+        _write_cert(material.cert_file, cert)
+        _write_key(material.key_file, key)
+        _write_key(material.ca_key_file, ca_key)
+    except OSError as exc:
+        raise InfrastructureError(f"{dirpath}: cannot write TLS material ({exc.strerror})") from None
+    return material
+
+
+def _cmd_tls(args: argparse.Namespace, io) -> int:
+    m = make_tls_material(args.directory, hosts=tuple(args.host or DEFAULT_HOSTS))
+    print(f"ca: {m.ca_file}\ncert: {m.cert_file}\nkey: {m.key_file}\nvalid until: {m.not_after.isoformat()}", file=io.out)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``callgen tls-material DIR [--host H ...]``."""
+    p = subparsers.add_parser("tls-material", help="write a throwaway CA, certificate and key (PEM) for TLS/SRTP runs")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--host", action="append", help="IP address or DNS name for the certificate (repeatable; default 127.0.0.1 and localhost)")
+    p.set_defaults(func=_cmd_tls)
