@@ -1,0 +1,99 @@
+"""CLI glue of suites and reports.
+
+* ``register(subparsers)`` adds ``callgen merge-reports -o OUT IN...``.
+* ``add_suite_arguments(parser)`` and ``run_suite_command(args, io)`` give the
+  ``run`` command (owned by the CLI layer) the suite options
+  (-k, --tag, -j, --retries, --repeat, --junit, --json, --keep) and the whole
+  collect -> validate -> select -> run -> report flow in one call.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable
+
+from callgen.errors import UsageError
+from callgen.reports import publish
+from callgen.reports.keep import KEEP_CHOICES
+from callgen.reports.merge import merge_reports
+from callgen.reports.text import format_scenario, format_summary
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "merge-reports",
+        help="combine shard reports (JUnit XML or JSON) into one",
+        description="Combine the JUnit XML (or JSON) reports of several shards into one: "
+        "test cases sorted, totals recomputed, scenarios reported by more than one shard flagged.",
+    )
+    p.add_argument("-o", "--output", required=True, type=Path, help="merged report; .xml for JUnit, .json for JSON")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="shard reports, all of the output's format")
+    p.set_defaults(func=merge_command)
+
+
+def merge_command(args: argparse.Namespace, io: Any) -> int:
+    res = merge_reports(args.inputs, args.output)
+    for dup in res.duplicates:
+        print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
+    print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests -> {res.output}", file=io.out)
+    return 0
+
+
+def _var(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    return key, value
+
+
+def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a suite run; the caller adds ``paths`` and runner options."""
+    g = parser.add_argument_group("suite")
+    g.add_argument("-k", dest="keyword", metavar="EXPR",
+                   help="only scenarios whose name or file stem matches EXPR (substrings with and/or/not/())")
+    g.add_argument("--tag", action="append", default=[], help="only scenarios with this tag (repeatable: any of)")
+    g.add_argument("-j", "--jobs", type=int, default=0, help="scenarios run in parallel (default: min(4, CPUs))")
+    g.add_argument("--retries", type=int, default=0, help="rerun a failed scenario up to N times (pass -> FLAKY)")
+    g.add_argument("--repeat", type=int, default=1, help="run each scenario N times, each its own result")
+    g.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    g.add_argument("--json", dest="json_report", type=Path, metavar="FILE", help="write a JSON report")
+    g.add_argument("--keep", choices=KEEP_CHOICES, default="all",
+                   help="run folders to keep after reports: all, failed (FAIL/ERROR/FLAKY) or none")
+    g.add_argument("--var", action="append", type=_var, default=[], metavar="NAME=VALUE",
+                   help="scenario variable (repeatable)")
+
+
+def run_suite_command(
+    args: argparse.Namespace,
+    io: Any,
+    *,
+    make_run_options: Callable[[argparse.Namespace, Path], Any],
+    load: Callable[..., Any] | None = None,
+    run_one: Callable[[Any, Any], Any] | None = None,
+) -> int:
+    """collect ``args.paths`` -> validate all -> select -> run -> reports.
+
+    ``make_run_options(args, out_dir)`` builds the runner's ``RunOptions``
+    (the CLI layer knows its fields); ``args.out`` is the output folder.
+    """
+    from callgen.suite import SuiteOptions, collect, run_suite, select, stream_progress, validate_all
+
+    files = collect(args.paths)
+    if not files:
+        raise UsageError(f"no scenario file found in {' '.join(args.paths)}")
+    variables = dict(args.var)
+    scenarios = validate_all(files, variables, load=load)
+    chosen = select(scenarios, args.keyword, args.tag)
+    if not chosen:
+        raise UsageError(f"no scenario matches (-k {args.keyword!r}, --tag {args.tag})")
+    out_dir = Path(args.out)
+    options = SuiteOptions(run=make_run_options(args, out_dir), out_dir=out_dir, jobs=args.jobs,
+                           retries=args.retries, repeat=args.repeat)
+    suite = run_suite(chosen, options, run_one=run_one, progress=stream_progress(io.err))
+    if len(suite.results) == 1:
+        io.out.write(format_scenario(suite.results[0]))
+    io.out.write(format_summary(suite))
+    done = publish(suite, out_dir, junit=args.junit, json_path=args.json_report, keep=args.keep)
+    io.out.write(f"report: {done.index_html}\n")
+    return suite.exit_status

@@ -1,0 +1,177 @@
+"""Combine shard reports (JUnit XML or JSON) into one.
+
+Shards of a scenario library (e.g. an Indexed Kubernetes Job) each write their
+own report; CI wants one.  Test cases are sorted, totals recomputed from the
+cases, and a scenario that appears in more than one shard is flagged (a
+sharding bug: it ran twice) - listed in ``MergeResult.duplicates``, as a
+``duplicate`` suite property in JUnit and under ``"duplicates"`` in JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from callgen import __version__
+from callgen.errors import UsageError
+from callgen.reports.jsonreport import totals, write_json_data
+from callgen.reports.junit import build_from_testcases, write_xml
+from callgen.result import ScenarioResult
+
+
+class ReportInputError(UsageError):
+    """A report given to ``merge-reports`` is not a callgen JUnit or JSON report."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    output: Path
+    kind: str  #: "junit" | "json"
+    tests: int
+    duplicates: tuple[str, ...]  #: "classname::name" (JUnit) or "file::name" (JSON)
+    inputs: tuple[Path, ...]
+
+
+def _kind_of_output(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return "junit"
+    if suffix == ".json":
+        return "json"
+    raise UsageError(f"{path}: the output must end in .xml (JUnit) or .json")
+
+
+def merge_reports(paths: Sequence[Path], output: Path) -> MergeResult:
+    """Merge ``paths`` into ``output``; the output's suffix picks the format
+    and every input must be of that format."""
+    if not paths:
+        raise UsageError("merge-reports: no input report given")
+    output = Path(output)
+    kind = _kind_of_output(output)
+    inputs = tuple(Path(p) for p in paths)
+    if kind == "junit":
+        return _merge_junit(inputs, output)
+    return _merge_json(inputs, output)
+
+
+# --------------------------------------------------------------------------- JUnit
+
+
+def _parse_xml(path: Path) -> ET.Element:
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise ReportInputError(f"{path}: no such file") from None
+    except ET.ParseError as exc:
+        line, col = exc.position
+        reason = str(exc).split(":")[0]
+        raise ReportInputError(f"{path}:{line}:{col}: not a JUnit XML file ({reason})") from None
+    if root.tag not in ("testsuites", "testsuite"):
+        raise ReportInputError(f"{path}: root element <{root.tag}> is neither <testsuites> nor <testsuite>")
+    return root
+
+
+def _merge_junit(inputs: tuple[Path, ...], output: Path) -> MergeResult:
+    cases: list[ET.Element] = []
+    duration = 0.0
+    stamps, hosts = [], []
+    props: list[tuple[str, str]] = []
+    for path in inputs:
+        root = _parse_xml(path)
+        suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+        for ts in suites:
+            cases.extend(ts.iter("testcase"))
+            duration += _float(ts.get("time"), path)
+            stamps.append(ts.get("timestamp", ""))
+            hosts.append(ts.get("hostname", ""))
+            for p in ts.findall("properties/property"):
+                if p.get("name") not in ("flaky", "duplicate"):
+                    props.append((p.get("name", ""), p.get("value", "")))
+    cases.sort(key=lambda c: (c.get("classname", ""), c.get("name", "")))
+    keys = Counter(f"{c.get('classname', '')}::{c.get('name', '')}" for c in cases)
+    dups = tuple(sorted(k for k, n in keys.items() if n > 1))
+    unique_props = list(dict.fromkeys(props)) + [("merged_from", str(p)) for p in inputs]
+    unique_props += [("duplicate", d) for d in dups]
+    root = build_from_testcases(
+        cases,
+        duration_s=duration,
+        timestamp=min((s for s in stamps if s), default=""),
+        hostname=hosts[0] if len(set(hosts)) == 1 else ",".join(sorted(set(h for h in hosts if h))),
+        properties=unique_props,
+    )
+    write_xml(root, output)
+    return MergeResult(output, "junit", len(cases), dups, inputs)
+
+
+def _float(value: str | None, path: Path) -> float:
+    try:
+        return float((value or "0").replace(",", ""))
+    except ValueError:
+        raise ReportInputError(f"{path}: time={value!r} is not a number") from None
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportInputError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(f"{path}:{exc.lineno}:{exc.colno}: not a JSON report ({exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise ReportInputError(f"{path}: byte {exc.start}: not UTF-8 text") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise ReportInputError(f"{path}: not a callgen JSON report (no \"results\" list)")
+    return data
+
+
+def _parse_time(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
+    results: list[ScenarioResult] = []
+    spans: list[tuple[dt.datetime, float]] = []
+    jobs = 0
+    interrupted = False
+    for path in inputs:
+        data = _load_json(path)
+        for i, d in enumerate(data["results"]):
+            try:
+                results.append(ScenarioResult.from_dict(d))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ReportInputError(f"{path}: results[{i}]: invalid result ({exc})") from None
+        start = _parse_time(data.get("started", ""))
+        if start is not None:
+            spans.append((start, float(data.get("duration_s", 0.0))))
+        jobs += int(data.get("jobs", 0))
+        interrupted = interrupted or bool(data.get("interrupted"))
+    results.sort(key=lambda r: (r.file, r.name))
+    keys = Counter(f"{r.file}::{r.name}" for r in results)
+    dups = tuple(sorted(k for k, n in keys.items() if n > 1))
+    started = min((s for s, _ in spans), default=None)
+    # Shards run side by side: the merged wall time spans first start to last end.
+    duration = max(((s - started).total_seconds() + d for s, d in spans), default=0.0) if started else 0.0
+    merged = {
+        "callgen_version": __version__,
+        "started": started.isoformat(timespec="seconds") if started else "",
+        "duration_s": round(duration, 3),
+        "jobs": jobs,
+        "interrupted": interrupted,
+        "results": [r.to_dict() for r in results],
+        "totals": totals(results, interrupted=interrupted),
+        "duplicates": list(dups),
+        "merged_from": [str(p) for p in inputs],
+    }
+    write_json_data(merged, output)
+    return MergeResult(output, "json", len(results), dups, inputs)
