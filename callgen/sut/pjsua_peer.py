@@ -24,7 +24,7 @@ from callgen.errors import AgentTimeout, InfrastructureError
 
 READY = "You have 0 active call"
 CONFIRMED = re.compile(r"state changed to CONFIRMED")
-DISCONNECTED = re.compile(r"Call (\d+) is DISCONNECTED \[reason=(\d+) \(([^)]*)\)\]")
+DISCONNECTED = re.compile(r"Call (\d+) is DISCONNECTED \[reason=(\d+) \((.*)\)\]")
 #: one line of ``cl`` output, e.g. ``Port #01[16KHz/20ms/1] tone_1000hz_3s.wav  transmitting to: ...``
 CONF_PORT_LINE = re.compile(r"Port #(\d+)\[[^\]]*\]\s+(\S.*?)\s{2,}transmitting to:", re.MULTILINE)
 LOOPBACK_ARGS = ("--ip-addr=127.0.0.1", "--bound-addr=127.0.0.1", "--null-audio")

@@ -1,0 +1,174 @@
+"""Throwaway TLS material: certificate properties, openssl's verdict, and a real pjsua TLS+SRTP call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from callgen.errors import UsageError
+from callgen.sut.pjsua_peer import PjsuaPeer
+from callgen.sut.ports import free_port_block
+from callgen.tlsgen import make_tls_material
+
+
+def _load(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_material_files_and_key_modes(tmp_path):
+    m = make_tls_material(tmp_path / "tls")
+    for p in (m.ca_file, m.cert_file, m.key_file, m.ca_key_file):
+        assert p.is_file() and p.stat().st_size > 100
+    assert stat.S_IMODE(m.key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(m.ca_key_file.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in m.key_file.read_bytes()
+
+
+def test_existing_world_readable_key_file_becomes_0600(tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("old")
+    key.chmod(0o644)
+    m = make_tls_material(tmp_path)
+    assert stat.S_IMODE(m.key_file.stat().st_mode) == 0o600
+    assert m.key_file.read_text() != "old"
+
+
+def test_certificate_is_signed_by_ca_and_names_the_hosts(tmp_path):
+    m = make_tls_material(tmp_path, hosts=("127.0.0.1", "localhost", "127.0.0.2"))
+    ca, cert = _load(m.ca_file), _load(m.cert_file)
+    cert.verify_directly_issued_by(ca)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("127.0.0.2")]
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.SERVER_AUTH in eku and ExtendedKeyUsageOID.CLIENT_AUTH in eku
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+
+
+def test_validity_is_short(tmp_path):
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    m = make_tls_material(tmp_path, now=now)
+    cert = _load(m.cert_file)
+    assert cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= dt.timedelta(days=1, minutes=10)
+    assert m.not_after == now + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("hosts", [(), ("",), ("bad host",)])
+def test_bad_hosts_are_usage_errors(tmp_path, hosts):
+    with pytest.raises(UsageError):
+        make_tls_material(tmp_path, hosts=hosts)
+
+
+def _openssl_verify(ca: Path, cert: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca), *extra, str(cert)], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_openssl_verifies_the_chain_for_server_and_client(tmp_path):
+    m = make_tls_material(tmp_path)
+    server = _openssl_verify(m.ca_file, m.cert_file, "-purpose", "sslserver", "-verify_ip", "127.0.0.1")
+    assert server.returncode == 0, server.stderr
+    client = _openssl_verify(m.ca_file, m.cert_file, "-purpose", "sslclient", "-verify_hostname", "localhost")
+    assert client.returncode == 0, client.stderr
+
+
+def test_openssl_rejects_foreign_ca_and_wrong_ip(tmp_path):
+    m = make_tls_material(tmp_path / "a")
+    other = make_tls_material(tmp_path / "b")
+    assert _openssl_verify(other.ca_file, m.cert_file).returncode != 0
+    assert _openssl_verify(m.ca_file, m.cert_file, "-verify_ip", "127.0.0.9").returncode != 0
+
+
+def test_pjsua_args(tmp_path):
+    m = make_tls_material(tmp_path)
+    assert m.pjsua_args() == (
+        "--use-tls",
+        f"--tls-ca-file={m.ca_file}",
+        f"--tls-cert-file={m.cert_file}",
+        f"--tls-privkey-file={m.key_file}",
+    )
+
+
+# ---------------------------------------------------------------------------
+# real pjsua
+
+
+def _tls_peer(name: str, workdir: Path, tls_args: tuple[str, ...], *extra: str) -> tuple[PjsuaPeer, int]:
+    """A pjsua with UDP (TCP off) and TLS; TLS listens on --local-port + 1."""
+    sip = free_port_block(2)
+    rtp = free_port_block(4)
+    args = ["--no-tcp", f"--local-port={sip}", f"--rtp-port={rtp}", "--use-srtp=2", "--srtp-secure=1", *tls_args, *extra]
+    return PjsuaPeer(name, args, workdir), sip
+
+
+def _assert_gone(*peers: PjsuaPeer, pids: list[int]) -> None:
+    for peer in peers:
+        assert not peer.alive()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.integration
+def test_pjsua_tls_srtp_call_confirms_with_verified_certificates(tmp_path):
+    m = make_tls_material(tmp_path / "tls")
+    verify = ("--tls-verify-server", "--tls-verify-client")
+    bob, bob_port = _tls_peer("bob", tmp_path, m.pjsua_args(), *verify, "--auto-answer=200")
+    alice, _ = _tls_peer("alice", tmp_path, m.pjsua_args(), *verify, "--id=sip:alice@127.0.0.1")
+    pids: list[int] = []
+    try:
+        bob.start()
+        alice.start()
+        pids = [bob.pid, alice.pid]
+        alice.call(f"sip:bob@127.0.0.1:{bob_port + 1};transport=tls")
+        assert alice.wait_call_result(15) is None
+        assert bob.wait_call_result(15) is None
+        alice.hangup_all()
+        bob.expect("DISCONNECTED", 10)
+    finally:
+        alice.close()
+        bob.close()
+    a_out, b_out = alice.transcript(), bob.transcript()
+    assert f"SIP TLS listener is ready for incoming connections at 127.0.0.1:{bob_port + 1}" in b_out
+    assert f"TLS cert verification result of 127.0.0.1:{bob_port + 1} : OK" in a_out
+    assert re.search(r"TLS cert verification result of 127\.0\.0\.1:\d+ : OK", b_out)
+    for out in (a_out, b_out):  # mandatory SRTP was negotiated, keyed over the TLS signalling
+        assert re.search(r"SRTP started, keying=SDES, crypto=AES_(256|CM_128)_", out)
+    _assert_gone(alice, bob, pids=pids)
+
+
+@pytest.mark.integration
+def test_pjsua_refuses_server_certificate_from_foreign_ca(tmp_path):
+    """The negative: the same call fails when the caller trusts another CA."""
+    m = make_tls_material(tmp_path / "tls")
+    other = make_tls_material(tmp_path / "other")
+    caller_tls = ("--use-tls", f"--tls-ca-file={other.ca_file}", f"--tls-cert-file={other.cert_file}",
+                  f"--tls-privkey-file={other.key_file}", "--tls-verify-server")  # fmt: skip
+    bob, bob_port = _tls_peer("bob", tmp_path, m.pjsua_args(), "--auto-answer=200")
+    alice, _ = _tls_peer("alice", tmp_path, caller_tls, "--id=sip:alice@127.0.0.1")
+    pids: list[int] = []
+    try:
+        bob.start()
+        alice.start()
+        pids = [bob.pid, alice.pid]
+        alice.call(f"sip:bob@127.0.0.1:{bob_port + 1};transport=tls")
+        end = alice.wait_call_result(15)
+        assert end is not None and end.code >= 400, end
+        assert "PJSIP_TLS_ECERTVERIF" in end.reason
+    finally:
+        alice.close()
+        bob.close()
+    assert "CONFIRMED" not in bob.transcript()
+    _assert_gone(alice, bob, pids=pids)
