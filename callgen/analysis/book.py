@@ -1,0 +1,162 @@
+"""Dialogs as they build up during the scan, and what they say about media.
+
+The scanner asks the book, when a new RTP stream shows up, which call it belongs
+to, which payload types carry events, the clock rates, and which SRTP key
+protects it (the key in side X's SDP protects what X sends; X sends from the
+address it announced, symmetric RTP, or with an SSRC it announced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from callgen.analysis.model import Dialog, Sdp, SdpMedia, SipMessage
+from callgen.analysis.srtp import SrtpKey
+
+
+@dataclass
+class _DialogBuilder:
+    call_id: str
+    messages: list[SipMessage] = field(default_factory=list)
+    invite_cseq: int | None = None
+    invite_had_sdp: bool = False
+    final_code: int | None = None
+    offer: Sdp | None = None
+    answer: Sdp | None = None
+
+    def add(self, msg: SipMessage) -> None:
+        self.messages.append(msg)
+        if msg.method == "INVITE" and self.invite_cseq is None:
+            self.invite_cseq = msg.cseq
+            if msg.sdp is not None:
+                self.offer = msg.sdp
+                self.invite_had_sdp = True
+            return
+        if self.invite_cseq is None or msg.cseq != self.invite_cseq:
+            return
+        if msg.status is not None and msg.cseq_method == "INVITE":
+            if msg.status >= 200 and self.final_code is None:
+                self.final_code = msg.status
+            if msg.sdp is not None:
+                if self.invite_had_sdp:
+                    if self.answer is None:
+                        self.answer = msg.sdp
+                elif self.offer is None and msg.status < 300:
+                    self.offer = msg.sdp
+        elif msg.method == "ACK" and msg.sdp is not None and not self.invite_had_sdp and self.answer is None:
+            self.answer = msg.sdp
+
+    def freeze(self) -> Dialog:
+        msgs = tuple(sorted(self.messages, key=lambda m: m.time))
+        return Dialog(self.call_id, msgs, self.final_code, self.offer, self.answer)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the SDP says about one RTP stream."""
+
+    call_id: str
+    sender: SdpMedia | None
+    receiver: SdpMedia | None
+    key: SrtpKey | None
+    key_pending: bool  #: SAVP with keys offered, but the answer (chosen tag) not seen yet
+
+    @property
+    def savp(self) -> bool:
+        return any(m is not None and m.savp for m in (self.sender, self.receiver))
+
+    def rtpmap(self) -> dict[int, tuple[str, int]]:
+        out: dict[int, tuple[str, int]] = {}
+        for m in (self.sender, self.receiver):  # the receiver's map wins: the sender uses its PTs
+            if m is not None:
+                out.update(m.rtpmap)
+        return out
+
+    def event_pts(self) -> set[int]:
+        pts: set[int] = set()
+        for m in (self.sender, self.receiver):
+            if m is not None:
+                pts.update(m.telephone_event_pts)
+        return pts
+
+
+class MediaBook:
+    """Dialog builders by Call-ID, and an index from media address to dialog."""
+
+    def __init__(self) -> None:
+        self.dialogs: dict[str, _DialogBuilder] = {}
+        self.order: list[str] = []
+        self._by_addr: dict[tuple[str, int], str] = {}
+        self._by_ssrc: dict[int, str] = {}
+
+    def add(self, msg: SipMessage) -> None:
+        d = self.dialogs.get(msg.call_id)
+        if d is None:
+            d = self.dialogs[msg.call_id] = _DialogBuilder(msg.call_id)
+            self.order.append(msg.call_id)
+        d.add(msg)
+        if msg.sdp is not None:
+            for m in msg.sdp.media:
+                if m.port:
+                    self._by_addr[(m.addr, m.port)] = msg.call_id
+                for s in m.ssrcs:
+                    self._by_ssrc[s] = msg.call_id
+
+    def has_call(self, call_id: str) -> bool:
+        return call_id in self.dialogs
+
+    def lookup(self, src: tuple[str, int], dst: tuple[str, int], ssrc: int) -> MediaInfo | None:
+        for addr, sending in ((src, True), (dst, False)):
+            cid = self._by_addr.get(addr)
+            if cid is None:
+                continue
+            d = self.dialogs[cid]
+            side = _side_of(d, addr)
+            if side is None:
+                continue
+            sender_is_offerer = (side == "offer") == sending
+            return self._info(d, sender_is_offerer)
+        cid = self._by_ssrc.get(ssrc)
+        if cid is not None:
+            d = self.dialogs[cid]
+            for which, sdp in (("offer", d.offer), ("answer", d.answer)):
+                m = sdp.audio() if sdp else None
+                if m is not None and ssrc in m.ssrcs:
+                    return self._info(d, which == "offer")
+        return None
+
+    def _info(self, d: _DialogBuilder, sender_is_offerer: bool) -> MediaInfo:
+        om = d.offer.audio() if d.offer else None
+        am = d.answer.audio() if d.answer else None
+        sender, receiver = (om, am) if sender_is_offerer else (am, om)
+        key: SrtpKey | None = None
+        pending = False
+        if am is not None and am.crypto and om is not None:
+            chosen = am.crypto[0]
+            if sender_is_offerer:
+                for c in om.crypto:
+                    if c.tag == chosen.tag:
+                        key = SrtpKey(c.suite, c.key_b64, "sdp")
+                        break
+            else:
+                key = SrtpKey(chosen.suite, chosen.key_b64, "sdp")
+        elif om is not None and om.crypto and am is None:
+            pending = True
+        return MediaInfo(d.call_id, sender, receiver, key, pending)
+
+    def call_for(self, src: tuple[str, int], dst: tuple[str, int], ssrc: int) -> str | None:
+        for a in (src, dst):
+            cid = self._by_addr.get(a)
+            if cid is not None:
+                return cid
+        return self._by_ssrc.get(ssrc)
+
+
+def _side_of(d: _DialogBuilder, addr: tuple[str, int]) -> str | None:
+    for which, sdp in (("offer", d.offer), ("answer", d.answer)):
+        if sdp is None:
+            continue
+        for m in sdp.media:
+            if (m.addr, m.port) == addr:
+                return which
+    return None

@@ -1,0 +1,288 @@
+"""What the capture analyser found: frozen data, the one thing that leaves the package.
+
+Checks and reports read these; nothing here refers back to the parser state.
+``to_json`` gives the stable JSON form documented in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Crypto:
+    """One SDES ``a=crypto:<tag> <suite> inline:<key||salt base64>`` line."""
+
+    tag: int
+    suite: str
+    key_b64: str
+
+    def to_json(self) -> dict[str, Any]:
+        # The key itself is evidence the user may not want in a report: say it is there.
+        return {"tag": self.tag, "suite": self.suite}
+
+
+@dataclass(frozen=True)
+class SdpMedia:
+    """One ``m=`` section: where this side RECEIVES media and what it accepts."""
+
+    media: str
+    addr: str
+    port: int
+    proto: str
+    payload_types: tuple[int, ...]
+    rtpmap: Mapping[int, tuple[str, int]]
+    telephone_event_pts: tuple[int, ...]
+    direction: str
+    crypto: tuple[Crypto, ...] = ()
+    ssrcs: tuple[int, ...] = ()
+
+    @property
+    def savp(self) -> bool:
+        return "SAVP" in self.proto.upper()
+
+    def codecs(self) -> list[str]:
+        """``name/rate`` for every payload type, in offer order."""
+        out = []
+        for pt in self.payload_types:
+            name, rate = self.rtpmap.get(pt, (f"pt{pt}", 0))
+            out.append(f"{name}/{rate}" if rate else name)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "media": self.media,
+            "addr": self.addr,
+            "port": self.port,
+            "proto": self.proto,
+            "payload_types": list(self.payload_types),
+            "codecs": self.codecs(),
+            "telephone_event_pt": self.telephone_event_pts[0] if self.telephone_event_pts else None,
+            "telephone_event_pts": list(self.telephone_event_pts),
+            "direction": self.direction,
+            "crypto": [c.to_json() for c in self.crypto],
+            "crypto_present": bool(self.crypto),
+        }
+
+
+@dataclass(frozen=True)
+class Sdp:
+    media: tuple[SdpMedia, ...]
+
+    def audio(self) -> SdpMedia | None:
+        for m in self.media:
+            if m.media == "audio":
+                return m
+        return self.media[0] if self.media else None
+
+    def to_json(self) -> dict[str, Any]:
+        a = self.audio()
+        return {
+            "media": [m.to_json() for m in self.media],
+            # Flat view of the audio section, what most checks want.
+            "codecs": a.codecs() if a else [],
+            "telephone_event_pt": (a.telephone_event_pts[0] if a and a.telephone_event_pts else None),
+            "proto": a.proto if a else None,
+            "crypto_present": bool(a and a.crypto),
+            "addr": a.addr if a else None,
+            "port": a.port if a else None,
+            "direction": a.direction if a else None,
+        }
+
+
+@dataclass(frozen=True)
+class SipMessage:
+    time: float
+    src: str  #: "ip:port" ("[v6]:port" for IPv6)
+    dst: str
+    transport: str  #: "udp", "tcp" or "log" (recovered from a pjsua log)
+    method: str | None  #: request method, None for a response
+    status: int | None  #: response code, None for a request
+    reason: str
+    cseq_method: str
+    call_id: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    sdp: Sdp | None
+    cseq: int = 0
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+    @property
+    def summary(self) -> str:
+        if self.method:
+            return self.method
+        return f"{self.status} {self.reason} ({self.cseq_method})".replace("  ", " ")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": round(self.time, 6),
+            "src": self.src,
+            "dst": self.dst,
+            "transport": self.transport,
+            "summary": self.summary,
+            "method": self.method,
+            "status": self.status,
+            "cseq": self.cseq,
+            "cseq_method": self.cseq_method,
+            "has_sdp": self.sdp is not None,
+        }
+
+
+@dataclass(frozen=True)
+class Dialog:
+    call_id: str
+    messages: tuple[SipMessage, ...]
+    final_code: int | None  #: final response to the initial INVITE (None: no INVITE or no final answer)
+    offer: Sdp | None
+    answer: Sdp | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "final_code": self.final_code,
+            "messages": [m.to_json() for m in self.messages],
+            "offer": self.offer.to_json() if self.offer else None,
+            "answer": self.answer.to_json() if self.answer else None,
+        }
+
+
+@dataclass(frozen=True)
+class RtpStream:
+    src: str
+    dst: str
+    ssrc: int
+    payload_types: tuple[int, ...]
+    codec: str | None  #: "PCMA/8000" from SDP or the static table; None if unknown
+    clock_rate: int
+    packets: int  #: every packet received, duplicates included
+    expected: int  #: highest - lowest extended sequence number + 1
+    lost: int  #: sequence numbers never received (duplicates not netted out)
+    duplicates: int
+    out_of_order: int
+    jitter_ms_mean: float
+    jitter_ms_max: float
+    max_delta_ms: float
+    first_time: float
+    last_time: float
+    srtp: bool  #: SDP said RTP/SAVP, or a given key verified
+    sdp_savp: bool  #: SDP for this stream's address said RTP/SAVP
+    decrypted: bool  #: SRTP payloads were authenticated and decrypted
+    decrypt_error: str | None
+    auth_failures: int
+    crypto_suite: str | None
+    payload_entropy: float  #: mean Shannon bits/byte over sampled wire payloads
+    call_id: str | None
+    announced: bool  #: address/port appeared in an SDP (else found heuristically)
+
+    @property
+    def duration(self) -> float:
+        return self.last_time - self.first_time
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "src": self.src,
+            "dst": self.dst,
+            "ssrc": self.ssrc,
+            "ssrc_hex": f"0x{self.ssrc:08X}",
+            "payload_types": list(self.payload_types),
+            "codec": self.codec,
+            "clock_rate": self.clock_rate,
+            "packets": self.packets,
+            "expected": self.expected,
+            "lost": self.lost,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "jitter_ms_mean": round(self.jitter_ms_mean, 3),
+            "jitter_ms_max": round(self.jitter_ms_max, 3),
+            "max_delta_ms": round(self.max_delta_ms, 3),
+            "first_time": round(self.first_time, 6),
+            "last_time": round(self.last_time, 6),
+            "duration": round(self.duration, 3),
+            "srtp": self.srtp,
+            "sdp_savp": self.sdp_savp,
+            "decrypted": self.decrypted,
+            "decrypt_error": self.decrypt_error,
+            "auth_failures": self.auth_failures,
+            "crypto_suite": self.crypto_suite,
+            "payload_entropy": round(self.payload_entropy, 3),
+            "call_id": self.call_id,
+            "announced": self.announced,
+        }
+
+
+@dataclass(frozen=True)
+class DtmfEvent:
+    digit: str  #: one of 0-9 * # A-D
+    method: str  #: "rfc4733" or "sip-info"
+    start: float  #: capture time (epoch seconds) of the first packet / the INFO
+    duration_ms: float
+    volume: int | None
+    end_seen: bool
+    ssrc: int | None
+    call_id: str | None
+    src: str
+    dst: str
+    payload_type: int | None = None
+    rtp_timestamp: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "digit": self.digit,
+            "method": self.method,
+            "start": round(self.start, 6),
+            "duration_ms": round(self.duration_ms, 3),
+            "volume": self.volume,
+            "end_seen": self.end_seen,
+            "ssrc": self.ssrc,
+            "call_id": self.call_id,
+            "src": self.src,
+            "dst": self.dst,
+            "payload_type": self.payload_type,
+            "rtp_timestamp": self.rtp_timestamp,
+        }
+
+
+@dataclass(frozen=True)
+class CaptureAnalysis:
+    dialogs: tuple[Dialog, ...]
+    rtp_streams: tuple[RtpStream, ...]
+    dtmf: tuple[DtmfEvent, ...]
+    packets: int
+    first_time: float | None
+    last_time: float | None
+    source: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+    def dialog(self, call_id: str) -> Dialog | None:
+        for d in self.dialogs:
+            if d.call_id == call_id:
+                return d
+        return None
+
+    def digits(self, ssrc: int | None = None, method: str | None = None) -> str:
+        """The DTMF digits in capture order, optionally of one stream or method."""
+        return "".join(
+            e.digit
+            for e in self.dtmf
+            if (ssrc is None or e.ssrc == ssrc) and (method is None or e.method == method)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": "callgen-analysis/1",
+            "source": self.source,
+            "packets": self.packets,
+            "first_time": self.first_time,
+            "last_time": self.last_time,
+            "dialogs": [d.to_json() for d in self.dialogs],
+            "rtp_streams": [s.to_json() for s in self.rtp_streams],
+            "dtmf": [e.to_json() for e in self.dtmf],
+            "warnings": list(self.warnings),
+        }

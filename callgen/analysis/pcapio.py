@@ -1,0 +1,204 @@
+"""Streaming pcap / pcapng reader over raw records.
+
+Reads the file in fixed-size chunks and yields ``(time, linktype, buf, start, end)``
+per packet, where ``buf[start:end]`` is the captured frame.  Nothing but the
+current chunk is held, so memory stays flat however large the capture.  Header
+fields are read with precompiled ``struct.Struct`` formats; errors name the file
+and the byte offset of the bad record.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO, Iterator
+
+from callgen.errors import CaptureFormatError
+
+CHUNK = 1 << 22  # 4 MiB
+MAX_RECORD = 1 << 20  # larger than any snaplen tcpdump/dumpcap uses
+
+PCAP_MAGIC_US = 0xA1B2C3D4
+PCAP_MAGIC_NS = 0xA1B23C4D
+PCAPNG_SHB = 0x0A0D0D0A
+PCAPNG_BOM = 0x1A2B3C4D
+
+# Link types understood by the decoder (callgen.analysis.scan).
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+SUPPORTED_LINKTYPES = {
+    LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, 12, 14, LINKTYPE_LOOP,
+    LINKTYPE_LINUX_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2,
+}
+
+PCAP_GLOBAL = {"<": struct.Struct("<IHHiIII"), ">": struct.Struct(">IHHiIII")}
+PCAP_RECORD = {"<": struct.Struct("<IIII"), ">": struct.Struct(">IIII")}
+NG_BLOCK_HEAD = {"<": struct.Struct("<II"), ">": struct.Struct(">II")}
+NG_EPB = {"<": struct.Struct("<IIIII"), ">": struct.Struct(">IIIII")}
+NG_IDB = {"<": struct.Struct("<HHI"), ">": struct.Struct(">HHI")}
+NG_OPT = {"<": struct.Struct("<HH"), ">": struct.Struct(">HH")}
+NG_PB = {"<": struct.Struct("<HHIIII"), ">": struct.Struct(">HHIIII")}
+U32 = {"<": struct.Struct("<I"), ">": struct.Struct(">I")}
+I64 = {"<": struct.Struct("<q"), ">": struct.Struct(">q")}
+
+Packet = tuple[float, int, bytes, int, int]
+
+
+def read_packets(path: str) -> Iterator[Packet]:
+    """Yield every packet of a pcap or pcapng file, in file order."""
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise CaptureFormatError(f"{path}: cannot open capture: {exc.strerror}") from exc
+    with f:
+        head = f.read(4)
+        if len(head) < 4:
+            raise CaptureFormatError(f"{path}: not a capture file: only {len(head)} bytes (at byte offset 0)")
+        le = struct.unpack("<I", head)[0]
+        if le in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+            yield from _pcap(path, f, head, "<", le == PCAP_MAGIC_NS)
+        elif struct.unpack(">I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+            yield from _pcap(path, f, head, ">", struct.unpack(">I", head)[0] == PCAP_MAGIC_NS)
+        elif le == PCAPNG_SHB:
+            yield from _pcapng(path, f, head)
+        else:
+            raise CaptureFormatError(
+                f"{path}: not a pcap or pcapng file (magic 0x{head.hex()} at byte offset 0)"
+            )
+
+
+def _pcap(path: str, f: BinaryIO, head: bytes, bo: str, nano: bool) -> Iterator[Packet]:
+    rest = f.read(20)
+    if len(rest) < 20:
+        raise CaptureFormatError(f"{path}: truncated pcap header at byte offset {4 + len(rest)}")
+    _, _vmaj, _vmin, _tz, _sig, snaplen, network = PCAP_GLOBAL[bo].unpack(head + rest)
+    linktype = network & 0x0FFFFFFF
+    if linktype not in SUPPORTED_LINKTYPES:
+        raise CaptureFormatError(f"{path}: unsupported link type {linktype} (at byte offset 20)")
+    limit = max(snaplen, MAX_RECORD)
+    frac = 1e-9 if nano else 1e-6
+    rec = PCAP_RECORD[bo].unpack_from
+    base = 24  # file offset of buf[0]
+    buf = b""
+    read = f.read
+    while True:
+        chunk = read(CHUNK)
+        if not chunk:
+            break
+        buf = buf + chunk if buf else chunk
+        n = len(buf)
+        off = 0
+        while off + 16 <= n:
+            sec, sub, incl, _orig = rec(buf, off)
+            if incl > limit:
+                raise CaptureFormatError(f"{path}: garbage record header (length {incl}) at byte offset {base + off}")
+            end = off + 16 + incl
+            if end > n:
+                break
+            yield sec + sub * frac, linktype, buf, off + 16, end
+            off = end
+        base += off
+        buf = buf[off:]
+    if buf:
+        raise CaptureFormatError(
+            f"{path}: truncated packet record at byte offset {base} ({len(buf)} bytes left, record incomplete)"
+        )
+
+
+class _Iface:
+    __slots__ = ("linktype", "scale", "offset")
+
+    def __init__(self, linktype: int, scale: float, offset: int):
+        self.linktype = linktype
+        self.scale = scale
+        self.offset = offset
+
+
+def _pcapng(path: str, f: BinaryIO, head: bytes) -> Iterator[Packet]:
+    bo = "<"
+    ifaces: list[_Iface] = []
+    base = 0
+    buf = head
+    eof = False
+    while True:
+        if not eof:
+            chunk = f.read(CHUNK)
+            if chunk:
+                buf = buf + chunk
+            else:
+                eof = True
+        n = len(buf)
+        off = 0
+        while off + 12 <= n:
+            btype = U32["<"].unpack_from(buf, off)[0]
+            if btype == PCAPNG_SHB:
+                if off + 12 > n:
+                    break
+                bom = buf[off + 8 : off + 12]
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    bo = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    bo = ">"
+                else:
+                    raise CaptureFormatError(f"{path}: bad pcapng byte-order magic at byte offset {base + off + 8}")
+                ifaces = []
+            btype, blen = NG_BLOCK_HEAD[bo].unpack_from(buf, off)
+            if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
+                raise CaptureFormatError(
+                    f"{path}: garbage pcapng block (type 0x{btype:08x}, length {blen}) at byte offset {base + off}"
+                )
+            end = off + blen
+            if end > n:
+                break
+            body = off + 8
+            if btype == 6:  # Enhanced Packet Block
+                ifid, th, tl, caplen, _orig = NG_EPB[bo].unpack_from(buf, body)
+                if ifid >= len(ifaces) or body + 20 + caplen > end - 4:
+                    raise CaptureFormatError(f"{path}: bad enhanced packet block at byte offset {base + off}")
+                ifc = ifaces[ifid]
+                yield ((th << 32) | tl) * ifc.scale + ifc.offset, ifc.linktype, buf, body + 20, body + 20 + caplen
+            elif btype == 3:  # Simple Packet Block: no time stamp
+                if ifaces:
+                    caplen = min(U32[bo].unpack_from(buf, body)[0], blen - 16)
+                    yield 0.0, ifaces[0].linktype, buf, body + 4, body + 4 + caplen
+            elif btype == 2:  # obsolete Packet Block
+                ifid, _drops, th, tl, caplen, _orig = NG_PB[bo].unpack_from(buf, body)
+                if ifid < len(ifaces):
+                    ifc = ifaces[ifid]
+                    yield ((th << 32) | tl) * ifc.scale + ifc.offset, ifc.linktype, buf, body + 20, body + 20 + caplen
+            elif btype == 1:  # Interface Description Block
+                ifaces.append(_parse_idb(path, buf, body, end - 4, bo, base + off))
+            off = end
+        base += off
+        buf = buf[off:]
+        if eof:
+            break
+    if buf:
+        raise CaptureFormatError(
+            f"{path}: truncated pcapng block at byte offset {base} ({len(buf)} bytes left, block incomplete)"
+        )
+
+
+def _parse_idb(path: str, buf: bytes, body: int, end: int, bo: str, file_off: int) -> _Iface:
+    linktype, _res, _snap = NG_IDB[bo].unpack_from(buf, body)
+    if linktype not in SUPPORTED_LINKTYPES:
+        raise CaptureFormatError(f"{path}: unsupported link type {linktype} (interface block at byte offset {file_off})")
+    scale, offset = 1e-6, 0
+    p = body + 8
+    while p + 4 <= end:
+        code, length = NG_OPT[bo].unpack_from(buf, p)
+        if code == 0:
+            break
+        val = buf[p + 4 : p + 4 + length]
+        if code == 9 and length >= 1:  # if_tsresol
+            v = val[0]
+            scale = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+        elif code == 14 and length == 8:  # if_tsoffset
+            offset = I64[bo].unpack(val)[0]
+        p += 4 + length + (-length % 4)
+    return _Iface(linktype, scale, offset)

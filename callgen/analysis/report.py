@@ -1,0 +1,62 @@
+"""Human-readable views of a ``CaptureAnalysis``: SIP ladder, stream table, digits."""
+
+from __future__ import annotations
+
+from callgen.analysis.model import CaptureAnalysis, Dialog
+
+
+def ladder_lines(dialog: Dialog) -> list[str]:
+    """One line per message: time relative to the first message, src -> dst, summary."""
+    if not dialog.messages:
+        return []
+    t0 = dialog.messages[0].time
+    width = max(len(m.src) for m in dialog.messages)
+    out = []
+    for m in dialog.messages:
+        sdp = " [SDP]" if m.sdp is not None else ""
+        out.append(f"{m.time - t0:8.3f}  {m.src:>{width}} -> {m.dst}  {m.summary}{sdp}")
+    return out
+
+
+def summary_text(a: CaptureAnalysis) -> str:
+    lines = [f"capture {a.source}: {a.packets} packets"]
+    if a.first_time is not None and a.last_time is not None:
+        lines[0] += f", {a.last_time - a.first_time:.3f} s"
+    lines.append("")
+    lines.append(f"dialogs: {len(a.dialogs)}")
+    for d in a.dialogs:
+        lines.append(f"  Call-ID {d.call_id}  final {d.final_code if d.final_code is not None else '-'}")
+        for side, sdp in (("offer", d.offer), ("answer", d.answer)):
+            m = sdp.audio() if sdp else None
+            if m is not None:
+                te = ",".join(str(p) for p in m.telephone_event_pts) or "-"
+                crypto = f" crypto {','.join(c.suite for c in m.crypto)}" if m.crypto else ""
+                lines.append(
+                    f"    {side}: {m.addr}:{m.port} {m.proto} {' '.join(m.codecs()[:6])} te={te} {m.direction}{crypto}"
+                )
+        lines.extend("    " + ln for ln in ladder_lines(d))
+    lines.append("")
+    lines.append(f"rtp streams: {len(a.rtp_streams)}")
+    for s in a.rtp_streams:
+        enc = ""
+        if s.srtp:
+            enc = f" SRTP {s.crypto_suite or ''} " + (
+                "decrypted" if s.decrypted else f"NOT decrypted ({s.decrypt_error}; auth failures {s.auth_failures})"
+            )
+        lines.append(
+            f"  {s.src} -> {s.dst} ssrc 0x{s.ssrc:08X} pt {','.join(map(str, s.payload_types))}"
+            f" {s.codec or '?'}: {s.packets} pkts, expected {s.expected}, lost {s.lost}, dup {s.duplicates},"
+            f" ooo {s.out_of_order}, jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms,"
+            f" max delta {s.max_delta_ms:.1f} ms, {s.duration:.1f} s{enc}"
+            + ("" if s.announced else " (not in SDP)")
+        )
+    lines.append("")
+    lines.append(f"dtmf: {len(a.dtmf)} events")
+    groups: dict[tuple, list] = {}
+    for e in a.dtmf:
+        groups.setdefault((e.method, e.src, e.dst, e.ssrc), []).append(e)
+    for (method, src, dst, ssrc), evs in groups.items():
+        who = f"ssrc 0x{ssrc:08X}" if ssrc is not None else "SIP INFO"
+        digits = "".join(e.digit for e in evs)
+        lines.append(f"  {src} -> {dst} {who} ({method}): {digits}")
+    return "\n".join(lines) + "\n"

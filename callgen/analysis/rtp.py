@@ -1,0 +1,321 @@
+"""Per-stream RTP state: sequence accounting, jitter, RFC 4733 events, SRTP.
+
+``StreamState.add`` runs once per RTP packet, so it is written for speed: slots,
+locals, no per-packet objects beyond what ``struct`` returns.  Everything costly
+(SRTP, DTMF) is behind a cheap test.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections import Counter
+from typing import Callable
+
+from callgen.analysis.sip import STATIC_PT
+from callgen.analysis.srtp import SrtpContext, SrtpKey
+
+EVENT = struct.Struct("!BBH")  # RFC 4733 event, E|R|volume, duration
+DIGITS = "0123456789*#ABCD"
+ENTROPY_SAMPLES = 32
+WINDOW = 4096  # duplicate detection window (packets)
+DTMF_GUESS_MIN_PT = 96
+
+
+class DtmfAccumulator:
+    """One RFC 4733 event: all packets with the same (PT, RTP timestamp)."""
+
+    __slots__ = ("first_time", "event", "duration", "volume", "end_seen", "marker", "pt", "timestamp")
+
+    def __init__(self, t: float, pt: int, ts: int, event: int, duration: int, volume: int, end: bool, marker: bool):
+        self.first_time = t
+        self.pt = pt
+        self.timestamp = ts
+        self.event = event
+        self.duration = duration
+        self.volume = volume
+        self.end_seen = end
+        self.marker = marker
+
+
+class StreamState:
+    """Mutable per-stream accumulator, frozen into an ``RtpStream`` at the end."""
+
+    __slots__ = (
+        "src", "dst", "ssrc", "packets", "first_time", "last_time", "max_delta", "max_ext", "min_ext",
+        "seen", "duplicates", "out_of_order", "pts", "last_pt", "event_pts", "guess_events", "rate",
+        "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples",
+        "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
+        "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
+    )
+
+    def __init__(self, src: str, dst: str, ssrc: int, t: float):
+        self.src = src
+        self.dst = dst
+        self.ssrc = ssrc
+        self.packets = 0
+        self.first_time = t
+        self.last_time = t
+        self.max_delta = 0.0
+        self.max_ext = -1
+        self.min_ext = 0
+        self.seen = bytearray(WINDOW)
+        self.duplicates = 0
+        self.out_of_order = 0
+        self.pts: list[int] = []
+        self.last_pt = -1
+        self.event_pts: set[int] = set()
+        self.guess_events = True  # no SDP said which PT carries events
+        self.rate = 8000
+        self.rtpmap: dict[int, tuple[str, int]] = {}
+        self.protected = False  # payloads go through SRTP (known key, pending key, or keys to probe)
+        self.tries_left = 0
+        self.event_rate = 8000
+        self.j = 0.0
+        self.jsum = 0.0
+        self.jn = 0
+        self.jmax = 0.0
+        self.prev_t = -1.0
+        self.prev_ts = 0
+        self.events: dict[tuple[int, int], DtmfAccumulator] = {}
+        self.samples: list[bytes] = []
+        self.srtp: SrtpContext | None = None
+        self.auth_failures = 0
+        self.auth_ok = 0
+        self.decrypt_error: str | None = None
+        self.announced = False
+        self.sdp_savp = False
+        self.call_id: str | None = None
+        self.codec_pt = -1
+        self.keys_tried: tuple[SrtpKey, ...] = ()
+        self.resolver: Callable[["StreamState"], None] | None = None
+
+    def add(self, t: float, b0: int, b1: int, seq: int, rts: int, buf: bytes, start: int, end: int) -> None:
+        """Account one packet; ``buf[start:end]`` is the whole RTP packet."""
+        self.packets += 1
+        d = t - self.last_time
+        if d > self.max_delta:
+            self.max_delta = d
+        self.last_time = t
+        pt = b1 & 0x7F
+        if pt != self.last_pt:
+            self.last_pt = pt
+            if pt not in self.pts:
+                self.pts.append(pt)
+                self._new_pt(pt)
+        # sequence accounting (RFC 3550 A.1 style extended sequence numbers)
+        ext = self.max_ext
+        seen = self.seen
+        if ext < 0:
+            ext = seq
+            self.max_ext = self.min_ext = seq
+        else:
+            delta = (seq - ext) & 0xFFFF
+            if delta == 0:
+                self.duplicates += 1
+                return
+            if delta < 0x8000:
+                ext += delta
+                self.max_ext = ext
+            else:
+                ext -= 0x10000 - delta
+                if seen[ext & 4095] == ((ext >> 12) % 255) + 1:
+                    self.duplicates += 1
+                    return
+                self.out_of_order += 1
+                if ext < self.min_ext:
+                    self.min_ext = ext
+        seen[ext & 4095] = ((ext >> 12) % 255) + 1
+        is_event = pt in self.event_pts
+        hl = 12 + 4 * (b0 & 0x0F)
+        if not is_event and len(self.samples) < ENTROPY_SAMPLES:
+            self.samples.append(buf[start + hl : end])  # what crossed the wire
+        clear = True
+        if self.protected:
+            packet = self._unprotect(buf[start:end], ext)
+            if packet is None:
+                clear = False
+            else:
+                buf, start, end = packet, 0, len(packet)
+        if is_event:
+            if clear:
+                self._event(t, b0, b1, rts, buf, start, end)
+            return
+        if clear and self.guess_events and pt >= DTMF_GUESS_MIN_PT and end - start - hl == 4 and not b0 & 0x30:
+            self.event_pts.add(pt)
+            self._event(t, b0, b1, rts, buf, start, end)
+            return
+        # RFC 3550 interarrival jitter, audio packets only
+        if self.prev_t >= 0.0:
+            dd = (t - self.prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+            j = self.j + ((dd if dd >= 0 else -dd) - self.j) * 0.0625
+            self.j = j
+            if j > self.jmax:
+                self.jmax = j
+            self.jsum += j
+            self.jn += 1
+        self.prev_t = t
+        self.prev_ts = rts
+
+    def _new_pt(self, pt: int) -> None:
+        if pt not in self.event_pts and self.codec_pt < 0:
+            name, rate = self.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0)
+            if name.lower() != "telephone-event":
+                self.codec_pt = pt
+                self.rate = rate or 8000
+
+    def _payload_offset(self, b0: int, buf: bytes, start: int, end: int) -> int:
+        p = start + 12 + 4 * (b0 & 0x0F)
+        if b0 & 0x10 and p + 4 <= end:
+            p += 4 + 4 * int.from_bytes(buf[p + 2 : p + 4], "big")
+        return p
+
+    def _event(self, t: float, b0: int, b1: int, rts: int, buf: bytes, start: int, end: int) -> None:
+        p = self._payload_offset(b0, buf, start, end)
+        if b0 & 0x20 and end > p:
+            end -= buf[end - 1]
+        if end - p < 4:
+            return
+        ev, erv, dur = EVENT.unpack_from(buf, p)
+        pt = b1 & 0x7F
+        key = (pt, rts)
+        acc = self.events.get(key)
+        if acc is None:
+            self.events[key] = DtmfAccumulator(t, pt, rts, ev, dur, erv & 0x3F, bool(erv & 0x80), bool(b1 & 0x80))
+            return
+        if dur > acc.duration:
+            acc.duration = dur
+        if erv & 0x80:
+            acc.end_seen = True
+        if b1 & 0x80:
+            acc.marker = True
+
+    # --- SRTP -----------------------------------------------------------------
+
+    def _unprotect(self, packet: bytes, ext: int) -> bytes | None:
+        """Verify and decrypt; a clear RTP packet, or None when the payload stays opaque.
+
+        Streams that SDP did not call SAVP are only probed with the given keys on
+        their first packets; if none verifies they are taken as plain RTP.
+        """
+        if self.srtp is None:
+            if self.tries_left <= 0:
+                return None if self.sdp_savp else packet
+            self.tries_left -= 1
+            self._choose_key(packet, ext)
+            if self.srtp is None:
+                if not self.sdp_savp:
+                    if self.tries_left <= 0:
+                        self.protected = False
+                    return packet
+                self.auth_failures += 1
+                return None
+        ctx = self.srtp
+        roc = ext >> 16 if ext > 0 else 0
+        if not ctx.verify(packet, roc):
+            self.auth_failures += 1
+            return None
+        self.auth_ok += 1
+        hl = self._payload_offset(packet[0], packet, 0, len(packet))
+        clear = ctx.decrypt_payload(packet, hl, self.ssrc, ext if ext > 0 else 0)
+        return packet[:hl] + clear
+
+    def _choose_key(self, packet: bytes, ext: int) -> None:
+        """Pick, among the candidate keys, the one whose tag verifies on this packet."""
+        if self.resolver is not None:
+            self.resolver(self)  # the SDP answer may have arrived since the stream began
+            if self.srtp is not None:
+                return
+        roc = ext >> 16 if ext > 0 else 0
+        for key in self.keys_tried:
+            try:
+                ctx = SrtpContext(key)
+            except ValueError:
+                continue
+            if ctx.verify(packet, roc):
+                self.srtp = ctx
+                self.decrypt_error = None
+                return
+        if self.keys_tried:
+            self.decrypt_error = (
+                f"authentication failed with every candidate key ({len(self.keys_tried)} tried): wrong key"
+            )
+        elif self.sdp_savp:
+            self.decrypt_error = "SDP says RTP/SAVP but no key is known (give --srtp-key or --keys-from)"
+
+    def set_key(self, key: SrtpKey) -> None:
+        try:
+            self.srtp = SrtpContext(key)
+        except ValueError as exc:
+            self.srtp = None
+            self.decrypt_error = str(exc)
+            return
+        self.protected = True
+
+    # --- results --------------------------------------------------------------
+
+    def expected(self) -> int:
+        return self.max_ext - self.min_ext + 1 if self.max_ext >= 0 else 0
+
+    def entropy(self) -> float:
+        vals = []
+        for s in self.samples:
+            if not s:
+                continue
+            n = len(s)
+            h = 0.0
+            for c in Counter(s).values():
+                p = c / n
+                h -= p * math.log2(p)
+            vals.append(h)
+        return sum(vals) / len(vals) if vals else 0.0
+
+    def dtmf_events(self) -> list["DtmfEvent_"]:
+        """Events in time order, with long-event segments merged back (RFC 4733 2.5.2.3).
+
+        A segment continues the previous event when it has no marker, the same
+        event code and PT, and its timestamp is the previous segment's timestamp
+        plus that segment's duration.  A repeated digit starts with a marker and
+        a new timestamp, so it stays apart.
+        """
+        evs = sorted(self.events.values(), key=lambda e: e.first_time)
+        out: list[DtmfEvent_] = []
+        for e in evs:
+            if not 0 <= e.event < len(DIGITS):
+                continue
+            prev = out[-1] if out else None
+            if (
+                prev is not None
+                and not e.marker
+                and prev.event == e.event
+                and prev.pt == e.pt
+                and (prev.last_ts + prev.last_duration) & 0xFFFFFFFF == e.timestamp
+            ):
+                prev.total += e.duration
+                prev.last_ts = e.timestamp
+                prev.last_duration = e.duration
+                prev.end_seen = e.end_seen
+                continue
+            out.append(DtmfEvent_(e))
+        return out
+
+
+class DtmfEvent_:
+    """A whole RFC 4733 event (segments merged), in RTP timestamp units."""
+
+    __slots__ = ("first_time", "pt", "timestamp", "event", "total", "volume", "end_seen", "last_ts", "last_duration")
+
+    def __init__(self, e: DtmfAccumulator):
+        self.first_time = e.first_time
+        self.pt = e.pt
+        self.timestamp = e.timestamp
+        self.event = e.event
+        self.total = e.duration
+        self.volume = e.volume
+        self.end_seen = e.end_seen
+        self.last_ts = e.timestamp
+        self.last_duration = e.duration
+
+    @property
+    def digit(self) -> str:
+        return DIGITS[self.event]

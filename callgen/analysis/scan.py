@@ -1,0 +1,414 @@
+"""One pass over a capture: link/IP/UDP/TCP decoding, SIP, RTP, then the frozen result.
+
+The per-packet loop (``_Scanner.run``) is the hot path: precompiled structs, locals,
+and a dict lookup per RTP packet; SIP, TCP and IP fragments go to methods because
+they are rare.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Iterable, Sequence
+
+from callgen.analysis.book import MediaBook
+from callgen.analysis.model import CaptureAnalysis, DtmfEvent, RtpStream, SipMessage
+from callgen.analysis.pcapio import read_packets
+from callgen.analysis.rtp import StreamState
+from callgen.analysis.sip import (
+    STATIC_PT,
+    TcpSipStream,
+    build_message,
+    info_dtmf,
+    looks_like_sip,
+    parse_sip,
+    sip_messages_from_pjsua_log,
+    srtp_keys_from_pjsua_log,
+)
+from callgen.analysis.srtp import SrtpKey
+
+IP4 = struct.Struct("!BxHxxHxB2x4s4s")  # ver/ihl, total length, flags/frag, proto, src, dst
+IP6 = struct.Struct("!4xHBx16s16s")  # payload length, next header, src, dst
+UDP_RTP = struct.Struct("!HHH2xBBHII")  # sport, dport, length, RTP b0, b1, seq, ts, ssrc
+UDP = struct.Struct("!HHH")
+TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset, flags
+U16 = struct.Struct("!H")
+NULL_LE = struct.Struct("<I")
+NULL_BE = struct.Struct(">I")
+
+MIN_HEURISTIC_PACKETS = 5  # an RTP stream not in any SDP needs this many packets
+MAX_CANDIDATES = 20000  # unannounced candidate streams before pruning one-packet noise
+KEY_PROBE_PACKETS = 3
+
+
+def _fmt(ip: bytes, port: int) -> str:
+    if len(ip) == 4:
+        return f"{ip[0]}.{ip[1]}.{ip[2]}.{ip[3]}:{port}"
+    return f"[{socket.inet_ntop(socket.AF_INET6, ip)}]:{port}"
+
+
+def _ipstr(ip: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if len(ip) == 4 else socket.AF_INET6, ip)
+
+
+class _Scanner:
+    def __init__(self, path: str, extra_keys: Sequence[SrtpKey], log_messages: Sequence[SipMessage]):
+        self.path = path
+        self.extra_keys = tuple(extra_keys)
+        self.book = MediaBook()
+        self.streams: dict[tuple, StreamState] = {}
+        self.sip: list[SipMessage] = []
+        self.tcp: dict[tuple, TcpSipStream] = {}
+        self.frags: dict[tuple, dict[int, bytes]] = {}
+        self.frag_meta: dict[tuple, list] = {}
+        self.packets = 0
+        self.first: float | None = None
+        self.last: float | None = None
+        self.candidates = 0
+        for m in sorted(log_messages, key=lambda m: m.time):
+            self.book.add(m)
+        self.log_calls = set(self.book.dialogs)
+
+    # --- hot path -----------------------------------------------------------------
+
+    def run(self) -> None:
+        streams = self.streams
+        get = streams.get
+        ip4 = IP4.unpack_from
+        ip6 = IP6.unpack_from
+        udp_rtp = UDP_RTP.unpack_from
+        udp = UDP.unpack_from
+        u16 = U16.unpack_from
+        npk = 0
+        first = None
+        t = 0.0
+        for t, lt, buf, s, e in read_packets(self.path):
+            npk += 1
+            if first is None:
+                first = t
+            # link layer -> network protocol and offset
+            if lt == 1:
+                et = (buf[s + 12] << 8) | buf[s + 13]
+                p = s + 14
+                while et == 0x8100 or et == 0x88A8:
+                    et = u16(buf, p + 2)[0]
+                    p += 4
+            elif lt == 113:
+                et = u16(buf, s + 14)[0]
+                p = s + 16
+            elif lt == 276:
+                et = u16(buf, s)[0]
+                p = s + 20
+            elif lt in (101, 12, 14, 228, 229):
+                v = buf[s] >> 4 if e > s else 0
+                et = 0x0800 if v == 4 else 0x86DD if v == 6 else 0
+                p = s
+            elif lt == 0 or lt == 108:
+                if e - s < 4:
+                    continue
+                af = NULL_BE.unpack_from(buf, s)[0] if lt == 108 else NULL_LE.unpack_from(buf, s)[0]
+                if af > 0xFFFF:
+                    af = NULL_BE.unpack_from(buf, s)[0] if lt == 0 else NULL_LE.unpack_from(buf, s)[0]
+                et = 0x0800 if af == 2 else 0x86DD if af in (10, 24, 28, 30) else 0
+                p = s + 4
+            else:
+                continue
+            # network layer
+            if et == 0x0800:
+                if e - p < 20:
+                    continue
+                vihl, tot, frag, proto, src, dst = ip4(buf, p)
+                end = p + tot
+                if end > e or tot < 20:
+                    end = e
+                l4 = p + (vihl & 15) * 4
+                if frag & 0x3FFF:
+                    whole = self._fragment(src, dst, u16(buf, p + 4)[0], proto, frag, buf[l4:end])
+                    if whole is None:
+                        continue
+                    buf, l4, end = whole, 0, len(whole)
+            elif et == 0x86DD:
+                if e - p < 40:
+                    continue
+                plen, proto, src, dst = ip6(buf, p)
+                l4 = p + 40
+                end = l4 + plen
+                if end > e:
+                    end = e
+                while proto in (0, 43, 60) and l4 + 2 <= end:
+                    proto = buf[l4]
+                    l4 += (buf[l4 + 1] + 1) * 8
+                if proto == 44:  # IPv6 fragments: not reassembled (rare for SIP/RTP)
+                    continue
+            else:
+                continue
+            # transport
+            if proto == 17:
+                if end - l4 >= 20:
+                    sport, dport, ulen, b0, b1, seq, rts, ssrc = udp_rtp(buf, l4)
+                    ps = l4 + 8
+                    if 8 <= ulen and l4 + ulen < end:
+                        end = l4 + ulen
+                    if b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223:
+                        key = (src, sport, dst, dport, ssrc)
+                        st = get(key)
+                        if st is None:
+                            st = self._new_stream(key, t)
+                        st.add(t, b0, b1, seq, rts, buf, ps, end)
+                        continue
+                elif end - l4 >= 8:
+                    sport, dport, ulen = udp(buf, l4)
+                    ps = l4 + 8
+                else:
+                    continue
+                if ps < end and 65 <= buf[ps] <= 90:
+                    payload = bytes(buf[ps:end])
+                    if looks_like_sip(payload):
+                        self._sip_datagram(t, src, sport, dst, dport, payload)
+            elif proto == 6 and end - l4 >= 20:
+                self._tcp(t, src, dst, buf, l4, end)
+        self.packets = npk
+        self.first = first
+        self.last = t if npk else None
+
+    # --- rare paths -------------------------------------------------------------
+
+    def _fragment(self, src: bytes, dst: bytes, ident: int, proto: int, frag: int, data: bytes) -> bytes | None:
+        """Reassemble IPv4 fragments (big INVITEs over UDP are fragmented on Ethernet)."""
+        key = (src, dst, ident, proto)
+        parts = self.frags.setdefault(key, {})
+        offset = (frag & 0x1FFF) * 8
+        parts[offset] = bytes(data)
+        if not frag & 0x2000:
+            self.frag_meta[key] = [offset + len(data)]
+        total = self.frag_meta.get(key)
+        if len(self.frags) > 1024:  # drop incomplete leftovers, bound memory
+            oldest = next(iter(self.frags))
+            self.frags.pop(oldest, None)
+            self.frag_meta.pop(oldest, None)
+        if total is None:
+            return None
+        have = bytearray()
+        for off in sorted(parts):
+            if off != len(have):
+                return None
+            have += parts[off]
+        if len(have) != total[0]:
+            return None
+        del self.frags[key]
+        del self.frag_meta[key]
+        return bytes(have)
+
+    def _sip_datagram(self, t: float, src: bytes, sport: int, dst: bytes, dport: int, payload: bytes) -> None:
+        raw = parse_sip(payload)
+        if raw is not None:
+            self._sip(build_message(raw, t, _fmt(src, sport), _fmt(dst, dport), "udp"))
+
+    def _sip(self, msg: SipMessage) -> None:
+        self.sip.append(msg)
+        self.book.add(msg)
+
+    def _tcp(self, t: float, src: bytes, dst: bytes, buf: bytes, l4: int, end: int) -> None:
+        sport, dport, seq, _ack, doff, flags = TCP.unpack_from(buf, l4)
+        ps = l4 + (doff >> 4) * 4
+        key = (src, sport, dst, dport)
+        flow = self.tcp.get(key)
+        payload = bytes(buf[ps:end]) if end > ps else b""
+        if flow is None:
+            if not payload and not flags & 0x02:
+                return
+            flow = self.tcp[key] = TcpSipStream()
+        for when, raw in flow.feed(t, seq, bool(flags & 0x02), payload):
+            self._sip(build_message(raw, when, _fmt(src, sport), _fmt(dst, dport), "tcp"))
+        if flow.is_sip is False and len(self.tcp) > 4096:
+            del self.tcp[key]
+
+    def _new_stream(self, key: tuple, t: float) -> StreamState:
+        src, sport, dst, dport, ssrc = key
+        st = StreamState(_fmt(src, sport), _fmt(dst, dport), ssrc, t)
+        self._describe(st, (_ipstr(src), sport), (_ipstr(dst), dport))
+        if not st.announced:
+            self.candidates += 1
+            if self.candidates > MAX_CANDIDATES:
+                self._prune()
+        self.streams[key] = st
+        return st
+
+    def _describe(self, st: StreamState, src: tuple[str, int], dst: tuple[str, int]) -> None:
+        """Give a new stream what the SDP knows: call, PTs, clock rates, SRTP key."""
+        info = self.book.lookup(src, dst, st.ssrc)
+        if info is None:
+            st.rtpmap = dict(STATIC_PT)
+            if self.extra_keys:
+                st.keys_tried = self.extra_keys
+                st.protected = True
+                st.tries_left = KEY_PROBE_PACKETS
+            return
+        st.announced = True
+        st.call_id = info.call_id
+        st.rtpmap = info.rtpmap()
+        ev = info.event_pts()
+        if ev:
+            st.event_pts = ev
+            st.guess_events = False
+            st.event_rate = st.rtpmap.get(min(ev), ("", 8000))[1] or 8000
+        st.sdp_savp = info.savp
+        if info.key is not None:
+            st.set_key(info.key)
+            st.tries_left = 0
+        elif info.savp:
+            st.protected = True
+            st.keys_tried = self.extra_keys
+            st.tries_left = 50
+            if info.key_pending:
+                st.resolver = self._resolver(src, dst)
+
+    def _resolver(self, src: tuple[str, int], dst: tuple[str, int]):
+        def resolve(st: StreamState) -> None:
+            info = self.book.lookup(src, dst, st.ssrc)
+            if info is not None and info.key is not None:
+                st.set_key(info.key)
+                st.resolver = None
+
+        return resolve
+
+    def _prune(self) -> None:
+        for k in [k for k, s in self.streams.items() if not s.announced and s.packets < 2]:
+            del self.streams[k]
+        self.candidates = sum(1 for s in self.streams.values() if not s.announced)
+
+    # --- results ----------------------------------------------------------------
+
+    def result(self, log_messages: Sequence[SipMessage]) -> CaptureAnalysis:
+        book = self.book
+        capture_calls = {m.call_id for m in self.sip}
+        # Log messages stand in only for calls the capture shows no SIP for (TLS).
+        seen_log: set[tuple] = set()
+        final_book = MediaBook()
+        for m in sorted(list(self.sip) + [m for m in log_messages if m.call_id not in capture_calls],
+                        key=lambda m: m.time):
+            if m.transport == "log":
+                k = (m.call_id, m.cseq, m.cseq_method, m.method, m.status, m.body)
+                if k in seen_log:
+                    continue
+                seen_log.add(k)
+            final_book.add(m)
+        dialogs = tuple(final_book.dialogs[c].freeze() for c in final_book.order)
+        streams = []
+        dtmf: list[DtmfEvent] = []
+        for st in self.streams.values():
+            if not st.announced:
+                if st.packets < MIN_HEURISTIC_PACKETS or st.expected() > 2 * st.packets + 16:
+                    continue
+            src_ip, _, sport = st.src.rpartition(":")
+            dst_ip, _, dport = st.dst.rpartition(":")
+            call_id = st.call_id or book.call_for(
+                (src_ip.strip("[]"), int(sport)), (dst_ip.strip("[]"), int(dport)), st.ssrc
+            )
+            streams.append(_freeze_stream(st, call_id))
+            for ev in st.dtmf_events():
+                rate = st.rtpmap.get(ev.pt, ("", 0))[1] if not st.guess_events else 0
+                rate = rate or st.event_rate or 8000
+                dtmf.append(
+                    DtmfEvent(
+                        digit=ev.digit,
+                        method="rfc4733",
+                        start=ev.first_time,
+                        duration_ms=ev.total * 1000.0 / rate,
+                        volume=ev.volume,
+                        end_seen=ev.end_seen,
+                        ssrc=st.ssrc,
+                        call_id=call_id,
+                        src=st.src,
+                        dst=st.dst,
+                        payload_type=ev.pt,
+                        rtp_timestamp=ev.timestamp,
+                    )
+                )
+        for d in dialogs:
+            for m in d.messages:
+                got = info_dtmf(m)
+                if got:
+                    dtmf.append(
+                        DtmfEvent(got[0], "sip-info", m.time, got[1], None, True, None, d.call_id, m.src, m.dst)
+                    )
+        streams.sort(key=lambda s: (s.first_time, s.src, s.dst, s.ssrc))
+        dtmf.sort(key=lambda e: (e.start, e.src))
+        return CaptureAnalysis(
+            dialogs=dialogs,
+            rtp_streams=tuple(streams),
+            dtmf=tuple(dtmf),
+            packets=self.packets,
+            first_time=self.first,
+            last_time=self.last,
+            source=self.path,
+        )
+
+
+def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
+    expected = st.expected()
+    received = st.packets - st.duplicates
+    codec = None
+    if st.codec_pt >= 0:
+        name, rate = st.rtpmap.get(st.codec_pt) or STATIC_PT.get(st.codec_pt) or ("", 0)
+        codec = f"{name}/{rate}" if name else None
+    srtp = st.sdp_savp or st.srtp is not None
+    decrypted = st.srtp is not None and st.auth_ok > 0
+    err = st.decrypt_error
+    if srtp and not decrypted and err is None:
+        err = "authentication failed on every packet: wrong key" if st.srtp is not None else "no key known"
+    if decrypted:
+        err = None
+    rate = st.rate or 8000
+    return RtpStream(
+        src=st.src,
+        dst=st.dst,
+        ssrc=st.ssrc,
+        payload_types=tuple(st.pts),
+        codec=codec,
+        clock_rate=rate,
+        packets=st.packets,
+        expected=expected,
+        lost=max(0, expected - received),
+        duplicates=st.duplicates,
+        out_of_order=st.out_of_order,
+        jitter_ms_mean=(st.jsum / st.jn) * 1000.0 / rate if st.jn else 0.0,
+        jitter_ms_max=st.jmax * 1000.0 / rate,
+        max_delta_ms=st.max_delta * 1000.0,
+        first_time=st.first_time,
+        last_time=st.last_time,
+        srtp=srtp,
+        sdp_savp=st.sdp_savp,
+        decrypted=decrypted,
+        decrypt_error=err if srtp or (st.keys_tried and not decrypted and st.sdp_savp) else None,
+        auth_failures=st.auth_failures,
+        crypto_suite=st.srtp.suite.name if st.srtp is not None else None,
+        payload_entropy=st.entropy(),
+        call_id=call_id,
+        announced=st.announced,
+    )
+
+
+def analyze_capture(
+    path: str, *, srtp_keys: Iterable[SrtpKey | str] = (), key_logs: Iterable[str] = ()
+) -> CaptureAnalysis:
+    """Analyse one pcap/pcapng file: dialogs, RTP streams, DTMF.
+
+    ``srtp_keys``: ``SrtpKey`` objects or ``SUITE:BASE64`` strings, tried on SRTP
+    streams whose key the SDP does not give.  ``key_logs``: pjsua level-5 log
+    files; their SIP messages (and SDES keys) stand in for SIP the capture cannot
+    show (TLS), and the SRTP keys they print are tried as well.
+    """
+    from callgen.analysis.srtp import parse_cli_key
+
+    keys: list[SrtpKey] = [k if isinstance(k, SrtpKey) else parse_cli_key(k) for k in srtp_keys]
+    log_messages: list[SipMessage] = []
+    for log in key_logs:
+        log_messages.extend(sip_messages_from_pjsua_log(log))
+        for lk in srtp_keys_from_pjsua_log(log):
+            k = SrtpKey(lk.suite, lk.key_b64, "log")
+            if k not in keys:
+                keys.append(k)
+    scanner = _Scanner(path, keys, log_messages)
+    scanner.run()
+    return scanner.result(log_messages)
