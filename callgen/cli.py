@@ -61,8 +61,10 @@ def main(argv: Sequence[str] | None = None, io: IO | None = None) -> int:
     except CallgenError as exc:
         if args.debug:
             traceback.print_exc(file=io.err)
-        print(f"callgen: error: {exc}", file=io.err)
-        if getattr(exc, "snippet", ""):
+        lines = exc.lines() if hasattr(exc, "lines") else [str(exc)]
+        for line in lines:
+            print(f"callgen: error: {line}", file=io.err)
+        if getattr(exc, "snippet", "") and len(lines) == 1:
             print(exc.snippet, file=io.err)
         return int(exc.exit_status)
     except KeyboardInterrupt:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from typing import Callable
 
 Registrar = Callable[[argparse._SubParsersAction], None]
 
+#: modules with a ``register(subparsers)``, in help order
+COMMAND_MODULES = (
+    "callgen.reports.command",
+)
+
 
 def register_all() -> list[Registrar]:
-    regs: list[Registrar] = []
     from callgen import cmd_core
 
-    regs.extend(cmd_core.REGISTRARS)
-    return regs
+    return [*cmd_core.REGISTRARS, *(importlib.import_module(m).register for m in COMMAND_MODULES)]

@@ -73,3 +73,18 @@ class Interrupted(CallgenError):
     """The run was interrupted by SIGINT or SIGTERM."""
 
     exit_status = ExitStatus.INTERRUPTED
+
+
+class ScenarioErrors(ScenarioError):
+    """Several independent problems in one or more scenario files; one line each."""
+
+    def __init__(self, errors: list[ScenarioError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, location=first.location, path=first.path, snippet=first.snippet)
+
+    def lines(self) -> list[str]:
+        return [str(e) for e in self.errors]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())

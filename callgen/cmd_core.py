@@ -1,0 +1,119 @@
+"""The core subcommands: validate, render, run, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from callgen.cli import IO
+from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors
+
+
+def _validate(args: argparse.Namespace, io: IO) -> int:
+    from callgen.loader import load_scenario
+
+    bad = 0
+    for f in args.files:
+        try:
+            s = load_scenario(Path(f))
+        except ScenarioErrors as exc:
+            bad += 1
+            for line in exc.lines():
+                print(line, file=io.err)
+        except ScenarioError as exc:
+            bad += 1
+            print(str(exc), file=io.err)
+            if exc.snippet:
+                print(exc.snippet, file=io.err)
+        else:
+            print(f"{f}: ok ({s.name}: {len(s.agents)} agents, {len(s.calls)} calls)", file=io.out)
+    return int(ExitStatus.INVALID_INPUT) if bad else 0
+
+
+def _render(args: argparse.Namespace, io: IO) -> int:
+    from callgen.loader import load_scenario
+    from callgen.plan import plan_run
+    from callgen.ports import BLOCK, FIRST
+
+    scenario = load_scenario(Path(args.file))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    # Rendering for inspection: a fixed, documented port block instead of a locked free one.
+    plan = plan_run(scenario, out.resolve(), args.port_base or FIRST, BLOCK)
+    for ap in plan.agents:
+        ap.config_path.write_text(ap.config_text(scenario), encoding="utf-8")
+        print(f"{ap.config_path}  ({ap.name}: {ap.agent.role.value}, SIP {ap.sip_port}, RTP {ap.rtp_port})", file=io.out)
+    return 0
+
+
+def _doctor(args: argparse.Namespace, io: IO) -> int:
+    from callgen.doctor import codec_list, diagnose
+
+    findings = diagnose(args.pjsua)
+    missing = False
+    for f in findings:
+        mark = "ok  " if f.ok else ("MISS" if f.required else "warn")
+        print(f"[{mark}] {f.name:9} {f.detail}", file=io.out)
+        if not f.ok and f.hint:
+            print(f"         fix: {f.hint}", file=io.out)
+        missing |= f.required and not f.ok
+    if findings[0].ok:
+        print(f"         codecs: {', '.join(codec_list(args.pjsua))}", file=io.out)
+    return int(ExitStatus.CHECKS_FAILED) if missing else 0
+
+
+def _default_out() -> Path:
+    return Path("callgen-runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _run(args: argparse.Namespace, io: IO) -> int:
+    from callgen.reports.command import run_suite_command
+    from callgen.runner import RunOptions
+    from callgen.signals import sigterm_as_interrupt
+
+    if args.out is None:
+        args.out = _default_out()
+
+    def make_options(a: argparse.Namespace, out_dir: Path) -> RunOptions:
+        return RunOptions(out_dir=out_dir, pjsua=a.pjsua, variables=dict(a.var), keep=a.keep)
+
+    with sigterm_as_interrupt():
+        return run_suite_command(args, io, make_run_options=make_options)
+
+
+def register_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check scenario files against the schema; run nothing",
+                       description="Validate scenario files; print one line per problem (file:line: key: message).")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=_validate)
+
+
+def register_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="write the pjsua config file of every agent for inspection")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", default="callgen-render", metavar="DIR", help="folder for the .cfg files")
+    p.add_argument("--port-base", type=int, default=0, help="first port of the block to render with")
+    p.set_defaults(func=_render)
+
+
+def register_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check pjsua, tcpdump and friends; exit 1 if something required is missing")
+    p.add_argument("--pjsua", help="pjsua binary to check")
+    p.set_defaults(func=_doctor)
+
+
+def register_run(sub: argparse._SubParsersAction) -> None:
+    from callgen.reports.command import add_suite_arguments
+
+    p = sub.add_parser("run", help="run scenarios with real pjsua processes and prove the outcome from the capture",
+                       description="Run scenario files (files, directories, globs).")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-o", "--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default: a new folder under ./callgen-runs/)")
+    p.add_argument("--pjsua", help="pjsua binary (default: $PJSUA, .build/bin/pjsua, PATH)")
+    add_suite_arguments(p)
+    p.set_defaults(func=_run)
+
+
+REGISTRARS = [register_validate, register_render, register_run, register_doctor]

@@ -1,0 +1,89 @@
+"""``callgen doctor``: is everything callgen needs on this machine?"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.capture import Tcpdump, find_tcpdump
+from callgen.errors import InfrastructureError
+from callgen.toolpaths import find_pjsua
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    required: bool
+    detail: str
+    hint: str = ""
+
+
+def _run(argv: list[str], timeout: float = 10.0) -> tuple[int, str]:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return -1, str(exc)
+    return p.returncode, (p.stdout or "") + (p.stderr or "")
+
+
+def pjsua_version(path: str) -> str:
+    rc, out = _run([path, "--version"])
+    m = re.search(r"PJ_VERSION\s*:\s*(\S+)", out) or re.search(r"PJSUA v?(\S+)", out)
+    return m[1] if m else ("unknown" if rc == 0 else f"cannot run ({out.strip()[:80]})")
+
+
+def pjsua_codecs(path: str) -> list[str]:
+    """Codec ids the built pjsua knows, from its 'Cp' (codec priorities) menu command."""
+    argv = [path, "--null-audio", "--no-tcp", "--local-port=0", "--ip-addr=127.0.0.1",
+            "--bound-addr=127.0.0.1", "--log-level=1", "--app-log-level=1"]
+    try:
+        p = subprocess.run(argv, input="Cp\n\nq\n", capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    text = p.stdout.split("List of audio codecs:", 1)[-1].split("Enter codec id", 1)[0]
+    return re.findall(r"^\s*\d+\s+(\S+/\d+(?:/\d+)?)\s*$", text, re.M)
+
+
+def check_capture(tcpdump: str) -> tuple[bool, str]:
+    """Can tcpdump really open lo? Start a capture, await 'listening on', stop it."""
+    with tempfile.TemporaryDirectory(prefix="callgen-doctor-") as d:
+        t = Tcpdump(Path(d) / "probe.pcap", "udp port 9", binary=tcpdump)
+        try:
+            t.start(timeout=10)
+        except InfrastructureError as exc:
+            return False, str(exc)
+        t.stop()
+    return True, "may capture on lo"
+
+
+def diagnose(pjsua: str | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    p = find_pjsua(pjsua, required=False)
+    if p:
+        out.append(Finding("pjsua", True, True, f"{p} (pjproject {pjsua_version(p)})"))
+    else:
+        out.append(Finding("pjsua", False, True, "not found", "run 'make setup' (builds it into .build/bin) or set PJSUA=/path/to/pjsua"))
+    t = find_tcpdump()
+    if t:
+        ok, detail = check_capture(t)
+        out.append(Finding("tcpdump", ok, True, f"{t}: {detail}",
+                           "" if ok else "run as root, or: setcap cap_net_raw,cap_net_admin=eip " + t))
+    else:
+        out.append(Finding("tcpdump", False, True, "not found", "apt-get install tcpdump"))
+    for tool, pkg, why in (("tshark", "tshark", "independent oracle in the tests"),
+                           ("kamailio", "kamailio", "registrar/proxy for scenarios that need one"),
+                           ("sipp", "sip-tester", "interop peer"),
+                           ("sox", "sox", "audio file conversion")):
+        path = shutil.which(tool)
+        out.append(Finding(tool, bool(path), False, path or f"not found ({why})", "" if path else f"apt-get install {pkg}"))
+    return out
+
+
+def codec_list(pjsua: str | None = None) -> list[str]:
+    p = find_pjsua(pjsua, required=False)
+    return pjsua_codecs(p) if p else []

@@ -1,0 +1,296 @@
+"""One pjsua process under pexpect.
+
+A reader thread drains pjsua's output continuously (so pjsua never blocks on a
+full pty), writes it to the transcript and turns recognised lines
+(``callgen.pjsua_patterns``) into events.  The caller of this class waits for
+events with a timeout that names what was awaited.  Commands go in as menu
+lines; ``barrier()`` proves pjsua has read everything sent so far.
+Stopping: graceful ``q``, then SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pexpect
+
+from callgen import pjsua_patterns as pp
+from callgen.errors import AgentTimeout, InfrastructureError
+
+
+class EventKind(str, enum.Enum):
+    READY = "ready"
+    CALL_STATE = "call_state"
+    DISCONNECTED = "disconnected"
+    INCOMING = "incoming"
+    DTMF = "dtmf"
+    REG_OK = "reg_ok"
+    REG_FAILED = "reg_failed"
+    ECHO = "echo"
+    EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    kind: EventKind
+    time: float  #: time.time() when the line was read
+    call: int | None = None
+    state: str = ""
+    code: int | None = None
+    reason: str = ""
+    digit: str = ""
+    method: str = ""
+    line: str = ""
+
+
+@dataclass
+class _State:
+    events: list[AgentEvent] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    eof: bool = False
+
+
+def parse_line(line: str, now: float) -> AgentEvent | None:
+    """Turn one console line into an event, or None."""
+    if m := pp.CALL_STATE.search(line):
+        return AgentEvent(EventKind.CALL_STATE, now, int(m[1]), m[2], int(m[3]) if m[3] else None, m[4] or "", line=line)
+    if m := pp.DISCONNECTED.search(line):
+        return AgentEvent(EventKind.DISCONNECTED, now, int(m[1]), pp.STATE_DISCONNECTED, int(m[2]), m[3], line=line)
+    if m := pp.DTMF.search(line):
+        return AgentEvent(EventKind.DTMF, now, int(m[1]), digit=m[2].upper(), method=(m[4] or "RFC2833"), line=line)
+    if m := pp.INCOMING.search(line):
+        return AgentEvent(EventKind.INCOMING, now, line=line)
+    if m := pp.REG_SUCCESS.search(line):
+        return AgentEvent(EventKind.REG_OK, now, code=int(m[1]), reason=m[2], line=line)
+    if m := pp.REG_FAILED.search(line):
+        return AgentEvent(EventKind.REG_FAILED, now, code=int(m[1]), reason=m[2], line=line)
+    if pp.READY.search(line):
+        return AgentEvent(EventKind.READY, now, line=line)
+    return None
+
+
+class PjsuaAgent:
+    """Owns one pjsua process; thread-safe waits, single-threaded commands."""
+
+    def __init__(self, name: str, argv: Sequence[str], transcript: Path, *, cwd: Path | None = None):
+        self.name = name
+        self.argv = list(argv)
+        self.transcript_path = transcript
+        self.cwd = cwd
+        self._child: pexpect.spawn | None = None
+        self._reader: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._st = _State()
+        self._transcript = None
+        self._quit_sent = False
+
+    # -- lifecycle -------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child else None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._transcript = open(self.transcript_path, "a", encoding="utf-8", errors="replace")
+        try:
+            self._child = pexpect.spawn(
+                self.argv[0], self.argv[1:], cwd=str(self.cwd) if self.cwd else None,
+                echo=False, encoding="utf-8", codec_errors="replace", timeout=None,
+                dimensions=(50, 400), env={**os.environ, "TERM": "dumb"},
+            )
+        except pexpect.ExceptionPexpect as exc:
+            raise InfrastructureError(f"agent {self.name}: cannot start pjsua ({exc})") from None
+        self._child.logfile_send = _SendLog(self._transcript)
+        self._reader = threading.Thread(target=self._read_loop, name=f"pjsua-{self.name}", daemon=True)
+        self._reader.start()
+        self.wait_for(lambda e: e.kind is EventKind.READY, "pjsua ready (its menu)", timeout, since=0)
+        # pjsua echoes a command only when echo was already on as it read it
+        self.send(pp.ECHO_COMMAND.format(token="1"))
+        self.barrier(timeout)
+
+    def _read_loop(self) -> None:
+        child = self._child
+        buf = ""
+        while True:
+            try:
+                chunk = child.read_nonblocking(65536, timeout=0.5)
+            except pexpect.TIMEOUT:
+                continue
+            except (pexpect.EOF, OSError, ValueError):
+                break
+            self._transcript.write(chunk)
+            self._transcript.flush()
+            buf += chunk.replace("\r", "")
+            *complete, buf = buf.split("\n")
+            self._ingest(complete)
+            # prompts ("Make call: ") have no newline; READY lines always end in one
+        self._ingest([buf] if buf else [])
+        with self._cond:
+            self._st.eof = True
+            self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
+            self._cond.notify_all()
+
+    def _ingest(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        now = time.time()
+        with self._cond:
+            for line in lines:
+                self._st.lines.append(line)
+                ev = parse_line(line, now)
+                if ev is None and (m := pp.ECHO_SEEN.search(line)):
+                    ev = AgentEvent(EventKind.ECHO, now, line=m[1])
+                if ev is not None:
+                    self._st.events.append(ev)
+            self._cond.notify_all()
+
+    # -- waiting -----------------------------------------------------------
+    def mark(self) -> int:
+        """Index to pass as ``since`` so a wait only sees events after now."""
+        with self._cond:
+            return len(self._st.events)
+
+    def events(self, kind: EventKind | None = None) -> list[AgentEvent]:
+        with self._cond:
+            return [e for e in self._st.events if kind is None or e.kind is kind]
+
+    def output_lines(self) -> list[str]:
+        with self._cond:
+            return list(self._st.lines)
+
+    def wait_for(
+        self, pred: Callable[[AgentEvent], bool], what: str, timeout: float, *, since: int | None = None
+    ) -> AgentEvent:
+        """Block until an event after ``since`` matches; AgentTimeout names ``what``."""
+        deadline = time.monotonic() + timeout
+        start = self.mark() if since is None else since
+        with self._cond:
+            while True:
+                for ev in self._st.events[start:]:
+                    if pred(ev):
+                        return ev
+                start = len(self._st.events)
+                if self._st.eof:
+                    raise InfrastructureError(
+                        f"agent {self.name}: pjsua exited while waiting for {what}{self._last_words()}"
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AgentTimeout(f"agent {self.name}: timed out after {timeout:g} s waiting for {what}")
+                self._cond.wait(left)
+
+    def _last_words(self) -> str:
+        tail = [l for l in self._st.lines[-40:] if pp.STARTUP_ERROR.search(l)]
+        return f" (pjsua said: {tail[-1].strip()})" if tail else ""
+
+    # -- commands ----------------------------------------------------------
+    def send(self, *lines: str) -> None:
+        if self._child is None or not self._child.isalive():
+            raise InfrastructureError(f"agent {self.name}: pjsua is not running")
+        for line in lines:
+            if "\n" in line or "\r" in line or "\0" in line:
+                raise ValueError(f"refusing to send a multi-line command to pjsua: {line!r}")
+            self._child.send(line + "\n")
+
+    def barrier(self, timeout: float = 5.0) -> None:
+        """Return once pjsua has read every line sent before (echo-token barrier)."""
+        token = f"callgen-sync-{uuid.uuid4().hex[:12]}"
+        since = self.mark()
+        self.send(pp.ECHO_COMMAND.format(token=token))
+        self.wait_for(lambda e: e.kind is EventKind.ECHO and e.line == token, "the echo barrier", timeout, since=since)
+
+    def make_call(self, uri: str, timeout: float = 5.0) -> int:
+        """Place a call; return pjsua's call id (from its first state line)."""
+        since = self.mark()
+        self.send(pp.CMD_MAKE_CALL, uri)
+        ev = self.wait_for(
+            lambda e: e.kind in (EventKind.CALL_STATE, EventKind.DISCONNECTED),
+            f"the call to {uri} to start",
+            timeout,
+            since=since,
+        )
+        return ev.call if ev.call is not None else 0
+
+    def hangup(self) -> None:
+        self.send(pp.CMD_HANGUP)
+        self.barrier()
+
+    def hangup_all(self) -> None:
+        self.send(pp.CMD_HANGUP_ALL)
+
+    # -- stopping ----------------------------------------------------------
+    def request_quit(self) -> None:
+        """First half of a graceful stop: ask pjsua to quit (no wait)."""
+        if self._child is not None and self._child.isalive() and not self._quit_sent:
+            self._quit_sent = True
+            try:
+                self._child.send(pp.CMD_QUIT + "\n")
+            except OSError:
+                pass
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """Wait for the quit, then SIGTERM, then SIGKILL; return the exit status."""
+        child = self._child
+        if child is None:
+            return None
+        try:
+            if child.isalive():
+                self.request_quit()
+                with self._cond:  # the reader sees EOF when pjsua exits
+                    self._cond.wait_for(lambda: self._st.eof, grace)
+                if not _wait_dead(child, 1.0):
+                    _signal(child, signal.SIGTERM)
+                    if not _wait_dead(child, 2.0):
+                        _signal(child, signal.SIGKILL)
+                        _wait_dead(child, 2.0)
+        finally:
+            if self._reader is not None:
+                self._reader.join(timeout=3.0)
+            try:
+                child.close(force=True)
+            except Exception:  # noqa: BLE001 - closing is best effort after kill
+                pass
+            if self._transcript:
+                self._transcript.close()
+        return child.exitstatus if child.exitstatus is not None else child.signalstatus
+
+
+def _signal(child: pexpect.spawn, sig: int) -> None:
+    try:
+        os.killpg(child.pid, sig)  # pexpect makes the child a session/group leader
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(child.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_dead(child: pexpect.spawn, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while child.isalive():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)  # polling waitpid: no event to await for a child's exit here
+    return True
+
+
+class _SendLog:
+    """pexpect logfile_send adapter: marks what callgen typed in the transcript."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def write(self, data: str) -> None:
+        for line in data.splitlines():
+            self._fh.write(f"\n>>> {line}\n")
+        self._fh.flush()
+
+    def flush(self) -> None:
+        self._fh.flush()

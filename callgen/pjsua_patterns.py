@@ -1,0 +1,62 @@
+"""Everything callgen reads from pjsua's console output, in one place.
+
+pjsua (pjproject 2.x, legacy console UI) prints its log at the console level
+given by ``--app-log-level`` (we use 3) and its menu on stdout.  Each pattern
+below names the source line in pjsip-apps/src/pjsua/ that prints it, so a
+pjproject upgrade that changes a message is found here first.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: pjsua_app_legacy.c keystroke_help()/print menu: printed once pjsua is up and
+#: after every command; "You have 0 active call" is the readiness signal.
+READY = re.compile(r"You have (\d+) active calls?")
+
+#: pjsua_app.c on_call_state(): "Call 0 state changed to EARLY (180 Ringing)"
+#: State names are pjsip_inv_state_name(): NULL CALLING INCOMING EARLY
+#: CONNECTING CONFIRMED DISCONNCTD (sic) TERMINATED.
+CALL_STATE = re.compile(r"Call (\d+) state changed to ([A-Z]+)(?: \((\d{3}) ([^)]*)\))?")
+
+#: pjsua_app.c on_call_state(): "Call 0 is DISCONNECTED [reason=486 (Busy Here)]"
+DISCONNECTED = re.compile(r"Call (\d+) is DISCONNECTED \[reason=(\d+) \(([^)]*)\)\]")
+
+#: pjsua_app.c on_incoming_call(): "Incoming call for account 0!" followed by
+#: "Media count: ..." "From: ..." "To: ..." lines.
+INCOMING = re.compile(r"Incoming call for account (\d+)!")
+
+#: pjsua_app.c call_on_dtmf_callback()/on_dtmf_digit2():
+#: "Incoming DTMF on call 0: 5, using RFC2833 method"
+#: "Incoming DTMF on call 0: 4:duration(160), using SIP INFO method"
+#: older builds: "Incoming DTMF on call 0: 5"
+DTMF = re.compile(r"Incoming DTMF on call (\d+): ([0-9A-Da-d*#])(?::duration\((\d+)\))?(?:, using (.+?) method)?\s*$")
+
+#: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: registration success, status=200 (OK), will re-register in 300 seconds"
+REG_SUCCESS = re.compile(r"registration success, status=(\d+) \(([^)]*)\)")
+#: pjsua_acc.c regc_cb(): "SIP registration failed, status=401 (Unauthorized)"
+REG_FAILED = re.compile(r"registration failed, status=(\d+) \(([^)]*)\)")
+
+#: pjsua's own fatal errors at start-up (bad option, port in use):
+#: "Error: ..." from pjsua_app_config.c, "Unable to ..." from pjsua_perror().
+STARTUP_ERROR = re.compile(r"(Error: .+|Unable to .+|Invalid .+ argument.*|unrecognized option.*)")
+
+#: Echo barrier: with "echo 1" pjsua prints each menu command it reads
+#: (pjsua_app_legacy.c: if (cmd_echo) printf("%s", menuin)).  Sending
+#: "echo <token>" both keeps echo on and proves every earlier line was read.
+ECHO_COMMAND = "echo {token}"
+ECHO_SEEN = re.compile(r"echo (callgen-sync-[0-9a-f]+)")
+
+#: Menu keystrokes (pjsua_app_legacy.c console_app_main()).
+CMD_MAKE_CALL = "m"  # then the URL on the next line
+CMD_HANGUP = "h"  # current call
+CMD_HANGUP_ALL = "ha"
+CMD_QUIT = "q"
+
+#: States as printed, mapped to what scenario steps wait for.
+STATE_CALLING = "CALLING"
+STATE_INCOMING = "INCOMING"
+STATE_EARLY = "EARLY"
+STATE_CONNECTING = "CONNECTING"
+STATE_CONFIRMED = "CONFIRMED"
+STATE_DISCONNECTED = "DISCONNCTD"

@@ -1,0 +1,153 @@
+"""Scenario -> run plan: ports, the pjsua options of every agent, file paths.
+
+The plan is pure data; ``callgen.runner`` executes it.  ``plan_run`` takes the
+ports block as an argument so the same scenario renders the same way in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.errors import ScenarioError
+from callgen.model import Agent, Call, Role, Scenario
+from callgen.render import PjsuaOption, RenderError, render_config
+
+SIP_STRIDE = 2  #: agent i: SIP port base + 2i, its TLS port the next one
+RTP_OFFSET = 40
+RTP_PER_AGENT = 20  #: RTP+RTCP for 10 calls per agent
+MAX_CALLS_PER_AGENT = RTP_PER_AGENT // 2
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    agent: Agent
+    sip_port: int
+    rtp_port: int
+    config_path: Path
+    log_path: Path
+    transcript_path: Path
+    options: tuple[PjsuaOption, ...]
+
+    @property
+    def name(self) -> str:
+        return self.agent.name
+
+    @property
+    def contact_uri(self) -> str:
+        host = f"[{self.agent.address}]" if self.agent.is_ipv6 else self.agent.address
+        return f"sip:{self.agent.user}@{host}:{self.sip_port}"
+
+    def config_text(self, scenario: Scenario) -> str:
+        header = (
+            f"pjsua configuration for agent '{self.name}' of scenario '{scenario.name}'",
+            f"rendered by callgen from {scenario.source}; run: pjsua --config-file=<this file>",
+        )
+        try:
+            return render_config(self.options, header)
+        except RenderError as exc:
+            raise scenario.source_map.error(exc.option.key, f"cannot pass to pjsua: {exc}") from None
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    call: Call
+    uri: str  #: what the caller dials
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    scenario: Scenario
+    run_dir: Path
+    agents: tuple[AgentPlan, ...]
+    calls: tuple[CallPlan, ...]
+    port_ranges: tuple[tuple[int, int], ...]
+    extra_ports: tuple[int, ...]
+
+    def agent(self, name: str) -> AgentPlan:
+        return next(a for a in self.agents if a.name == name)
+
+    @property
+    def start_order(self) -> tuple[AgentPlan, ...]:
+        """Callees first, so they listen before any caller dials."""
+        return tuple(sorted(self.agents, key=lambda a: a.agent.role is Role.CALLER))
+
+
+def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path) -> tuple[PjsuaOption, ...]:
+    k = ("agents", agent.name)
+    host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
+    ident = f"sip:{agent.user}@{host}"
+    if agent.display_name:
+        ident = f'"{agent.display_name}" <{ident}>'
+    o = [
+        PjsuaOption("--id", ident, k + (("display_name",) if agent.display_name else ("user",))),
+        PjsuaOption("--ip-addr", agent.address, k + ("address",)),
+        PjsuaOption("--bound-addr", agent.address, k + ("address",)),
+        PjsuaOption("--local-port", str(sip_port), k + ("port",)),
+        PjsuaOption("--rtp-port", str(rtp_port), k),
+        PjsuaOption("--no-tcp", None, k),
+        PjsuaOption("--null-audio", None, k),
+        PjsuaOption("--no-vad", None, k),
+        PjsuaOption("--max-calls", str(MAX_CALLS_PER_AGENT), k),
+        PjsuaOption("--log-file", str(log_path), k),
+        PjsuaOption("--log-level", "5", k),
+        PjsuaOption("--app-log-level", "3", k),
+        PjsuaOption("--no-color", None, k),
+    ]
+    if agent.is_ipv6:
+        o.append(PjsuaOption("--ipv6", None, k + ("address",)))
+    if agent.role is Role.CALLEE:
+        o.append(PjsuaOption("--auto-answer", str(agent.answer), k + ("answer",)))
+    if agent.codecs:
+        # pjsua applies every --dis-codec, then each --add-codec with a higher
+        # priority than the one before: the LAST one listed ranks highest.
+        o.append(PjsuaOption("--dis-codec", "*", k + ("codecs",)))
+        for i, codec in reversed(list(enumerate(agent.codecs))):
+            o.append(PjsuaOption("--add-codec", codec, k + ("codecs", i)))
+    return tuple(o)
+
+
+def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int) -> RunPlan:
+    agents = []
+    extra_ports = []
+    for i, agent in enumerate(scenario.agents):
+        sip_port = agent.port if agent.port is not None else port_base + SIP_STRIDE * i
+        if agent.port is not None:
+            extra_ports.append(agent.port)
+        rtp_port = port_base + RTP_OFFSET + RTP_PER_AGENT * i
+        if rtp_port + RTP_PER_AGENT > port_base + block_size:
+            raise ScenarioError(f"too many agents for one port block ({len(scenario.agents)})", location=str(scenario.source))
+        log = run_dir / f"{agent.name}.pjsua.log"
+        agents.append(
+            AgentPlan(
+                agent=agent,
+                sip_port=sip_port,
+                rtp_port=rtp_port,
+                config_path=run_dir / f"{agent.name}.cfg",
+                log_path=log,
+                transcript_path=run_dir / f"{agent.name}.transcript.txt",
+                options=agent_options(agent, sip_port, rtp_port, log),
+            )
+        )
+    by_name = {a.name: a for a in agents}
+    calls = tuple(CallPlan(c, c.uri or by_name[c.callee].contact_uri) for c in scenario.calls)
+    _check_calls_per_agent(scenario)
+    return RunPlan(
+        scenario=scenario,
+        run_dir=run_dir,
+        agents=tuple(agents),
+        calls=calls,
+        port_ranges=((port_base, port_base + block_size - 1),),
+        extra_ports=tuple(extra_ports),
+    )
+
+
+def _check_calls_per_agent(scenario: Scenario) -> None:
+    counts: dict[str, int] = {}
+    for c in scenario.calls:
+        for name in (c.caller, c.callee):
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+    for name, n in counts.items():
+        if n > MAX_CALLS_PER_AGENT:
+            raise scenario.source_map.error(("calls",), f"agent '{name}' takes part in {n} calls; at most {MAX_CALLS_PER_AGENT}")

@@ -1,0 +1,151 @@
+"""Run one scenario: plan -> processes and capture -> evidence -> checks -> result.
+
+Whatever happens (a failed wait, a timeout, Ctrl-C, SIGTERM), every pjsua and
+the tcpdump are stopped before this returns or raises, and what was written to
+the run folder stays there with a result.json saying how the run ended.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from callgen.callflow import CallRun, Deadline
+from callgen.capture import CaptureStats, Tcpdump, port_filter
+from callgen.driver import PjsuaAgent
+from callgen.errors import CallgenError, InfrastructureError, Interrupted
+from callgen.evidence import AgentEvidence, Evidence, StepOutcome
+from callgen.model import Scenario
+from callgen.plan import SIP_STRIDE, RunPlan, plan_run
+from callgen.ports import acquire_block
+from callgen.result import ScenarioResult, Verdict
+from callgen.signals import shielded
+from callgen.toolpaths import find_pjsua
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out_dir: Path  #: the run folder of this scenario is created under it
+    pjsua: str | None = None  #: pjsua binary; default: PJSUA, .build/bin/pjsua, PATH
+    variables: Mapping[str, str] = field(default_factory=dict)
+    keep: str = "all"  #: applied by suites; a single run always keeps its folder
+    interface: str = "lo"
+
+
+def make_run_dir(out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "scenario"
+    for n in range(1, 10000):
+        d = out_dir / (safe if n == 1 else f"{safe}-{n}")
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            continue
+    raise InfrastructureError(f"cannot create a run folder under {out_dir}")
+
+
+def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
+    """Run ``scenario`` once; raise ``Interrupted`` on Ctrl-C/SIGTERM (after cleaning up)."""
+    run_dir = make_run_dir(Path(options.out_dir), scenario.name)
+    t0 = time.monotonic()
+    evidence: Evidence | None = None
+    interrupted = False
+    try:
+        evidence = execute(scenario, run_dir, options)
+    except (KeyboardInterrupt, Interrupted):
+        interrupted = True
+    result = _conclude(scenario, run_dir, evidence, time.monotonic() - t0, interrupted)
+    (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if interrupted:
+        raise Interrupted(f"interrupted; partial artefacts kept in {run_dir}")
+    return result
+
+
+def _conclude(scenario: Scenario, run_dir: Path, evidence: Evidence | None, duration: float, interrupted: bool) -> ScenarioResult:
+    from callgen.checks import evaluate  # analysis is only needed once there is evidence
+
+    common = dict(name=scenario.name, file=str(scenario.source), duration_s=duration, artefacts=str(run_dir), tags=scenario.tags)
+    if interrupted or evidence is None:
+        return ScenarioResult(verdict=Verdict.ERROR, error="interrupted (SIGINT/SIGTERM)", **common)
+    outcome = evaluate(scenario, evidence)
+    if evidence.error:
+        verdict = Verdict.ERROR
+    else:
+        verdict = Verdict.PASS if all(c.passed for c in outcome.checks) else Verdict.FAIL
+    return ScenarioResult(
+        verdict=verdict, error=evidence.error, checks=outcome.checks, ladder=outcome.ladder, summary=outcome.summary, **common
+    )
+
+
+def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
+    """Start capture and agents, run the calls, stop everything; return the evidence."""
+    pjsua = find_pjsua(options.pjsua)
+    offsets = [SIP_STRIDE * i + k for i in range(len(scenario.agents)) for k in (0, 1)]
+    started = time.time()
+    with acquire_block(offsets) as block:
+        plan = plan_run(scenario, run_dir, block.base, block.size)
+        for ap in plan.agents:
+            ap.config_path.write_text(ap.config_text(scenario), encoding="utf-8")
+        return _execute_plan(plan, pjsua, options, started)
+
+
+def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float) -> Evidence:
+    scenario = plan.scenario
+    deadline = Deadline(scenario.timeout)
+    pcap = plan.run_dir / "capture.pcap"
+    tcpdump = Tcpdump(pcap, port_filter(plan.port_ranges, plan.extra_ports), interface=options.interface)
+    agents: dict[str, PjsuaAgent] = {}
+    outcomes: list[StepOutcome] = []
+    error = ""
+    stats = CaptureStats(None, None, "")
+    statuses: dict[str, int | None] = {}
+    try:
+        tcpdump.start(timeout=deadline.bound(10.0, "starting tcpdump"))
+        for ap in plan.start_order:
+            agent = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path, cwd=plan.run_dir)
+            agents[ap.name] = agent
+            agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
+        for cp in plan.calls:
+            CallRun(cp, agents, deadline, outcomes).execute()
+    except CallgenError as exc:
+        error = str(exc)
+    finally:
+        with shielded():
+            statuses = _stop_agents(agents)
+            stats = tcpdump.stop()
+    return Evidence(
+        run_dir=plan.run_dir,
+        pcap_path=pcap,
+        capture=stats,
+        agents=tuple(
+            AgentEvidence(
+                name=ap.name, sip_port=ap.sip_port, address=ap.agent.address, log_path=ap.log_path,
+                transcript_path=ap.transcript_path, config_path=ap.config_path,
+                events=tuple(agents[ap.name].events()) if ap.name in agents else (),
+                exit_status=statuses.get(ap.name),
+            )
+            for ap in plan.agents
+        ),
+        steps=tuple(outcomes),
+        started=started,
+        finished=time.time(),
+        error=error,
+    )
+
+
+def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:
+    """Quit every agent in parallel (pjsua takes about a second to quit)."""
+    if not agents:
+        return {}
+    for a in agents.values():
+        a.request_quit()
+    with ThreadPoolExecutor(max_workers=len(agents)) as pool:
+        futures = {name: pool.submit(a.stop) for name, a in agents.items()}
+        return {name: f.result() for name, f in futures.items()}
