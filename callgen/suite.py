@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, TextIO
 
-from callgen.errors import ExitStatus, ScenarioError, UsageError
+from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
 from callgen.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:  # pragma: no cover - the runner is written in parallel
@@ -178,14 +178,21 @@ def select(scenarios: Sequence[ScenarioLike], keyword: str | None, tags: Sequenc
 # --------------------------------------------------------------------------- validate
 
 
-class SuiteValidationError(ScenarioError):
-    """Several scenario files are invalid; ``errors`` holds each one."""
+class SuiteValidationError(ScenarioErrors):
+    """Several scenario files are invalid; ``errors`` holds one error per problem."""
 
     def __init__(self, errors: Sequence[ScenarioError]):
-        self.errors = tuple(errors)
-        lines = [str(e) for e in self.errors]
-        head = f"{len(lines)} invalid scenario file{'s' if len(lines) != 1 else ''}"
-        super().__init__(head + ":\n" + "\n".join("  " + line for line in lines))
+        flat: list[ScenarioError] = []
+        for e in errors:
+            flat.extend(e.errors if isinstance(e, ScenarioErrors) else [e])
+        super().__init__(flat)
+        self.snippet = ""  # one line per problem; a snippet of the first would mislead
+        files = {e.location.rsplit(":", 1)[0] if e.location[-1:].isdigit() else e.location for e in flat}
+        self.header = (f"{len(flat)} problem{'s' if len(flat) != 1 else ''} in {len(files)} "
+                       f"invalid scenario file{'s' if len(files) != 1 else ''}:")
+
+    def __str__(self) -> str:
+        return self.header + "\n" + "\n".join("  " + line for line in self.lines())
 
 
 def validate_all(

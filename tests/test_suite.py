@@ -13,7 +13,7 @@ from typing import Mapping
 import pytest
 
 from callgen import suite as suite_mod
-from callgen.errors import ExitStatus, ScenarioError, UsageError
+from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
 from callgen.result import CheckResult, ScenarioResult, Verdict
 from callgen.suite import (
     SuiteOptions,
@@ -141,11 +141,22 @@ def test_validate_all_reports_every_invalid_file(tmp_path):
     assert isinstance(err, ScenarioError) and err.exit_status == ExitStatus.INVALID_INPUT
     assert len(err.errors) == 2
     lines = str(err).splitlines()
-    assert lines[0] == "2 invalid scenario files:"
+    assert lines[0] == "2 problems in 2 invalid scenario files:"
     assert lines[1].strip() == f"{tmp_path / 'b.yaml'}:3: agents.bob.answr: unknown key"
     assert "d.yaml:3" in lines[2]
     ok = validate_all(files[:1], {"x": "1"}, load=load)
     assert [s.name for s in ok] == ["a"]
+
+
+def test_validate_all_flattens_several_errors_of_one_file(tmp_path):
+    def load(path, *, variables):
+        raise ScenarioErrors([ScenarioError("bad port", location=f"{path}:4", path="agents.a.port"),
+                              ScenarioError("bad role", location=f"{path}:9", path="agents.b.role")])
+
+    with pytest.raises(SuiteValidationError) as ei:
+        validate_all([tmp_path / "x.yaml"], load=load)
+    assert str(ei.value).splitlines()[0] == "2 problems in 1 invalid scenario file:"
+    assert len(ei.value.errors) == 2
 
 
 def test_validate_all_names_the_file_when_the_error_has_no_location(tmp_path):
