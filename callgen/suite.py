@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, TextIO
 
-from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
+from callgen.errors import ExitStatus, Interrupted, ScenarioError, ScenarioErrors, UsageError
 from callgen.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:  # pragma: no cover - the runner is written in parallel
@@ -404,7 +404,7 @@ def run_suite(
         duration_s=time.monotonic() - t0,
         jobs=jobs,
         started=started_at.isoformat(timespec="seconds"),
-        interrupted=interrupted,
+        interrupted=interrupted or stop.is_set(),
         not_run=len(units) - len(ordered),
     )
 
@@ -429,16 +429,14 @@ def _run_unit(
         t0 = time.monotonic()
         try:
             res = run_one(unit.scenario, run_opts)
+        except Interrupted as exc:  # the runner cleaned up; no retry, nothing new starts
+            stop.set()
+            failed.append(_error_result(unit, run_dir, str(exc), time.monotonic() - t0))
+            final = _combine(unit, failed, None, total_time + failed[-1].duration_s)
+            notify(ProgressEvent("finish", unit.display, attempt, unit.index + 1, total, final))
+            return final
         except Exception as exc:  # a runner bug must not take the other scenarios down
-            res = ScenarioResult(
-                name=unit.scenario.name,
-                file=str(unit.scenario.source),
-                verdict=Verdict.ERROR,
-                duration_s=time.monotonic() - t0,
-                error=f"{type(exc).__name__}: {exc}",
-                artefacts=str(run_dir),
-                tags=tuple(unit.scenario.tags),
-            )
+            res = _error_result(unit, run_dir, f"{type(exc).__name__}: {exc}", time.monotonic() - t0)
         total_time += res.duration_s
         if res.verdict in (Verdict.PASS, Verdict.FLAKY):
             final = _combine(unit, failed, res, total_time)
@@ -448,6 +446,18 @@ def _run_unit(
     final = _combine(unit, failed, None, total_time)
     notify(ProgressEvent("finish", unit.display, len(failed), unit.index + 1, total, final))
     return final
+
+
+def _error_result(unit: _Unit, run_dir: Path, error: str, duration: float) -> ScenarioResult:
+    return ScenarioResult(
+        name=unit.scenario.name,
+        file=str(unit.scenario.source),
+        verdict=Verdict.ERROR,
+        duration_s=duration,
+        error=error,
+        artefacts=str(run_dir),
+        tags=tuple(unit.scenario.tags),
+    )
 
 
 def _combine(

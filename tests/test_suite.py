@@ -323,3 +323,19 @@ def test_run_folder_names_are_safe():
 def test_bad_suite_options():
     with pytest.raises(UsageError):
         SuiteOptions(run=None, out_dir=Path("."), repeat=0)
+
+
+def test_runner_interrupted_stops_retries_and_new_work(tmp_path):
+    from callgen.errors import Interrupted
+
+    calls = []
+
+    def run_one(sc, opts):
+        calls.append(sc.name)
+        raise Interrupted("interrupted; partial artefacts kept")
+
+    scs = [FakeScenario(n, tmp_path / f"{n}.yaml") for n in ("a", "b")]
+    res = run_suite(scs, options(tmp_path, jobs=1, retries=3), run_one=run_one)
+    assert calls == ["a"]  # no retry of a, b never started
+    assert [r.verdict for r in res.results] == [Verdict.ERROR]
+    assert res.not_run == 1 and res.interrupted and res.exit_status == ExitStatus.INTERRUPTED
