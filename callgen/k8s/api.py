@@ -103,7 +103,7 @@ class Session:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(max(1, int(remaining))),
         }
-        timeout = self._httpx.Timeout(min(self._timeout, remaining), read=remaining + 0.5)
+        timeout = self._httpx.Timeout(min(self._timeout, remaining), read=remaining)
         try:
             with self._client.stream("GET", res.path(namespace), params=params, timeout=timeout) as resp:
                 if resp.status_code != 200:

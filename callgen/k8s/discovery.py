@@ -101,7 +101,7 @@ def endpoints_of_object(target: K8sTarget, item: SliceInfo | PodInfo) -> tuple[E
     port = _slice_port(target.port, item.ports)
     if port is None:
         return ()
-    return tuple(Endpoint(ep.address, port, ep.owner) for ep in item.endpoints if ep.ready)
+    return tuple(sorted((Endpoint(ep.address, port, ep.owner) for ep in item.endpoints if ep.ready), key=_order))
 
 
 def _slice_port(wanted: str | int | None, ports: Sequence[NamedPort]) -> int | None:

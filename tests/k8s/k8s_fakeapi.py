@@ -136,6 +136,9 @@ class FakeCluster:
     gone_as_http: bool = False  # 410 as HTTP status instead of an ERROR event
     stall_watches: bool = False  # send headers, then nothing (tests the client socket timeout)
     requests: list[str] = field(default_factory=list)
+    # called (once each, in order) when a watch stream starts: lets a test change the
+    # cluster exactly while a client is watching, without timing guesses
+    on_watch: list[Any] = field(default_factory=list)
     _objects: dict[tuple[str, str, str], dict] = field(default_factory=dict)  # (plural, ns, name) -> obj
     _log: list[_Event] = field(default_factory=list)
     _rv: int = 100
@@ -293,6 +296,8 @@ class _Handler(BaseHTTPRequestHandler):
             with c._cond:
                 c._cond.wait_for(lambda: c._closing, timeout=60)
             return
+        while c.on_watch:
+            c.on_watch.pop(0)()
         end = threading.Event()
         timer = threading.Timer(timeout, lambda: (end.set(), c.close_wakeup()))
         timer.daemon = True
