@@ -64,12 +64,17 @@ class CallEnd:
 class PjsuaPeer:
     """One pjsua process driven through its menu; use as a context manager."""
 
-    def __init__(self, name: str, args: Sequence[str], workdir: Path, *, binary: Path | None = None):
+    def __init__(
+        self, name: str, args: Sequence[str], workdir: Path, *, binary: Path | None = None, sip_port: int | None = None
+    ):
+        """``sip_port`` adds ``--local-port`` and is kept for building URIs to this peer."""
         self.name = name
+        self.sip_port = sip_port
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.transcript_path = self.workdir / f"{name}.out"
-        self.argv = (str(binary or find_pjsua()), *LOOPBACK_ARGS, *args)
+        port_args = (f"--local-port={sip_port}",) if sip_port else ()
+        self.argv = (str(binary or find_pjsua()), *LOOPBACK_ARGS, *port_args, *args)
         self._child: pexpect.spawn | None = None
         self._log = None
 

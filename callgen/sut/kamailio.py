@@ -1,0 +1,180 @@
+"""A real Kamailio as registrar + proxy on a loopback port: a system under test.
+
+Why a harness: registration (with digest credentials) and calls through a proxy
+need a real SIP server, not pjsua talking to itself.  The shipped config
+(``kamailio.cfg`` next to this module) is never edited per run: listen socket
+and password are passed as preprocessor defines (``-A``), so the file that was
+reviewed is the file that runs.
+
+Lifecycle: ``kamailio -f cfg -DD -E -n 1`` in its own session (process group),
+stderr -> ``kamailio.log`` in the work directory; ready when an OPTIONS to its
+socket gets a 200 (never a fixed sleep); stop = SIGTERM to the group, SIGKILL
+after a timeout, and the group is awaited until empty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from callgen.errors import InfrastructureError, UsageError
+from callgen.sut.ports import LOOPBACK, free_port
+from callgen.sut.process import group_alive, stop_group
+from callgen.sut.sipprobe import sip_options_probe
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "kamailio.cfg"
+MODULE_DIRS = (
+    Path("/usr/lib/x86_64-linux-gnu/kamailio/modules"),
+    Path("/usr/lib/aarch64-linux-gnu/kamailio/modules"),
+    Path("/usr/lib/kamailio/modules"),
+    Path("/usr/local/lib64/kamailio/modules"),
+    Path("/usr/local/lib/kamailio/modules"),
+)
+#: passed inside a config define, so keep it to characters that need no quoting
+_PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~+-]{1,64}$")
+
+
+def find_kamailio() -> Path:
+    found = os.environ.get("KAMAILIO") or shutil.which("kamailio") or (
+        "/usr/sbin/kamailio" if os.access("/usr/sbin/kamailio", os.X_OK) else None
+    )
+    if not found:
+        raise InfrastructureError("kamailio not found (Debian package 'kamailio'; or set KAMAILIO=/path)")
+    return Path(found)
+
+
+def find_module_dir() -> Path | None:
+    """The first existing module directory; None lets kamailio use its compiled-in default."""
+    return next((d for d in MODULE_DIRS if (d / "tm.so").is_file()), None)
+
+
+@dataclass(frozen=True)
+class KamailioConfig:
+    """How to start one Kamailio; ``port=None`` picks a free loopback port."""
+
+    workdir: Path
+    port: int | None = None
+    address: str = LOOPBACK
+    password: str | None = None  #: enables digest auth of REGISTER with this fixed password
+    config_file: Path = DEFAULT_CONFIG
+    binary: Path | None = None
+    module_dir: Path | None = None
+    ready_timeout: float = 10.0
+    stop_timeout: float = 5.0
+    defines: tuple[str, ...] = field(default_factory=tuple)  #: extra ``-A`` defines
+
+    def validate(self) -> None:
+        if self.password is not None and not _PASSWORD_RE.match(self.password):
+            raise UsageError("kamailio password: use 1-64 characters from A-Z a-z 0-9 . _ ~ + -")
+        if not Path(self.config_file).is_file():
+            raise UsageError(f"{self.config_file}: kamailio config file not found")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise UsageError(f"kamailio port {self.port} out of range")
+
+
+class KamailioProcess:
+    """One running Kamailio; a context manager that always stops the process group."""
+
+    def __init__(self, config: KamailioConfig):
+        config.validate()
+        self.config = config
+        self.address = config.address
+        self.port = config.port or free_port(config.address)
+        self.workdir = Path(config.workdir)
+        self.log_path = self.workdir / "kamailio.log"
+        self._proc: subprocess.Popen | None = None
+        self.returncode: int | None = None
+
+    @property
+    def uri(self) -> str:
+        """Registrar URI, e.g. ``sip:127.0.0.1:5060``."""
+        return f"sip:{self.address}:{self.port}"
+
+    @property
+    def outbound_uri(self) -> str:
+        """Outbound proxy URI with loose routing, for pjsua ``--outbound``."""
+        return f"sip:{self.address}:{self.port};lr"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def argv(self) -> list[str]:
+        c = self.config
+        argv = [str(c.binary or find_kamailio()), "-f", str(c.config_file), "-DD", "-E", "-n", "1",
+                "-m", "32", "-M", "8", "-Y", str(self.workdir / "run"), "-w", str(self.workdir),
+                "-A", f"LISTEN=udp:{self.address}:{self.port}"]  # fmt: skip
+        module_dir = c.module_dir or find_module_dir()
+        if module_dir:
+            argv += ["-L", str(module_dir)]
+        if c.password is not None:
+            argv += ["-A", "WITH_AUTH", "-A", f'AUTH_PASSWORD="{c.password}"']
+        for d in c.defines:
+            argv += ["-A", d]
+        return argv
+
+    def start(self) -> "KamailioProcess":
+        if self._proc is not None:
+            raise InfrastructureError("kamailio already started")
+        (self.workdir / "run").mkdir(parents=True, exist_ok=True)
+        argv = self.argv()
+        with open(self.log_path, "wb") as log:
+            try:
+                self._proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            except OSError as exc:
+                raise InfrastructureError(f"cannot start kamailio ({argv[0]}): {exc.strerror}") from None
+        probe = sip_options_probe(
+            self.address, self.port, self.config.ready_timeout, still_running=lambda: self._proc.poll() is None
+        )
+        if probe is None or probe.status != 200:
+            self.stop()
+            why = (
+                f"exited with status {self.returncode}"
+                if self.returncode not in (None, 0, -15)
+                else f"did not answer OPTIONS within {self.config.ready_timeout:g} s"
+            )
+            raise InfrastructureError(f"kamailio on {self.address}:{self.port} {why}; {self._last_error()}")
+        return self
+
+    def _last_error(self) -> str:
+        """The most telling log line: a CRITICAL one (names file, line, column), else the first ERROR."""
+        lines = self.log_text().splitlines()
+        best = [ln for ln in lines if "CRITICAL" in ln] or [ln for ln in lines if "ERROR" in ln]
+        shown = re.sub(r"^\s*\d+\(\d+\) ", "", best[0]).strip()[:300] if best else "no error line"
+        return f"log {self.log_path}: {shown}"
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def group_alive(self) -> bool:
+        """True while any process of Kamailio's group (its forked workers) exists."""
+        return self._proc is not None and group_alive(self._proc.pid)
+
+    def stop(self) -> int | None:
+        """SIGTERM the group, SIGKILL after ``stop_timeout``; returns the main process's exit code."""
+        if self._proc is not None and self.returncode is None:
+            self.returncode = stop_group(self._proc, self.config.stop_timeout)
+        return self.returncode
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self) -> "KamailioProcess":
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_kamailio(workdir: Path, *, port: int | None = None, password: str | None = None, **options) -> KamailioProcess:
+    """Start Kamailio and wait until it answers OPTIONS; ``options`` are further KamailioConfig fields."""
+    return KamailioProcess(KamailioConfig(Path(workdir), port=port, password=password, **options)).start()

@@ -1,0 +1,199 @@
+"""Kamailio harness: config/argv units, the OPTIONS probe, and real registrations and calls via pjsua."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from callgen.errors import InfrastructureError, UsageError
+from callgen.sut.kamailio import DEFAULT_CONFIG, KamailioConfig, KamailioProcess, start_kamailio
+from callgen.sut.sipprobe import parse_status_line, sip_options_probe
+
+BROKEN_CFG = Path(__file__).resolve().parents[1] / "kamailio" / "broken.cfg"
+REG_RESULT = [r"registration success, status=(\d+)", r"registration failed, status=(\d+) \(([^)\r\n]*)"]
+needs_kamailio = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
+                                    reason="kamailio not installed")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# units
+
+
+def test_config_validation(tmp_path):
+    for bad in (KamailioConfig(tmp_path, password="has space"), KamailioConfig(tmp_path, password='q"uote'),
+                KamailioConfig(tmp_path, port=70000), KamailioConfig(tmp_path, config_file=tmp_path / "none.cfg")):  # fmt: skip
+        with pytest.raises(UsageError):
+            bad.validate()
+    KamailioConfig(tmp_path, password="s3cret-OK.1").validate()
+
+
+def test_argv_passes_listen_and_password_as_defines(tmp_path):
+    k = KamailioProcess(KamailioConfig(tmp_path, port=5099, password="pw1", binary=Path("/bin/kamailio")))
+    argv = k.argv()
+    assert argv[:6] == ["/bin/kamailio", "-f", str(DEFAULT_CONFIG), "-DD", "-E", "-n"]
+    assert ["-A", "LISTEN=udp:127.0.0.1:5099"] == argv[argv.index("LISTEN=udp:127.0.0.1:5099") - 1 :][:2]
+    assert "WITH_AUTH" in argv and 'AUTH_PASSWORD="pw1"' in argv
+    assert k.uri == "sip:127.0.0.1:5099" and k.outbound_uri == "sip:127.0.0.1:5099;lr"
+    no_auth = KamailioProcess(KamailioConfig(tmp_path, port=5099, binary=Path("/bin/kamailio"))).argv()
+    assert "WITH_AUTH" not in no_auth and not any(a.startswith("AUTH_PASSWORD") for a in no_auth)
+
+
+def test_free_port_is_picked_when_none_given(tmp_path):
+    k = KamailioProcess(KamailioConfig(tmp_path))
+    assert 1024 < k.port < 65536
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", k.port))  # still free: nothing was started
+
+
+def test_parse_status_line():
+    assert parse_status_line(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n") == (200, "OK")
+    assert parse_status_line(b"SIP/2.0 404 Not Found\r\n") == (404, "Not Found")
+    assert parse_status_line(b"OPTIONS sip:x SIP/2.0\r\n") is None
+    assert parse_status_line(b"\x00\xff garbage") is None
+
+
+def _udp_responder(reply: bytes | None, after: int = 1) -> tuple[socket.socket, threading.Thread]:
+    """A loopback UDP socket that answers the ``after``-th datagram with ``reply`` (None: never)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+
+    def run():
+        seen = 0
+        try:
+            while True:
+                data, addr = sock.recvfrom(65535)
+                seen += 1
+                assert data.startswith(b"OPTIONS sip:127.0.0.1:")
+                if reply is not None and seen >= after:
+                    sock.sendto(b"SIP/2.0 100 Trying\r\n\r\n", addr)
+                    sock.sendto(reply, addr)
+                    return
+        except OSError:
+            return
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return sock, t
+
+
+def test_probe_gets_final_response_after_retransmissions():
+    sock, t = _udp_responder(b"SIP/2.0 200 OK\r\n\r\n", after=3)
+    try:
+        r = sip_options_probe("127.0.0.1", sock.getsockname()[1], timeout=5, interval=0.05)
+        assert r is not None and r.status == 200 and r.attempts >= 3
+    finally:
+        sock.close()
+        t.join(5)
+
+
+def test_probe_times_out_without_answer_and_stops_when_process_died():
+    sock, t = _udp_responder(None)
+    try:
+        start = time.monotonic()
+        assert sip_options_probe("127.0.0.1", sock.getsockname()[1], timeout=0.4, interval=0.1) is None
+        assert 0.35 < time.monotonic() - start < 2
+        start = time.monotonic()
+        assert sip_options_probe("127.0.0.1", sock.getsockname()[1], timeout=10, still_running=lambda: False) is None
+        assert time.monotonic() - start < 0.5
+    finally:
+        sock.close()
+        t.join(5)
+
+
+@needs_kamailio
+@pytest.mark.parametrize("defines", [["LISTEN=udp:127.0.0.1:5999"], ["LISTEN=udp:127.0.0.1:5999", "WITH_AUTH", 'AUTH_PASSWORD="x"']])
+def test_shipped_config_passes_kamailio_syntax_check(tmp_path, defines):
+    argv = ["kamailio", "-c", "-f", str(DEFAULT_CONFIG), "-E"]
+    for d in defines:
+        argv += ["-A", d]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "udp: 127.0.0.1 [127.0.0.1]:5999" in r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------------------
+# real processes
+
+
+@needs_kamailio
+@pytest.mark.integration
+def test_start_answers_options_and_stop_leaves_nothing(tmp_path):
+    k = start_kamailio(tmp_path)
+    try:
+        assert k.alive() and k.group_alive()
+        r = sip_options_probe(k.address, k.port, timeout=2)
+        assert r is not None and (r.status, r.reason) == (200, "Keepalive")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, pytest.raises(OSError):
+            s.bind((k.address, k.port))  # the port is really Kamailio's
+    finally:
+        rc = k.stop()
+    assert rc == 0
+    assert not k.alive() and not k.group_alive()
+    assert "signal 15 received" in k.log_text()
+    assert k.stop() == 0  # idempotent
+
+
+@needs_kamailio
+@pytest.mark.integration
+def test_broken_config_fails_fast_with_the_log_line(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(InfrastructureError, match=r"exited with status \d+.*broken\.cfg, line 7") as exc:
+        start_kamailio(tmp_path, config_file=BROKEN_CFG, ready_timeout=20)
+    assert time.monotonic() - start < 10
+    assert "kamailio.log" in str(exc.value)
+
+
+@needs_kamailio
+@pytest.mark.integration
+def test_registered_users_call_through_the_proxy(tmp_path, pjsua):
+    with start_kamailio(tmp_path / "kam", password="s3cret") as k:
+        def user(name: str, password: str, *extra: str):
+            return pjsua(name, f"--registrar={k.uri}", f"--id=sip:{name}@127.0.0.1", "--realm=*",
+                         f"--username={name}", f"--password={password}", f"--outbound={k.outbound_uri}", *extra)  # fmt: skip
+
+        bob = user("bob", "s3cret", "--auto-answer=200")
+        assert bob.expect_any(REG_RESULT, 10) [0] == 0
+        alice = user("alice", "s3cret")
+        assert alice.expect_any(REG_RESULT, 10)[0] == 0
+
+        alice.call(f"sip:bob@127.0.0.1:{k.port}")
+        assert alice.wait_call_result(10) is None
+        assert bob.wait_call_result(10) is None
+        alice.call(f"sip:carol@127.0.0.1:{k.port}")  # never registered
+        end = alice.wait_call_result(10)
+        assert end is not None and (end.code, end.reason) == (404, "Not Found")
+        alice.hangup_all()
+        bob.expect("DISCONNECTED", 10)
+        log = k.log_text()
+    assert "REGISTER of bob saved" in log and "REGISTER of alice saved" in log
+    assert "initial INVITE for bob relayed to sip:bob@127.0.0.1:" in log  # lookup found bob's contact
+    assert "in-dialog BYE routed by Record-Route" in log or "in-dialog ACK routed by Record-Route" in log
+    assert not k.group_alive()
+
+
+@needs_kamailio
+@pytest.mark.integration
+def test_wrong_password_is_refused(tmp_path, pjsua):
+    with start_kamailio(tmp_path / "kam", password="s3cret") as k:
+        mallory = pjsua("mallory", f"--registrar={k.uri}", "--id=sip:mallory@127.0.0.1", "--realm=*",
+                        "--username=mallory", "--password=guess")  # fmt: skip
+        idx, match = mallory.expect_any(REG_RESULT, 10)
+        assert idx == 1 and match.group(1) in ("401", "403"), match.group(0)
+        log = k.log_text()
+    assert "REGISTER of mallory: wrong password" in log
+    assert "REGISTER of mallory saved" not in log
+
+
+@needs_kamailio
+@pytest.mark.integration
+def test_without_password_registration_needs_no_credentials(tmp_path, pjsua):
+    with start_kamailio(tmp_path / "kam") as k:
+        bob = pjsua("bob", f"--registrar={k.uri}", "--id=sip:bob@127.0.0.1")
+        assert bob.expect_any(REG_RESULT, 10)[0] == 0
