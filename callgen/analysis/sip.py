@@ -325,9 +325,9 @@ class TcpSipStream:
             if stripped:
                 del buf[:stripped]
                 continue
+            if b"\n" not in buf[:600] and len(buf) < 600:
+                return  # the first line is not complete yet
             if self.is_sip is None:
-                if len(buf) < 16 and b"\n" not in buf:
-                    return
                 self.is_sip = looks_like_sip(bytes(buf[:600]))
                 if not self.is_sip:
                     buf.clear()
