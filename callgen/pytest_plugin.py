@@ -33,7 +33,7 @@ from typing import Any, Mapping
 import pytest
 
 from callgen.errors import CallgenError, UsageError
-from callgen.reports.text import failed_check_line, one_line
+from callgen.reports.text import clean_line, failed_check_line, one_line
 from callgen.result import ScenarioResult, Verdict
 
 _SCHEMA_LINE = re.compile(r"^#\s*yaml-language-server:\s*\$schema=\S*scenario\.schema\.json", re.M)
@@ -63,7 +63,7 @@ class CallgenHookSpecs:
     def pytest_callgen_run_scenario(
         self, scenario: Any, out_dir: Path, variables: Mapping[str, str], config: pytest.Config
     ) -> ScenarioResult:
-        """Run ``scenario`` with its run folder under ``out_dir``; return its result."""
+        """Run ``scenario`` with ``out_dir`` (new, empty) as its run folder; return its result."""
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -150,13 +150,26 @@ class ScenarioItem(pytest.Item):
             self.extra_keyword_matches.update(str(t) for t in getattr(self.scenario, "tags", ()))
 
     def _out_dir(self) -> Path:
+        """A new, empty run folder ``<out>/<file path with _>[-N]``: the runner
+        uses it as is, and a second pytest session must not mix its files
+        into the first one's (``mkdir`` without ``exist_ok`` claims it, also
+        against another xdist worker)."""
         base = self.config.getoption("callgen_out")
         root = Path(base) if base else self.config.rootpath / "callgen-out"
         try:
             rel = self.path.relative_to(self.config.rootpath).with_suffix("")
         except ValueError:
             rel = Path(self.path.stem)
-        return root / re.sub(r"[^A-Za-z0-9._-]+", "_", rel.as_posix()).strip("._")
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", rel.as_posix()).strip("._") or "scenario"
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            candidate = root / (name if n == 1 else f"{name}-{n}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+        raise UsageError(f"{root}: cannot create a run folder for {name} (10000 exist)")
 
     def runtest(self) -> None:
         if self.load_error is not None:
@@ -190,7 +203,12 @@ class ScenarioItem(pytest.Item):
 def failure_text(result: ScenarioResult) -> str:
     """What pytest shows for a failed scenario: verdict, failed checks with
     expected vs seen, error, artefacts folder, SIP ladder."""
-    lines = [f"scenario {result.name!r}: {result.verdict.value.upper()} in {result.duration_s:.1f}s"]
+    failed = result.failed_checks
+    first = one_line(result.error) if result.error else (failed_check_line(failed[0]) if failed else "")
+    more = len(failed) - (0 if result.error else 1)
+    # pytest's short summary shows (the start of) the first line only: make it say what failed.
+    lines = [f"{result.verdict.value.upper()} {first or result.name}" + (f" (+{more} more)" if more > 0 else ""),
+             f"scenario {result.name!r}: {result.verdict.value.upper()} in {result.duration_s:.1f}s"]
     if result.error:
         lines.append(f"error: {one_line(result.error)}")
     lines.extend(f"FAILED {failed_check_line(c)}" + (f" ({one_line(c.reason)})" if c.reason else "")
@@ -199,5 +217,5 @@ def failure_text(result: ScenarioResult) -> str:
         lines.append(f"artefacts: {result.artefacts}")
     if result.ladder:
         lines.append("SIP ladder:")
-        lines.extend(f"  {one_line(line)}" for line in result.ladder)
+        lines.extend(f"  {clean_line(line)}" for line in result.ladder)
     return "\n".join(lines)

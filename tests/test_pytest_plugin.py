@@ -80,6 +80,8 @@ def test_outcomes_and_failure_report_without_traceback(lib):
     assert "call.answered" not in out.split("FAILURES")[1].split("short test summary")[0]  # only failed checks
     assert "Traceback" not in out and "def runtest" not in out and "raise ScenarioFailed" not in out
     assert res.ret == 1
+    summary = [line for line in res.outlines if line.startswith("FAILED scenarios/dtmf.yaml")]
+    assert summary and "FAIL dtmf.received[bob]: expected" in summary[0]
 
 
 def test_invalid_scenario_shows_the_scenario_error_line(lib):
@@ -105,6 +107,8 @@ def test_out_dir_and_variables_reach_the_runner(lib):
     seen = list(out.rglob("seen.json"))
     assert len(seen) == 1 and seen[0].parent.parent.name == "scenarios_basic"
     assert '"host": "127.0.0.1"' in seen[0].read_text() and '"n": "2"' in seen[0].read_text()
+    lib.runpytest(*_plugin_args(), "scenarios/basic.yaml", f"--callgen-out={out}").assert_outcomes(passed=1)
+    assert sorted(p.name for p in out.iterdir()) == ["scenarios_basic", "scenarios_basic-2"]  # never reused
 
 
 def test_bad_variable_is_a_usage_error(lib):

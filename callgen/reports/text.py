@@ -41,6 +41,11 @@ def one_line(text: object) -> str:
     return " ".join(_CONTROL.sub("", str(text)).split())
 
 
+def clean_line(text: object) -> str:
+    """Control characters removed but spacing kept (SIP ladders are aligned)."""
+    return _CONTROL.sub("", str(text).replace("\t", "    ")).rstrip()
+
+
 def attempts_text(result: ScenarioResult) -> str:
     return f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}"
 
@@ -66,7 +71,7 @@ def format_scenario(result: ScenarioResult) -> str:
                          f" seen {one_line(c.get('seen', ''))}")
     if result.ladder:
         lines.append("  SIP ladder:")
-        lines.extend(f"    {one_line(line)}" for line in result.ladder)
+        lines.extend(f"    {clean_line(line)}" for line in result.ladder)
     return "\n".join(lines) + "\n"
 
 
