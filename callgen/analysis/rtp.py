@@ -17,7 +17,7 @@ from callgen.analysis.srtp import SrtpContext, SrtpKey
 
 EVENT = struct.Struct("!BBH")  # RFC 4733 event, E|R|volume, duration
 DIGITS = "0123456789*#ABCD"
-ENTROPY_SAMPLES = 32
+ENTROPY_SAMPLES = 64
 WINDOW = 4096  # duplicate detection window (packets)
 DTMF_GUESS_MIN_PT = 96
 
@@ -258,17 +258,18 @@ class StreamState:
         return self.max_ext - self.min_ext + 1 if self.max_ext >= 0 else 0
 
     def entropy(self) -> float:
-        vals = []
+        """Shannon entropy in bits/byte of the sampled wire payloads, pooled.
+
+        Pooled rather than per payload: a 40-byte payload cannot show more than
+        log2(40) bits, while ciphertext pooled over a few KB comes out near 8.
+        """
+        counts: Counter[int] = Counter()
         for s in self.samples:
-            if not s:
-                continue
-            n = len(s)
-            h = 0.0
-            for c in Counter(s).values():
-                p = c / n
-                h -= p * math.log2(p)
-            vals.append(h)
-        return sum(vals) / len(vals) if vals else 0.0
+            counts.update(s)
+        n = sum(counts.values())
+        if not n:
+            return 0.0
+        return -sum(c / n * math.log2(c / n) for c in counts.values())
 
     def dtmf_events(self) -> list["DtmfEvent_"]:
         """Events in time order, with long-event segments merged back (RFC 4733 2.5.2.3).
