@@ -142,7 +142,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     if not evidence.pcap_path.is_file():
         return Outcome((_check("capture", False, "a capture file", "none written", evidence.error),))
     try:
-        analysis = analyze_capture(evidence.pcap_path, key_logs=tuple(a.log_path for a in evidence.agents if a.log_path.is_file()))
+        analysis = analyze_capture(str(evidence.pcap_path), key_logs=tuple(str(a.log_path) for a in evidence.agents if a.log_path.is_file()))
     except CallgenError as exc:
         return Outcome((_check("capture", False, "a readable capture", str(exc)),))
     dialogs = dialogs_of_calls(scenario, evidence, analysis)

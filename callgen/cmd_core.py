@@ -79,7 +79,10 @@ def _run(args: argparse.Namespace, io: IO) -> int:
         return RunOptions(out_dir=out_dir, pjsua=a.pjsua, variables=dict(a.var), keep=a.keep)
 
     with sigterm_as_interrupt():
-        return run_suite_command(args, io, make_run_options=make_options)
+        status = run_suite_command(args, io, make_run_options=make_options)
+    if status == ExitStatus.INTERRUPTED:
+        print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)
+    return status
 
 
 def register_validate(sub: argparse._SubParsersAction) -> None:

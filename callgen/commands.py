@@ -10,7 +10,9 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 
 #: modules with a ``register(subparsers)``, in help order
 COMMAND_MODULES = (
+    "callgen.analysis.command",
     "callgen.reports.command",
+    "callgen.k8s.command",
 )
 
 

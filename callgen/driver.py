@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 import pexpect
 
 from callgen import pjsua_patterns as pp
-from callgen.errors import AgentTimeout, InfrastructureError
+from callgen.cancel import CancelToken
+from callgen.errors import AgentTimeout, InfrastructureError, Interrupted
 
 
 class EventKind(str, enum.Enum):
@@ -80,8 +81,10 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
 class PjsuaAgent:
     """Owns one pjsua process; thread-safe waits, single-threaded commands."""
 
-    def __init__(self, name: str, argv: Sequence[str], transcript: Path, *, cwd: Path | None = None):
+    def __init__(self, name: str, argv: Sequence[str], transcript: Path, *, cwd: Path | None = None,
+                 cancel: CancelToken | None = None):
         self.name = name
+        self.cancel = cancel
         self.argv = list(argv)
         self.transcript_path = transcript
         self.cwd = cwd
@@ -91,6 +94,7 @@ class PjsuaAgent:
         self._st = _State()
         self._transcript = None
         self._quit_sent = False
+        self._unsubscribe = lambda: None
 
     # -- lifecycle -------------------------------------------------------
     @property
@@ -110,6 +114,8 @@ class PjsuaAgent:
         self._child.logfile_send = _SendLog(self._transcript)
         self._reader = threading.Thread(target=self._read_loop, name=f"pjsua-{self.name}", daemon=True)
         self._reader.start()
+        if self.cancel is not None:
+            self._unsubscribe = self.cancel.subscribe(self._wake)
         self.wait_for(lambda e: e.kind is EventKind.READY, "pjsua ready (its menu)", timeout, since=0)
         # pjsua echoes a command only when echo was already on as it read it
         self.send(pp.ECHO_COMMAND.format(token="1"))
@@ -135,6 +141,10 @@ class PjsuaAgent:
         with self._cond:
             self._st.eof = True
             self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
+            self._cond.notify_all()
+
+    def _wake(self) -> None:
+        with self._cond:
             self._cond.notify_all()
 
     def _ingest(self, lines: list[str]) -> None:
@@ -177,6 +187,8 @@ class PjsuaAgent:
                     if pred(ev):
                         return ev
                 start = len(self._st.events)
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Interrupted(f"agent {self.name}: cancelled while waiting for {what}")
                 if self._st.eof:
                     raise InfrastructureError(
                         f"agent {self.name}: pjsua exited while waiting for {what}{self._last_words()}"
@@ -251,6 +263,7 @@ class PjsuaAgent:
                         _signal(child, signal.SIGKILL)
                         _wait_dead(child, 2.0)
         finally:
+            self._unsubscribe()
             if self._reader is not None:
                 self._reader.join(timeout=3.0)
             try:

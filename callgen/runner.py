@@ -8,7 +8,6 @@ the run folder stays there with a result.json saying how the run ended.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Mapping
 
 from callgen.callflow import CallRun, Deadline
+from callgen.cancel import CancelToken
 from callgen.capture import CaptureStats, Tcpdump, port_filter
 from callgen.driver import PjsuaAgent
 from callgen.errors import CallgenError, InfrastructureError, Interrupted
@@ -31,29 +31,18 @@ from callgen.toolpaths import find_pjsua
 
 @dataclass(frozen=True)
 class RunOptions:
-    out_dir: Path  #: the run folder of this scenario is created under it
+    out_dir: Path  #: this run's own folder (created; suites give each run its own)
     pjsua: str | None = None  #: pjsua binary; default: PJSUA, .build/bin/pjsua, PATH
     variables: Mapping[str, str] = field(default_factory=dict)
     keep: str = "all"  #: applied by suites; a single run always keeps its folder
     interface: str = "lo"
-
-
-def make_run_dir(out_dir: Path, name: str) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "scenario"
-    for n in range(1, 10000):
-        d = out_dir / (safe if n == 1 else f"{safe}-{n}")
-        try:
-            d.mkdir()
-            return d
-        except FileExistsError:
-            continue
-    raise InfrastructureError(f"cannot create a run folder under {out_dir}")
+    cancel: CancelToken | None = None  #: set by a suite on Ctrl-C: every wait raises Interrupted
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
     """Run ``scenario`` once; raise ``Interrupted`` on Ctrl-C/SIGTERM (after cleaning up)."""
-    run_dir = make_run_dir(Path(options.out_dir), scenario.name)
+    run_dir = Path(options.out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     evidence: Evidence | None = None
     interrupted = False
@@ -109,11 +98,16 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     try:
         tcpdump.start(timeout=deadline.bound(10.0, "starting tcpdump"))
         for ap in plan.start_order:
-            agent = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path, cwd=plan.run_dir)
+            if options.cancel is not None and options.cancel.is_set():
+                raise Interrupted("cancelled before all agents started")
+            agent = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path,
+                               cwd=plan.run_dir, cancel=options.cancel)
             agents[ap.name] = agent
             agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
         for cp in plan.calls:
             CallRun(cp, agents, deadline, outcomes).execute()
+    except Interrupted:
+        raise
     except CallgenError as exc:
         error = str(exc)
     finally:

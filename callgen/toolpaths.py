@@ -13,7 +13,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def find_pjsua(explicit: str | None = None, *, required: bool = True) -> str | None:
     """--pjsua, then $PJSUA, then the project's own build, then PATH."""
-    candidates = [explicit, os.environ.get("PJSUA"), str(PROJECT_ROOT / ".build" / "bin" / "pjsua"), shutil.which("pjsua")]
+    for given, what in ((explicit, "--pjsua"), (os.environ.get("PJSUA"), "$PJSUA")):
+        if given:  # a pjsua the user named must be used, or refused loudly
+            if os.path.isfile(given) and os.access(given, os.X_OK):
+                return given
+            if required:
+                raise InfrastructureError(f"{what}={given} is not an executable file")
+            return None
+    candidates = [str(PROJECT_ROOT / ".build" / "bin" / "pjsua"), shutil.which("pjsua")]
     for c in candidates:
         if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c

@@ -1,0 +1,54 @@
+"""The CLI called in-process: exit statuses and one-line errors."""
+
+from __future__ import annotations
+
+from tests.conftest import SCENARIOS
+
+BAD = "name: t\nagents:\n  alice:\n    role: caller\n  bob:\n    role: callee\n    answr: 200\ncalls:\n  - from: alice\n    to: bob\n"
+
+
+def test_validate_ok(cli):
+    r = cli("validate", str(SCENARIOS / "basic_call.yaml"), str(SCENARIOS / "busy.yaml"))
+    assert r.status == 0
+    assert r.out.count(": ok") == 2
+
+
+def test_validate_misspelled_key_one_line_exit_2(cli, write_yaml):
+    f = write_yaml(BAD, "x.yaml")
+    r = cli("validate", str(f))
+    assert r.status == 2
+    first = r.err.splitlines()[0]
+    assert first.endswith("x.yaml:7: agents.bob.answr: unknown key 'answr' (did you mean 'answer'?)")
+    assert "Traceback" not in r.err
+
+
+def test_run_invalid_scenario_exits_2_before_anything_runs(cli, write_yaml, tmp_path):
+    f = write_yaml(BAD, "x.yaml")
+    out = tmp_path / "out"
+    r = cli("run", str(f), "-o", str(out))
+    assert r.status == 2
+    assert "x.yaml:7: agents.bob.answr" in r.err
+    assert not any(out.glob("*/capture.pcap"))
+
+
+def test_render_writes_one_config_per_agent(cli, tmp_path):
+    r = cli("render", str(SCENARIOS / "basic_call.yaml"), "-o", str(tmp_path))
+    assert r.status == 0
+    assert sorted(p.name for p in tmp_path.glob("*.cfg")) == ["alice.cfg", "bob.cfg"]
+    assert "--auto-answer=200" in (tmp_path / "bob.cfg").read_text()
+
+
+def test_doctor_reports_tools(cli):
+    r = cli("doctor")
+    assert r.status == 0, r.out
+    assert "pjsua" in r.out and "tcpdump" in r.out and "PCMA/8000" in r.out
+
+
+def test_doctor_missing_pjsua_exit_1_with_hint(cli):
+    r = cli("doctor", "--pjsua", "/nonexistent/pjsua")
+    assert r.status == 1
+    assert "MISS" in r.out and "make setup" in r.out
+
+
+def test_unknown_command_is_usage_error(cli):
+    assert cli("frobnicate").status == 2

@@ -1,0 +1,105 @@
+"""Renderer: golden config files, and no scenario value can smuggle in another
+pjsua option (checked with pjsua's own tokenisation rules)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from callgen.errors import ScenarioError
+from callgen.loader import load_scenario
+from callgen.model import Agent, Role
+from callgen.plan import agent_options, plan_run
+from callgen.render import PjsuaOption, RenderError, parse_config, quote_token, render_config
+
+from tests.conftest import SCENARIOS
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+RUN = Path("/RUN")
+
+
+def _rendered(scenario_file: Path) -> dict[str, str]:
+    s = load_scenario(scenario_file)
+    plan = plan_run(s, RUN, 20000, 400)
+    return {ap.name: ap.config_text(s).replace(str(scenario_file), scenario_file.name) for ap in plan.agents}
+
+
+@pytest.mark.parametrize("name", ["basic_call", "busy"])
+def test_golden_configs(name):
+    rendered = _rendered(SCENARIOS / f"{name}.yaml")
+    for agent, text in rendered.items():
+        golden = GOLDEN / name / f"{agent}.cfg"
+        if os.environ.get("CALLGEN_UPDATE_GOLDEN"):
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(text)
+        assert text == golden.read_text(), f"{golden} differs (CALLGEN_UPDATE_GOLDEN=1 rewrites it)"
+
+
+def test_codec_order_last_add_codec_is_most_preferred():
+    a = Agent("alice", Role.CALLER, "alice", "127.0.0.1", "127.0.0.1", None, codecs=("G722", "PCMA", "PCMU"))
+    opts = [o.token for o in agent_options(a, 5060, 5100, RUN / "a.log")]
+    adds = [t for t in opts if t.startswith("--add-codec")]
+    assert opts.index("--dis-codec=*") < opts.index(adds[0])
+    assert adds == ["--add-codec=PCMU", "--add-codec=PCMA", "--add-codec=G722"]
+
+
+def test_round_trip_through_pjsua_tokeniser():
+    opts = [PjsuaOption("--id", '"Alice Smith" <sip:alice@127.0.0.1>'), PjsuaOption("--null-audio")]
+    argv = parse_config(render_config(opts))
+    assert argv == ['--id="Alice Smith" <sip:alice@127.0.0.1>', "--null-audio"]
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ("alice\n--auto-answer=200", "newline"),
+        ("alice\r--auto-answer=200", "carriage return"),
+        ("alice\0", "NUL"),
+        ("a\tb", "tab"),
+        ("it's \"x\" y", "both quote characters"),
+        ("x" * 300, "too long"),
+        ("a\x1bb", "control character"),
+    ],
+)
+def test_injection_attempts_rejected(value, problem):
+    with pytest.raises(RenderError) as ei:
+        quote_token(PjsuaOption("--id", value))
+    assert problem in str(ei.value)
+
+
+def test_blank_in_value_stays_one_token():
+    # Without quoting, pjsua would read '--auto-answer=200' as a second option
+    tok = quote_token(PjsuaOption("--id", "sip:a@127.0.0.1 --auto-answer=200"))
+    assert parse_config(tok) == ["--id=sip:a@127.0.0.1 --auto-answer=200"]
+
+
+def test_hash_value_is_not_a_comment():
+    tok = quote_token(PjsuaOption("--id", "sip:a@127.0.0.1 #x"))
+    assert parse_config(tok) == ["--id=sip:a@127.0.0.1 #x"]
+
+
+def test_schema_stops_injection_in_scenario_values(write_yaml):
+    text = (
+        "name: t\nagents:\n  alice:\n    role: caller\n    display_name: \"A\\n--auto-answer=200\"\n"
+        "  bob:\n    role: callee\ncalls:\n  - from: alice\n    to: bob\n"
+    )
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(write_yaml(text))
+    assert ":5: agents.alice.display_name:" in str(ei.value)
+
+
+def test_renderer_error_names_the_scenario_key(write_yaml, tmp_path):
+    # The schema allows 64 characters of user; a long domain pushes --id past pjsua's line limit
+    dom = ".".join(["a" * 60] * 3)
+    text = (
+        f"name: t\nagents:\n  alice:\n    role: caller\n    user: {'u' * 60}\n    domain: {dom}\n"
+        "  bob:\n    role: callee\ncalls:\n  - from: alice\n    to: bob\n"
+    )
+    s = load_scenario(write_yaml(text))
+    plan = plan_run(s, tmp_path, 20000, 400)
+    with pytest.raises(ScenarioError) as ei:
+        plan.agent("alice").config_text(s)
+    assert ":5: agents.alice.user: cannot pass to pjsua" in str(ei.value)
+    assert "too long" in str(ei.value)

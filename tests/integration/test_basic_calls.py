@@ -1,0 +1,78 @@
+"""Real calls between real pjsua processes, proven from a real capture, with
+tshark as an independent reader of the same capture."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SCENARIOS
+
+
+def tshark_sip_methods(pcap: Path) -> list[str]:
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    return [" ".join(x for x in line.split("\t") if x) for line in out.splitlines()]
+
+
+def test_basic_call_passes_and_capture_shows_the_flow(cli, tmp_path, pjsua_bin):
+    r = cli("run", str(SCENARIOS / "basic_call.yaml"), "-o", str(tmp_path), "--pjsua", pjsua_bin)
+    assert r.status == 0, r.out + r.err
+    assert "basic_call: PASS" in r.out
+    run = tmp_path / "basic_call"
+    for name in ("capture.pcap", "alice.cfg", "bob.cfg", "alice.pjsua.log", "bob.pjsua.log",
+                 "alice.transcript.txt", "bob.transcript.txt", "result.json"):
+        assert (run / name).is_file(), name
+    # the ladder printed by callgen
+    assert "INVITE" in r.out and "200 OK (BYE)" in r.out
+    # tshark independently sees the same flow in the same file
+    methods = tshark_sip_methods(run / "capture.pcap")
+    assert methods[0] == "INVITE"
+    for want in ("200", "ACK", "BYE"):
+        assert want in methods, methods
+    assert methods.index("BYE") > methods.index("ACK")
+    result = json.loads((run / "result.json").read_text())
+    assert result["verdict"] == "pass"
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["call1.final_code"]["seen"] == "200"
+    assert checks["call1.bye"]["passed"]
+    # the pjsua log is level 5: every SIP message in clear text
+    assert "INVITE sip:bob@127.0.0.1" in (run / "alice.pjsua.log").read_text(errors="replace")
+
+
+def test_busy_passes_on_486(cli, tmp_path, pjsua_bin):
+    r = cli("run", str(SCENARIOS / "busy.yaml"), "-o", str(tmp_path))
+    assert r.status == 0, r.out + r.err
+    result = json.loads((tmp_path / "busy" / "result.json").read_text())
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["call1.final_code"]["seen"] == "486"
+    assert "486" in tshark_sip_methods(tmp_path / "busy" / "capture.pcap")
+
+
+def test_wrong_expectation_fails_with_expected_and_seen(cli, tmp_path, write_yaml, pjsua_bin):
+    text = (SCENARIOS / "busy.yaml").read_text().replace("final_code: 486", "final_code: 200")
+    f = write_yaml(text, "busy_wrong.yaml")
+    r = cli("run", str(f), "-o", str(tmp_path / "out"))
+    assert r.status == 1, r.out + r.err
+    assert "FAIL call1.final_code" in r.out
+    assert "expected 200, the capture shows 486" in r.out
+
+
+def test_missing_pjsua_is_an_infrastructure_error(cli, tmp_path):
+    r = cli("run", str(SCENARIOS / "basic_call.yaml"), "-o", str(tmp_path), "--pjsua", "/nonexistent/pjsua")
+    assert r.status == 3
+    assert "--pjsua=/nonexistent/pjsua is not an executable file" in r.out + r.err
+
+
+def test_two_runs_overlap_without_clashes(cli, tmp_path, pjsua_bin):
+    r = cli("run", str(SCENARIOS / "basic_call.yaml"), "-o", str(tmp_path), "--repeat", "2", "-j", "2")
+    assert r.status == 0, r.out + r.err
+    results = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*/result.json"))]
+    assert len(results) == 2 and all(x["verdict"] == "pass" for x in results)
+    ports = {c["seen"] for x in results for c in x["checks"] if c["name"] == "call1.bye"}
+    assert len(ports) == 2, "each run must use its own ports"
