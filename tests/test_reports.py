@@ -252,3 +252,47 @@ def test_terminal_text_has_no_control_characters(tmp_path):
     text = format_summary(make_suite(tmp_path)) + "".join(format_scenario(r) for r in make_suite(tmp_path).results)
     assert not [ch for ch in text if ord(ch) < 32 and ch != "\n"]
     assert "pjsua said [31mred & <b>" in text
+
+
+def test_run_suite_command_end_to_end_with_fakes(tmp_path):
+    """collect -> validate -> select -> run -> publish, as `callgen run` calls it."""
+    from dataclasses import dataclass
+
+    from callgen.reports.command import add_suite_arguments, run_suite_command
+
+    @dataclass(frozen=True)
+    class Sc:
+        name: str
+        source: Path
+        tags: tuple = ()
+
+    @dataclass(frozen=True)
+    class Opts:
+        out_dir: Path
+        keep: str = "all"
+
+    for n in ("a", "b", "c"):
+        (tmp_path / f"{n}.yaml").write_text("x")
+
+    def run_one(sc, opts):
+        opts.out_dir.mkdir(parents=True)
+        (opts.out_dir / "capture.pcap").write_bytes(b"")
+        verdict = Verdict.FAIL if sc.name == "b" else Verdict.PASS
+        return ScenarioResult(sc.name, str(sc.source), verdict, 0.1,
+                              (CheckResult("k", verdict is Verdict.PASS, "1", "2"),), str(opts.out_dir))
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("paths", nargs="+")
+    parser.add_argument("--out", type=Path)
+    add_suite_arguments(parser)
+    out = tmp_path / "out"
+    args = parser.parse_args([str(tmp_path), "--out", str(out), "-k", "not c", "--keep", "failed",
+                              "--junit", str(out / "junit.xml"), "--var", "x=1"])
+    streams = argparse.Namespace(out=io.StringIO(), err=io.StringIO())
+    status = run_suite_command(args, streams, make_run_options=lambda a, o: Opts(out_dir=o),
+                               load=lambda p, variables: Sc(p.stem, p), run_one=run_one)
+    assert status == 1
+    assert "[2/2] FAIL  b" in streams.err.getvalue()
+    assert "\nb         FAIL" in streams.out.getvalue() and "k: expected 1, seen 2" in streams.out.getvalue()
+    assert sorted(p.name for p in out.iterdir()) == ["b", "index.html", "junit.xml", "summary.md"]
+    SCHEMA.validate(str(out / "junit.xml"))

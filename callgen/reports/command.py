@@ -91,7 +91,7 @@ def run_suite_command(
     options = SuiteOptions(run=make_run_options(args, out_dir), out_dir=out_dir, jobs=args.jobs,
                            retries=args.retries, repeat=args.repeat)
     suite = run_suite(chosen, options, run_one=run_one, progress=stream_progress(io.err))
-    if len(suite.results) == 1:
+    if len(chosen) * args.repeat == 1 and suite.results:  # a single run: show it in full
         io.out.write(format_scenario(suite.results[0]))
     io.out.write(format_summary(suite))
     done = publish(suite, out_dir, junit=args.junit, json_path=args.json_report, keep=args.keep)
