@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from callgen.k8s.errors import K8sClientMissing, K8sConfigError
+from callgen.k8s.errors import K8sClientMissing
 
 DEFAULT_SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: Overrides the ServiceAccount directory (tests, or a projected token mounted elsewhere).
@@ -90,13 +90,6 @@ def probe_sources(cfg: ClientConfig) -> SourceProbe:
         else:
             usable.append(Source(label, result))
     return SourceProbe(tuple(usable), tuple(skipped))
-
-
-def require_sources(cfg: ClientConfig) -> tuple[Source, ...]:
-    probe = probe_sources(cfg)
-    if not probe.usable:
-        raise K8sConfigError("no Kubernetes API configuration found; tried " + "; ".join(probe.skipped))
-    return probe.usable
 
 
 def _in_cluster(cfg: ClientConfig, kc: Any) -> tuple[str, Any]:

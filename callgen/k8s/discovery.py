@@ -13,9 +13,9 @@ import ipaddress
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from callgen.k8s.api import ENDPOINTSLICES, PODS, Resource, Session
-from callgen.k8s.config import ClientConfig, require_sources
+from callgen.k8s.config import ClientConfig, probe_sources
 from callgen.k8s.errors import K8sApiError, K8sAuthError, K8sConfigError, K8sError, K8sNoEndpoints
-from callgen.k8s.model import Decoder, ListResult, NamedPort, PodInfo, SliceInfo, decode_pod, decode_slice
+from callgen.k8s.model import Decoder, NamedPort, PodInfo, SliceInfo, decode_pod, decode_slice
 from callgen.k8s.target import DEFAULT_SIP_PORT, Endpoint, K8sTarget, select
 
 SERVICE_LABEL = "kubernetes.io/service-name"
@@ -60,11 +60,9 @@ def with_first_working_source(cfg: ClientConfig, action: Callable[[Session], R])
     search; if none works, the error lists every source and why it failed.
     The error class follows the most telling failure: auth, then API, then config.
     """
-    from callgen.k8s.config import probe_sources
-
     probe = probe_sources(cfg)
     if not probe.usable:
-        require_sources(cfg)  # raises K8sConfigError listing why each source is unusable
+        raise K8sConfigError("no Kubernetes API configuration found; tried " + "; ".join(probe.skipped))
     failures: list[tuple[str, K8sError]] = []
     for source in probe.usable:
         try:
@@ -158,8 +156,3 @@ def _order(ep: Endpoint) -> tuple[int, int, int, str]:
     except ValueError:
         return 9, 0, ep.port, ep.name
 
-
-def list_objects(cfg: ClientConfig, target: K8sTarget) -> ListResult:
-    """The raw (decoded) list behind a target; used by the watch command."""
-    res, selector, decode = query_for(target)
-    return with_first_working_source(cfg, lambda s: s.list(res, target.namespace, selector, decode))

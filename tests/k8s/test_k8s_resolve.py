@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import KUBE_USER, NS, SA_USER, USER_TOKEN, b64, pod_obj, slice_obj
+from k8s_helpers import KUBE_USER, NS, SA_USER, USER_TOKEN, b64, pod_obj, slice_obj
 
 from callgen.k8s import Endpoint, K8sAuthError, K8sConfigError, K8sNoEndpoints, K8sTarget, resolve
 from callgen.k8s.errors import K8sApiError

@@ -7,7 +7,7 @@ import io
 import time
 
 import pytest
-from conftest import NS, SA_USER, slice_obj
+from k8s_helpers import NS, SA_USER, slice_obj
 
 from callgen.cli import IO
 from callgen.k8s import K8sAuthError, K8sTarget
