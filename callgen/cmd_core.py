@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from callgen.cli import IO
-from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors
+from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
 
 
 def _validate(args: argparse.Namespace, io: IO) -> int:
@@ -72,8 +72,13 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     from callgen.runner import RunOptions
     from callgen.signals import sigterm_as_interrupt
 
+    args.shard = _shard_of(args)
     if args.out is None:
         args.out = _default_out()
+        if args.shard is not None:  # shards of one job must not share report paths
+            from callgen.sharding import shard_label
+
+            args.out = args.out.with_name(args.out.name + "-" + shard_label(*args.shard))
 
     def make_options(a: argparse.Namespace, out_dir: Path) -> RunOptions:
         return RunOptions(out_dir=out_dir, pjsua=a.pjsua, variables=dict(a.var), keep=a.keep)
@@ -83,6 +88,23 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     if status == ExitStatus.INTERRUPTED:
         print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)
     return status
+
+
+def _shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
+    import os
+
+    from callgen.sharding import parse_shard, shard_from_env
+
+    if args.shard_text and args.shard_from_env:
+        raise UsageError("give --shard or --shard-from-env, not both")
+    if args.shard_text:
+        return parse_shard(args.shard_text)
+    if args.shard_from_env:
+        found = shard_from_env(os.environ)
+        if found is None:
+            raise UsageError("--shard-from-env: JOB_COMPLETION_INDEX is not set (not in an Indexed Job?)")
+        return found
+    return None
 
 
 def register_validate(sub: argparse._SubParsersAction) -> None:
@@ -115,6 +137,11 @@ def register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default: a new folder under ./callgen-runs/)")
     p.add_argument("--pjsua", help="pjsua binary (default: $PJSUA, .build/bin/pjsua, PATH)")
+    p.add_argument("--list", dest="list_only", action="store_true", help="show what would run, run nothing")
+    p.add_argument("--shard", dest="shard_text", metavar="I/N",
+                   help="run only shard I of N (0-based): sorted(files)[I::N]")
+    p.add_argument("--shard-from-env", action="store_true",
+                   help="take the shard from JOB_COMPLETION_INDEX and CALLGEN_SHARDS (Kubernetes Indexed Job)")
     add_suite_arguments(p)
     p.set_defaults(func=_run)
 

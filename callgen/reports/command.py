@@ -82,11 +82,24 @@ def run_suite_command(
     files = collect(args.paths)
     if not files:
         raise UsageError(f"no scenario file found in {' '.join(args.paths)}")
+    shard = getattr(args, "shard", None)
+    if shard is not None:
+        from callgen.sharding import shard as take_shard
+
+        files = [Path(p) for p in take_shard([str(f) for f in files], *shard)]
+        if not files:
+            io.out.write(f"shard {shard[0]}/{shard[1]}: no scenario in this shard\n")
+            return 0
     variables = dict(args.var)
     scenarios = validate_all(files, variables, load=load)
     chosen = select(scenarios, args.keyword, args.tag)
     if not chosen:
         raise UsageError(f"no scenario matches (-k {args.keyword!r}, --tag {args.tag})")
+    if getattr(args, "list_only", False):
+        for sc in chosen:
+            tags = f"  [{', '.join(sc.tags)}]" if sc.tags else ""
+            io.out.write(f"{sc.name}  {sc.source}{tags}\n")
+        return 0
     out_dir = Path(args.out)
     options = SuiteOptions(run=make_run_options(args, out_dir), out_dir=out_dir, jobs=args.jobs,
                            retries=args.retries, repeat=args.repeat)

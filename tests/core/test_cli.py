@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import SCENARIOS
 
 BAD = "name: t\nagents:\n  alice:\n    role: caller\n  bob:\n    role: callee\n    answr: 200\ncalls:\n  - from: alice\n    to: bob\n"
@@ -52,3 +54,35 @@ def test_doctor_missing_pjsua_exit_1_with_hint(cli):
 
 def test_unknown_command_is_usage_error(cli):
     assert cli("frobnicate").status == 2
+
+
+def _listed(cli, *extra):
+    r = cli("run", str(SCENARIOS), "--list", *extra)
+    assert r.status == 0, r.err
+    return [line.split()[0] for line in r.out.splitlines() if line.strip() and not line.startswith("shard")]
+
+
+def test_list_shows_every_scenario_and_runs_nothing(cli):
+    names = _listed(cli)
+    assert {"basic_call", "busy"} <= set(names)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_shards_cover_the_library_exactly_once(cli, count, monkeypatch):
+    everything = _listed(cli)
+    seen = []
+    for i in range(count):
+        seen += _listed(cli, "--shard", f"{i}/{count}")
+    assert sorted(seen) == sorted(everything)
+    # the same through an Indexed Job's environment
+    seen_env = []
+    for i in range(count):
+        monkeypatch.setenv("JOB_COMPLETION_INDEX", str(i))
+        monkeypatch.setenv("CALLGEN_SHARDS", str(count))
+        seen_env += _listed(cli, "--shard-from-env")
+    assert sorted(seen_env) == sorted(everything)
+
+
+def test_bad_shard_is_usage_error(cli):
+    r = cli("run", str(SCENARIOS), "--shard", "2/2")
+    assert r.status == 2 and "--shard" in r.err
