@@ -10,7 +10,8 @@ and the byte offset of the bad record.
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Iterator
 
 from callgen.errors import CaptureFormatError
 
@@ -51,39 +52,101 @@ Packet = tuple[float, int, bytes, int, int]
 
 def read_packets(path: str) -> Iterator[Packet]:
     """Yield every packet of a pcap or pcapng file, in file order."""
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise CaptureFormatError(f"{path}: cannot open capture: {exc.strerror}") from exc
+    f = _open(path)
     with f:
         head = f.read(4)
-        if len(head) < 4:
-            raise CaptureFormatError(f"{path}: not a capture file: only {len(head)} bytes (at byte offset 0)")
-        le = struct.unpack("<I", head)[0]
-        if le in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
-            yield from _pcap(path, f, head, "<", le == PCAP_MAGIC_NS)
-        elif struct.unpack(">I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
-            yield from _pcap(path, f, head, ">", struct.unpack(">I", head)[0] == PCAP_MAGIC_NS)
-        elif le == PCAPNG_SHB:
+        kind = _kind(path, head)
+        if kind == "pcapng":
             yield from _pcapng(path, f, head)
         else:
-            raise CaptureFormatError(
-                f"{path}: not a pcap or pcapng file (magic 0x{head.hex()} at byte offset 0)"
-            )
+            hdr = _pcap_header(path, f, head)
+            frac = 1e-9 if hdr.nano else 1e-6
+            linktype = hdr.linktype
+            rec = PCAP_RECORD[hdr.bo].unpack_from
+            limit = hdr.limit
+            out: list[Packet] = []
+
+            def consume(buf: bytes, base: int) -> int:
+                out.clear()
+                n = len(buf)
+                off = 0
+                while off + 16 <= n:
+                    sec, sub, incl, _orig = rec(buf, off)
+                    if incl > limit:
+                        raise CaptureFormatError(f"{path}: garbage record header (length {incl}) at byte offset {base + off}")
+                    end = off + 16 + incl
+                    if end > n:
+                        break
+                    out.append((sec + sub * frac, linktype, buf, off + 16, end))
+                    off = end
+                return off
+
+            for _ in pcap_chunks(path, f, consume):
+                yield from out
 
 
-def _pcap(path: str, f: BinaryIO, head: bytes, bo: str, nano: bool) -> Iterator[Packet]:
+@dataclass(frozen=True)
+class PcapHeader:
+    bo: str  #: struct byte-order character of the records
+    nano: bool
+    linktype: int
+    limit: int  #: largest plausible record length
+
+
+def _open(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise CaptureFormatError(f"{path}: cannot open capture: {exc.strerror}") from exc
+
+
+def _kind(path: str, head: bytes) -> str:
+    if len(head) < 4:
+        raise CaptureFormatError(f"{path}: not a capture file: only {len(head)} bytes (at byte offset 0)")
+    if struct.unpack("<I", head)[0] == PCAPNG_SHB:
+        return "pcapng"
+    if struct.unpack("<I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+        return "pcap<"
+    if struct.unpack(">I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+        return "pcap>"
+    raise CaptureFormatError(f"{path}: not a pcap or pcapng file (magic 0x{head.hex()} at byte offset 0)")
+
+
+def open_capture(path: str) -> tuple[str, BinaryIO, PcapHeader | None]:
+    """Open a capture: ("pcap", file positioned at the first record, header) or ("pcapng", file at 0, None)."""
+    f = _open(path)
+    try:
+        head = f.read(4)
+        kind = _kind(path, head)
+        if kind == "pcapng":
+            f.seek(0)
+            return "pcapng", f, None
+        return "pcap", f, _pcap_header(path, f, head)
+    except BaseException:
+        f.close()
+        raise
+
+
+def _pcap_header(path: str, f: BinaryIO, head: bytes) -> PcapHeader:
+    bo = "<" if struct.unpack("<I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
     rest = f.read(20)
     if len(rest) < 20:
         raise CaptureFormatError(f"{path}: truncated pcap header at byte offset {4 + len(rest)}")
-    _, _vmaj, _vmin, _tz, _sig, snaplen, network = PCAP_GLOBAL[bo].unpack(head + rest)
+    magic, _vmaj, _vmin, _tz, _sig, snaplen, network = PCAP_GLOBAL[bo].unpack(head + rest)
     linktype = network & 0x0FFFFFFF
     if linktype not in SUPPORTED_LINKTYPES:
         raise CaptureFormatError(f"{path}: unsupported link type {linktype} (at byte offset 20)")
-    limit = max(snaplen, MAX_RECORD)
-    frac = 1e-9 if nano else 1e-6
-    rec = PCAP_RECORD[bo].unpack_from
-    base = 24  # file offset of buf[0]
+    return PcapHeader(bo, magic == PCAP_MAGIC_NS, linktype, max(snaplen, MAX_RECORD))
+
+
+def pcap_chunks(path: str, f: BinaryIO, consume: Callable[[bytes, int], int]) -> Iterator[None]:
+    """Feed the records of a pcap file to ``consume(buf, file_offset_of_buf)`` chunk by chunk.
+
+    ``consume`` handles every whole record in ``buf`` and returns the offset of the
+    first incomplete one; the rest is carried into the next chunk.  Yields after
+    each chunk so a generator consumer can hand records on.
+    """
+    base = 24
     buf = b""
     read = f.read
     while True:
@@ -91,17 +154,8 @@ def _pcap(path: str, f: BinaryIO, head: bytes, bo: str, nano: bool) -> Iterator[
         if not chunk:
             break
         buf = buf + chunk if buf else chunk
-        n = len(buf)
-        off = 0
-        while off + 16 <= n:
-            sec, sub, incl, _orig = rec(buf, off)
-            if incl > limit:
-                raise CaptureFormatError(f"{path}: garbage record header (length {incl}) at byte offset {base + off}")
-            end = off + 16 + incl
-            if end > n:
-                break
-            yield sec + sub * frac, linktype, buf, off + 16, end
-            off = end
+        off = consume(buf, base)
+        yield
         base += off
         buf = buf[off:]
     if buf:

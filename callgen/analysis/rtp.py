@@ -18,7 +18,8 @@ from callgen.analysis.srtp import SrtpContext, SrtpKey
 EVENT = struct.Struct("!BBH")  # RFC 4733 event, E|R|volume, duration
 DIGITS = "0123456789*#ABCD"
 ENTROPY_SAMPLES = 64
-WINDOW = 4096  # duplicate detection window (packets)
+MAX_GAP_TRACKED = 3000  # a bigger jump is a restart, not loss to remember number by number
+MAX_MISSING = 50000
 DTMF_GUESS_MIN_PT = 96
 
 
@@ -39,17 +40,22 @@ class DtmfAccumulator:
 
 
 class StreamState:
-    """Mutable per-stream accumulator, frozen into an ``RtpStream`` at the end."""
+    """Mutable per-stream accumulator, frozen into an ``RtpStream`` at the end.
+
+    The common packet (next sequence number, same payload type, plain audio)
+    takes the short path in ``add``; anything else (gaps, duplicates, a payload
+    type change, SRTP, events, entropy sampling) goes through ``_seq``/``_slow``.
+    """
 
     __slots__ = (
         "src", "dst", "ssrc", "packets", "first_time", "last_time", "max_delta", "max_ext", "min_ext",
-        "seen", "duplicates", "out_of_order", "pts", "last_pt", "event_pts", "guess_events", "rate",
-        "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples",
+        "missing", "duplicates", "out_of_order", "pts", "last_b1", "event_pts", "guess_events", "rate",
+        "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
     )
 
-    def __init__(self, src: str, dst: str, ssrc: int, t: float):
+    def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
         self.src = src
         self.dst = dst
         self.ssrc = ssrc
@@ -57,13 +63,13 @@ class StreamState:
         self.first_time = t
         self.last_time = t
         self.max_delta = 0.0
-        self.max_ext = -1
-        self.min_ext = 0
-        self.seen = bytearray(WINDOW)
+        self.max_ext = first_seq - 1  # so the first packet takes the in-order path
+        self.min_ext = first_seq
+        self.missing: set[int] = set()  # extended seqs skipped over, not (yet) received
         self.duplicates = 0
         self.out_of_order = 0
         self.pts: list[int] = []
-        self.last_pt = -1
+        self.last_b1 = -1
         self.event_pts: set[int] = set()
         self.guess_events = True  # no SDP said which PT carries events
         self.rate = 8000
@@ -79,6 +85,7 @@ class StreamState:
         self.prev_ts = 0
         self.events: dict[tuple[int, int], DtmfAccumulator] = {}
         self.samples: list[bytes] = []
+        self.slow = True
         self.srtp: SrtpContext | None = None
         self.auth_failures = 0
         self.auth_ok = 0
@@ -97,35 +104,81 @@ class StreamState:
         if d > self.max_delta:
             self.max_delta = d
         self.last_time = t
-        pt = b1 & 0x7F
-        if pt != self.last_pt:
-            self.last_pt = pt
-            if pt not in self.pts:
-                self.pts.append(pt)
-                self._new_pt(pt)
-        # sequence accounting (RFC 3550 A.1 style extended sequence numbers)
+        if b1 != self.last_b1:
+            self._b1_changed(b1)
         ext = self.max_ext
-        seen = self.seen
-        if ext < 0:
-            ext = seq
-            self.max_ext = self.min_ext = seq
+        if (seq - ext) & 0xFFFF == 1:
+            ext += 1
+            self.max_ext = ext
         else:
-            delta = (seq - ext) & 0xFFFF
-            if delta == 0:
-                self.duplicates += 1
+            ext = self._seq(seq)
+            if ext is None:
                 return
-            if delta < 0x8000:
-                ext += delta
-                self.max_ext = ext
-            else:
-                ext -= 0x10000 - delta
-                if seen[ext & 4095] == ((ext >> 12) % 255) + 1:
-                    self.duplicates += 1
-                    return
-                self.out_of_order += 1
-                if ext < self.min_ext:
-                    self.min_ext = ext
-        seen[ext & 4095] = ((ext >> 12) % 255) + 1
+        if self.slow:
+            self._slow(t, b0, b1, rts, buf, start, end, ext)
+            return
+        # RFC 3550 interarrival jitter (audio only: event packets never get here)
+        prev_t = self.prev_t
+        if prev_t >= 0.0:
+            dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+            j = self.j
+            j += ((dd if dd >= 0 else -dd) - j) * 0.0625
+            self.j = j
+            if j > self.jmax:
+                self.jmax = j
+            self.jsum += j
+            self.jn += 1
+        self.prev_t = t
+        self.prev_ts = rts
+
+    def _seq(self, seq: int) -> int | None:
+        """Extended sequence number of an out-of-line packet; None for a duplicate."""
+        ext = self.max_ext
+        delta = (seq - ext) & 0xFFFF
+        if delta == 0:
+            self.duplicates += 1
+            return None
+        if delta < 0x8000:  # forward, skipping delta - 1 numbers
+            if delta <= MAX_GAP_TRACKED:
+                self.missing.update(range(ext + 1, ext + delta))
+                if len(self.missing) > MAX_MISSING:
+                    floor = ext - 0x8000
+                    self.missing = {x for x in self.missing if x > floor}
+            self.max_ext = ext + delta
+            return ext + delta
+        back = ext - (0x10000 - delta)
+        if back < self.min_ext:  # older than anything seen so far
+            if self.min_ext - back <= MAX_GAP_TRACKED:
+                self.missing.update(range(back + 1, self.min_ext))
+            self.min_ext = back
+            self.out_of_order += 1
+            return back
+        if back in self.missing:
+            self.missing.discard(back)
+            self.out_of_order += 1
+            return back
+        self.duplicates += 1
+        return None
+
+    def _b1_changed(self, b1: int) -> None:
+        self.last_b1 = b1
+        pt = b1 & 0x7F
+        if pt not in self.pts:
+            self.pts.append(pt)
+            self._new_pt(pt)
+        self._update_slow()
+
+    def _update_slow(self) -> None:
+        pt = self.last_b1 & 0x7F
+        self.slow = (
+            self.protected
+            or pt in self.event_pts
+            or (self.guess_events and pt >= DTMF_GUESS_MIN_PT)
+            or len(self.samples) < ENTROPY_SAMPLES
+        )
+
+    def _slow(self, t: float, b0: int, b1: int, rts: int, buf: bytes, start: int, end: int, ext: int) -> None:
+        pt = b1 & 0x7F
         is_event = pt in self.event_pts
         hl = 12 + 4 * (b0 & 0x0F)
         if not is_event and len(self.samples) < ENTROPY_SAMPLES:
@@ -137,17 +190,19 @@ class StreamState:
                 clear = False
             else:
                 buf, start, end = packet, 0, len(packet)
+        self._update_slow()
         if is_event:
             if clear:
                 self._event(t, b0, b1, rts, buf, start, end)
             return
         if clear and self.guess_events and pt >= DTMF_GUESS_MIN_PT and end - start - hl == 4 and not b0 & 0x30:
             self.event_pts.add(pt)
+            self._update_slow()
             self._event(t, b0, b1, rts, buf, start, end)
             return
-        # RFC 3550 interarrival jitter, audio packets only
-        if self.prev_t >= 0.0:
-            dd = (t - self.prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+        prev_t = self.prev_t
+        if prev_t >= 0.0:
+            dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
             j = self.j + ((dd if dd >= 0 else -dd) - self.j) * 0.0625
             self.j = j
             if j > self.jmax:

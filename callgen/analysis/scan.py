@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
 from callgen.analysis.model import CaptureAnalysis, DtmfEvent, RtpStream, SipMessage
-from callgen.analysis.pcapio import read_packets
+from callgen.analysis.pcapio import PCAP_RECORD, PcapHeader, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtp import StreamState
 from callgen.analysis.sip import (
     STATIC_PT,
@@ -26,11 +26,16 @@ from callgen.analysis.sip import (
     srtp_keys_from_pjsua_log,
 )
 from callgen.analysis.srtp import SrtpKey
+from callgen.errors import CaptureFormatError
 
 IP4 = struct.Struct("!BxHxxHxB2x4s4s")  # ver/ihl, total length, flags/frag, proto, src, dst
 IP6 = struct.Struct("!4xHBx16s16s")  # payload length, next header, src, dst
-UDP_RTP = struct.Struct("!HHH2xBBHII")  # sport, dport, length, RTP b0, b1, seq, ts, ssrc
 UDP = struct.Struct("!HHH")
+RTP = struct.Struct("!BBHII")  # b0 (V P X CC), b1 (M PT), seq, timestamp, SSRC
+PORTS = struct.Struct("!HH")
+# Ethernet + IPv4 (no options) + UDP + RTP header: ethertype, ver/ihl, total length,
+# flags/fragment offset, protocol, [addresses and ports: sliced as the stream key], RTP.
+ETH_IP4_UDP_RTP = struct.Struct("!12xHBxHxxHxB2x12x4xBBHII")
 TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset, flags
 U16 = struct.Struct("!H")
 NULL_LE = struct.Struct("<I")
@@ -72,104 +77,195 @@ class _Scanner:
     # --- hot path -----------------------------------------------------------------
 
     def run(self) -> None:
-        streams = self.streams
-        get = streams.get
-        ip4 = IP4.unpack_from
-        ip6 = IP6.unpack_from
-        udp_rtp = UDP_RTP.unpack_from
-        udp = UDP.unpack_from
-        u16 = U16.unpack_from
+        kind, f, hdr = open_capture(self.path)
+        with f:
+            if kind == "pcap" and hdr is not None and hdr.linktype == 1:
+                self._run_pcap_ethernet(f, hdr)
+                return
+        decode = self._decode
         npk = 0
-        first = None
         t = 0.0
         for t, lt, buf, s, e in read_packets(self.path):
+            if not npk:
+                self.first = t
             npk += 1
-            if first is None:
-                first = t
-            # link layer -> network protocol and offset
-            if lt == 1:
-                et = (buf[s + 12] << 8) | buf[s + 13]
-                p = s + 14
-                while et == 0x8100 or et == 0x88A8:
-                    et = u16(buf, p + 2)[0]
-                    p += 4
-            elif lt == 113:
-                et = u16(buf, s + 14)[0]
-                p = s + 16
-            elif lt == 276:
-                et = u16(buf, s)[0]
-                p = s + 20
-            elif lt in (101, 12, 14, 228, 229):
-                v = buf[s] >> 4 if e > s else 0
-                et = 0x0800 if v == 4 else 0x86DD if v == 6 else 0
-                p = s
-            elif lt == 0 or lt == 108:
-                if e - s < 4:
-                    continue
-                af = NULL_BE.unpack_from(buf, s)[0] if lt == 108 else NULL_LE.unpack_from(buf, s)[0]
-                if af > 0xFFFF:
-                    af = NULL_BE.unpack_from(buf, s)[0] if lt == 0 else NULL_LE.unpack_from(buf, s)[0]
-                et = 0x0800 if af == 2 else 0x86DD if af in (10, 24, 28, 30) else 0
-                p = s + 4
-            else:
-                continue
-            # network layer
-            if et == 0x0800:
-                if e - p < 20:
-                    continue
-                vihl, tot, frag, proto, src, dst = ip4(buf, p)
-                end = p + tot
-                if end > e or tot < 20:
-                    end = e
-                l4 = p + (vihl & 15) * 4
-                if frag & 0x3FFF:
-                    whole = self._fragment(src, dst, u16(buf, p + 4)[0], proto, frag, buf[l4:end])
-                    if whole is None:
-                        continue
-                    buf, l4, end = whole, 0, len(whole)
-            elif et == 0x86DD:
-                if e - p < 40:
-                    continue
-                plen, proto, src, dst = ip6(buf, p)
-                l4 = p + 40
-                end = l4 + plen
-                if end > e:
-                    end = e
-                while proto in (0, 43, 60) and l4 + 2 <= end:
-                    proto = buf[l4]
-                    l4 += (buf[l4 + 1] + 1) * 8
-                if proto == 44:  # IPv6 fragments: not reassembled (rare for SIP/RTP)
-                    continue
-            else:
-                continue
-            # transport
-            if proto == 17:
-                if end - l4 >= 20:
-                    sport, dport, ulen, b0, b1, seq, rts, ssrc = udp_rtp(buf, l4)
-                    ps = l4 + 8
-                    if 8 <= ulen and l4 + ulen < end:
-                        end = l4 + ulen
-                    if b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223:
-                        key = (src, sport, dst, dport, ssrc)
-                        st = get(key)
-                        if st is None:
-                            st = self._new_stream(key, t)
-                        st.add(t, b0, b1, seq, rts, buf, ps, end)
-                        continue
-                elif end - l4 >= 8:
-                    sport, dport, ulen = udp(buf, l4)
-                    ps = l4 + 8
-                else:
-                    continue
-                if ps < end and 65 <= buf[ps] <= 90:
-                    payload = bytes(buf[ps:end])
-                    if looks_like_sip(payload):
-                        self._sip_datagram(t, src, sport, dst, dport, payload)
-            elif proto == 6 and end - l4 >= 20:
-                self._tcp(t, src, dst, buf, l4, end)
+            decode(t, lt, buf, s, e)
         self.packets = npk
-        self.first = first
         self.last = t if npk else None
+
+    def _run_pcap_ethernet(self, f, hdr: PcapHeader) -> None:
+        """The common case (tcpdump on any Linux interface, lo included), in one tight loop.
+
+        One struct call reads the record header, one reads Ethernet+IPv4+UDP+RTP;
+        a packet that is anything but plain IPv4/UDP/RTP goes to ``_decode``.
+        """
+        path = self.path
+        rec = PCAP_RECORD[hdr.bo].unpack_from
+        frame = ETH_IP4_UDP_RTP.unpack_from
+        get = self.streams.get
+        last_on_flow: dict[bytes, StreamState] = {}  # the stream last seen on each address/port 4-tuple
+        last_on = last_on_flow.get
+        new_stream = self._new_stream
+        decode = self._decode
+        frac = 1e-9 if hdr.nano else 1e-6
+        limit = hdr.limit
+        state = [0, None, 0.0]  # packets, first time, last time
+
+        def consume(buf: bytes, base: int) -> int:
+            n = len(buf)
+            off = 0
+            npk = 0
+            t = 0.0
+            while off + 16 <= n:
+                sec, sub, incl, _orig = rec(buf, off)
+                if incl > limit:
+                    raise CaptureFormatError(f"{path}: garbage record header (length {incl}) at byte offset {base + off}")
+                s = off + 16
+                e = s + incl
+                if e > n:
+                    break
+                off = e
+                npk += 1
+                t = sec + sub * frac
+                if incl >= 54:
+                    et, vihl, tot, frag, proto, b0, b1, seq, rts, ssrc = frame(buf, s)
+                    if (
+                        et == 0x0800 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF
+                        and b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223
+                    ):
+                        addrs = buf[s + 26 : s + 38]  # src, dst, sport, dport
+                        st = last_on(addrs)
+                        if st is None or st.ssrc != ssrc:
+                            key = (addrs, ssrc)
+                            st = get(key)
+                            if st is None:
+                                st = new_stream(key, t, seq)
+                            last_on_flow[addrs] = st
+                        if b1 == st.last_b1 and not st.slow and (seq - st.max_ext) & 0xFFFF == 1:
+                            # StreamState.add's in-order audio path, inlined: most packets end here
+                            st.packets += 1
+                            d = t - st.last_time
+                            if d > st.max_delta:
+                                st.max_delta = d
+                            st.last_time = t
+                            st.max_ext += 1
+                            prev_t = st.prev_t
+                            if prev_t >= 0.0:
+                                dd = (t - prev_t) * st.rate - (
+                                    (((rts - st.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+                                )
+                                j = st.j
+                                j += ((dd if dd >= 0 else -dd) - j) * 0.0625
+                                st.j = j
+                                if j > st.jmax:
+                                    st.jmax = j
+                                st.jsum += j
+                                st.jn += 1
+                            st.prev_t = t
+                            st.prev_ts = rts
+                            continue
+                        end = s + 14 + tot
+                        st.add(t, b0, b1, seq, rts, buf, s + 42, end if end < e else e)
+                        continue
+                decode(t, 1, buf, s, e)
+            if npk:
+                if state[1] is None:
+                    # first packet of the file: the first record of the first chunk
+                    sec, sub, _i, _o = rec(buf, 0)
+                    state[1] = sec + sub * frac
+                state[0] += npk
+                state[2] = t
+            return off
+
+        for _ in pcap_chunks(path, f, consume):
+            pass
+        self.packets, self.first, self.last = state[0], state[1], (state[2] if state[0] else None)
+
+    def _decode(self, t: float, lt: int, buf: bytes, s: int, e: int) -> None:
+        """Any link type, IPv4 (fragments reassembled) or IPv6, UDP or TCP."""
+        u16 = U16.unpack_from
+        if lt == 1:
+            if e - s < 14:
+                return
+            et = (buf[s + 12] << 8) | buf[s + 13]
+            p = s + 14
+            while (et == 0x8100 or et == 0x88A8) and p + 4 <= e:
+                et = u16(buf, p + 2)[0]
+                p += 4
+        elif lt == 113:
+            if e - s < 16:
+                return
+            et = u16(buf, s + 14)[0]
+            p = s + 16
+        elif lt == 276:
+            if e - s < 20:
+                return
+            et = u16(buf, s)[0]
+            p = s + 20
+        elif lt in (101, 12, 14, 228, 229):
+            v = buf[s] >> 4 if e > s else 0
+            et = 0x0800 if v == 4 else 0x86DD if v == 6 else 0
+            p = s
+        elif lt == 0 or lt == 108:
+            if e - s < 4:
+                return
+            af = NULL_BE.unpack_from(buf, s)[0] if lt == 108 else NULL_LE.unpack_from(buf, s)[0]
+            if af > 0xFFFF:  # written on a host of the other byte order
+                af = NULL_BE.unpack_from(buf, s)[0] if lt == 0 else NULL_LE.unpack_from(buf, s)[0]
+            et = 0x0800 if af == 2 else 0x86DD if af in (10, 24, 28, 30) else 0
+            p = s + 4
+        else:
+            return
+        if et == 0x0800:
+            if e - p < 20:
+                return
+            vihl, tot, frag, proto, src, dst = IP4.unpack_from(buf, p)
+            end = p + tot
+            if end > e or tot < 20:
+                end = e
+            l4 = p + (vihl & 15) * 4
+            if frag & 0x3FFF:
+                whole = self._fragment(src, dst, u16(buf, p + 4)[0], proto, frag, buf[l4:end])
+                if whole is None:
+                    return
+                buf, l4, end = whole, 0, len(whole)
+        elif et == 0x86DD:
+            if e - p < 40:
+                return
+            plen, proto, src, dst = IP6.unpack_from(buf, p)
+            l4 = p + 40
+            end = l4 + plen
+            if end > e:
+                end = e
+            while proto in (0, 43, 60) and l4 + 2 <= end:
+                proto = buf[l4]
+                l4 += (buf[l4 + 1] + 1) * 8
+            if proto == 44:  # IPv6 fragments: not reassembled (rare for SIP/RTP)
+                return
+        else:
+            return
+        if proto == 17:
+            if end - l4 < 8:
+                return
+            sport, dport, ulen = UDP.unpack_from(buf, l4)
+            ps = l4 + 8
+            if 8 <= ulen and l4 + ulen < end:
+                end = l4 + ulen
+            if end - ps >= 12:
+                b0, b1, seq, rts, ssrc = RTP.unpack_from(buf, ps)
+                if b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223:
+                    key = (src + dst + PORTS.pack(sport, dport), ssrc)
+                    st = self.streams.get(key)
+                    if st is None:
+                        st = self._new_stream(key, t, seq)
+                    st.add(t, b0, b1, seq, rts, buf, ps, end)
+                    return
+            if ps < end and 65 <= buf[ps] <= 90:
+                payload = bytes(buf[ps:end])
+                if looks_like_sip(payload):
+                    self._sip_datagram(t, src, sport, dst, dport, payload)
+        elif proto == 6 and end - l4 >= 20:
+            self._tcp(t, src, dst, buf, l4, end)
 
     # --- rare paths -------------------------------------------------------------
 
@@ -223,9 +319,12 @@ class _Scanner:
         if flow.is_sip is False and len(self.tcp) > 4096:
             del self.tcp[key]
 
-    def _new_stream(self, key: tuple, t: float) -> StreamState:
-        src, sport, dst, dport, ssrc = key
-        st = StreamState(_fmt(src, sport), _fmt(dst, dport), ssrc, t)
+    def _new_stream(self, key: tuple[bytes, int], t: float, seq: int) -> StreamState:
+        addrs, ssrc = key
+        la = (len(addrs) - 4) // 2
+        src, dst = addrs[:la], addrs[la : 2 * la]
+        sport, dport = PORTS.unpack_from(addrs, 2 * la)
+        st = StreamState(_fmt(src, sport), _fmt(dst, dport), ssrc, t, seq)
         self._describe(st, (_ipstr(src), sport), (_ipstr(dst), dport))
         if not st.announced:
             self.candidates += 1
