@@ -152,6 +152,19 @@ class PjsuaPeer:
             raise InfrastructureError(f"pjsua {self.name} exited unexpectedly") from None
         return idx, self._child.match
 
+    def expect_seen(self, patterns: Sequence[str | re.Pattern], timeout: float) -> tuple[int, re.Match]:
+        """Like ``expect_any`` but also finds output printed before now, even if an earlier wait consumed it.
+
+        Needed for events that can race the readiness line, e.g. a registration
+        answered before pjsua prints its menu.  The earliest occurrence wins.
+        """
+        text = self.transcript()
+        hits = [(m.start(), i, m) for i, p in enumerate(patterns) if (m := re.search(p, text))]
+        if hits:
+            _, idx, match = min(hits, key=lambda h: h[0])
+            return idx, match
+        return self.expect_any(patterns, timeout)
+
     def send(self, line: str) -> None:
         if self._child is None:
             raise InfrastructureError(f"pjsua {self.name} is not running")
@@ -193,6 +206,18 @@ class PjsuaPeer:
         if self._log:
             self._log.flush()
         return self.transcript_path.read_text(encoding="utf-8", errors="replace")
+
+
+def close_all(peers: Sequence[PjsuaPeer], timeout: float = 5.0) -> None:
+    """Quit several peers at once: ``q`` takes about 1 s each (longer while unregistering)."""
+    for peer in peers:
+        if peer.alive():
+            try:
+                peer.send("q")
+            except (InfrastructureError, OSError):
+                pass
+    for peer in peers:
+        peer.close(timeout)
 
 
 def _show(pattern: str | re.Pattern) -> str:

@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from callgen.sut.pjsua_peer import PjsuaPeer
+from callgen.sut.pjsua_peer import PjsuaPeer, close_all
 from callgen.sut.ports import free_port_block
 
 PeerFactory = Callable[..., PjsuaPeer]
@@ -42,7 +42,6 @@ def pjsua(tmp_path: Path) -> Iterator[PeerFactory]:
     try:
         yield start
     finally:
-        for peer in peers:
-            peer.close()
+        close_all(peers)
     leftovers = [pid for pid in pids if not _gone(pid)]
     assert not leftovers, f"pjsua processes left behind: {leftovers}"
