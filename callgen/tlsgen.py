@@ -6,14 +6,17 @@ so every run mints its own CA (valid for a day) in its run folder.  The same
 certificate serves as server and client certificate for every agent (it carries
 both extended key usages), which is all a loopback test needs.
 
-Keys are EC P-256: accepted by OpenSSL 3 (which pjsua links) and by Kamailio's
-tls module, and fast to generate.  Key files are written with mode 0600.
+Keys are EC P-256 by default (fast to generate); RSA 2048 is available for peers
+that want it.  pjsua linked with OpenSSL 3 accepts both (verified: a verified
+TLS + mandatory SRTP call, cipher ECDHE-ECDSA-AES256-GCM-SHA384 resp.
+ECDHE-RSA-AES256-GCM-SHA384).  Key files are written with mode 0600.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import enum
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from typing import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from callgen.errors import InfrastructureError, UsageError
@@ -31,6 +34,16 @@ DEFAULT_HOSTS = ("127.0.0.1", "localhost")
 DEFAULT_VALIDITY = dt.timedelta(days=1)
 #: backdating absorbs small clock differences between the writer and the verifier
 _BACKDATE = dt.timedelta(minutes=5)
+
+
+class KeyType(str, enum.Enum):
+    EC_P256 = "ec-p256"
+    RSA_2048 = "rsa-2048"
+
+    def generate(self) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+        if self is KeyType.RSA_2048:
+            return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return ec.generate_private_key(ec.SECP256R1())
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,7 @@ def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(names)
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
     """Create the file 0600 from the start, so the key is never world-readable."""
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
@@ -89,6 +102,7 @@ def make_tls_material(
     hosts: Sequence[str] = DEFAULT_HOSTS,
     validity: dt.timedelta = DEFAULT_VALIDITY,
     now: dt.datetime | None = None,
+    key_type: KeyType = KeyType.EC_P256,
 ) -> TlsMaterial:
     """Write ``ca.pem``, ``ca.key``, ``cert.pem`` and ``key.pem`` into ``dirpath``.
 
@@ -106,7 +120,11 @@ def make_tls_material(
     start, end = now - _BACKDATE, now + validity
     san = _san(hosts)
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+    try:
+        key_type = KeyType(key_type)
+    except ValueError:
+        raise UsageError(f"TLS key type {key_type!r}: use one of {', '.join(k.value for k in KeyType)}") from None
+    ca_key = key_type.generate()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "callgen throwaway CA")])
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
@@ -130,7 +148,7 @@ def make_tls_material(
         .sign(ca_key, hashes.SHA256())
     )
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key_type.generate()
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
@@ -142,8 +160,9 @@ def make_tls_material(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_agreement=True, key_cert_sign=False, crl_sign=False,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                digital_signature=True, key_agreement=key_type is KeyType.EC_P256, key_cert_sign=False,
+                crl_sign=False, content_commitment=False, key_encipherment=key_type is KeyType.RSA_2048,
+                data_encipherment=False,
                 encipher_only=False, decipher_only=False,
             ),
             critical=True,
@@ -174,7 +193,7 @@ def make_tls_material(
 
 
 def _cmd_tls(args: argparse.Namespace, io) -> int:
-    m = make_tls_material(args.directory, hosts=tuple(args.host or DEFAULT_HOSTS))
+    m = make_tls_material(args.directory, hosts=tuple(args.host or DEFAULT_HOSTS), key_type=KeyType(args.key_type))
     print(f"ca: {m.ca_file}\ncert: {m.cert_file}\nkey: {m.key_file}\nvalid until: {m.not_after.isoformat()}", file=io.out)
     return 0
 
@@ -184,4 +203,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("tls-material", help="write a throwaway CA, certificate and key (PEM) for TLS/SRTP runs")
     p.add_argument("directory", type=Path)
     p.add_argument("--host", action="append", help="IP address or DNS name for the certificate (repeatable; default 127.0.0.1 and localhost)")
+    p.add_argument("--key-type", choices=[k.value for k in KeyType], default=KeyType.EC_P256.value)
     p.set_defaults(func=_cmd_tls)

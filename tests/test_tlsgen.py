@@ -17,7 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from callgen.errors import UsageError
 from callgen.sut.pjsua_peer import PjsuaPeer
 from callgen.sut.ports import free_port_block
-from callgen.tlsgen import make_tls_material
+from callgen.tlsgen import KeyType, make_tls_material
 
 
 def _load(path: Path) -> x509.Certificate:
@@ -31,6 +31,17 @@ def test_material_files_and_key_modes(tmp_path):
     assert stat.S_IMODE(m.key_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(m.ca_key_file.stat().st_mode) == 0o600
     assert b"PRIVATE KEY" in m.key_file.read_bytes()
+
+
+def test_key_types(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    ec_cert = _load(make_tls_material(tmp_path / "ec").cert_file)
+    rsa_cert = _load(make_tls_material(tmp_path / "rsa", key_type=KeyType.RSA_2048).cert_file)
+    assert isinstance(ec_cert.public_key(), ec.EllipticCurvePublicKey) and ec_cert.public_key().curve.name == "secp256r1"
+    assert isinstance(rsa_cert.public_key(), rsa.RSAPublicKey) and rsa_cert.public_key().key_size == 2048
+    with pytest.raises(UsageError, match="dsa"):
+        make_tls_material(tmp_path / "x", key_type="dsa")
 
 
 def test_existing_world_readable_key_file_becomes_0600(tmp_path):
@@ -76,8 +87,9 @@ def _openssl_verify(ca: Path, cert: Path, *extra: str) -> subprocess.CompletedPr
     )
 
 
-def test_openssl_verifies_the_chain_for_server_and_client(tmp_path):
-    m = make_tls_material(tmp_path)
+@pytest.mark.parametrize("key_type", list(KeyType))
+def test_openssl_verifies_the_chain_for_server_and_client(tmp_path, key_type):
+    m = make_tls_material(tmp_path, key_type=key_type)
     server = _openssl_verify(m.ca_file, m.cert_file, "-purpose", "sslserver", "-verify_ip", "127.0.0.1")
     assert server.returncode == 0, server.stderr
     client = _openssl_verify(m.ca_file, m.cert_file, "-purpose", "sslclient", "-verify_hostname", "localhost")
@@ -122,8 +134,9 @@ def _assert_gone(*peers: PjsuaPeer, pids: list[int]) -> None:
 
 
 @pytest.mark.integration
-def test_pjsua_tls_srtp_call_confirms_with_verified_certificates(tmp_path):
-    m = make_tls_material(tmp_path / "tls")
+@pytest.mark.parametrize("key_type", list(KeyType))
+def test_pjsua_tls_srtp_call_confirms_with_verified_certificates(tmp_path, key_type):
+    m = make_tls_material(tmp_path / "tls", key_type=key_type)
     verify = ("--tls-verify-server", "--tls-verify-client")
     bob, bob_port = _tls_peer("bob", tmp_path, m.pjsua_args(), *verify, "--auto-answer=200")
     alice, _ = _tls_peer("alice", tmp_path, m.pjsua_args(), *verify, "--id=sip:alice@127.0.0.1")
@@ -146,6 +159,8 @@ def test_pjsua_tls_srtp_call_confirms_with_verified_certificates(tmp_path):
     assert re.search(r"TLS cert verification result of 127\.0\.0\.1:\d+ : OK", b_out)
     for out in (a_out, b_out):  # mandatory SRTP was negotiated, keyed over the TLS signalling
         assert re.search(r"SRTP started, keying=SDES, crypto=AES_(256|CM_128)_", out)
+    cipher = re.search(r"TLS cipher used: \S+/(\S+)", a_out)
+    assert cipher and ("-ECDSA-" if key_type is KeyType.EC_P256 else "-RSA-") in cipher.group(1)
     _assert_gone(alice, bob, pids=pids)
 
 
