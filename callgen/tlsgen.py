@@ -96,13 +96,74 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def _key_usage(*, cert_sign: bool, key_agreement: bool = False, key_encipherment: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True, key_cert_sign=cert_sign, crl_sign=cert_sign, content_commitment=False,
+        key_encipherment=key_encipherment, data_encipherment=False, key_agreement=key_agreement,
+        encipher_only=False, decipher_only=False,
+    )  # fmt: skip
+
+
+def _make_ca(key_type: KeyType, start: dt.datetime, end: dt.datetime) -> tuple[_PrivateKey, x509.Certificate]:
+    """A self-signed CA that may sign end-entity certificates only (path length 0)."""
+    key = key_type.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "callgen throwaway CA")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _make_leaf(
+    key_type: KeyType, hosts: Sequence[str], ca_key: _PrivateKey, ca_cert: x509.Certificate,
+    start: dt.datetime, end: dt.datetime,
+) -> tuple[_PrivateKey, x509.Certificate]:  # fmt: skip
+    """A certificate for ``hosts`` usable as TLS server and client, signed by the CA."""
+    key = key_type.generate()
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    usage = _key_usage(
+        cert_sign=False, key_agreement=key_type is KeyType.EC_P256, key_encipherment=key_type is KeyType.RSA_2048
+    )
+    eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(eku, critical=False)
+        .add_extension(_san(hosts), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
 def make_tls_material(
     dirpath: Path,
     *,
     hosts: Sequence[str] = DEFAULT_HOSTS,
     validity: dt.timedelta = DEFAULT_VALIDITY,
     now: dt.datetime | None = None,
-    key_type: KeyType = KeyType.EC_P256,
+    key_type: KeyType | str = KeyType.EC_P256,
 ) -> TlsMaterial:
     """Write ``ca.pem``, ``ca.key``, ``cert.pem`` and ``key.pem`` into ``dirpath``.
 
@@ -111,69 +172,17 @@ def make_tls_material(
     """
     if not hosts:
         raise UsageError("TLS material needs at least one host")
-    dirpath = Path(dirpath)
-    try:
-        dirpath.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InfrastructureError(f"{dirpath}: cannot create TLS directory ({exc.strerror})") from None
-    now = now or dt.datetime.now(dt.timezone.utc)
-    start, end = now - _BACKDATE, now + validity
-    san = _san(hosts)
-
+    _san(hosts)  # validate before touching the disk
     try:
         key_type = KeyType(key_type)
     except ValueError:
         raise UsageError(f"TLS key type {key_type!r}: use one of {', '.join(k.value for k in KeyType)}") from None
-    ca_key = key_type.generate()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "callgen throwaway CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )  # fmt: skip
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    now = now or dt.datetime.now(dt.timezone.utc)
+    start, end = now - _BACKDATE, now + validity
+    ca_key, ca_cert = _make_ca(key_type, start, end)
+    key, cert = _make_leaf(key_type, hosts, ca_key, ca_cert, start, end)
 
-    key = key_type.generate()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, key_agreement=key_type is KeyType.EC_P256, key_cert_sign=False,
-                crl_sign=False, content_commitment=False, key_encipherment=key_type is KeyType.RSA_2048,
-                data_encipherment=False,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )  # fmt: skip
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(san, critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
+    dirpath = Path(dirpath)
     material = TlsMaterial(
         ca_file=dirpath / "ca.pem",
         cert_file=dirpath / "cert.pem",
@@ -183,6 +192,7 @@ def make_tls_material(
         not_after=end,
     )
     try:
+        dirpath.mkdir(parents=True, exist_ok=True)
         _write_cert(material.ca_file, ca_cert)
         _write_cert(material.cert_file, cert)
         _write_key(material.key_file, key)

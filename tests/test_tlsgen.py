@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from callgen.errors import UsageError
+from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.pjsua_peer import PjsuaPeer
 from callgen.sut.ports import free_port_block
 from callgen.tlsgen import KeyType, make_tls_material
@@ -79,6 +79,13 @@ def test_validity_is_short(tmp_path):
 def test_bad_hosts_are_usage_errors(tmp_path, hosts):
     with pytest.raises(UsageError):
         make_tls_material(tmp_path, hosts=hosts)
+
+
+def test_unwritable_directory_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InfrastructureError, match=r"file/tls: cannot write TLS material"):
+        make_tls_material(blocker / "tls")
 
 
 def _openssl_verify(ca: Path, cert: Path, *extra: str) -> subprocess.CompletedProcess:
