@@ -50,7 +50,7 @@ class StreamState:
     __slots__ = (
         "src", "dst", "ssrc", "packets", "first_time", "last_time", "max_delta", "max_ext", "min_ext",
         "missing", "duplicates", "out_of_order", "pts", "last_b1", "event_pts", "guess_events", "rate",
-        "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow",
+        "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow", "fast_b1",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
     )
@@ -86,6 +86,7 @@ class StreamState:
         self.events: dict[tuple[int, int], DtmfAccumulator] = {}
         self.samples: list[bytes] = []
         self.slow = True
+        self.fast_b1 = -1  # b1 (marker + PT) of packets that may take the inlined fast path; -1 none
         self.srtp: SrtpContext | None = None
         self.auth_failures = 0
         self.auth_ok = 0
@@ -176,6 +177,7 @@ class StreamState:
             or (self.guess_events and pt >= DTMF_GUESS_MIN_PT)
             or len(self.samples) < ENTROPY_SAMPLES
         )
+        self.fast_b1 = -1 if self.slow else self.last_b1
 
     def _slow(self, t: float, b0: int, b1: int, rts: int, buf: bytes, start: int, end: int, ext: int) -> None:
         pt = b1 & 0x7F

@@ -35,7 +35,13 @@ RTP = struct.Struct("!BBHII")  # b0 (V P X CC), b1 (M PT), seq, timestamp, SSRC
 PORTS = struct.Struct("!HH")
 # Ethernet + IPv4 (no options) + UDP + RTP header: ethertype, ver/ihl, total length,
 # flags/fragment offset, protocol, [addresses and ports: sliced as the stream key], RTP.
-ETH_IP4_UDP_RTP = struct.Struct("!12xHBxHxxHxB2x12x4xBBHII")
+_IP4_UDP_RTP = "BxHxxHxB2x12x4xBBHII"
+#: Link types the fast loop handles: link header length and the struct up to the RTP SSRC.
+FAST_LINKS = {
+    1: (14, struct.Struct("!12xH" + _IP4_UDP_RTP)),  # Ethernet (tcpdump -i lo, eth*)
+    113: (16, struct.Struct("!14xH" + _IP4_UDP_RTP)),  # Linux cooked (tcpdump -i any)
+    276: (20, struct.Struct("!H18x" + _IP4_UDP_RTP)),  # Linux cooked v2
+}
 TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset, flags
 U16 = struct.Struct("!H")
 NULL_LE = struct.Struct("<I")
@@ -79,8 +85,8 @@ class _Scanner:
     def run(self) -> None:
         kind, f, hdr = open_capture(self.path)
         with f:
-            if kind == "pcap" and hdr is not None and hdr.linktype == 1:
-                self._run_pcap_ethernet(f, hdr)
+            if kind == "pcap" and hdr is not None and hdr.linktype in FAST_LINKS:
+                self._run_pcap_fast(f, hdr)
                 return
         decode = self._decode
         npk = 0
@@ -93,15 +99,19 @@ class _Scanner:
         self.packets = npk
         self.last = t if npk else None
 
-    def _run_pcap_ethernet(self, f, hdr: PcapHeader) -> None:
-        """The common case (tcpdump on any Linux interface, lo included), in one tight loop.
+    def _run_pcap_fast(self, f, hdr: PcapHeader) -> None:
+        """The common case (tcpdump on a Linux interface, lo included), in one tight loop.
 
-        One struct call reads the record header, one reads Ethernet+IPv4+UDP+RTP;
+        One struct call reads the record header, one reads link+IPv4+UDP+RTP;
         a packet that is anything but plain IPv4/UDP/RTP goes to ``_decode``.
         """
         path = self.path
         rec = PCAP_RECORD[hdr.bo].unpack_from
-        frame = ETH_IP4_UDP_RTP.unpack_from
+        lt = hdr.linktype
+        ll, frame_struct = FAST_LINKS[lt]
+        frame = frame_struct.unpack_from
+        min_len = ll + 40
+        a0, a1, rtp_at = ll + 12, ll + 24, ll + 28
         get = self.streams.get
         last_on_flow: dict[bytes, StreamState] = {}  # the stream last seen on each address/port 4-tuple
         last_on = last_on_flow.get
@@ -127,13 +137,13 @@ class _Scanner:
                 off = e
                 npk += 1
                 t = sec + sub * frac
-                if incl >= 54:
+                if incl >= min_len:
                     et, vihl, tot, frag, proto, b0, b1, seq, rts, ssrc = frame(buf, s)
                     if (
                         et == 0x0800 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF
                         and b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223
                     ):
-                        addrs = buf[s + 26 : s + 38]  # src, dst, sport, dport
+                        addrs = buf[s + a0 : s + a1]  # src, dst, sport, dport
                         st = last_on(addrs)
                         if st is None or st.ssrc != ssrc:
                             key = (addrs, ssrc)
@@ -141,7 +151,7 @@ class _Scanner:
                             if st is None:
                                 st = new_stream(key, t, seq)
                             last_on_flow[addrs] = st
-                        if b1 == st.last_b1 and not st.slow and (seq - st.max_ext) & 0xFFFF == 1:
+                        if b1 == st.fast_b1 and (seq - st.max_ext) & 0xFFFF == 1:
                             # StreamState.add's in-order audio path, inlined: most packets end here
                             st.packets += 1
                             d = t - st.last_time
@@ -164,10 +174,10 @@ class _Scanner:
                             st.prev_t = t
                             st.prev_ts = rts
                             continue
-                        end = s + 14 + tot
-                        st.add(t, b0, b1, seq, rts, buf, s + 42, end if end < e else e)
+                        end = s + ll + tot
+                        st.add(t, b0, b1, seq, rts, buf, s + rtp_at, end if end < e else e)
                         continue
-                decode(t, 1, buf, s, e)
+                decode(t, lt, buf, s, e)
             if npk:
                 if state[1] is None:
                     # first packet of the file: the first record of the first chunk
