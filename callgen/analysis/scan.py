@@ -406,9 +406,8 @@ class _Scanner:
         streams = []
         dtmf: list[DtmfEvent] = []
         for st in self.streams.values():
-            if not st.announced:
-                if st.packets < MIN_HEURISTIC_PACKETS or st.expected() > 2 * st.packets + 16:
-                    continue
+            if not st.announced and not _plausible_rtp(st):
+                continue
             src_ip, _, sport = st.src.rpartition(":")
             dst_ip, _, dport = st.dst.rpartition(":")
             call_id = st.call_id or book.call_for(
@@ -452,6 +451,15 @@ class _Scanner:
             last_time=self.last,
             source=self.path,
         )
+
+
+def _plausible_rtp(st: StreamState) -> bool:
+    """A stream no SDP announced counts when it looks like RTP over several packets:
+    enough packets with one SSRC, sequence numbers that mostly follow each other,
+    and payload types outside 64-95 (RTCP's range, RFC 5761)."""
+    if st.packets < MIN_HEURISTIC_PACKETS or st.expected() > 2 * st.packets + 16:
+        return False
+    return any(not 64 <= pt <= 95 for pt in st.pts)
 
 
 def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
