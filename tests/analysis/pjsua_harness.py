@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pexpect
 
 PJSUA = os.environ.get("PJSUA", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "bin", "pjsua"))
-DTMF_LINE = re.compile(r"Incoming DTMF on call \d+: (\S+), using (\S+) method")
+DTMF_LINE = re.compile(r"Incoming DTMF on call \d+: ([0-9A-D*#])(?::duration\(\d+\))?, using (.+?) method")
 
 
 def free_port(even_pair: bool = False) -> int:

@@ -22,7 +22,7 @@ pytestmark = [
 DIGITS = "1123#*9"
 
 
-def _call_with_digits(tmp_path, digits: str):
+def _call_with_digits(tmp_path, digits: str, info_digit: str = ""):
     pcap = str(tmp_path / "call.pcap")
     srtp = ["--use-srtp=2", "--srtp-secure=0"]
     alice = Agent("alice", free_port(), free_port(even_pair=True), str(tmp_path / "alice.log"), srtp)
@@ -42,7 +42,12 @@ def _call_with_digits(tmp_path, digits: str):
         alice.expect("DTMF")
         alice.send(digits)
         for _ in digits:
-            bob.expect(r"Incoming DTMF on call \d+: \S+, using \S+ method", timeout=15)
+            bob.expect(r"Incoming DTMF on call \d+: \S+, using RFC2833 method", timeout=15)
+        if info_digit:
+            alice.send("*")
+            alice.expect("DTMF")
+            alice.send(info_digit)
+            bob.expect(r"Incoming DTMF on call \d+: \S+, using SIP INFO method", timeout=15)
         alice.send("h")
         alice.expect("DISCONNECTED")
         bob.expect("DISCONNECTED")
@@ -54,10 +59,9 @@ def _call_with_digits(tmp_path, digits: str):
 
 
 def test_real_srtp_call_digits_match_callee(tmp_path):
-    pcap, alice, bob = _call_with_digits(tmp_path, DIGITS)
+    pcap, alice, bob = _call_with_digits(tmp_path, DIGITS, info_digit="5")
     said = bob.received_digits()
-    assert [d for d, _ in said] == list(DIGITS)
-    assert {m for _, m in said} == {"RFC2833"}
+    assert said == [(d, "RFC2833") for d in DIGITS] + [("5", "SIP INFO")]
 
     a = analyze_capture(pcap)
     [d] = a.dialogs
@@ -75,7 +79,9 @@ def test_real_srtp_call_digits_match_callee(tmp_path):
     from_alice = [s for s in streams if s.src.endswith(f":{alice.rtp_port}")]
     assert len(from_alice) == 1
     assert a.digits(ssrc=from_alice[0].ssrc) == DIGITS
-    for e in a.dtmf:
+    assert a.digits(method="sip-info") == "5"
+    assert a.digits() == DIGITS + "5"
+    for e in (e for e in a.dtmf if e.method == "rfc4733"):
         assert e.end_seen and e.volume == 10 and 50 <= e.duration_ms <= 400 and e.call_id == d.call_id
 
     # The same call as if SIP had run over TLS: media only, SIP and keys from pjsua's logs.
@@ -90,7 +96,7 @@ def test_real_srtp_call_digits_match_callee(tmp_path):
     [d2] = seen.dialogs
     assert d2.call_id == d.call_id and d2.final_code == 200 and d2.answer is not None
     assert {m.transport for m in d2.messages} == {"log"}
-    assert seen.digits() == DIGITS
+    assert seen.digits(method="rfc4733") == DIGITS and seen.digits(method="sip-info") == "5"
     assert all(s.decrypted for s in seen.rtp_streams)
 
 
