@@ -26,11 +26,16 @@ class _DialogBuilder:
 
     def add(self, msg: SipMessage) -> None:
         self.messages.append(msg)
-        if msg.method == "INVITE" and self.invite_cseq is None:
-            self.invite_cseq = msg.cseq
-            if msg.sdp is not None:
+        if msg.method == "INVITE":
+            # The initial INVITE is the out-of-dialog one (no To tag); after a 401/407
+            # challenge it is sent again with a new CSeq, and that retry is what counts.
+            out_of_dialog = "tag=" not in (msg.header("To") or "").replace(" ", "")
+            if self.invite_cseq is None or (out_of_dialog and msg.cseq != self.invite_cseq):
+                self.invite_cseq = msg.cseq
+                self.final_code = None
+                self.answer = None
                 self.offer = msg.sdp
-                self.invite_had_sdp = True
+                self.invite_had_sdp = msg.sdp is not None
             return
         if self.invite_cseq is None or msg.cseq != self.invite_cseq:
             return

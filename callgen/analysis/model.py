@@ -139,7 +139,7 @@ class SipMessage:
 class Dialog:
     call_id: str
     messages: tuple[SipMessage, ...]
-    final_code: int | None  #: final response to the initial INVITE (None: no INVITE or no final answer)
+    final_code: int | None  #: final response to the initial INVITE (its auth retry if challenged); None if none
     offer: Sdp | None
     answer: Sdp | None
 

@@ -137,3 +137,19 @@ def test_tcp_two_messages_in_one_segment_and_keepalive(tmp_path):
     [d] = a.dialogs
     assert [m.method for m in d.messages] == ["OPTIONS", "INFO"]
     assert [(e.digit, e.duration_ms, e.method) for e in a.dtmf] == [("9", 250.0, "sip-info")]
+
+
+def test_auth_challenge_then_answer(tmp_path):
+    """INVITE -> 407, INVITE (new CSeq, credentials) -> 200: the call was answered."""
+    cid = "auth@test"
+    offer, answer = sdp(A, 30000, PTS), sdp(B, 32000, PTS)
+    a, b = f"{A}:5060", f"{B}:5060"
+    with CaptureWriter(str(tmp_path / "auth.pcap")) as w:
+        w.udp(1.0, A, 5060, B, 5060, sip_request("INVITE", cid, 1, a, b, offer))
+        w.udp(1.1, B, 5060, A, 5060, sip_response(407, "Proxy Authentication Required", cid, 1, "INVITE", b, a))
+        w.udp(1.2, A, 5060, B, 5060, sip_request("ACK", cid, 1, a, b))
+        w.udp(1.3, A, 5060, B, 5060, sip_request("INVITE", cid, 2, a, b, offer))
+        w.udp(1.4, B, 5060, A, 5060, sip_response(200, "OK", cid, 2, "INVITE", b, a, answer))
+    [d] = analyze_capture(str(tmp_path / "auth.pcap")).dialogs
+    assert d.final_code == 200 and d.answer is not None and d.answer.audio().port == 32000
+    assert [m.summary for m in d.messages][1] == "407 Proxy Authentication Required (INVITE)"
