@@ -7,6 +7,7 @@ they become failed checks.  Problems of the machinery (pjsua died) raise.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable
 
@@ -14,8 +15,17 @@ from callgen import pjsua_patterns as pp
 from callgen.driver import AgentEvent, EventKind, PjsuaAgent
 from callgen.errors import AgentTimeout, InfrastructureError
 from callgen.evidence import StepOutcome
-from callgen.model import CallState, HangupStep, PauseStep, WaitStep
-from callgen.plan import CallPlan
+from callgen.model import Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, WaitStep
+from callgen.plan import CallPlan, RunPlan
+
+
+def _find_port(ports: dict[int, str], needle: str) -> int | None:
+    """A conference port whose name contains ``needle`` (a file name or URI)."""
+    bare = needle.split(";")[0]
+    for slot, name in ports.items():
+        if needle in name or bare in name or name in needle:
+            return slot
+    return None
 
 
 class ScenarioTimeout(InfrastructureError):
@@ -59,8 +69,10 @@ def state_predicate(state: CallState, call_id: int) -> Callable[[AgentEvent], bo
 class CallRun:
     """One call between driver objects; records every step's outcome."""
 
-    def __init__(self, plan: CallPlan, agents: dict[str, PjsuaAgent], deadline: Deadline, outcomes: list[StepOutcome]):
+    def __init__(self, plan: CallPlan, agents: dict[str, PjsuaAgent], deadline: Deadline, outcomes: list[StepOutcome],
+                 run: RunPlan | None = None):
         self.plan = plan
+        self.run = run
         self.call = plan.call
         self.agents = agents
         self.deadline = deadline
@@ -68,6 +80,13 @@ class CallRun:
         self.caller = agents[self.call.caller]
         self.call_id: int | None = None
         self.since = 0
+        self.callee = agents.get(self.call.callee) if self.call.callee else None
+        self.callee_since = 0
+        self.media_connected = False
+        self._answerer: threading.Thread | None = None
+
+    def _model(self, name: str) -> Agent | None:
+        return self.run.agent(name).agent if self.run is not None else None
 
     def _record(self, step: int, action: str, ok: bool, detail: str) -> None:
         self.outcomes.append(StepOutcome(self.call.index, step, action, ok, detail, time.time()))
@@ -78,13 +97,46 @@ class CallRun:
 
     def execute(self) -> None:
         self.since = self.caller.mark()
+        if self.callee is not None:
+            self.callee_since = self.callee.mark()
+            self._start_delayed_answer()
         t0 = time.monotonic()
         self.call_id = self.caller.make_call(self.plan.uri, timeout=self.deadline.bound(5.0, f"dialling {self.plan.uri}"))
         self._record(-1, f"dial {self.plan.uri}", True, f"pjsua call {self.call_id} after {time.monotonic() - t0:.3f} s")
-        for i, step in enumerate(self.call.steps):
-            if not self._step(i, step):
-                break
-        self._ensure_ended()
+        try:
+            for i, step in enumerate(self.call.steps):
+                if not self._step(i, step):
+                    break
+        finally:
+            self._ensure_ended()
+            if self._answerer is not None:
+                self._answerer.join(timeout=5.0)
+
+    # -- callee side: ring first, answer later ------------------------------
+    def _start_delayed_answer(self) -> None:
+        model = self._model(self.call.callee)
+        if model is None or model.ring_ms is None or model.answer < 200:
+            return
+        self._answerer = threading.Thread(target=self._delayed_answer, args=(model,), daemon=True,
+                                          name=f"answer-{self.call.callee}")
+        self._answerer.start()
+
+    def _delayed_answer(self, model: Agent) -> None:
+        callee = self.callee
+        action = f"{model.name} rings {model.ring_ms} ms, answers {model.answer}"
+        try:
+            callee.wait_for(lambda e: e.kind is EventKind.INCOMING, "an incoming call", 10.0, since=self.callee_since)
+            try:  # the ring time is the scenario's; an early CANCEL ends it
+                callee.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the ring time", model.ring_ms / 1000,
+                                since=self.callee_since)
+                self._record(-1, action, False, "the call ended while ringing")
+                return
+            except AgentTimeout:
+                pass
+            callee.answer(model.answer)
+            self._record(-1, action, True, f"answered {model.answer} after {model.ring_ms} ms")
+        except (AgentTimeout, InfrastructureError) as exc:
+            self._record(-1, action, False, str(exc))
 
     def _step(self, i: int, step) -> bool:
         if isinstance(step, WaitStep):
@@ -93,6 +145,10 @@ class CallRun:
             return self._pause(i, step)
         if isinstance(step, HangupStep):
             return self._hangup(i, step)
+        if isinstance(step, DtmfStep):
+            return self._dtmf(i, step)
+        if isinstance(step, HoldStep):
+            return self._hold(i, step)
         raise TypeError(step)
 
     def _wait(self, i: int, step: WaitStep) -> bool:
@@ -112,6 +168,8 @@ class CallRun:
         if want(ev):
             detail = f"{ev.state}" + (f" ({ev.code} {ev.reason})" if ev.code else "") + f" after {took:.3f} s"
             self._record(i, action, True, detail)
+            if step.state is CallState.CONFIRMED:
+                self._connect_caller_media(i)
             return True
         self._record(i, action, False, f"the call ended with {ev.code} {ev.reason} instead")
         return False
@@ -138,6 +196,96 @@ class CallRun:
         agent.hangup()
         self._record(i, action, True, "hangup sent")
         return True
+
+    def _connect_caller_media(self, i: int) -> None:
+        """pjsua connects players/recorders to incoming calls only (--auto-play,
+        --auto-rec); for the caller callgen wires the bridge itself with 'cc'."""
+        model = self._model(self.call.caller)
+        if model is None or self.media_connected or (model.audio.play is None and not model.audio.record):
+            return
+        self.media_connected = True
+        ports = self.caller.conference_ports()
+        call_port = _find_port(ports, self.plan.uri) if self.plan.uri else None
+        if call_port is None:
+            call_port = max(ports) if ports else None
+        done = []
+        if model.audio.play is not None:
+            player = _find_port(ports, model.audio.play.name)
+            if player is None or call_port is None:
+                self._record(i, "connect player", False, f"no player or call port in {ports}")
+            else:
+                self.caller.connect_ports(player, call_port)
+                done.append(f"player #{player} -> call #{call_port}")
+        if model.audio.record:
+            rec = next((slot for slot, name in ports.items() if name.endswith(".rec.wav")), None)
+            if rec is None or call_port is None:
+                self._record(i, "connect recorder", False, f"no recorder or call port in {ports}")
+            else:
+                self.caller.connect_ports(call_port, rec)
+                done.append(f"call #{call_port} -> recorder #{rec}")
+        if done:
+            self._record(i, "connect audio", True, ", ".join(done))
+
+    def _dtmf(self, i: int, step: DtmfStep) -> bool:
+        sender = self.agents[step.by]
+        receiver_name = self.call.callee if step.by == self.call.caller else self.call.caller
+        receiver = self.agents.get(receiver_name) if receiver_name else None
+        action = f"dtmf {step.digits} by {step.by} ({step.method.value})"
+        if self.disconnected() is not None:
+            self._record(i, action, False, "the call had already ended")
+            return False
+        chunks = step.digits.split(",")
+        got: list[str] = []
+        for n, chunk in enumerate(chunks):
+            if chunk:
+                since = receiver.mark() if receiver else 0
+                sender.send_dtmf(chunk, info=step.method is DtmfMethod.INFO)
+                if receiver is not None:
+                    got += self._await_digits(receiver, since, len(chunk))
+            if n < len(chunks) - 1 and step.pause_ms:
+                try:
+                    ev = self.caller.wait_for(state_predicate(CallState.DISCONNECTED, self.call_id), "a DTMF pause",
+                                              self.deadline.bound(step.pause_ms / 1000, action), since=self.since)
+                    self._record(i, action, False, f"the call ended during the DTMF pause ({ev.code} {ev.reason})")
+                    return False
+                except AgentTimeout:
+                    pass
+        detail = f"sent; {receiver_name} logged {''.join(got) or 'nothing'}" if receiver else "sent"
+        self._record(i, action, True, detail)
+        return True
+
+    def _await_digits(self, receiver: PjsuaAgent, since: int, count: int) -> list[str]:
+        """Wait (bounded) until the receiving pjsua logged ``count`` more digits."""
+        timeout = self.deadline.bound(2.0 + 0.5 * count, "waiting for DTMF at the receiver")
+        seen: list[str] = []
+
+        def enough(ev: AgentEvent) -> bool:
+            if ev.kind is EventKind.DTMF:
+                seen.append(ev.digit)
+            return len(seen) >= count
+
+        try:
+            receiver.wait_for(enough, f"{count} DTMF digits at {receiver.name}", timeout, since=since)
+        except AgentTimeout:
+            pass  # the checks report what did (not) arrive, from the capture and the log
+        return seen
+
+    def _hold(self, i: int, step: HoldStep) -> bool:
+        agent = self.agents[step.by]
+        action = f"{'unhold' if step.release else 'hold'} by {step.by}"
+        if self.disconnected() is not None:
+            self._record(i, action, False, "the call had already ended")
+            return False
+        since = agent.mark()
+        agent.unhold() if step.release else agent.hold()
+        try:  # the re-INVITE's transaction ends with the call CONFIRMED again, or a media update
+            agent.wait_for(lambda e: e.kind is EventKind.MEDIA, "the re-INVITE to complete",
+                           self.deadline.bound(5.0, action), since=since)
+            self._record(i, action, True, "re-INVITE sent and media updated")
+            return True
+        except AgentTimeout as exc:
+            self._record(i, action, False, str(exc))
+            return False
 
     def _ensure_ended(self) -> None:
         """Leave no call up between calls: hang up what is left, wait for the end."""

@@ -6,19 +6,22 @@ agents said is a second source used to cross-check, never the only one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
 from callgen.errors import CallgenError
 from callgen.evidence import Evidence
-from callgen.model import Call, HangupStep, Scenario
-from callgen.result import CheckResult
+from callgen.media_checks import audio_checks, call_media, check, dtmf_checks, rtp_checks, srtp_checks
+from callgen.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario
+
+_check = check
 
 
 @dataclass(frozen=True)
 class Outcome:
-    checks: tuple[CheckResult, ...]
+    checks: tuple
     ladder: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -27,43 +30,57 @@ def _host_port(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def _invite_src(d: Dialog) -> str | None:
-    first = next((m for m in d.messages if m.method == "INVITE"), None)
-    return first.src if first else None
+def _first_invite(d: Dialog):
+    return next((m for m in d.messages if m.method == "INVITE"), None)
+
+
+def _header(msg, name: str) -> str:
+    short = {"from": "f", "to": "t"}.get(name.lower())
+    for k, v in msg.headers:
+        if k.lower() == name.lower() or (short and k.lower() == short):
+            return v
+    return ""
+
+
+def _placed_by(d: Dialog, ag, agent) -> bool:
+    """Did this agent place the dialog's INVITE?  Its SIP port (UDP/TCP, or the
+    TLS port next to it) as source, or - for TCP/TLS, where the source port is
+    ephemeral - its identity in From."""
+    inv = _first_invite(d)
+    if inv is None:
+        return False
+    if inv.src in {_host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
+        return True
+    ident = f"{agent.user}@{agent.domain}"
+    return ident in _header(inv, "From") and inv.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
 
 
 def dialogs_of_calls(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> dict[int, Dialog | None]:
-    """The k-th call a caller placed is the k-th INVITE dialog from its SIP address."""
-    by_src: dict[str, list[Dialog]] = {}
-    for d in sorted(analysis.dialogs, key=lambda d: d.messages[0].time if d.messages else 0):
-        src = _invite_src(d)
-        if src:
-            by_src.setdefault(src, []).append(d)
+    """The k-th call a caller placed is the k-th INVITE dialog it sent."""
+    ordered = sorted((d for d in analysis.dialogs if d.messages), key=lambda d: d.messages[0].time)
     out: dict[int, Dialog | None] = {}
     taken: dict[str, int] = {}
     for call in scenario.calls:
         ag = evidence.agent(call.caller)
-        src = _host_port(ag.address, ag.sip_port)
-        k = taken.get(src, 0)
-        taken[src] = k + 1
-        lst = by_src.get(src, [])
-        out[call.index] = lst[k] if k < len(lst) else None
+        mine = [d for d in ordered if _placed_by(d, ag, scenario.agent(call.caller))]
+        k = taken.get(call.caller, 0)
+        taken[call.caller] = k + 1
+        out[call.index] = mine[k] if k < len(mine) else None
     return out
 
 
-def expected_final_code(scenario: Scenario, call: Call) -> int:
+def expected_final_code(scenario: Scenario, call: Call) -> int | None:
     if call.expect.final_code is not None:
         return call.expect.final_code
+    if call.expect.answered is not None:
+        return None  # only 2xx vs not is asked
     if call.callee is not None:
-        return scenario.agent(call.callee).answer
+        answer = scenario.agent(call.callee).answer
+        return 487 if answer < 200 else answer  # a call that only rings is cancelled
     return 200
 
 
-def _check(name: str, ok: bool, expected: str, seen: str, reason: str = "", evidence: str = "capture") -> CheckResult:
-    return CheckResult(name=name, passed=ok, expected=expected, seen=seen, reason=reason, evidence=evidence)
-
-
-def _messages(d: Dialog, *, method: str | None = None, status_for: str | None = None):
+def _msgs(d: Dialog, *, method: str | None = None, status_for: str | None = None):
     for m in d.messages:
         if method and m.method == method:
             yield m
@@ -71,89 +88,172 @@ def _messages(d: Dialog, *, method: str | None = None, status_for: str | None = 
             yield m
 
 
-def call_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog | None) -> list[CheckResult]:
+def _final_response(d: Dialog):
+    return next((m for m in d.messages if m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"), None)
+
+
+def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
     p = f"call{call.index + 1}"
     want = expected_final_code(scenario, call)
-    checks = []
-    if d is None:
-        return [_check(f"{p}.invite", False, "an INVITE from " + call.caller, "no INVITE from its SIP port in the capture")]
-    checks.append(_check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}"))
     seen = str(d.final_code) if d.final_code is not None else "no final response"
-    checks.append(_check(f"{p}.final_code", d.final_code == want, str(want), seen,
-                         "" if d.final_code == want else f"expected {want}, the capture shows {seen}"))
-    if d.final_code is not None and 200 <= d.final_code < 300:
-        acks = list(_messages(d, method="ACK"))
-        checks.append(_check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
-        hangups = [s for s in call.steps if isinstance(s, HangupStep)]
-        byes = list(_messages(d, method="BYE"))
-        bye_ok = [m for m in _messages(d, status_for="BYE") if m.status == 200]
-        if hangups:
-            who = evidence.agent(hangups[0].by)
-            src = _host_port(who.address, who.sip_port)
-            from_who = [m for m in byes if m.src == src]
-            checks.append(_check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({src})",
-                                 ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
-        checks.append(_check(f"{p}.bye_answered", bool(bye_ok), "200 OK to the BYE",
-                             "200 OK" if bye_ok else ("BYE unanswered" if byes else "no BYE")))
+    checks = [check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}")]
+    if want is not None:
+        checks.append(check(f"{p}.final_code", d.final_code == want, str(want), seen,
+                            f"expected {want}, the capture shows {seen}"))
+    answered = d.final_code is not None and 200 <= d.final_code < 300
+    if call.expect.answered is not None:
+        checks.append(check(f"{p}.answered", answered == call.expect.answered, "answered (2xx)" if call.expect.answered else "not answered",
+                            seen, f"the call was {'' if answered else 'not '}answered ({seen})"))
+    invite = next((m for m in d.messages if m.method == "INVITE"), None)
+    final = _final_response(d)
+    if call.expect.setup_ms_max is not None:
+        ms = (final.time - invite.time) * 1000 if final and invite else None
+        checks.append(check(f"{p}.setup_time", ms is not None and ms <= call.expect.setup_ms_max, f"<= {call.expect.setup_ms_max:g} ms INVITE to final response",
+                            f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
+    if answered:
+        checks += _answered_checks(p, evidence, call, d, final)
     if call.expect.codec:
         checks.append(_codec_check(p, call.expect.codec, d))
+    if any(isinstance(s, HoldStep) for s in call.steps):
+        checks += _hold_checks(p, call, d)
     return checks
 
 
-def _codec_check(p: str, want: str, d: Dialog) -> CheckResult:
+def _answered_checks(p: str, evidence: Evidence, call: Call, d: Dialog, final) -> list:
+    checks = []
+    acks = list(_msgs(d, method="ACK"))
+    checks.append(check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
+    hangups = [s for s in call.steps if isinstance(s, HangupStep)]
+    byes = list(_msgs(d, method="BYE"))
+    bye_ok = [m for m in _msgs(d, status_for="BYE") if m.status == 200]
+    if hangups:
+        who = evidence.agent(hangups[0].by)
+        srcs = {_host_port(who.address, who.sip_port + k) for k in (0, 1)}
+        from_who = [m for m in byes if m.src in srcs or m.transport == "log"]
+        checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({_host_port(who.address, who.sip_port)})",
+                            ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
+    if hangups or byes:
+        checks.append(check(f"{p}.bye_answered", bool(bye_ok), "200 OK to the BYE",
+                            "200 OK" if bye_ok else ("BYE unanswered" if byes else "no BYE")))
+    exp = call.expect
+    if exp.duration_min_s is not None or exp.duration_max_s is not None:
+        dur = (byes[0].time - final.time) if byes and final else None
+        lo = exp.duration_min_s if exp.duration_min_s is not None else 0
+        hi = exp.duration_max_s if exp.duration_max_s is not None else float("inf")
+        checks.append(check(f"{p}.duration", dur is not None and lo <= dur <= hi, f"{lo:g} s <= duration <= {hi:g} s",
+                            f"{dur:.2f} s (200 OK to BYE)" if dur is not None else "no BYE", "call duration out of range"))
+    return checks
+
+
+def _codec_check(p: str, want: str, d: Dialog):
     seen = "no SDP answer"
-    if d.answer and d.answer.media:
-        m = d.answer.media[0]
-        pts = [pt for pt in m.payload_types if pt not in m.telephone_event_pts]
+    a = d.answer.audio() if d.answer else None
+    if a is not None:
+        pts = [pt for pt in a.payload_types if pt not in a.telephone_event_pts]
         if pts:
-            name = m.rtpmap.get(pts[0], (f"PT {pts[0]}", 0))[0]
-            seen = name
-    ok = seen.lower() == want.lower()
-    return _check(f"{p}.codec", ok, want, seen, "" if ok else f"the SDP answer selected {seen}, not {want}")
+            seen = a.rtpmap.get(pts[0], (f"PT {pts[0]}", 0))[0]
+    ok = seen.lower() == want.split("/")[0].lower()
+    return check(f"{p}.codec", ok, want, seen, f"the SDP answer selected {seen}, not {want}")
 
 
-def step_checks(evidence: Evidence) -> list[CheckResult]:
+def _hold_checks(p: str, call: Call, d: Dialog) -> list:
+    reinvites = [m for m in d.messages if m.method == "INVITE" and m.sdp is not None][1:]
+    dirs = [(m.sdp.audio().direction if m.sdp.audio() else "?") for m in reinvites]
     out = []
-    for s in evidence.steps:
-        if s.step < 0:
-            continue
-        out.append(_check(f"call{s.call + 1}.step{s.step + 1}", s.ok, s.action, s.detail, "" if s.ok else s.detail, "pjsua"))
+    holds = [s for s in call.steps if isinstance(s, HoldStep) and not s.release]
+    unholds = [s for s in call.steps if isinstance(s, HoldStep) and s.release]
+    if holds:
+        out.append(check(f"{p}.hold", any(x in ("sendonly", "inactive") for x in dirs), "a re-INVITE with a=sendonly",
+                         "re-INVITEs: " + (", ".join(dirs) or "none"), "no hold re-INVITE in the capture"))
+    if unholds:
+        ok = "sendrecv" in dirs[dirs.index("sendonly") + 1:] if "sendonly" in dirs else False
+        out.append(check(f"{p}.unhold", ok, "a later re-INVITE with a=sendrecv", "re-INVITEs: " + (", ".join(dirs) or "none"),
+                         "the hold was not released in the capture"))
     return out
 
 
-def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog | None) -> list[CheckResult]:
+def _default_rtp(call: Call, d: Dialog) -> RtpExpect | None:
+    """An answered call that stays up for at least a second must carry RTP both ways."""
+    if call.expect.rtp is not None:
+        return call.expect.rtp
+    if d.final_code is None or not 200 <= d.final_code < 300:
+        return None
+    if sum(s.seconds for s in call.steps if isinstance(s, PauseStep)) >= 1.0:
+        return RtpExpect(min_packets=1)
+    return None
+
+
+def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog) -> list:
+    p = f"call{call.index + 1}"
+    media = call_media(analysis, d)
+    out = []
+    rtp = _default_rtp(call, d)
+    if rtp is not None:
+        out += rtp_checks(p, media, rtp)
+    if call.expect.srtp is not None:
+        out += srtp_checks(p, call.expect.srtp, scenario, call, d, media)
+    if call.expect.dtmf is not None:
+        window = (d.messages[0].time - 1, d.messages[-1].time + 1)
+        out += dtmf_checks(p, scenario, evidence, analysis, call, d, media, window)
+    if call.expect.audio is not None:
+        out += audio_checks(p, call, evidence.run_dir)
+    return out
+
+
+def step_checks(evidence: Evidence) -> list:
+    out, used = [], set()
+    for s in evidence.steps:
+        if s.call < 0:
+            name = "register." + s.action.split()[1]
+        elif s.step < 0:
+            if s.action.startswith("dial"):
+                continue
+            name = f"call{s.call + 1}.answer"
+        else:
+            name = f"call{s.call + 1}.step{s.step + 1}"
+        if name in used:
+            name += "." + re.sub(r"[^a-z]+", "_", s.action.split()[0].lower())
+        used.add(name)
+        out.append(check(name, s.ok, s.action, s.detail, s.detail, "pjsua"))
+    return out
+
+
+def agent_agreement(evidence: Evidence, call: Call, d: Dialog) -> list:
     """pjsua's own account of the call must match the capture."""
-    if d is None or d.final_code is None:
+    if d.final_code is None or d.final_code < 300:
         return []
     ag = evidence.agent(call.caller)
     disc = [e for e in ag.events if e.kind.value == "disconnected"]
     if not disc:
         return []
-    pjsua_code = disc[min(call.index, len(disc) - 1)].code
-    if d.final_code >= 300:
-        ok = pjsua_code == d.final_code
-        return [_check(f"call{call.index + 1}.pjsua_agrees", ok, f"caller pjsua reports {d.final_code}",
-                       f"caller pjsua reports {pjsua_code}", "" if ok else "pjsua and the capture disagree", "pjsua")]
-    return []
+    code = disc[min(call.index, len(disc) - 1)].code
+    ok = code == d.final_code
+    return [check(f"call{call.index + 1}.pjsua_agrees", ok, f"caller pjsua reports {d.final_code}",
+                  f"caller pjsua reports {code}", "pjsua and the capture disagree", "pjsua")]
 
 
 def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
-    checks: list[CheckResult] = []
     if not evidence.pcap_path.is_file():
-        return Outcome((_check("capture", False, "a capture file", "none written", evidence.error),))
+        return Outcome((check("capture", False, "a capture file", "none written", evidence.error),))
+    logs = tuple(str(a.log_path) for a in evidence.agents if a.log_path.is_file())
     try:
-        analysis = analyze_capture(str(evidence.pcap_path), key_logs=tuple(str(a.log_path) for a in evidence.agents if a.log_path.is_file()))
+        analysis = analyze_capture(str(evidence.pcap_path), key_logs=logs)
     except CallgenError as exc:
-        return Outcome((_check("capture", False, "a readable capture", str(exc)),))
+        return Outcome((check("capture", False, "a readable capture", str(exc)),))
     dialogs = dialogs_of_calls(scenario, evidence, analysis)
+    checks: list = []
     ladder: list[str] = []
     for call in scenario.calls:
         d = dialogs[call.index]
-        checks += call_checks(scenario, evidence, call, d)
-        checks += agent_agreement(scenario, evidence, call, d)
-        if d is not None:
-            ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
-            ladder += ["  " + l for l in ladder_lines(d)]
+        if d is None:
+            checks.append(check(f"call{call.index + 1}.invite", False, f"an INVITE from {call.caller}",
+                                "no INVITE from its SIP ports in the capture or the logs"))
+            continue
+        checks += sip_checks(scenario, evidence, call, d)
+        checks += agent_agreement(evidence, call, d)
+        checks += media_checks(scenario, evidence, analysis, call, d)
+        ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
+        ladder += ["  " + line for line in ladder_lines(d)]
     checks += step_checks(evidence)
     summary = analysis.to_json()
     summary.pop("dialogs", None)

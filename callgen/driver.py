@@ -36,6 +36,7 @@ class EventKind(str, enum.Enum):
     REG_OK = "reg_ok"
     REG_FAILED = "reg_failed"
     ECHO = "echo"
+    MEDIA = "media"
     EXITED = "exited"
 
 
@@ -65,6 +66,8 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.CALL_STATE, now, int(m[1]), m[2], int(m[3]) if m[3] else None, m[4] or "", line=line)
     if m := pp.DISCONNECTED.search(line):
         return AgentEvent(EventKind.DISCONNECTED, now, int(m[1]), pp.STATE_DISCONNECTED, int(m[2]), m[3], line=line)
+    if m := pp.MEDIA_STATE.search(line):
+        return AgentEvent(EventKind.MEDIA, now, int(m[1]), state=m[4].strip(), reason=m[3], line=line)
     if m := pp.DTMF.search(line):
         return AgentEvent(EventKind.DTMF, now, int(m[1]), digit=m[2].upper(), method=(m[4] or "RFC2833"), line=line)
     if m := pp.INCOMING.search(line):
@@ -229,6 +232,37 @@ class PjsuaAgent:
             since=since,
         )
         return ev.call if ev.call is not None else 0
+
+    def answer(self, code: int) -> None:
+        """Answer the current incoming call with ``code`` (menu 'a')."""
+        self.send(pp.CMD_ANSWER, str(code))
+        self.barrier()
+
+    def send_dtmf(self, digits: str, *, info: bool = False) -> None:
+        self.send(pp.CMD_DTMF_INFO if info else pp.CMD_DTMF_2833, digits)
+        self.barrier()
+
+    def hold(self) -> None:
+        self.send(pp.CMD_HOLD)
+        self.barrier()
+
+    def unhold(self) -> None:
+        self.send(pp.CMD_REINVITE)
+        self.barrier()
+
+    def conference_ports(self) -> dict[int, str]:
+        """Slot -> name of every conference bridge port (menu 'cl')."""
+        with self._cond:
+            start = len(self._st.lines)
+        self.send(pp.CMD_LIST_PORTS)
+        self.barrier()
+        with self._cond:
+            lines = self._st.lines[start:]
+        return {int(m[1]): m[2].strip() for line in lines if (m := pp.CONF_PORT.search(line))}
+
+    def connect_ports(self, src: int, dst: int) -> None:
+        self.send(pp.CMD_CONNECT, str(src), str(dst))
+        self.barrier()
 
     def hangup(self) -> None:
         self.send(pp.CMD_HANGUP)

@@ -8,20 +8,35 @@ file, line and key path.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from callgen.errors import ScenarioError, ScenarioErrors
 from callgen.model import (
     Agent,
+    AudioConfig,
+    AudioExpect,
     Call,
     CallExpect,
     CallState,
+    DtmfExpect,
+    DtmfMethod,
+    DtmfStep,
     HangupStep,
+    HoldStep,
     PauseStep,
+    Registration,
     Role,
+    RtpExpect,
     Scenario,
+    Secret,
+    SrtpConfig,
+    SrtpUse,
     Step,
+    TlsFiles,
+    Transport,
     WaitStep,
 )
 from callgen.schema import schema_errors
@@ -39,22 +54,49 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def load_scenario(path: Path | str, *, variables: Mapping[str, str] | None = None) -> Scenario:
-    """Load, validate and model one scenario file; raise ScenarioError(s) on any problem."""
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_scenario(path: Path | str, *, variables: Mapping[str, str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Scenario:
+    """Load, validate and model one scenario file; raise ScenarioError(s) on any problem.
+
+    ``${NAME}`` (or ``${NAME:-default}``) in any string takes ``variables``
+    (--var) first, then the environment.
+    """
     path = Path(path)
     data, smap = load_yaml(path, _display_path(path))
     if not isinstance(data, dict):
         raise smap.error((), "a scenario is a mapping with 'name', 'agents' and 'calls'")
+    lookup = {**(os.environ if environ is None else environ), **(variables or {})}
+    data = _substitute(data, (), lookup, smap)
     errors = schema_errors(data, smap)
     if errors:
         raise errors[0] if len(errors) == 1 else ScenarioErrors(errors)
     return _build(data, smap, path)
 
 
+def _substitute(node: Any, path: tuple, lookup: Mapping[str, str], smap: SourceMap) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, path + (k,), lookup, smap) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, path + (i,), lookup, smap) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        def repl(m: re.Match) -> str:
+            if m[1] in lookup:
+                return lookup[m[1]]
+            if m[2] is not None:
+                return m[2]
+            raise smap.error(path, f"variable ${{{m[1]}}} is not set (give --var {m[1]}=VALUE or set it in the environment)")
+
+        return VARIABLE.sub(repl, node)
+    return node
+
+
 def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
-    agents = tuple(_agent(name, spec) for name, spec in data["agents"].items())
-    by_name = {a.name: a for a in agents}
     problems: list[ScenarioError] = []
+    agents = tuple(_agent(name, spec, path.parent, smap, problems) for name, spec in data["agents"].items())
+    by_name = {a.name: a for a in agents}
     _check_ports(agents, smap, problems)
     calls = []
     for i, spec in enumerate(data["calls"]):
@@ -76,12 +118,35 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
     )
 
 
-def _agent(name: str, spec: dict[str, Any]) -> Agent:
+def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problems: list[ScenarioError]) -> Agent:
     address = spec.get("address", "127.0.0.1")
     port = spec.get("port", "auto")
+    k = ("agents", name)
+    role = Role(spec["role"])
+    for key in ("answer", "ring_ms"):
+        if key in spec and role is Role.CALLER:
+            problems.append(smap.error(k + (key,), f"'{key}' is for callees; '{name}' is a caller"))
+    srtp_spec = spec.get("srtp", {})
+    srtp = SrtpConfig(SrtpUse(srtp_spec.get("use", "disabled")), int(srtp_spec.get("secure", 0)), srtp_spec.get("keying", "sdes"))
+    transport = Transport(spec.get("transport", "udp"))
+    tls = None
+    if "tls" in spec:
+        t = spec["tls"]
+        files = {key: _existing(base, t[key], k + ("tls", key), smap, problems) for key in ("ca_file", "cert_file", "key_file")}
+        tls = TlsFiles(files["ca_file"], files["cert_file"], files["key_file"], bool(t.get("verify", True)))
+    reg = None
+    if "register" in spec:
+        r = spec["register"]
+        reg = Registration(
+            registrar=r["registrar"], username=r.get("username", spec.get("user", name)),
+            password=Secret(r.get("password", "")), realm=r.get("realm", "*"),
+            expect_success=r.get("expect", "success") == "success", timeout=float(r.get("timeout", 10)),
+        )
+    audio_spec = spec.get("audio", {})
+    play = _existing(base, audio_spec["play"], k + ("audio", "play"), smap, problems) if "play" in audio_spec else None
     return Agent(
         name=name,
-        role=Role(spec["role"]),
+        role=role,
         user=spec.get("user", name),
         domain=spec.get("domain", address),
         address=address,
@@ -89,7 +154,21 @@ def _agent(name: str, spec: dict[str, Any]) -> Agent:
         answer=int(spec.get("answer", 200)),
         display_name=spec.get("display_name", ""),
         codecs=tuple(spec.get("codecs", ())),
+        transport=transport,
+        ring_ms=spec.get("ring_ms"),
+        srtp=srtp,
+        tls=tls,
+        register=reg,
+        proxy=spec.get("proxy"),
+        audio=AudioConfig(play=play, loop=bool(audio_spec.get("loop", True)), record=bool(audio_spec.get("record", False))),
     )
+
+
+def _existing(base: Path, name: str, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> Path:
+    p = (base / name).resolve()
+    if not p.is_file():
+        problems.append(smap.error(key, f"no such file: {p}"))
+    return p
 
 
 def _check_ports(agents: tuple[Agent, ...], smap: SourceMap, problems: list[ScenarioError]) -> None:
@@ -128,14 +207,48 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
     steps = tuple(_step(base + ("steps", j), s, caller, parties, smap) for j, s in enumerate(spec.get("steps", ())))
     if "steps" not in spec:
         steps = _default_steps(agents[callee] if callee else None, caller)
-    exp = spec.get("expect", {})
-    return Call(
-        index=index,
-        caller=caller,
-        callee=callee,
-        uri=uri,
-        steps=steps,
-        expect=CallExpect(final_code=exp.get("final_code"), codec=exp.get("codec")),
+    expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
+    _check_secure_transport(base, caller, callee, agents, smap)
+    return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect)
+
+
+def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:
+    """pjsua refuses SRTP with srtp-secure >= 1 unless the call runs over TLS."""
+    c = agents[caller]
+    if callee is None or not c.srtp.enabled or c.srtp.secure == 0:
+        return
+    if agents[callee].transport is not Transport.TLS:
+        raise smap.error(base + ("to",), f"'{caller}' has srtp.secure {c.srtp.secure}, which needs TLS: "
+                         f"give '{callee}' transport: tls (or set srtp.secure: 0)")
+
+
+def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, parties: set[str],
+            agents: dict[str, Agent], steps: tuple[Step, ...], smap: SourceMap) -> CallExpect:
+    dur = e.get("duration_s", {})
+    rtp = RtpExpect(int(e["rtp"].get("min_packets", 1)), e["rtp"].get("max_loss_pct"), e["rtp"].get("max_jitter_ms")) if "rtp" in e else None
+    dtmf = None
+    if "dtmf" in e:
+        d = e["dtmf"]
+        receiver = d.get("receiver")
+        if receiver is not None and receiver not in parties:
+            raise smap.error(path + ("dtmf", "receiver"), f"'{receiver}' is not a party of this call")
+        if receiver is None:
+            senders = {s.by for s in steps if isinstance(s, DtmfStep)} or {caller}
+            others = sorted(parties - senders)
+            receiver = others[0] if others else None
+        dtmf = DtmfExpect(d["digits"].upper(), DtmfMethod(d["method"]) if "method" in d else None, receiver)
+    audio = None
+    if "audio" in e:
+        a = e["audio"]
+        if a["receiver"] not in parties:
+            raise smap.error(path + ("audio", "receiver"), f"'{a['receiver']}' is not a party of this call")
+        if not agents[a["receiver"]].audio.record:
+            raise smap.error(path + ("audio", "receiver"), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
+        audio = AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz"))
+    return CallExpect(
+        final_code=e.get("final_code"), codec=e.get("codec"), answered=e.get("answered"),
+        setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
+        srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=audio,
     )
 
 
@@ -155,7 +268,18 @@ def _step(path: tuple, spec: dict[str, Any], caller: str, parties: set[str], sma
         return WaitStep(CallState(spec["wait"]), float(spec.get("timeout", DEFAULT_WAIT_TIMEOUT)))
     if "pause" in spec:
         return PauseStep(float(spec["pause"]))
+    if "dtmf" in spec:
+        by = _party(path + ("by",), spec.get("by", caller), parties, smap)
+        return DtmfStep(spec["dtmf"].upper(), DtmfMethod(spec.get("method", "rfc2833")), int(spec.get("pause_ms", 500)), by)
+    for key in ("hold", "unhold"):
+        if key in spec:
+            by = caller if spec[key] is True else spec[key]
+            return HoldStep(_party(path + (key,), by, parties, smap), release=key == "unhold")
     by = caller if spec["hangup"] is True else spec["hangup"]
-    if by not in parties:
-        raise smap.error(path + ("hangup",), f"'{by}' is not a party of this call ({', '.join(sorted(parties))})")
-    return HangupStep(by)
+    return HangupStep(_party(path + ("hangup",), by, parties, smap))
+
+
+def _party(path: tuple, name: str, parties: set[str], smap: SourceMap) -> str:
+    if name not in parties:
+        raise smap.error(path, f"'{name}' is not a party of this call ({', '.join(sorted(parties))})")
+    return name

@@ -19,6 +19,76 @@ class Role(str, enum.Enum):
     CALLEE = "callee"
 
 
+class Transport(str, enum.Enum):
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+class SrtpUse(str, enum.Enum):
+    """pjsua --use-srtp values."""
+
+    DISABLED = "disabled"  # 0
+    OPTIONAL = "optional"  # 1
+    MANDATORY = "mandatory"  # 2
+    OPTIONAL_DUPLICATED = "optional-duplicated"  # 3
+
+    @property
+    def pjsua_value(self) -> int:
+        return list(SrtpUse).index(self)
+
+
+class DtmfMethod(str, enum.Enum):
+    RFC2833 = "rfc2833"
+    INFO = "info"
+
+
+class Secret(str):
+    """A string that never shows itself in reprs, logs or reports."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+@dataclass(frozen=True)
+class SrtpConfig:
+    use: SrtpUse = SrtpUse.DISABLED
+    secure: int = 0  #: pjsua --srtp-secure: 0 none, 1 TLS, 2 SIPS
+    keying: str = "sdes"  #: sdes | dtls
+
+    @property
+    def enabled(self) -> bool:
+        return self.use is not SrtpUse.DISABLED
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class Registration:
+    registrar: str
+    username: str
+    password: Secret
+    realm: str = "*"
+    expect_success: bool = True
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    play: Path | None = None
+    loop: bool = True
+    record: bool = False
+
+
 class CallState(str, enum.Enum):
     """States a step can wait for, in the order a call goes through them."""
 
@@ -39,6 +109,13 @@ class Agent:
     answer: int = 200
     display_name: str = ""
     codecs: tuple[str, ...] = ()
+    transport: Transport = Transport.UDP
+    ring_ms: int | None = None
+    srtp: SrtpConfig = SrtpConfig()
+    tls: TlsFiles | None = None
+    register: Registration | None = None
+    proxy: str | None = None
+    audio: AudioConfig = AudioConfig()
 
     @property
     def is_ipv6(self) -> bool:
@@ -61,13 +138,56 @@ class HangupStep:
     by: str  #: agent name
 
 
-Step = Union[WaitStep, PauseStep, HangupStep]
+@dataclass(frozen=True)
+class DtmfStep:
+    digits: str  #: 0-9 * # A-D, ',' = pause
+    method: DtmfMethod = DtmfMethod.RFC2833
+    pause_ms: int = 500
+    by: str = ""  #: agent name
+
+
+@dataclass(frozen=True)
+class HoldStep:
+    by: str
+    release: bool = False  #: True: unhold
+
+
+Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep]
+
+
+@dataclass(frozen=True)
+class RtpExpect:
+    min_packets: int = 1
+    max_loss_pct: float | None = None
+    max_jitter_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class DtmfExpect:
+    digits: str
+    method: DtmfMethod | None = None
+    receiver: str | None = None
+
+
+@dataclass(frozen=True)
+class AudioExpect:
+    receiver: str
+    min_active_s: float = 1.0
+    tone_hz: float | None = None
 
 
 @dataclass(frozen=True)
 class CallExpect:
     final_code: int | None = None
     codec: str | None = None
+    answered: bool | None = None
+    setup_ms_max: float | None = None
+    duration_min_s: float | None = None
+    duration_max_s: float | None = None
+    srtp: bool | None = None
+    rtp: RtpExpect | None = None
+    dtmf: DtmfExpect | None = None
+    audio: AudioExpect | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +216,10 @@ class Scenario:
             if a.name == name:
                 return a
         raise KeyError(name)
+
+    @property
+    def uses_tls(self) -> bool:
+        return any(a.transport is Transport.TLS for a in self.agents)
 
     @property
     def callers(self) -> tuple[Agent, ...]:

@@ -1,7 +1,7 @@
 """Everything callgen reads from pjsua's console output, in one place.
 
 pjsua (pjproject 2.x, legacy console UI) prints its log at the console level
-given by ``--app-log-level`` (we use 3) and its menu on stdout.  Each pattern
+given by ``--app-log-level`` (we use 4, for media state lines) and its menu on stdout.  Each pattern
 below names the source line in pjsip-apps/src/pjsua/ that prints it, so a
 pjproject upgrade that changes a message is found here first.
 """
@@ -21,6 +21,10 @@ CALL_STATE = re.compile(r"Call (\d+) state changed to ([A-Z]+)(?: \((\d{3}) ([^)
 
 #: pjsua_app.c on_call_state(): "Call 0 is DISCONNECTED [reason=486 (Busy Here)]"
 DISCONNECTED = re.compile(r"Call (\d+) is DISCONNECTED \[reason=(\d+) \(([^)]*)\)\]")
+
+#: pjsua_app.c on_call_generic_media_state() (console level 4):
+#: "Call 0 media 0 [type=audio], status is Local hold"  (None/Active/Local hold/Remote hold/Error)
+MEDIA_STATE = re.compile(r"Call (\d+) media (\d+) \[type=(\w+)\], status is ([A-Za-z ]+)")
 
 #: pjsua_app.c on_incoming_call(): "Incoming call for account 0!" followed by
 #: "Media count: ..." "From: ..." "To: ..." lines.
@@ -52,6 +56,17 @@ CMD_MAKE_CALL = "m"  # then the URL on the next line
 CMD_HANGUP = "h"  # current call
 CMD_HANGUP_ALL = "ha"
 CMD_QUIT = "q"
+CMD_ANSWER = "a"  # then the status code on the next line (current incoming call)
+CMD_DTMF_2833 = "#"  # then the digits on the next line (RFC 2833/4733 events)
+CMD_DTMF_INFO = "*"  # then the digits on the next line (SIP INFO)
+CMD_HOLD = "H"  # re-INVITE with a=sendonly
+CMD_REINVITE = "v"  # re-INVITE releasing hold (a=sendrecv)
+CMD_LIST_PORTS = "cl"
+CMD_CONNECT = "cc"  # then "Connect src port" and "To dst port" lines
+
+#: pjsua_app_common.c / pjsua_app_legacy.c 'cl': one line per conference port,
+#: e.g. "Port #01[16KHz/20ms/1] tone_1000hz_3s.wav  transmitting to: #3"
+CONF_PORT = re.compile(r"Port #(\d+)\[[^\]]*\]\s+(\S.*?)\s{2,}transmitting to:")
 
 #: States as printed, mapped to what scenario steps wait for.
 STATE_CALLING = "CALLING"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.errors import ScenarioError
-from callgen.model import Agent, Call, Role, Scenario
+from callgen.model import Agent, Call, Role, Scenario, Transport
 from callgen.render import PjsuaOption, RenderError, render_config
 
 SIP_STRIDE = 2  #: agent i: SIP port base + 2i, its TLS port the next one
@@ -35,8 +35,11 @@ class AgentPlan:
 
     @property
     def contact_uri(self) -> str:
-        host = f"[{self.agent.address}]" if self.agent.is_ipv6 else self.agent.address
-        return f"sip:{self.agent.user}@{host}:{self.sip_port}"
+        return contact_uri(self.agent, self.sip_port)
+
+    @property
+    def rec_path(self) -> Path | None:
+        return self.config_path.parent / f"{self.name}.rec.wav" if self.agent.audio.record else None
 
     def config_text(self, scenario: Scenario) -> str:
         header = (
@@ -73,7 +76,18 @@ class RunPlan:
         return tuple(sorted(self.agents, key=lambda a: a.agent.role is Role.CALLER))
 
 
-def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path) -> tuple[PjsuaOption, ...]:
+@dataclass(frozen=True)
+class TlsPaths:
+    """Certificates an agent uses for TLS (generated per run or given)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    verify: bool = True
+
+
+def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
+                  tls: TlsPaths | None = None, rec_path: Path | None = None) -> tuple[PjsuaOption, ...]:
     k = ("agents", agent.name)
     host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
     ident = f"sip:{agent.user}@{host}"
@@ -85,29 +99,105 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path) ->
         PjsuaOption("--bound-addr", agent.address, k + ("address",)),
         PjsuaOption("--local-port", str(sip_port), k + ("port",)),
         PjsuaOption("--rtp-port", str(rtp_port), k),
-        PjsuaOption("--no-tcp", None, k),
         PjsuaOption("--null-audio", None, k),
         PjsuaOption("--no-vad", None, k),
         PjsuaOption("--max-calls", str(MAX_CALLS_PER_AGENT), k),
         PjsuaOption("--log-file", str(log_path), k),
         PjsuaOption("--log-level", "5", k),
-        PjsuaOption("--app-log-level", "3", k),
+        PjsuaOption("--app-log-level", "4", k),  # level 4 has the media state lines
         PjsuaOption("--no-color", None, k),
     ]
+    if agent.transport is not Transport.TCP:
+        o.append(PjsuaOption("--no-tcp", None, k + ("transport",)))
     if agent.is_ipv6:
         o.append(PjsuaOption("--ipv6", None, k + ("address",)))
-    if agent.role is Role.CALLEE:
-        o.append(PjsuaOption("--auto-answer", str(agent.answer), k + ("answer",)))
+    if tls is not None:
+        o += [
+            PjsuaOption("--use-tls", None, k + ("transport",)),
+            PjsuaOption("--tls-ca-file", str(tls.ca_file), k + ("tls", "ca_file")),
+            PjsuaOption("--tls-cert-file", str(tls.cert_file), k + ("tls", "cert_file")),
+            PjsuaOption("--tls-privkey-file", str(tls.key_file), k + ("tls", "key_file")),
+        ]
+        if tls.verify:
+            o += [PjsuaOption("--tls-verify-server", None, k + ("tls",)), PjsuaOption("--tls-verify-client", None, k + ("tls",))]
+    o += _callee_options(agent, k)
+    o += _media_options(agent, k, rec_path)
+    o += _account_options(agent, k)
+    return tuple(o)
+
+
+def _callee_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
+    if agent.role is not Role.CALLEE:
+        return []
+    if agent.ring_ms is not None and agent.answer >= 200:
+        # pjsua rings (180) by itself; the driver answers after ring_ms
+        return [PjsuaOption("--auto-answer", "180", k + ("ring_ms",))]
+    return [PjsuaOption("--auto-answer", str(agent.answer), k + ("answer",))]
+
+
+def _media_options(agent: Agent, k: tuple, rec_path: Path | None) -> list[PjsuaOption]:
+    o = []
     if agent.codecs:
         # pjsua applies every --dis-codec, then each --add-codec with a higher
         # priority than the one before: the LAST one listed ranks highest.
         o.append(PjsuaOption("--dis-codec", "*", k + ("codecs",)))
         for i, codec in reversed(list(enumerate(agent.codecs))):
             o.append(PjsuaOption("--add-codec", codec, k + ("codecs", i)))
-    return tuple(o)
+    if agent.srtp.enabled:
+        ks = k + ("srtp",)
+        o += [
+            PjsuaOption("--use-srtp", str(agent.srtp.use.pjsua_value), ks + ("use",)),
+            PjsuaOption("--srtp-secure", str(agent.srtp.secure), ks + ("secure",)),
+            PjsuaOption("--srtp-keying", "1" if agent.srtp.keying == "dtls" else "0", ks + ("keying",)),
+        ]
+    else:
+        o.append(PjsuaOption("--use-srtp", "0", k))
+    if agent.audio.play is not None:
+        ka = k + ("audio", "play")
+        o.append(PjsuaOption("--play-file", str(agent.audio.play), ka))
+        if agent.role is Role.CALLEE:
+            o.append(PjsuaOption("--auto-play", None, ka))
+        if not agent.audio.loop:
+            o.append(PjsuaOption("--auto-play-hangup", None, k + ("audio", "loop")))
+    if agent.audio.record and rec_path is not None:
+        o.append(PjsuaOption("--rec-file", str(rec_path), k + ("audio", "record")))
+        if agent.role is Role.CALLEE:
+            o.append(PjsuaOption("--auto-rec", None, k + ("audio", "record")))
+    return o
 
 
-def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int) -> RunPlan:
+def _account_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
+    o = []
+    if agent.proxy:
+        o.append(PjsuaOption("--outbound", agent.proxy, k + ("proxy",)))
+    reg = agent.register
+    if reg is not None:
+        kr = k + ("register",)
+        o += [
+            PjsuaOption("--registrar", reg.registrar, kr + ("registrar",)),
+            PjsuaOption("--realm", reg.realm, kr + ("realm",)),
+            PjsuaOption("--username", reg.username, kr + ("username",)),
+            PjsuaOption("--password", reg.password.reveal(), kr + ("password",)),
+        ]
+    return o
+
+
+def contact_uri(agent: Agent, sip_port: int) -> str:
+    """How other agents dial ``agent``: by its transport (TLS on SIP port + 1)."""
+    host = f"[{agent.address}]" if agent.is_ipv6 else agent.address
+    if agent.transport is Transport.TLS:
+        scheme = "sips" if agent.srtp.secure == 2 else "sip"
+        suffix = "" if scheme == "sips" else ";transport=tls"
+        return f"{scheme}:{agent.user}@{host}:{sip_port + 1}{suffix}"
+    if agent.transport is Transport.TCP:
+        return f"sip:{agent.user}@{host}:{sip_port};transport=tcp"
+    return f"sip:{agent.user}@{host}:{sip_port}"
+
+
+def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int, *,
+             tls: TlsPaths | None = None) -> RunPlan:
+    """``tls``: the run's generated certificates, used by agents that bring none
+    (every agent gets TLS when any agent of the scenario uses it)."""
     agents = []
     extra_ports = []
     for i, agent in enumerate(scenario.agents):
@@ -118,6 +208,13 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int)
         if rtp_port + RTP_PER_AGENT > port_base + block_size:
             raise ScenarioError(f"too many agents for one port block ({len(scenario.agents)})", location=str(scenario.source))
         log = run_dir / f"{agent.name}.pjsua.log"
+        agent_tls = None
+        if scenario.uses_tls:
+            agent_tls = (TlsPaths(agent.tls.ca_file, agent.tls.cert_file, agent.tls.key_file, agent.tls.verify)
+                         if agent.tls else tls)
+            if agent_tls is None:
+                raise ValueError("plan_run: the scenario uses TLS but no certificates were given")
+        rec = run_dir / f"{agent.name}.rec.wav" if agent.audio.record else None
         agents.append(
             AgentPlan(
                 agent=agent,
@@ -126,7 +223,7 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int)
                 config_path=run_dir / f"{agent.name}.cfg",
                 log_path=log,
                 transcript_path=run_dir / f"{agent.name}.transcript.txt",
-                options=agent_options(agent, sip_port, rtp_port, log),
+                options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec),
             )
         )
     by_name = {a.name: a for a in agents}

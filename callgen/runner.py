@@ -8,6 +8,7 @@ the run folder stays there with a result.json saying how the run ended.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,11 @@ from typing import Mapping
 from callgen.callflow import CallRun, Deadline
 from callgen.cancel import CancelToken
 from callgen.capture import CaptureStats, Tcpdump, port_filter
-from callgen.driver import PjsuaAgent
-from callgen.errors import CallgenError, InfrastructureError, Interrupted
+from callgen.driver import EventKind, PjsuaAgent
+from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
 from callgen.evidence import AgentEvidence, Evidence, StepOutcome
 from callgen.model import Scenario
-from callgen.plan import SIP_STRIDE, RunPlan, plan_run
+from callgen.plan import SIP_STRIDE, RunPlan, TlsPaths, plan_run
 from callgen.ports import acquire_block
 from callgen.result import ScenarioResult, Verdict
 from callgen.signals import shielded
@@ -78,11 +79,30 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     pjsua = find_pjsua(options.pjsua)
     offsets = [SIP_STRIDE * i + k for i in range(len(scenario.agents)) for k in (0, 1)]
     started = time.time()
+    tls = _run_tls(scenario, run_dir)
     with acquire_block(offsets) as block:
-        plan = plan_run(scenario, run_dir, block.base, block.size)
+        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)
         for ap in plan.agents:
-            ap.config_path.write_text(ap.config_text(scenario), encoding="utf-8")
+            _write_private(ap.config_path, ap.config_text(scenario))
         return _execute_plan(plan, pjsua, options, started)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Configs may hold a digest password: readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _run_tls(scenario: Scenario, run_dir: Path) -> TlsPaths | None:
+    """Throwaway CA and certificate for this run; private keys stay in the run folder."""
+    if not scenario.uses_tls:
+        return None
+    from callgen.tlsgen import make_tls_material
+
+    hosts = sorted({a.address for a in scenario.agents} | {"127.0.0.1", "localhost"})
+    m = make_tls_material(run_dir / "tls", hosts=hosts)
+    return TlsPaths(m.ca_file, m.cert_file, m.key_file)
 
 
 def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float) -> Evidence:
@@ -104,8 +124,9 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                                cwd=plan.run_dir, cancel=options.cancel)
             agents[ap.name] = agent
             agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
+        _await_registrations(plan, agents, deadline, outcomes)
         for cp in plan.calls:
-            CallRun(cp, agents, deadline, outcomes).execute()
+            CallRun(cp, agents, deadline, outcomes, plan).execute()
     except Interrupted:
         raise
     except CallgenError as exc:
@@ -132,6 +153,26 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         finished=time.time(),
         error=error,
     )
+
+
+def _await_registrations(plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
+                         outcomes: list[StepOutcome]) -> None:
+    """Every registering agent must see its REGISTER answered before calls start."""
+    for n, ap in enumerate(plan.agents):
+        reg = ap.agent.register
+        if reg is None:
+            continue
+        action = f"register {ap.name} at {reg.registrar}"
+        try:
+            ev = agents[ap.name].wait_for(
+                lambda e: e.kind in (EventKind.REG_OK, EventKind.REG_FAILED),
+                f"the registration of {ap.name}", deadline.bound(reg.timeout, action), since=0)
+        except AgentTimeout as exc:
+            outcomes.append(StepOutcome(-1, n, action, False, str(exc), time.time()))
+            raise InfrastructureError(f"registration of {ap.name} at {reg.registrar} got no answer") from None
+        ok = (ev.kind is EventKind.REG_OK) == reg.expect_success
+        want = "success" if reg.expect_success else "failure"
+        outcomes.append(StepOutcome(-1, n, f"{action} (expect {want})", ok, f"{ev.code} {ev.reason}", time.time()))
 
 
 def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:

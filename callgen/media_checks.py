@@ -1,0 +1,191 @@
+"""Media checks of one call: SRTP, RTP both ways, DTMF, recorded audio.
+
+The capture is the evidence (decrypted where SDES keys are known); the
+receiving pjsua's log is a cross-check for DTMF, the recording for audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.analysis import CaptureAnalysis, Dialog, DtmfEvent, RtpStream
+from callgen.driver import EventKind
+from callgen.evidence import Evidence
+from callgen.model import Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
+from callgen.result import CheckResult
+
+#: Shannon entropy (bits/byte) above which RTP payloads read as ciphertext; PCMA/PCMU
+#: speech and tones stay far below (silence ~1, tones ~4-6), AES-CM output is ~7.9+
+#: on samples of a few hundred bytes.
+CIPHER_ENTROPY = 7.0
+
+
+def check(name: str, ok: bool, expected: str, seen: str, reason: str = "", evidence: str = "capture") -> CheckResult:
+    return CheckResult(name=name, passed=ok, expected=expected, seen=seen, reason=reason if not ok else "", evidence=evidence)
+
+
+@dataclass(frozen=True)
+class CallMedia:
+    """The RTP streams of one call, split by direction."""
+
+    forward: tuple[RtpStream, ...]  #: caller -> callee
+    backward: tuple[RtpStream, ...]  #: callee -> caller
+
+    @property
+    def all(self) -> tuple[RtpStream, ...]:
+        return self.forward + self.backward
+
+
+def _hostport(addr: str, port: int) -> str:
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def media_addresses(d: Dialog) -> tuple[set[str], set[str]]:
+    """Where the offerer and the answerer receive media (every m= line)."""
+    offerer, answerer = set(), set()
+    for msg in d.messages:
+        if msg.sdp is None:
+            continue
+        side = offerer if msg.method == "INVITE" else (answerer if msg.status is not None else offerer)
+        for m in msg.sdp.media:
+            if m.port:
+                side.add(_hostport(m.addr, m.port))
+    return offerer, answerer
+
+
+def call_media(analysis: CaptureAnalysis, d: Dialog) -> CallMedia:
+    offerer, answerer = media_addresses(d)
+    fwd = tuple(s for s in analysis.rtp_streams if s.dst in answerer or (s.call_id == d.call_id and s.src in offerer))
+    bwd = tuple(s for s in analysis.rtp_streams if s not in fwd and (s.dst in offerer or (s.call_id == d.call_id and s.src in answerer)))
+    return CallMedia(fwd, bwd)
+
+
+def _direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, float]:
+    packets = sum(s.packets for s in streams)
+    expected = sum(s.expected for s in streams)
+    lost = sum(s.lost for s in streams)
+    jitter = max((s.jitter_ms_max for s in streams), default=0.0)
+    return packets, expected, lost, jitter
+
+
+def rtp_checks(p: str, media: CallMedia, want: RtpExpect) -> list[CheckResult]:
+    out = []
+    for label, streams in (("caller->callee", media.forward), ("callee->caller", media.backward)):
+        packets, expected, lost, jitter = _direction_summary(streams)
+        loss_pct = 100.0 * lost / expected if expected else 0.0
+        seen = f"{packets} packets in {len(streams)} stream(s), loss {loss_pct:.2f}%, jitter max {jitter:.2f} ms"
+        out.append(check(f"{p}.rtp[{label}].packets", packets >= max(want.min_packets, 1), f">= {max(want.min_packets, 1)} RTP packets", seen,
+                         f"only {packets} RTP packets {label}"))
+        if want.max_loss_pct is not None:
+            out.append(check(f"{p}.rtp[{label}].loss", loss_pct <= want.max_loss_pct, f"loss <= {want.max_loss_pct}%",
+                             f"{loss_pct:.2f}% ({lost} of {expected})", f"loss {loss_pct:.2f}% {label}"))
+        if want.max_jitter_ms is not None:
+            out.append(check(f"{p}.rtp[{label}].jitter", jitter <= want.max_jitter_ms, f"jitter <= {want.max_jitter_ms} ms",
+                             f"{jitter:.2f} ms", f"jitter {jitter:.2f} ms {label}"))
+    return out
+
+
+def _srtp_mandatory(scenario: Scenario, call: Call) -> bool:
+    parties = [scenario.agent(call.caller)] + ([scenario.agent(call.callee)] if call.callee else [])
+    return any(a.srtp.use is SrtpUse.MANDATORY for a in parties)
+
+
+def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, media: CallMedia) -> list[CheckResult]:
+    offer = d.offer.audio() if d.offer else None
+    answer = d.answer.audio() if d.answer else None
+    out = []
+    if want:
+        # With optional-duplicated the offer has an RTP/SAVP line besides RTP/AVP: any SAVP/crypto line counts.
+        offered = any(m.savp or m.crypto for m in (d.offer.media if d.offer else ()))
+        answered = bool(answer and (answer.savp or answer.crypto))
+        seen = f"offer {offer.proto if offer else 'none'}{' +crypto' if offered else ''}, answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
+        out.append(check(f"{p}.srtp.sdp", offered and answered, "RTP/SAVP with a=crypto in offer and answer", seen,
+                         "the SDP did not negotiate SRTP"))
+        streams = media.all
+        plain = [s for s in streams if s.payload_entropy < CIPHER_ENTROPY and not s.decrypted]
+        undecrypted = [s for s in streams if not s.decrypted]
+        ent = ", ".join(f"{s.src}->{s.dst} {s.payload_entropy:.2f} bits/byte" for s in streams) or "no RTP"
+        out.append(check(f"{p}.srtp.payload", bool(streams) and not plain, "payload not readable as plain audio",
+                         ent, "payload looks like plain audio" if streams else "no RTP to judge"))
+        if streams and any(s.crypto_suite for s in streams):
+            dec = ", ".join(f"{s.src}->{s.dst} {'decrypted' if s.decrypted else (s.decrypt_error or 'not decrypted')} ({s.crypto_suite})" for s in streams)
+            out.append(check(f"{p}.srtp.decrypted", not undecrypted, "every stream authenticates and decrypts with the SDP keys", dec,
+                             "a stream did not decrypt"))
+        if _srtp_mandatory(scenario, call):
+            fails = sum(s.auth_failures for s in streams)
+            out.append(check(f"{p}.srtp.no_plain_rtp", not plain and fails == 0,
+                             "no plain RTP packet on the call's media ports (mandatory SRTP)",
+                             f"{len(plain)} plain-looking stream(s), {fails} packets failing SRTP authentication",
+                             "plain RTP seen where SRTP is mandatory"))
+    else:
+        seen = f"answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
+        plain_sdp = bool(answer) and not answer.savp and not answer.crypto
+        out.append(check(f"{p}.srtp.sdp", plain_sdp, "plain RTP/AVP without crypto", seen, "SRTP was negotiated"))
+    return out
+
+
+def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia, receiver_is_callee: bool) -> list[DtmfEvent]:
+    toward = media.forward if receiver_is_callee else media.backward
+    ssrcs = {s.ssrc for s in toward}
+    dsts = {s.dst for s in toward}
+    evs = []
+    for e in analysis.dtmf:
+        if e.method == "sip-info":
+            if e.call_id == d.call_id and ((e.dst in _sip_addrs(d, callee=receiver_is_callee))):
+                evs.append(e)
+        elif e.ssrc in ssrcs or e.dst in dsts:
+            evs.append(e)
+    return sorted(evs, key=lambda e: e.start)
+
+
+def _sip_addrs(d: Dialog, *, callee: bool) -> set[str]:
+    invite = next((m for m in d.messages if m.method == "INVITE"), None)
+    if invite is None:
+        return set()
+    return {invite.dst} if callee else {invite.src}
+
+
+def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog,
+                media: CallMedia, window: tuple[float, float]) -> list[CheckResult]:
+    want = call.expect.dtmf
+    assert want is not None
+    receiver = want.receiver or call.callee
+    receiver_is_callee = receiver == call.callee
+    sent_methods = {s.method for s in call.steps if isinstance(s, DtmfStep)}
+    method = want.method or (next(iter(sent_methods)) if len(sent_methods) == 1 else None)
+    evs = _dtmf_in_capture(analysis, d, media, receiver_is_callee)
+    digits = "".join(e.digit for e in evs)
+    methods = sorted({e.method for e in evs})
+    out = [check(f"{p}.dtmf", digits == want.digits, f"digits {want.digits} at {receiver}", f"digits {digits or '(none)'} ({', '.join(methods) or 'no DTMF'})",
+                 f"expected {want.digits}, the capture shows {digits or 'no digits'}")]
+    if method is not None:
+        wire = "rfc4733" if method is DtmfMethod.RFC2833 else "sip-info"
+        ok = bool(evs) and all(e.method == wire for e in evs)
+        out.append(check(f"{p}.dtmf.method", ok, wire, ", ".join(methods) or "no DTMF", f"DTMF did not arrive as {wire}"))
+    if receiver and receiver in {a.name for a in evidence.agents}:
+        ag = evidence.agent(receiver)
+        logged = "".join(e.digit for e in ag.events if e.kind is EventKind.DTMF and window[0] <= e.time <= window[1])
+        out.append(check(f"{p}.dtmf.pjsua_log", logged == digits, f"{receiver}'s pjsua logged what the capture shows ({digits})",
+                         f"{receiver}'s pjsua logged {logged or 'nothing'}", "the capture and the receiver's log disagree", f"pjsua log {receiver}"))
+    return out
+
+
+def audio_checks(p: str, call: Call, run_dir: Path) -> list[CheckResult]:
+    from callgen.audio import active_seconds, dominant_frequency
+
+    want = call.expect.audio
+    assert want is not None
+    rec = run_dir / f"{want.receiver}.rec.wav"
+    if not rec.is_file():
+        return [check(f"{p}.audio", False, f"a recording at {want.receiver}", "no recording file", f"{rec.name} missing", "recording")]
+    active = active_seconds(rec)
+    out = [check(f"{p}.audio.signal", active >= want.min_active_s, f">= {want.min_active_s:g} s of signal at {want.receiver}",
+                 f"{active:.2f} s of signal", "the recording is (nearly) silent", "recording")]
+    if want.tone_hz:
+        candidates = sorted({float(want.tone_hz), 350.0, 440.0, 697.0, 1000.0, 1209.0, 2000.0, 3000.0})
+        dom = dominant_frequency(rec, candidates)
+        ok = dom is not None and abs(dom - want.tone_hz) < 1.0
+        out.append(check(f"{p}.audio.tone", ok, f"a {want.tone_hz:g} Hz tone dominates", f"dominant {dom:g} Hz" if dom else "no dominant tone",
+                         "another sound dominates the recording", "recording"))
+    return out
