@@ -14,7 +14,7 @@ import pytest
 
 from callgen import audio
 from callgen.errors import CaptureFormatError, UsageError
-from callgen.sut.pjsua_peer import PjsuaPeer
+from callgen.sut.pjsua_peer import PjsuaPeer, close_all
 from callgen.sut.ports import free_port_block
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "audio"
@@ -186,8 +186,7 @@ def _play_and_record(tmp_path: Path, play: Path, connect_to_call: bool) -> tuple
         alice.hangup_all()
         bob.expect("DISCONNECTED", 10)
     finally:
-        alice.close()
-        bob.close()
+        close_all([alice, bob])
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from callgen.errors import InfrastructureError, UsageError
-from callgen.sut.pjsua_peer import PjsuaPeer
+from callgen.sut.pjsua_peer import PjsuaPeer, close_all
 from callgen.sut.ports import free_port_block
 from callgen.tlsgen import KeyType, make_tls_material
 
@@ -79,6 +79,21 @@ def test_validity_is_short(tmp_path):
 def test_bad_hosts_are_usage_errors(tmp_path, hosts):
     with pytest.raises(UsageError):
         make_tls_material(tmp_path, hosts=hosts)
+
+
+def test_cli_writes_material(tmp_path):
+    import argparse
+    import io
+
+    from callgen.tlsgen import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["tls-material", str(tmp_path / "m"), "--host", "127.0.0.1", "--key-type", "rsa-2048"])
+    out = io.StringIO()
+    assert args.func(args, type("IO", (), {"out": out, "err": io.StringIO()})) == 0
+    assert f"cert: {tmp_path / 'm' / 'cert.pem'}" in out.getvalue()
+    assert _openssl_verify(tmp_path / "m" / "ca.pem", tmp_path / "m" / "cert.pem", "-verify_ip", "127.0.0.1").returncode == 0
 
 
 def test_unwritable_directory_is_a_one_line_error(tmp_path):
@@ -158,8 +173,7 @@ def test_pjsua_tls_srtp_call_confirms_with_verified_certificates(tmp_path, key_t
         alice.hangup_all()
         bob.expect("DISCONNECTED", 10)
     finally:
-        alice.close()
-        bob.close()
+        close_all([alice, bob])
     a_out, b_out = alice.transcript(), bob.transcript()
     assert f"SIP TLS listener is ready for incoming connections at 127.0.0.1:{bob_port + 1}" in b_out
     assert f"TLS cert verification result of 127.0.0.1:{bob_port + 1} : OK" in a_out
@@ -190,7 +204,6 @@ def test_pjsua_refuses_server_certificate_from_foreign_ca(tmp_path):
         assert end is not None and end.code >= 400, end
         assert "PJSIP_TLS_ECERTVERIF" in end.reason
     finally:
-        alice.close()
-        bob.close()
+        close_all([alice, bob])
     assert "CONFIRMED" not in bob.transcript()
     _assert_gone(alice, bob, pids=pids)

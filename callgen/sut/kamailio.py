@@ -178,3 +178,7 @@ class KamailioProcess:
 def start_kamailio(workdir: Path, *, port: int | None = None, password: str | None = None, **options) -> KamailioProcess:
     """Start Kamailio and wait until it answers OPTIONS; ``options`` are further KamailioConfig fields."""
     return KamailioProcess(KamailioConfig(Path(workdir), port=port, password=password, **options)).start()
+
+
+#: ``with Kamailio(KamailioConfig(workdir, password="...")) as k:`` reads naturally in scenarios.
+Kamailio = KamailioProcess

@@ -13,7 +13,7 @@ import pytest
 
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.pjsua_peer import close_all
-from callgen.sut.kamailio import DEFAULT_CONFIG, KamailioConfig, KamailioProcess, start_kamailio
+from callgen.sut.kamailio import DEFAULT_CONFIG, Kamailio, KamailioConfig, KamailioProcess, start_kamailio
 from callgen.sut.sipprobe import parse_status_line, sip_options_probe
 
 BROKEN_CFG = Path(__file__).resolve().parents[1] / "kamailio" / "broken.cfg"
@@ -200,7 +200,7 @@ def test_wrong_password_is_refused(tmp_path, pjsua):
 @needs_kamailio
 @pytest.mark.integration
 def test_without_password_registration_needs_no_credentials(tmp_path, pjsua):
-    with start_kamailio(tmp_path / "kam") as k:
+    with Kamailio(KamailioConfig(tmp_path / "kam")) as k:
         bob = pjsua("bob", f"--registrar={k.uri}", "--id=sip:bob@127.0.0.1")
         assert bob.expect_seen(REG_RESULT, 10)[0] == 0
         close_all([bob])
