@@ -40,7 +40,7 @@ SUPPORTED_LINKTYPES = {
 PCAP_GLOBAL = {"<": struct.Struct("<IHHiIII"), ">": struct.Struct(">IHHiIII")}
 PCAP_RECORD = {"<": struct.Struct("<IIII"), ">": struct.Struct(">IIII")}
 NG_BLOCK_HEAD = {"<": struct.Struct("<II"), ">": struct.Struct(">II")}
-NG_EPB = {"<": struct.Struct("<IIIII"), ">": struct.Struct(">IIIII")}
+NG_EPB_FULL = {"<": struct.Struct("<IIIIIII"), ">": struct.Struct(">IIIIIII")}
 NG_IDB = {"<": struct.Struct("<HHI"), ">": struct.Struct(">HHI")}
 NG_OPT = {"<": struct.Struct("<HH"), ">": struct.Struct(">HH")}
 NG_PB = {"<": struct.Struct("<HHIIII"), ">": struct.Struct(">HHIIII")}
@@ -165,11 +165,11 @@ def pcap_chunks(path: str, f: BinaryIO, consume: Callable[[bytes, int], int]) ->
 
 
 class _Iface:
-    __slots__ = ("linktype", "scale", "offset")
+    __slots__ = ("linktype", "div", "offset")
 
-    def __init__(self, linktype: int, scale: float, offset: int):
+    def __init__(self, linktype: int, div: int, offset: int):
         self.linktype = linktype
-        self.scale = scale
+        self.div = div  # time stamp units per second
         self.offset = offset
 
 
@@ -189,10 +189,12 @@ def _pcapng(path: str, f: BinaryIO, head: bytes) -> Iterator[Packet]:
         n = len(buf)
         off = 0
         while off + 12 <= n:
-            btype = U32["<"].unpack_from(buf, off)[0]
-            if btype == PCAPNG_SHB:
-                if off + 12 > n:
-                    break
+            if off + 28 <= n:  # room for an Enhanced Packet Block header: read it in one call
+                btype, blen, ifid, th, tl, caplen, _orig = NG_EPB_FULL[bo].unpack_from(buf, off)
+            else:
+                btype, blen = NG_BLOCK_HEAD[bo].unpack_from(buf, off)
+                ifid = th = tl = caplen = 0
+            if btype == PCAPNG_SHB:  # the same in both byte orders
                 bom = buf[off + 8 : off + 12]
                 if bom == b"\x4d\x3c\x2b\x1a":
                     bo = "<"
@@ -201,7 +203,7 @@ def _pcapng(path: str, f: BinaryIO, head: bytes) -> Iterator[Packet]:
                 else:
                     raise CaptureFormatError(f"{path}: bad pcapng byte-order magic at byte offset {base + off + 8}")
                 ifaces = []
-            btype, blen = NG_BLOCK_HEAD[bo].unpack_from(buf, off)
+                btype, blen = NG_BLOCK_HEAD[bo].unpack_from(buf, off)
             if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
                 raise CaptureFormatError(
                     f"{path}: garbage pcapng block (type 0x{btype:08x}, length {blen}) at byte offset {base + off}"
@@ -211,11 +213,11 @@ def _pcapng(path: str, f: BinaryIO, head: bytes) -> Iterator[Packet]:
                 break
             body = off + 8
             if btype == 6:  # Enhanced Packet Block
-                ifid, th, tl, caplen, _orig = NG_EPB[bo].unpack_from(buf, body)
                 if ifid >= len(ifaces) or body + 20 + caplen > end - 4:
                     raise CaptureFormatError(f"{path}: bad enhanced packet block at byte offset {base + off}")
                 ifc = ifaces[ifid]
-                yield ((th << 32) | tl) * ifc.scale + ifc.offset, ifc.linktype, buf, body + 20, body + 20 + caplen
+                q, r = divmod((th << 32) | tl, ifc.div)
+                yield q + r / ifc.div + ifc.offset, ifc.linktype, buf, body + 20, body + 20 + caplen
             elif btype == 3:  # Simple Packet Block: no time stamp
                 if ifaces:
                     caplen = min(U32[bo].unpack_from(buf, body)[0], blen - 16)
@@ -224,7 +226,8 @@ def _pcapng(path: str, f: BinaryIO, head: bytes) -> Iterator[Packet]:
                 ifid, _drops, th, tl, caplen, _orig = NG_PB[bo].unpack_from(buf, body)
                 if ifid < len(ifaces):
                     ifc = ifaces[ifid]
-                    yield ((th << 32) | tl) * ifc.scale + ifc.offset, ifc.linktype, buf, body + 20, body + 20 + caplen
+                    q, r = divmod((th << 32) | tl, ifc.div)
+                    yield q + r / ifc.div + ifc.offset, ifc.linktype, buf, body + 20, body + 20 + caplen
             elif btype == 1:  # Interface Description Block
                 ifaces.append(_parse_idb(path, buf, body, end - 4, bo, base + off))
             off = end
@@ -242,7 +245,7 @@ def _parse_idb(path: str, buf: bytes, body: int, end: int, bo: str, file_off: in
     linktype, _res, _snap = NG_IDB[bo].unpack_from(buf, body)
     if linktype not in SUPPORTED_LINKTYPES:
         raise CaptureFormatError(f"{path}: unsupported link type {linktype} (interface block at byte offset {file_off})")
-    scale, offset = 1e-6, 0
+    div, offset = 1_000_000, 0
     p = body + 8
     while p + 4 <= end:
         code, length = NG_OPT[bo].unpack_from(buf, p)
@@ -251,8 +254,8 @@ def _parse_idb(path: str, buf: bytes, body: int, end: int, bo: str, file_off: in
         val = buf[p + 4 : p + 4 + length]
         if code == 9 and length >= 1:  # if_tsresol
             v = val[0]
-            scale = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+            div = 2 ** (v & 0x7F) if v & 0x80 else 10**v
         elif code == 14 and length == 8:  # if_tsoffset
             offset = I64[bo].unpack(val)[0]
         p += 4 + length + (-length % 4)
-    return _Iface(linktype, scale, offset)
+    return _Iface(linktype, div, offset)

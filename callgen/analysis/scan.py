@@ -88,13 +88,39 @@ class _Scanner:
             if kind == "pcap" and hdr is not None and hdr.linktype in FAST_LINKS:
                 self._run_pcap_fast(f, hdr)
                 return
+        self._run_any()
+
+    def _run_any(self) -> None:
+        """pcapng and other link types: plain IPv4/UDP/RTP on a known link still skips ``_decode``."""
         decode = self._decode
+        get = self.streams.get
+        last_on_flow: dict[bytes, StreamState] = {}
+        last_on = last_on_flow.get
         npk = 0
         t = 0.0
         for t, lt, buf, s, e in read_packets(self.path):
             if not npk:
                 self.first = t
             npk += 1
+            fast = FAST_LINKS.get(lt)
+            if fast is not None and e - s >= fast[0] + 40:
+                ll = fast[0]
+                et, vihl, tot, frag, proto, b0, b1, seq, rts, ssrc = fast[1].unpack_from(buf, s)
+                if (
+                    et == 0x0800 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF
+                    and b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223
+                ):
+                    addrs = buf[s + ll + 12 : s + ll + 24]
+                    st = last_on(addrs)
+                    if st is None or st.ssrc != ssrc:
+                        key = (addrs, ssrc)
+                        st = get(key)
+                        if st is None:
+                            st = self._new_stream(key, t, seq)
+                        last_on_flow[addrs] = st
+                    end = s + ll + tot
+                    st.add(t, b0, b1, seq, rts, buf, s + ll + 28, end if end < e else e)
+                    continue
             decode(t, lt, buf, s, e)
         self.packets = npk
         self.last = t if npk else None
