@@ -218,6 +218,29 @@ def step_checks(evidence: Evidence) -> list:
     return out
 
 
+def registration_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> list:
+    """What the registrar answered each registering agent, seen in the capture."""
+    out = []
+    for agent in scenario.agents:
+        if agent.register is None:
+            continue
+        ag = evidence.agent(agent.name)
+        mine = {_host_port(ag.address, ag.sip_port + k) for k in (0, 1)}
+        reqs = [m for d in analysis.dialogs for m in d.messages if m.method == "REGISTER" and m.src in mine]
+        ids = {m.call_id for m in reqs}
+        answers = sorted((m for d in analysis.dialogs for m in d.messages
+                          if m.cseq_method == "REGISTER" and m.status is not None and m.call_id in ids and m.dst in mine),
+                         key=lambda m: m.time)
+        codes = [m.status for m in answers]
+        final = next((c for c in reversed(codes) if c >= 200 and c not in (401, 407)), codes[-1] if codes else None)
+        want_ok = agent.register.expect_success
+        ok = final is not None and ((200 <= final < 300) if want_ok else final >= 300)
+        out.append(check(f"register.{agent.name}.capture", ok, "REGISTER answered 2xx" if want_ok else "REGISTER refused",
+                         f"{len(reqs)} REGISTER, answers {', '.join(map(str, codes)) or 'none'}",
+                         f"the registrar answered {final}" if final else "no answer to REGISTER in the capture"))
+    return out
+
+
 def agent_agreement(evidence: Evidence, call: Call, d: Dialog) -> list:
     """pjsua's own account of the call must match the capture."""
     if d.final_code is None or d.final_code < 300:
@@ -254,6 +277,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         checks += media_checks(scenario, evidence, analysis, call, d)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
         ladder += ["  " + line for line in ladder_lines(d)]
+    checks += registration_checks(scenario, evidence, analysis)
     checks += step_checks(evidence)
     summary = analysis.to_json()
     summary.pop("dialogs", None)

@@ -11,6 +11,7 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 #: modules with a ``register(subparsers)``, in help order
 COMMAND_MODULES = (
     "callgen.analysis.command",
+    "callgen.cmd_sut",
     "callgen.reports.command",
     "callgen.k8s.command",
 )

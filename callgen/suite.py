@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, TextIO
 
+from callgen.cancel import CancelToken
 from callgen.errors import ExitStatus, Interrupted, ScenarioError, ScenarioErrors, UsageError
 from callgen.result import ScenarioResult, Verdict
 
@@ -368,7 +369,7 @@ def run_suite(
     jobs = options.jobs or default_jobs()
     units = _units(scenarios, options.repeat)
     notify = progress or (lambda ev: None)
-    stop = threading.Event()
+    stop = CancelToken()  # Ctrl-C: also wakes every pjsua wait in the runs in progress
     started_at = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
     results: dict[int, ScenarioResult] = {}
@@ -415,7 +416,7 @@ def _run_unit(
     options: SuiteOptions,
     run_one: Callable[[Any, Any], ScenarioResult],
     notify: Callable[[ProgressEvent], None],
-    stop: threading.Event,
+    stop: CancelToken,
 ) -> ScenarioResult | None:
     """Run one unit with its retries; ``None`` if the suite stopped first."""
     failed: list[ScenarioResult] = []
@@ -425,7 +426,10 @@ def _run_unit(
             return _combine(unit, failed, None, total_time) if failed else None
         notify(ProgressEvent("start" if attempt == 1 else "retry", unit.display, attempt, unit.index + 1, total))
         run_dir = options.out_dir / run_folder_name(unit.folder, repeat=unit.repeat, attempt=attempt)
-        run_opts = dataclasses.replace(options.run, out_dir=run_dir, keep="all")
+        overrides: dict[str, Any] = {"out_dir": run_dir, "keep": "all"}
+        if "cancel" in {f.name for f in dataclasses.fields(options.run)}:
+            overrides["cancel"] = stop
+        run_opts = dataclasses.replace(options.run, **overrides)
         t0 = time.monotonic()
         try:
             res = run_one(unit.scenario, run_opts)
