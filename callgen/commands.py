@@ -12,6 +12,8 @@ Registrar = Callable[[argparse._SubParsersAction], None]
 COMMAND_MODULES = (
     "callgen.analysis.command",
     "callgen.cmd_sut",
+    "callgen.audio",
+    "callgen.tlsgen",
     "callgen.reports.command",
     "callgen.k8s.command",
 )
