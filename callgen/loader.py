@@ -40,6 +40,7 @@ from callgen.model import (
     WaitStep,
 )
 from callgen.schema import schema_errors
+from callgen.targets import Resolver, resolve_target, target_variables
 from callgen.yamlsrc import SourceMap, load_yaml
 
 DEFAULT_TIMEOUT = 60.0
@@ -58,17 +59,20 @@ VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def load_scenario(path: Path | str, *, variables: Mapping[str, str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Scenario:
+                  environ: Mapping[str, str] | None = None, resolver: Resolver = resolve_target) -> Scenario:
     """Load, validate and model one scenario file; raise ScenarioError(s) on any problem.
 
     ``${NAME}`` (or ``${NAME:-default}``) in any string takes ``variables``
-    (--var) first, then the environment.
+    (--var) first, then the environment, then the scenario's resolved ``targets``
+    (a target given by --var or the environment is not looked up).
     """
     path = Path(path)
     data, smap = load_yaml(path, _display_path(path))
     if not isinstance(data, dict):
         raise smap.error((), "a scenario is a mapping with 'name', 'agents' and 'calls'")
-    lookup = {**(os.environ if environ is None else environ), **(variables or {})}
+    env = os.environ if environ is None else environ
+    given = {**env, **(variables or {})}
+    lookup = {**target_variables(data, given, smap, resolver), **given}
     data = _substitute(data, (), lookup, smap)
     errors = schema_errors(data, smap)
     if errors:

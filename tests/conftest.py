@@ -41,3 +41,12 @@ def write_yaml(tmp_path):
         return p
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _sip_password(monkeypatch):
+    """The registrar scenarios take their password from ${SIP_PASSWORD}."""
+    import os
+
+    if "SIP_PASSWORD" not in os.environ:
+        monkeypatch.setenv("SIP_PASSWORD", "test-secret")
