@@ -172,10 +172,13 @@ def _hold_checks(p: str, call: Call, d: Dialog) -> list:
     return out
 
 
-def _default_rtp(call: Call, d: Dialog) -> RtpExpect | None:
-    """An answered call that stays up for at least a second must carry RTP both ways."""
+def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
+    """An answered call between pjsua agents that stays up for at least a
+    second must carry RTP both ways (SIPp's built-in scenarios send none)."""
     if call.expect.rtp is not None:
         return call.expect.rtp
+    if call.callee is None or not scenario.agent(call.callee).is_pjsua or not scenario.agent(call.caller).is_pjsua:
+        return None
     if d.final_code is None or not 200 <= d.final_code < 300:
         return None
     if sum(s.seconds for s in call.steps if isinstance(s, PauseStep)) >= 1.0:
@@ -187,7 +190,7 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
     p = f"call{call.index + 1}"
     media = call_media(analysis, d)
     out = []
-    rtp = _default_rtp(call, d)
+    rtp = _default_rtp(scenario, call, d)
     if rtp is not None:
         out += rtp_checks(p, media, rtp)
     if call.expect.srtp is not None:
@@ -203,12 +206,16 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
 def step_checks(evidence: Evidence) -> list:
     out, used = [], set()
     for s in evidence.steps:
-        if s.call < 0:
+        if s.call == -2:
+            name = "sipp." + s.action.split()[2]
+        elif s.call < 0:
             name = "register." + s.action.split()[1]
         elif s.step < 0:
             if s.action.startswith("dial"):
                 continue
             name = f"call{s.call + 1}.answer"
+        elif s.action.startswith("sipp"):
+            name = f"call{s.call + 1}.sipp"
         else:
             name = f"call{s.call + 1}.step{s.step + 1}"
         if name in used:
@@ -258,7 +265,7 @@ def agent_agreement(evidence: Evidence, call: Call, d: Dialog) -> list:
 def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     if not evidence.pcap_path.is_file():
         return Outcome((check("capture", False, "a capture file", "none written", evidence.error),))
-    logs = tuple(str(a.log_path) for a in evidence.agents if a.log_path.is_file())
+    logs = tuple(str(a.log_path) for a in evidence.agents if a.kind == "pjsua" and a.log_path.is_file())
     try:
         analysis = analyze_capture(str(evidence.pcap_path), key_logs=logs)
     except CallgenError as exc:

@@ -30,6 +30,7 @@ class AgentEvidence:
     config_path: Path
     events: tuple[AgentEvent, ...]
     exit_status: int | None
+    kind: str = "pjsua"  #: "pjsua" or "sipp"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from callgen.model import (
     Scenario,
     Secret,
     SrtpConfig,
+    SippSpec,
     SrtpUse,
     Step,
     TlsFiles,
@@ -146,6 +147,16 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
             password=Secret(r.get("password", "")), realm=r.get("realm", "*"),
             expect_success=r.get("expect", "success") == "success", timeout=float(r.get("timeout", 10)),
         )
+    sipp = None
+    if "sipp" in spec:
+        sp = spec["sipp"]
+        sipp = SippSpec(sp["scenario"], sp.get("call_duration_ms"))
+        want = "uas" if role is Role.CALLEE else "uac"
+        if sipp.scenario != want:
+            problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
+        for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport", "answer"):
+            if key in spec:
+                problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
     play = _existing(base, audio_spec["play"], k + ("audio", "play"), smap, problems) if "play" in audio_spec else None
     return Agent(
@@ -165,6 +176,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         register=reg,
         proxy=spec.get("proxy"),
         audio=AudioConfig(play=play, loop=bool(audio_spec.get("loop", True)), record=bool(audio_spec.get("record", False))),
+        sipp=sipp,
     )
 
 
@@ -208,8 +220,14 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
     else:
         callee = to
     parties = {caller} | ({callee} if callee else set())
+    if agents[caller].sipp is not None and spec.get("steps"):
+        raise smap.error(base + ("steps",), f"'{caller}' is a SIPp uac: it places, holds and ends the call by itself; give no steps")
     steps = tuple(_step(base + ("steps", j), s, caller, parties, smap) for j, s in enumerate(spec.get("steps", ())))
-    if "steps" not in spec:
+    for j, st in enumerate(steps):
+        by = getattr(st, "by", None)
+        if by and agents[by].sipp is not None:
+            raise smap.error(base + ("steps", j), f"'{by}' is a SIPp agent; only pjsua agents take steps")
+    if "steps" not in spec and agents[caller].sipp is None:
         steps = _default_steps(agents[callee] if callee else None, caller)
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
     _check_secure_transport(base, caller, callee, agents, smap)

@@ -89,6 +89,14 @@ class AudioConfig:
     record: bool = False
 
 
+@dataclass(frozen=True)
+class SippSpec:
+    """An agent played by SIPp's built-in uas/uac scenario instead of pjsua."""
+
+    scenario: str  #: "uas" | "uac"
+    call_duration_ms: int | None = None
+
+
 class CallState(str, enum.Enum):
     """States a step can wait for, in the order a call goes through them."""
 
@@ -116,6 +124,11 @@ class Agent:
     register: Registration | None = None
     proxy: str | None = None
     audio: AudioConfig = AudioConfig()
+    sipp: SippSpec | None = None
+
+    @property
+    def is_pjsua(self) -> bool:
+        return self.sipp is None
 
     @property
     def is_ipv6(self) -> bool:

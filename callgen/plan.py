@@ -207,9 +207,9 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
         rtp_port = port_base + RTP_OFFSET + RTP_PER_AGENT * i
         if rtp_port + RTP_PER_AGENT > port_base + block_size:
             raise ScenarioError(f"too many agents for one port block ({len(scenario.agents)})", location=str(scenario.source))
-        log = run_dir / f"{agent.name}.pjsua.log"
+        log = run_dir / (f"{agent.name}.pjsua.log" if agent.is_pjsua else f"{agent.name}.sipp.out")
         agent_tls = None
-        if scenario.uses_tls:
+        if scenario.uses_tls and agent.is_pjsua:
             agent_tls = (TlsPaths(agent.tls.ca_file, agent.tls.cert_file, agent.tls.key_file, agent.tls.verify)
                          if agent.tls else tls)
             if agent_tls is None:
@@ -223,7 +223,7 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
                 config_path=run_dir / f"{agent.name}.cfg",
                 log_path=log,
                 transcript_path=run_dir / f"{agent.name}.transcript.txt",
-                options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec),
+                options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec) if agent.is_pjsua else (),
             )
         )
     by_name = {a.name: a for a in agents}

@@ -27,6 +27,8 @@ from callgen.plan import SIP_STRIDE, RunPlan, TlsPaths, plan_run
 from callgen.ports import acquire_block
 from callgen.result import ScenarioResult, Verdict
 from callgen.signals import shielded
+from callgen.sippflow import finish_uas, run_uac_call, start_uas
+from callgen.sut.sipp import SippProcess
 from callgen.toolpaths import find_pjsua
 
 
@@ -83,7 +85,8 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     with acquire_block(offsets) as block:
         plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)
         for ap in plan.agents:
-            _write_private(ap.config_path, ap.config_text(scenario))
+            if ap.agent.is_pjsua:
+                _write_private(ap.config_path, ap.config_text(scenario))
         return _execute_plan(plan, pjsua, options, started)
 
 
@@ -111,6 +114,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     pcap = plan.run_dir / "capture.pcap"
     tcpdump = Tcpdump(pcap, port_filter(plan.port_ranges, plan.extra_ports), interface=options.interface)
     agents: dict[str, PjsuaAgent] = {}
+    sipps: dict[str, SippProcess] = {}
     outcomes: list[StepOutcome] = []
     error = ""
     stats = CaptureStats(None, None, "")
@@ -120,13 +124,23 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         for ap in plan.start_order:
             if options.cancel is not None and options.cancel.is_set():
                 raise Interrupted("cancelled before all agents started")
+            if ap.agent.sipp is not None:
+                if ap.agent.sipp.scenario == "uas":
+                    sipps[ap.name] = start_uas(plan, ap, deadline)
+                continue
             agent = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path,
                                cwd=plan.run_dir, cancel=options.cancel)
             agents[ap.name] = agent
             agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
         _await_registrations(plan, agents, deadline, outcomes)
         for cp in plan.calls:
-            CallRun(cp, agents, deadline, outcomes, plan).execute()
+            if cp.call.caller in agents:
+                CallRun(cp, agents, deadline, outcomes, plan).execute()
+            else:
+                sipps[f"{cp.call.caller}#{cp.call.index}"] = run_uac_call(plan, cp, deadline, outcomes)
+        for name, proc in sipps.items():
+            if proc.config.scenario == "uas":
+                finish_uas(name, proc, outcomes, max(0.0, min(8.0, deadline.left())))
     except Interrupted:
         raise
     except CallgenError as exc:
@@ -134,6 +148,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     finally:
         with shielded():
             statuses = _stop_agents(agents)
+            for proc in sipps.values():
+                proc.stop()
             stats = tcpdump.stop()
     return Evidence(
         run_dir=plan.run_dir,
@@ -145,6 +161,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                 transcript_path=ap.transcript_path, config_path=ap.config_path,
                 events=tuple(agents[ap.name].events()) if ap.name in agents else (),
                 exit_status=statuses.get(ap.name),
+                kind="pjsua" if ap.agent.is_pjsua else "sipp",
             )
             for ap in plan.agents
         ),
