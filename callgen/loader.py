@@ -8,6 +8,7 @@ file, line and key path.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -41,7 +42,7 @@ from callgen.model import (
     WaitStep,
 )
 from callgen.schema import schema_errors
-from callgen.targets import Resolver, resolve_target, target_variables
+from callgen.targets import Resolver, local_targets, resolve_target, target_variables
 from callgen.yamlsrc import SourceMap, load_yaml
 
 DEFAULT_TIMEOUT = 60.0
@@ -78,7 +79,9 @@ def load_scenario(path: Path | str, *, variables: Mapping[str, str] | None = Non
     errors = schema_errors(data, smap)
     if errors:
         raise errors[0] if len(errors) == 1 else ScenarioErrors(errors)
-    return _build(data, smap, path)
+    local = local_targets(data, given)  # again, now with substituted passwords
+    scenario = _build(data, smap, path)
+    return dataclasses.replace(scenario, local_targets=local, variables=tuple(sorted((variables or {}).items())))
 
 
 def _substitute(node: Any, path: tuple, lookup: Mapping[str, str], smap: SourceMap) -> Any:

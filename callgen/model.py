@@ -97,6 +97,15 @@ class SippSpec:
     call_duration_ms: int | None = None
 
 
+@dataclass(frozen=True)
+class LocalTarget:
+    """A system under test callgen starts for each run (``targets: {X: {local: ...}}``)."""
+
+    name: str  #: the variable it provides, e.g. KAMAILIO
+    kind: str  #: "kamailio"
+    password: Secret
+
+
 class CallState(str, enum.Enum):
     """States a step can wait for, in the order a call goes through them."""
 
@@ -222,6 +231,8 @@ class Scenario:
     agents: tuple[Agent, ...]
     calls: tuple[Call, ...]
     source: Path
+    local_targets: tuple[LocalTarget, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()  #: the --var values it was loaded with
     source_map: SourceMap = field(compare=False, repr=False, default_factory=lambda: SourceMap(file=""))
 
     def agent(self, name: str) -> Agent:

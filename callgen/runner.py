@@ -7,6 +7,7 @@ the run folder stays there with a result.json saying how the run ended.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -26,6 +27,8 @@ from callgen.model import Scenario
 from callgen.plan import SIP_STRIDE, RunPlan, TlsPaths, plan_run
 from callgen.ports import acquire_block
 from callgen.result import ScenarioResult, Verdict
+from callgen.loader import load_scenario
+from callgen.localsut import local_systems
 from callgen.signals import shielded
 from callgen.sippflow import finish_uas, run_uac_call, start_uas
 from callgen.sut.sipp import SippProcess
@@ -82,8 +85,12 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     offsets = [SIP_STRIDE * i + k for i in range(len(scenario.agents)) for k in (0, 1)]
     started = time.time()
     tls = _run_tls(scenario, run_dir)
-    with acquire_block(offsets) as block:
+    with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block:
+        if systems:  # load the file again with the addresses of what was just started
+            given = {**dict(scenario.variables), **{n: f"{a}:{p}" for n, (a, p) in systems.items()}}
+            scenario = load_scenario(scenario.source, variables=given)
         plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)
+        plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
         for ap in plan.agents:
             if ap.agent.is_pjsua:
                 _write_private(ap.config_path, ap.config_text(scenario))

@@ -10,16 +10,24 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from callgen.errors import CallgenError, ScenarioError, UsageError
+from callgen.model import LocalTarget, Secret
 from callgen.yamlsrc import SourceMap
 
 #: name, target mapping -> "host:port"
 Resolver = Callable[[str, Mapping[str, Any]], str]
 
 
+#: what a local target stands for while the scenario is loaded; the runner
+#: starts the real one and loads the file again with its address
+LOCAL_PLACEHOLDER = "127.0.0.1:5060"
+
+
 def resolve_target(name: str, spec: Mapping[str, Any]) -> str:
-    """The real resolver: addresses as given, k8s through the API."""
+    """The real resolver: addresses as given, k8s through the API, local ones later."""
     if "address" in spec:
         return str(spec["address"])
+    if "local" in spec:
+        return LOCAL_PLACEHOLDER
     from callgen.k8s import K8sTarget, resolve
 
     target = K8sTarget.from_mapping(spec)
@@ -32,11 +40,23 @@ def placeholder_target(name: str, spec: Mapping[str, Any]) -> str:
     """For 'validate': check the file without asking any API (loopback placeholder)."""
     if "address" in spec:
         return str(spec["address"])
+    if "local" in spec:
+        return LOCAL_PLACEHOLDER
     if "k8s" in spec:
         from callgen.k8s import K8sTarget
 
         K8sTarget.from_mapping(spec)  # shape errors still count
     return "127.0.0.1:5060"
+
+
+def local_targets(data: Mapping[str, Any], given: Mapping[str, str]) -> tuple[LocalTarget, ...]:
+    """Targets callgen must start itself (those not given by --var or the environment)."""
+    targets = data.get("targets") or {}
+    return tuple(
+        LocalTarget(name, spec["local"]["kind"], Secret(spec["local"].get("password", "")))
+        for name, spec in targets.items()
+        if isinstance(spec, dict) and "local" in spec and name not in given
+    )
 
 
 def target_variables(data: Mapping[str, Any], variables: Mapping[str, str], smap: SourceMap,

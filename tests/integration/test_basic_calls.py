@@ -4,6 +4,7 @@ tshark as an independent reader of the same capture."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,10 +14,16 @@ from tests.conftest import SCENARIOS
 
 
 def tshark_sip_methods(pcap: Path) -> list[str]:
-    out = subprocess.run(
-        ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code"],
+    # Random ports may belong to another protocol in tshark's port table: decode the
+    # agents' SIP ports (from their rendered configs) as SIP explicitly.
+    ports = re.findall(r"^--local-port=(\d+)$", "".join(p.read_text() for p in pcap.parent.glob("*.cfg")), re.M)
+    decode = [a for port in ports for a in ("-d", f"udp.port=={port},sip")]
+    p = subprocess.run(
+        ["tshark", "-r", str(pcap), *decode, "-Y", "sip", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code"],
         capture_output=True, text=True, timeout=60, check=True,
-    ).stdout
+    )
+    out = p.stdout
+    assert out.strip(), f"tshark found no SIP in {pcap}: {p.stderr}"
     return [" ".join(x for x in line.split("\t") if x) for line in out.splitlines()]
 
 

@@ -37,9 +37,11 @@ def kam_env(kamailio, monkeypatch):
     return target
 
 
-def test_whole_library_passes_and_junit_validates(cli, tmp_path, kam_env, pjsua_bin):
+def test_whole_library_passes_and_junit_validates(cli, tmp_path, pjsua_bin, monkeypatch):
+    """As a user runs it: no Kamailio given, so the registrar scenarios start their own."""
     import xmlschema
 
+    monkeypatch.delenv("KAMAILIO", raising=False)
     junit = tmp_path / "out.xml"
     r = cli("run", str(SCENARIOS), "-j", "2", "-o", str(tmp_path / "runs"), "--junit", str(junit),
             "--json", str(tmp_path / "out.json"))
@@ -51,9 +53,21 @@ def test_whole_library_passes_and_junit_validates(cli, tmp_path, kam_env, pjsua_
     assert names == shipped
     report = json.loads((tmp_path / "out.json").read_text())
     assert all(x["verdict"] == "pass" for x in report["results"])
-    # the secret from the environment is in no report
+
+
+def test_registrar_scenario_against_an_external_kamailio(cli, tmp_path, kam_env, pjsua_bin):
+    """KAMAILIO=host:port (the system under test) replaces the local one; the
+    password from the environment reaches no report."""
+    r = cli("run", str(SCENARIOS / "register_and_call.yaml"), "-o", str(tmp_path / "runs"),
+            "--junit", str(tmp_path / "out.xml"), "--json", str(tmp_path / "out.json"))
+    assert r.status == 0, r.out + r.err
+    run = tmp_path / "runs" / "register_and_call"
+    assert not list(run.glob("*-kamailio")), "no local Kamailio may start when KAMAILIO is given"
+    res = json.loads((run / "result.json").read_text())
+    port = kam_env.split(":")[1]
+    assert any(f":{port}" in line for line in res["ladder"]), "the calls must go through the given Kamailio"
     password = os.environ["SIP_PASSWORD"]
-    for f in (junit, tmp_path / "out.json", *tmp_path.glob("runs/*/result.json"), tmp_path / "runs" / "index.html"):
+    for f in (tmp_path / "out.xml", tmp_path / "out.json", run / "result.json", tmp_path / "runs" / "index.html"):
         assert password not in f.read_text(errors="replace"), f
 
 
