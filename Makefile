@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 CALLGEN := $(VENV)/bin/callgen
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-integration bench doctor clean
+.PHONY: setup demo test test-unit test-integration bench doctor clean reference library
 
 setup:
 	@bash scripts/setup.sh
@@ -33,3 +33,9 @@ doctor: setup
 
 clean:
 	rm -rf callgen-runs callgen-render .pytest_cache
+
+reference: setup
+	$(PY) scripts/schema_reference.py
+
+library: setup
+	$(CALLGEN) run scenarios/ -j 2 --junit callgen-runs/junit.xml
