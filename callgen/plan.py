@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.errors import ScenarioError
-from callgen.model import Agent, Call, Role, Scenario, Transport
+from callgen.model import Agent, Call, Role, Scenario, TlsFiles, Transport
 from callgen.render import PjsuaOption, RenderError, render_config
 
 SIP_STRIDE = 2  #: agent i: SIP port base + 2i, its TLS port the next one
@@ -76,18 +76,8 @@ class RunPlan:
         return tuple(sorted(self.agents, key=lambda a: a.agent.role is Role.CALLER))
 
 
-@dataclass(frozen=True)
-class TlsPaths:
-    """Certificates an agent uses for TLS (generated per run or given)."""
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-    verify: bool = True
-
-
 def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
-                  tls: TlsPaths | None = None, rec_path: Path | None = None) -> tuple[PjsuaOption, ...]:
+                  tls: TlsFiles | None = None, rec_path: Path | None = None) -> tuple[PjsuaOption, ...]:
     k = ("agents", agent.name)
     host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
     ident = f"sip:{agent.user}@{host}"
@@ -195,7 +185,7 @@ def contact_uri(agent: Agent, sip_port: int) -> str:
 
 
 def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int, *,
-             tls: TlsPaths | None = None) -> RunPlan:
+             tls: TlsFiles | None = None) -> RunPlan:
     """``tls``: the run's generated certificates, used by agents that bring none
     (every agent gets TLS when any agent of the scenario uses it)."""
     agents = []
@@ -210,8 +200,7 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
         log = run_dir / (f"{agent.name}.pjsua.log" if agent.is_pjsua else f"{agent.name}.sipp.out")
         agent_tls = None
         if scenario.uses_tls and agent.is_pjsua:
-            agent_tls = (TlsPaths(agent.tls.ca_file, agent.tls.cert_file, agent.tls.key_file, agent.tls.verify)
-                         if agent.tls else tls)
+            agent_tls = agent.tls or tls
             if agent_tls is None:
                 raise ValueError("plan_run: the scenario uses TLS but no certificates were given")
         rec = run_dir / f"{agent.name}.rec.wav" if agent.audio.record else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ from callgen.capture import CaptureStats, Tcpdump, port_filter
 from callgen.driver import EventKind, PjsuaAgent
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
 from callgen.evidence import AgentEvidence, Evidence, StepOutcome
-from callgen.model import Scenario
-from callgen.plan import SIP_STRIDE, RunPlan, TlsPaths, plan_run
+from callgen.model import Scenario, TlsFiles
+from callgen.plan import SIP_STRIDE, RunPlan, plan_run
 from callgen.ports import acquire_block
 from callgen.result import ScenarioResult, Verdict
 from callgen.loader import load_scenario
@@ -104,7 +103,7 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def _run_tls(scenario: Scenario, run_dir: Path) -> TlsPaths | None:
+def _run_tls(scenario: Scenario, run_dir: Path) -> TlsFiles | None:
     """Throwaway CA and certificate for this run; private keys stay in the run folder."""
     if not scenario.uses_tls:
         return None
@@ -112,7 +111,7 @@ def _run_tls(scenario: Scenario, run_dir: Path) -> TlsPaths | None:
 
     hosts = sorted({a.address for a in scenario.agents} | {"127.0.0.1", "localhost"})
     m = make_tls_material(run_dir / "tls", hosts=hosts)
-    return TlsPaths(m.ca_file, m.cert_file, m.key_file)
+    return TlsFiles(m.ca_file, m.cert_file, m.key_file)
 
 
 def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float) -> Evidence:

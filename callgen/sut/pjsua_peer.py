@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Sequence
 import pexpect
 
 from callgen.errors import AgentTimeout, InfrastructureError
+from callgen.toolpaths import find_pjsua as _find_pjsua
 
 READY = "You have 0 active call"
 CONFIRMED = re.compile(r"state changed to CONFIRMED")
@@ -31,17 +31,8 @@ LOOPBACK_ARGS = ("--ip-addr=127.0.0.1", "--bound-addr=127.0.0.1", "--null-audio"
 
 
 def find_pjsua() -> Path:
-    """``$PJSUA``, else the project build, else ``pjsua`` on PATH."""
-    env = os.environ.get("PJSUA")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / ".build" / "bin" / "pjsua")
-    found = shutil.which("pjsua")
-    if found:
-        candidates.append(Path(found))
-    for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
-            return c
-    raise InfrastructureError("pjsua not found (set PJSUA=/path or run scripts/setup.sh)")
+    """The pjsua callgen itself would use (``callgen.toolpaths.find_pjsua``)."""
+    return Path(_find_pjsua())
 
 
 @dataclass(frozen=True)
