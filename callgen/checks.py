@@ -13,7 +13,7 @@ from typing import Any
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
 from callgen.errors import CallgenError
 from callgen.evidence import Evidence
-from callgen.media_checks import audio_checks, call_media, check, dtmf_checks, rtp_checks, srtp_checks
+from callgen.media_checks import audio_checks, call_media, check, dtmf_checks, keying_checks, rtp_checks, srtp_checks
 from callgen.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario
 
 _check = check
@@ -195,6 +195,8 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
         out += rtp_checks(p, media, rtp)
     if call.expect.srtp is not None:
         out += srtp_checks(p, call.expect.srtp, scenario, call, d, media)
+        if call.expect.srtp:
+            out += keying_checks(p, scenario, evidence, call)
     if call.expect.dtmf is not None:
         window = (d.messages[0].time - 1, d.messages[-1].time + 1)
         out += dtmf_checks(p, scenario, evidence, analysis, call, d, media, window)

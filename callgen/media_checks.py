@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from callgen import pjsua_patterns as pp
 from callgen.analysis import CaptureAnalysis, Dialog, DtmfEvent, RtpStream
 from callgen.driver import EventKind
 from callgen.evidence import Evidence
@@ -89,6 +90,26 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect) -> list[CheckResult]:
 def _srtp_mandatory(scenario: Scenario, call: Call) -> bool:
     parties = [scenario.agent(call.caller)] + ([scenario.agent(call.callee)] if call.callee else [])
     return any(a.srtp.use is SrtpUse.MANDATORY for a in parties)
+
+
+def keying_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call) -> list[CheckResult]:
+    """The keying each pjsua agent asked for is the one its log says SRTP started with
+    (a pjsua built without DTLS-SRTP would silently fall back to SDES)."""
+    out = []
+    for name in (call.caller, call.callee):
+        if name is None:
+            continue
+        agent = scenario.agent(name)
+        if not agent.is_pjsua or not agent.srtp.enabled:
+            continue
+        log = evidence.agent(name).log_path
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        started = sorted({m[1].upper() for m in pp.SRTP_STARTED.finditer(text)})
+        want = agent.srtp.keying.upper()
+        out.append(check(f"{p}.srtp.keying[{name}]", started == [want], f"SRTP keyed by {want}",
+                         f"pjsua log: {', '.join(started) or 'SRTP never started'}",
+                         f"{name} did not key SRTP by {want}", f"pjsua log {name}"))
+    return out
 
 
 def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, media: CallMedia) -> list[CheckResult]:

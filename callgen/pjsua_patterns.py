@@ -45,6 +45,9 @@ REG_FAILED = re.compile(r"registration failed, status=(\d+) \(([^)]*)\)")
 #: "Error: ..." from pjsua_app_config.c, "Unable to ..." from pjsua_perror().
 STARTUP_ERROR = re.compile(r"(Error: .+|Unable to .+|Invalid .+ argument.*|unrecognized option.*)")
 
+#: pjmedia transport_srtp.c (log file, level 4+): "SRTP started, keying=SDES, crypto=AES_256_CM_HMAC_SHA1_80"
+SRTP_STARTED = re.compile(r"SRTP started, keying=(\w+), crypto=(\S+)")
+
 #: Echo barrier: with "echo 1" pjsua prints each menu command it reads
 #: (pjsua_app_legacy.c: if (cmd_echo) printf("%s", menuin)).  Sending
 #: "echo <token>" both keeps echo on and proves every earlier line was read.

@@ -86,10 +86,11 @@ build_pjsua() {
     [[ -x "$PJSUA" ]] || { log "PJSUA=$PJSUA is not an executable"; exit 1; }
     log "pjsua: using PJSUA=$PJSUA"; return
   fi
-  if [[ -x "$BUILD/bin/pjsua" ]]; then
+  local want_cfg; want_cfg=$(sha256sum "$ROOT/scripts/pjsua-config_site.h" | cut -d' ' -f1)
+  if [[ -x "$BUILD/bin/pjsua" && "$(cat "$BUILD/bin/.config_site.sha256" 2>/dev/null)" == "$want_cfg" ]]; then
     log "pjsua: $BUILD/bin/pjsua already built"; return
   fi
-  if command -v pjsua >/dev/null 2>&1; then
+  if [[ ! -x "$BUILD/bin/pjsua" ]] && command -v pjsua >/dev/null 2>&1; then
     log "pjsua: using $(command -v pjsua) from PATH"; return
   fi
   local tarball="${PJPROJECT_TARBALL:-}"
@@ -100,15 +101,7 @@ build_pjsua() {
   tar -xf "$tarball" -C "$src" --strip-components=1
   # Debian strips this non-free file; its content is compiled out anyway.
   [[ -f "$src/pjmedia/src/pjmedia-audiodev/bdimad_dev.c" ]] || : >"$src/pjmedia/src/pjmedia-audiodev/bdimad_dev.c"
-  cat >"$src/pjlib/include/pj/config_site.h" <<'CFG'
-/* callgen: compile-time limits for a call generator */
-#define PJ_HAS_IPV6              1
-#define PJSUA_MAX_CALLS          128
-#define PJSUA_MAX_ACC            32
-#define PJSUA_MAX_PLAYERS        32
-#define PJSUA_MAX_RECORDERS      32
-#define PJ_IOQUEUE_MAX_HANDLES   1024
-CFG
+  cp "$ROOT/scripts/pjsua-config_site.h" "$src/pjlib/include/pj/config_site.h"
   (
     cd "$src"
     ./configure --with-external-srtp --with-external-gsm --with-external-speex \
@@ -124,6 +117,7 @@ CFG
   bin=$(ls "$src"/pjsip-apps/bin/pjsua-* | head -n1)
   mkdir -p "$BUILD/bin"
   install -m 0755 "$bin" "$BUILD/bin/pjsua"
+  printf '%s\n' "$want_cfg" >"$BUILD/bin/.config_site.sha256"
   log "pjsua built: $BUILD/bin/pjsua"
 }
 

@@ -157,9 +157,12 @@ class SippProcess:
         config.validate()
         self.config = config
         self.address = config.address
-        self.port = config.port or free_port(config.address)
-        self.media_port = free_port_block(4, config.address)  # -mp and -mp+2 (audio, video)
-        self.control_port = free_port(config.address)
+        # One block for every socket SIPp opens, so no two of them can get the same
+        # port from separate kernel picks: [SIP], media -mp..-mp+3 (audio, video), control.
+        base = free_port_block(5 if config.port else 6, config.address)
+        self.port = config.port or base
+        self.media_port = base if config.port else base + 1
+        self.control_port = self.media_port + 4
         self.workdir = Path(config.workdir)
         name = config.scenario_file.stem if config.scenario_file else config.scenario
         self.stdout_path = self.workdir / f"sipp-{name}-{self.port}.out"
