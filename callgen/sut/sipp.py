@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callgen.errors import AgentTimeout, InfrastructureError, UsageError
-from callgen.sut.ports import LOOPBACK, free_port, free_port_block
+from callgen.sut.ports import LOOPBACK, free_port_block
 from callgen.sut.process import stop_group
 
 BUILTIN_SCENARIOS = ("uac", "uas", "regexp", "branchc", "branchs", "uac_pcap")
