@@ -14,6 +14,9 @@ BUILD="$ROOT/.build"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
 mkdir -p "$BUILD"
+# One set-up at a time (two make targets started together must not build twice)
+exec 9>"$BUILD/.setup.lock"
+flock 9
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
