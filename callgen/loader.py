@@ -161,6 +161,8 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
+    if audio_spec.get("loop") is False and role is Role.CALLER:
+        problems.append(smap.error(k + ("audio", "loop"), "playing once (loop: false) is for callees: pjsua ties it to --auto-play"))
     play = _existing(base, audio_spec["play"], k + ("audio", "play"), smap, problems) if "play" in audio_spec else None
     return Agent(
         name=name,
@@ -180,6 +182,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         proxy=spec.get("proxy"),
         audio=AudioConfig(play=play, loop=bool(audio_spec.get("loop", True)), record=bool(audio_spec.get("record", False))),
         sipp=sipp,
+        max_call_s=spec.get("max_call_s"),
     )
 
 

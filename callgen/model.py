@@ -134,6 +134,7 @@ class Agent:
     proxy: str | None = None
     audio: AudioConfig = AudioConfig()
     sipp: SippSpec | None = None
+    max_call_s: int | None = None
 
     @property
     def is_pjsua(self) -> bool:

@@ -110,6 +110,8 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
         ]
         if tls.verify:
             o += [PjsuaOption("--tls-verify-server", None, k + ("tls",)), PjsuaOption("--tls-verify-client", None, k + ("tls",))]
+    if agent.max_call_s is not None:
+        o.append(PjsuaOption("--duration", str(agent.max_call_s), k + ("max_call_s",)))
     o += _callee_options(agent, k)
     o += _media_options(agent, k, rec_path)
     o += _account_options(agent, k)
