@@ -120,8 +120,9 @@ def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, m
         # With optional-duplicated the offer has an RTP/SAVP line besides RTP/AVP: any SAVP/crypto line counts.
         offered = any(m.savp or m.crypto for m in (d.offer.media if d.offer else ()))
         answered = bool(answer and (answer.savp or answer.crypto))
-        seen = f"offer {offer.proto if offer else 'none'}{' +crypto' if offered else ''}, answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
-        out.append(check(f"{p}.srtp.sdp", offered and answered, "RTP/SAVP with a=crypto in offer and answer", seen,
+        offer_crypto = any(m.crypto for m in (d.offer.media if d.offer else ()))
+        seen = f"offer {offer.proto if offer else 'none'}{' +crypto' if offer_crypto else ''}, answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
+        out.append(check(f"{p}.srtp.sdp", offered and answered, "SAVP (SDES a=crypto or DTLS) in offer and answer", seen,
                          "the SDP did not negotiate SRTP"))
         streams = media.all
         plain = [s for s in streams if s.payload_entropy < CIPHER_ENTROPY and not s.decrypted]

@@ -46,7 +46,8 @@ REG_FAILED = re.compile(r"registration failed, status=(\d+) \(([^)]*)\)")
 STARTUP_ERROR = re.compile(r"(Error: .+|Unable to .+|Invalid .+ argument.*|unrecognized option.*)")
 
 #: pjmedia transport_srtp.c (log file, level 4+): "SRTP started, keying=SDES, crypto=AES_256_CM_HMAC_SHA1_80"
-SRTP_STARTED = re.compile(r"SRTP started, keying=(\w+), crypto=(\S+)")
+#: or "keying=DTLS-SRTP"; group 1 is SDES or DTLS
+SRTP_STARTED = re.compile(r"SRTP started, keying=(SDES|DTLS)(?:-SRTP)?, crypto=(\S+)")
 
 #: Echo barrier: with "echo 1" pjsua prints each menu command it reads
 #: (pjsua_app_legacy.c: if (cmd_echo) printf("%s", menuin)).  Sending
