@@ -27,6 +27,16 @@ from callgen.cancel import CancelToken
 from callgen.errors import AgentTimeout, InfrastructureError, Interrupted
 
 
+#: A pjsua bound to loopback for SIP and RTP, without a sound device (local peers, tests).
+#: Without ``--ip-addr``/``--bound-addr`` pjsua advertises the host's external address for RTP.
+LOOPBACK_ARGS = ("--ip-addr=127.0.0.1", "--bound-addr=127.0.0.1", "--null-audio")
+
+
+def loopback_argv(pjsua: str | os.PathLike, *args: str) -> list[str]:
+    """argv for ``PjsuaAgent``: ``pjsua`` with ``LOOPBACK_ARGS``, then ``args``."""
+    return [os.fspath(pjsua), *LOOPBACK_ARGS, *args]
+
+
 class EventKind(str, enum.Enum):
     READY = "ready"
     CALL_STATE = "call_state"
@@ -201,6 +211,34 @@ class PjsuaAgent:
                     raise AgentTimeout(f"agent {self.name}: timed out after {timeout:g} s waiting for {what}")
                 self._cond.wait(left)
 
+    def wait_for_all(
+        self, pred: Callable[[AgentEvent], bool], count: int, what: str, timeout: float, *, since: int | None = None
+    ) -> list[AgentEvent]:
+        """Block until ``count`` events after ``since`` match; return them in order (AgentTimeout names ``what``)."""
+        matched: list[AgentEvent] = []
+
+        def collect(ev: AgentEvent) -> bool:  # wait_for offers each event once, in order
+            if pred(ev):
+                matched.append(ev)
+            return len(matched) >= count
+
+        if count > 0:
+            try:
+                self.wait_for(collect, what, timeout, since=since)
+            except AgentTimeout as exc:
+                raise AgentTimeout(f"{exc} (saw {len(matched)} of {count})") from None
+        return matched
+
+    def wait_call_outcome(self, what: str, timeout: float, *, call: int | None = None,
+                          since: int | None = None) -> AgentEvent:
+        """The first CONFIRMED state or DISCONNECTED of ``call`` (any call if None) after ``since``."""
+        return self.wait_for(
+            lambda e: (call is None or e.call == call) and (
+                e.kind is EventKind.DISCONNECTED
+                or (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CONFIRMED)),
+            what, timeout, since=since,
+        )  # fmt: skip
+
     def _last_words(self) -> str:
         tail = [l for l in self._st.lines[-40:] if pp.STARTUP_ERROR.search(l)]
         return f" (pjsua said: {tail[-1].strip()})" if tail else ""
@@ -307,6 +345,13 @@ class PjsuaAgent:
             if self._transcript:
                 self._transcript.close()
         return child.exitstatus if child.exitstatus is not None else child.signalstatus
+
+
+def stop_all(agents: Sequence[PjsuaAgent], grace: float = 5.0) -> list[int | None]:
+    """Stop several agents: ask all to quit first (``q`` takes about a second each), then stop each."""
+    for a in agents:
+        a.request_quit()
+    return [a.stop(grace) for a in agents]
 
 
 def _signal(child: pexpect.spawn, sig: int) -> None:

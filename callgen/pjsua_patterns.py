@@ -19,8 +19,9 @@ READY = re.compile(r"You have (\d+) active calls?")
 #: CONNECTING CONFIRMED DISCONNCTD (sic) TERMINATED.
 CALL_STATE = re.compile(r"Call (\d+) state changed to ([A-Z]+)(?: \((\d{3}) ([^)]*)\))?")
 
-#: pjsua_app.c on_call_state(): "Call 0 is DISCONNECTED [reason=486 (Busy Here)]"
-DISCONNECTED = re.compile(r"Call (\d+) is DISCONNECTED \[reason=(\d+) \(([^)]*)\)\]")
+#: pjsua_app.c on_call_state(): "Call 0 is DISCONNECTED [reason=486 (Busy Here)]"; the reason may
+#: hold parentheses: "[reason=503 (SSL certificate verification error (PJSIP_TLS_ECERTVERIF))]"
+DISCONNECTED = re.compile(r"Call (\d+) is DISCONNECTED \[reason=(\d+) \((.*?)\)\]")
 
 #: pjsua_app.c on_call_generic_media_state() (console level 4):
 #: "Call 0 media 0 [type=audio], status is Local hold"  (None/Active/Local hold/Remote hold/Error)

@@ -6,16 +6,16 @@ import argparse
 import io
 import math
 import os
-import time
 import wave
 from pathlib import Path
 
 import pytest
 
 from callgen import audio
+from callgen.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.errors import CaptureFormatError, UsageError
-from callgen.sut.pjsua_peer import PjsuaPeer, close_all
 from callgen.sut.ports import free_port_block
+from callgen.toolpaths import find_pjsua
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "audio"
 
@@ -155,38 +155,44 @@ def test_cli_analyze_exit_status(tmp_path):
 # ---------------------------------------------------------------------------
 # real pjsua: the caller plays, the callee records
 
-HOLD_S = 3.0  #: how long the tone is sent: the stimulus itself, not a synchronisation wait
+HOLD_S = 3  #: how long the tone is sent: the caller's pjsua ends the call itself after this (--duration)
 #: pjsua's default VAD (on, with the default speex/16000 codec) suppresses a steady tone after
 #: about 0.9 s -- measured: 2.2 s of 3 s active with VAD, 3.0 s with --no-vad.
 NO_VAD = "--no-vad"
 
 
-def _play_and_record(tmp_path: Path, play: Path, connect_to_call: bool) -> tuple[Path, tuple]:
+def _play_and_record(tmp_path: Path, play: Path, connect_to_call: bool) -> tuple[Path, dict[int, str]]:
     """Call from a pjsua playing ``play`` to one recording with --auto-rec; return (recording, caller ports)."""
     rec = tmp_path / "rec.wav"
     bob_sip, alice_sip = free_port_block(1), free_port_block(1)
-    bob = PjsuaPeer("bob", [f"--local-port={bob_sip}", f"--rtp-port={free_port_block(4)}", "--no-tcp",
-                            "--auto-answer=200", f"--rec-file={rec}", "--auto-rec", NO_VAD], tmp_path)  # fmt: skip
-    alice = PjsuaPeer("alice", [f"--local-port={alice_sip}", f"--rtp-port={free_port_block(4)}", "--no-tcp",
-                                f"--play-file={play}", NO_VAD], tmp_path)  # fmt: skip
+    pjsua = find_pjsua()
+    bob = PjsuaAgent("bob", loopback_argv(pjsua, f"--local-port={bob_sip}", f"--rtp-port={free_port_block(4)}", "--no-tcp",
+                                          "--auto-answer=200", f"--rec-file={rec}", "--auto-rec", NO_VAD),
+                     tmp_path / "bob.out", cwd=tmp_path)  # fmt: skip
+    # --duration: pjsua hangs up HOLD_S after CONFIRMED, so the tone's length needs no sleep here
+    alice = PjsuaAgent("alice", loopback_argv(pjsua, f"--local-port={alice_sip}", f"--rtp-port={free_port_block(4)}",
+                                              "--no-tcp", f"--play-file={play}", NO_VAD, f"--duration={HOLD_S}"),
+                       tmp_path / "alice.out", cwd=tmp_path)  # fmt: skip
     pids: list[int] = []
     try:
         bob.start()
         alice.start()
         pids = [bob.pid, alice.pid]
-        alice.call(f"sip:bob@127.0.0.1:{bob_sip}")
-        assert alice.wait_call_result(10) is None
-        assert bob.wait_call_result(10) is None
+        since = alice.mark()
+        call_id = alice.make_call(f"sip:bob@127.0.0.1:{bob_sip}")
+        assert alice.wait_call_outcome("alice's call", 10, call=call_id, since=since).kind is EventKind.CALL_STATE
+        assert bob.wait_call_outcome("bob's call", 10, since=0).kind is EventKind.CALL_STATE
         ports = alice.conference_ports()
-        player = next(p.slot for p in ports if p.name == str(play))
-        call = next(p.slot for p in ports if p.name.startswith("sip:bob@"))
-        alice.connect(player, call if connect_to_call else 0)
-        alice.expect(rf"Conf connect: {player} --> {call if connect_to_call else 0}", 5)
-        time.sleep(HOLD_S)
-        alice.hangup_all()
-        bob.expect("DISCONNECTED", 10)
+        player = next(slot for slot, name in ports.items() if name == str(play))
+        call = next(slot for slot, name in ports.items() if name.startswith("sip:bob@"))
+        dst = call if connect_to_call else 0
+        lines_before = len(alice.output_lines())
+        alice.connect_ports(player, dst)  # returns once pjsua has read it; pjsua logs the connect while handling it
+        assert f"Conf connect: {player} --> {dst}" in "\n".join(alice.output_lines()[lines_before:])
+        alice.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "alice's call to end (--duration)", HOLD_S + 10, since=0)
+        bob.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "bob's call to end", 10, since=0)
     finally:
-        close_all([alice, bob])
+        stop_all([alice, bob])
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -196,7 +202,7 @@ def _play_and_record(tmp_path: Path, play: Path, connect_to_call: bool) -> tuple
 @pytest.mark.integration
 def test_pjsua_recording_carries_the_played_1khz_tone(tmp_path):
     rec, ports = _play_and_record(tmp_path, SHIPPED_DIR / "tone_1000hz_3s.wav", connect_to_call=True)
-    assert [p.slot for p in ports] == [0, 1, 2, 3, 4]  # sound, player, ringback, ring, the call
+    assert sorted(ports) == [0, 1, 2, 3, 4]  # sound, player, ringback, ring, the call
     rate, samples = audio.read_wav(rec)
     assert rate == 16000  # the bridge's rate, whatever the played file's rate
     assert audio.active_seconds(rec) >= 2.5

@@ -14,10 +14,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from callgen.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.errors import InfrastructureError, UsageError
-from callgen.sut.pjsua_peer import PjsuaPeer, close_all
 from callgen.sut.ports import free_port_block
 from callgen.tlsgen import KeyType, make_tls_material
+from callgen.toolpaths import find_pjsua
 
 
 def _load(path: Path) -> x509.Certificate:
@@ -139,17 +140,19 @@ def test_pjsua_args(tmp_path):
 # real pjsua
 
 
-def _tls_peer(name: str, workdir: Path, tls_args: tuple[str, ...], *extra: str) -> tuple[PjsuaPeer, int]:
+def _tls_peer(name: str, workdir: Path, tls_args: tuple[str, ...], *extra: str) -> tuple[PjsuaAgent, int]:
     """A pjsua with UDP (TCP off) and TLS; TLS listens on --local-port + 1."""
     sip = free_port_block(2)
     rtp = free_port_block(4)
     args = ["--no-tcp", f"--local-port={sip}", f"--rtp-port={rtp}", "--use-srtp=2", "--srtp-secure=1", *tls_args, *extra]
-    return PjsuaPeer(name, args, workdir), sip
+    return PjsuaAgent(name, loopback_argv(find_pjsua(), *args), workdir / f"{name}.out", cwd=workdir), sip
 
 
-def _assert_gone(*peers: PjsuaPeer, pids: list[int]) -> None:
-    for peer in peers:
-        assert not peer.alive()
+def _output(agent: PjsuaAgent) -> str:
+    return "\n".join(agent.output_lines())
+
+
+def _assert_gone(pids: list[int]) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -167,14 +170,16 @@ def test_pjsua_tls_srtp_call_confirms_with_verified_certificates(tmp_path, key_t
         bob.start()
         alice.start()
         pids = [bob.pid, alice.pid]
-        alice.call(f"sip:bob@127.0.0.1:{bob_port + 1};transport=tls")
-        assert alice.wait_call_result(15) is None
-        assert bob.wait_call_result(15) is None
+        since = alice.mark()
+        call = alice.make_call(f"sip:bob@127.0.0.1:{bob_port + 1};transport=tls")
+        end = alice.wait_call_outcome("alice's TLS call", 15, call=call, since=since)
+        assert end.kind is EventKind.CALL_STATE, end  # CONFIRMED
+        assert bob.wait_call_outcome("bob's TLS call", 15, since=0).kind is EventKind.CALL_STATE
         alice.hangup_all()
-        bob.expect("DISCONNECTED", 10)
+        bob.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "bob's call to end", 10, since=0)
     finally:
-        close_all([alice, bob])
-    a_out, b_out = alice.transcript(), bob.transcript()
+        stop_all([alice, bob])
+    a_out, b_out = _output(alice), _output(bob)
     assert f"SIP TLS listener is ready for incoming connections at 127.0.0.1:{bob_port + 1}" in b_out
     assert f"TLS cert verification result of 127.0.0.1:{bob_port + 1} : OK" in a_out
     assert re.search(r"TLS cert verification result of 127\.0\.0\.1:\d+ : OK", b_out)
@@ -182,7 +187,7 @@ def test_pjsua_tls_srtp_call_confirms_with_verified_certificates(tmp_path, key_t
         assert re.search(r"SRTP started, keying=SDES, crypto=AES_(256|CM_128)_", out)
     cipher = re.search(r"TLS cipher used: \S+/(\S+)", a_out)
     assert cipher and ("-ECDSA-" if key_type is KeyType.EC_P256 else "-RSA-") in cipher.group(1)
-    _assert_gone(alice, bob, pids=pids)
+    _assert_gone(pids)
 
 
 @pytest.mark.integration
@@ -199,11 +204,12 @@ def test_pjsua_refuses_server_certificate_from_foreign_ca(tmp_path):
         bob.start()
         alice.start()
         pids = [bob.pid, alice.pid]
-        alice.call(f"sip:bob@127.0.0.1:{bob_port + 1};transport=tls")
-        end = alice.wait_call_result(15)
-        assert end is not None and end.code >= 400, end
+        since = alice.mark()
+        call = alice.make_call(f"sip:bob@127.0.0.1:{bob_port + 1};transport=tls")
+        end = alice.wait_call_outcome("alice's TLS call", 15, call=call, since=since)
+        assert end.kind is EventKind.DISCONNECTED and end.code >= 400, end
         assert "PJSIP_TLS_ECERTVERIF" in end.reason
     finally:
-        close_all([alice, bob])
-    assert "CONFIRMED" not in bob.transcript()
-    _assert_gone(alice, bob, pids=pids)
+        stop_all([alice, bob])
+    assert "CONFIRMED" not in _output(bob)
+    _assert_gone(pids)

@@ -3,59 +3,82 @@ report the digits the callee's pjsua says it received."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from callgen.analysis import analyze_capture, ladder_lines
-
-from pjsua_harness import PJSUA, Agent, Tcpdump, free_port
+from callgen.capture import Tcpdump
+from callgen.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
+from callgen.sut.ports import free_port_block
+from callgen.toolpaths import find_pjsua
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not os.access(PJSUA, os.X_OK), reason="pjsua not built (scripts/setup.sh)"),
+    pytest.mark.skipif(find_pjsua(required=False) is None, reason="pjsua not built (scripts/setup.sh)"),
     pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump missing"),
 ]
 
 DIGITS = "1123#*9"
 
 
+@dataclass
+class Side:
+    """One pjsua of the call, with the ports and SIP log the assertions need."""
+
+    agent: PjsuaAgent
+    sip_port: int
+    rtp_port: int
+    log_file: str
+
+    def received_digits(self) -> list[tuple[str, str]]:
+        """(digit, method) as this pjsua logged them: "Incoming DTMF on call N: D, using M method"."""
+        return [(e.digit, e.method) for e in self.agent.events(EventKind.DTMF)]
+
+
+def _side(tmp_path: Path, name: str, *extra: str) -> Side:
+    sip, rtp, log = free_port_block(1), free_port_block(4), str(tmp_path / f"{name}.log")
+    argv = loopback_argv(find_pjsua(), "--no-tcp", f"--local-port={sip}", f"--rtp-port={rtp}", f"--log-file={log}",
+                         "--log-level=5", "--app-log-level=3", *extra)  # fmt: skip
+    return Side(PjsuaAgent(name, argv, tmp_path / f"{name}.out", cwd=tmp_path), sip, rtp, log)
+
+
 def _call_with_digits(tmp_path, digits: str, info_digit: str = ""):
-    pcap = str(tmp_path / "call.pcap")
+    pcap = tmp_path / "call.pcap"
     srtp = ["--use-srtp=2", "--srtp-secure=0"]
-    alice = Agent("alice", free_port(), free_port(even_pair=True), str(tmp_path / "alice.log"), srtp)
-    bob = Agent("bob", free_port(), free_port(even_pair=True), str(tmp_path / "bob.log"), srtp + ["--auto-answer=200"])
+    alice = _side(tmp_path, "alice", *srtp)
+    bob = _side(tmp_path, "bob", *srtp, "--auto-answer=200")
     bpf = f"udp and host 127.0.0.1 and (port {alice.sip_port} or port {bob.sip_port} or portrange " \
           f"{alice.rtp_port}-{alice.rtp_port + 3} or portrange {bob.rtp_port}-{bob.rtp_port + 3})"
     dump = Tcpdump(pcap, bpf)
+    dump.start()
+    a, b = alice.agent, bob.agent
     try:
-        bob.start()
-        alice.start()
-        alice.send("m")
-        alice.expect("Make call")
-        alice.send(f"sip:bob@127.0.0.1:{bob.sip_port}")
-        alice.expect("state changed to CONFIRMED")
-        bob.expect("state changed to CONFIRMED")
-        alice.send("#")
-        alice.expect("DTMF")
-        alice.send(digits)
-        for _ in digits:
-            bob.expect(r"Incoming DTMF on call \d+: \S+, using RFC2833 method", timeout=15)
+        b.start()
+        a.start()
+        since = a.mark()
+        call = a.make_call(f"sip:bob@127.0.0.1:{bob.sip_port}")
+        assert a.wait_call_outcome("alice's call", 10, call=call, since=since).kind is EventKind.CALL_STATE
+        assert b.wait_call_outcome("bob's call", 10, since=0).kind is EventKind.CALL_STATE
+        since = b.mark()
+        a.send_dtmf(digits)
+        b.wait_for_all(lambda e: e.kind is EventKind.DTMF and e.method == "RFC2833", len(digits),
+                       "bob's RFC 2833 digits", 15, since=since)  # fmt: skip
         if info_digit:
-            alice.send("*")
-            alice.expect("DTMF")
-            alice.send(info_digit)
-            bob.expect(r"Incoming DTMF on call \d+: \S+, using SIP INFO method", timeout=15)
-        alice.send("h")
-        alice.expect("DISCONNECTED")
-        bob.expect("DISCONNECTED")
+            since = b.mark()
+            a.send_dtmf(info_digit, info=True)
+            b.wait_for(lambda e: e.kind is EventKind.DTMF and e.method == "SIP INFO", "bob's SIP INFO digit", 15,
+                       since=since)  # fmt: skip
+        a.hangup()
+        a.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "alice's call to end", 10, since=0)
+        b.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "bob's call to end", 10, since=0)
     finally:
-        alice.quit()
-        bob.quit()
+        stop_all([a, b])
         dump.stop()
-    return pcap, alice, bob
+    return str(pcap), alice, bob
 
 
 def test_real_srtp_call_digits_match_callee(tmp_path):

@@ -1,4 +1,4 @@
-"""Fixtures for the SUT harness tests: pjsua peers that are always closed and checked gone."""
+"""Fixtures for the SUT harness tests: pjsua agents that are always stopped and checked gone."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Callable, Iterator
 
 import pytest
 
-from callgen.sut.pjsua_peer import PjsuaPeer, close_all
+from callgen.driver import PjsuaAgent, loopback_argv, stop_all
 from callgen.sut.ports import free_port_block
+from callgen.toolpaths import find_pjsua
 
-PeerFactory = Callable[..., PjsuaPeer]
+AgentFactory = Callable[..., PjsuaAgent]
 
 
 def _gone(pid: int) -> bool:
@@ -23,25 +24,26 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def pjsua(tmp_path: Path) -> Iterator[PeerFactory]:
-    """``pjsua(name, *args, sip_port=None)`` starts a loopback pjsua (UDP only, own free ports).
+def pjsua(tmp_path: Path) -> Iterator[AgentFactory]:
+    """``pjsua(name, *args, sip_port=None)`` starts a loopback pjsua agent (UDP only, own free ports).
 
-    On teardown every peer is closed and its process must be gone.
+    On teardown every agent is stopped and its process must be gone.
     """
-    peers: list[PjsuaPeer] = []
+    agents: list[PjsuaAgent] = []
     pids: list[int] = []
 
-    def start(name: str, *args: str, sip_port: int | None = None) -> PjsuaPeer:
+    def start(name: str, *args: str, sip_port: int | None = None) -> PjsuaAgent:
         port = sip_port or free_port_block(1)
-        peer = PjsuaPeer(name, [f"--rtp-port={free_port_block(4)}", "--no-tcp", *args], tmp_path, sip_port=port)
-        peers.append(peer)
-        peer.start()
-        pids.append(peer.pid)
-        return peer
+        argv = loopback_argv(find_pjsua(), f"--local-port={port}", f"--rtp-port={free_port_block(4)}", "--no-tcp", *args)
+        agent = PjsuaAgent(name, argv, tmp_path / f"{name}.out", cwd=tmp_path)
+        agents.append(agent)
+        agent.start()
+        pids.append(agent.pid)
+        return agent
 
     try:
         yield start
     finally:
-        close_all(peers)
+        stop_all(agents)
     leftovers = [pid for pid in pids if not _gone(pid)]
     assert not leftovers, f"pjsua processes left behind: {leftovers}"

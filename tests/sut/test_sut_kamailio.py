@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from callgen.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import InfrastructureError, UsageError
-from callgen.sut.pjsua_peer import close_all
 from callgen.sut.kamailio import DEFAULT_CONFIG, Kamailio, KamailioConfig, KamailioProcess, start_kamailio
 from callgen.sut.sipprobe import parse_status_line, sip_options_probe
 
 BROKEN_CFG = Path(__file__).resolve().parents[1] / "kamailio" / "broken.cfg"
-REG_RESULT = [r"registration success, status=(\d+)", r"registration failed, status=(\d+) \(([^)\r\n]*)"]
 needs_kamailio = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
                                     reason="kamailio not installed")  # fmt: skip
 
@@ -154,6 +153,12 @@ def test_broken_config_fails_fast_with_the_log_line(tmp_path):
     assert "kamailio.log" in str(exc.value)
 
 
+def _registration(agent: PjsuaAgent, timeout: float = 10.0):
+    """pjsua's first REGISTER answer, even one printed before its menu (since=0)."""
+    return agent.wait_for(lambda e: e.kind in (EventKind.REG_OK, EventKind.REG_FAILED),
+                          f"the registration of {agent.name}", timeout, since=0)  # fmt: skip
+
+
 @needs_kamailio
 @pytest.mark.integration
 def test_registered_users_call_through_the_proxy(tmp_path, pjsua):
@@ -163,19 +168,22 @@ def test_registered_users_call_through_the_proxy(tmp_path, pjsua):
                          f"--username={name}", f"--password={password}", f"--outbound={k.outbound_uri}", *extra)  # fmt: skip
 
         bob = user("bob", "s3cret", "--auto-answer=200")
-        assert bob.expect_seen(REG_RESULT, 10)[0] == 0
+        assert _registration(bob).kind is EventKind.REG_OK
         alice = user("alice", "s3cret")
-        assert alice.expect_seen(REG_RESULT, 10)[0] == 0
+        assert _registration(alice).kind is EventKind.REG_OK
 
-        alice.call(f"sip:bob@127.0.0.1:{k.port}")
-        assert alice.wait_call_result(10) is None
-        assert bob.wait_call_result(10) is None
-        alice.call(f"sip:carol@127.0.0.1:{k.port}")  # never registered
-        end = alice.wait_call_result(10)
-        assert end is not None and (end.code, end.reason) == (404, "Not Found")
+        since = alice.mark()
+        call = alice.make_call(f"sip:bob@127.0.0.1:{k.port}")
+        end = alice.wait_call_outcome("alice's call to bob", 10, call=call, since=since)
+        assert end.kind is EventKind.CALL_STATE, end  # CONFIRMED
+        assert bob.wait_call_outcome("bob's incoming call", 10, since=0).kind is EventKind.CALL_STATE
+        since = alice.mark()
+        call = alice.make_call(f"sip:carol@127.0.0.1:{k.port}")  # never registered
+        end = alice.wait_call_outcome("alice's call to carol", 10, call=call, since=since)
+        assert end.kind is EventKind.DISCONNECTED and (end.code, end.reason) == (404, "Not Found")
         alice.hangup_all()
-        bob.expect("DISCONNECTED", 10)
-        close_all([alice, bob])  # while Kamailio still answers their unREGISTER
+        bob.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "bob's call to end", 10, since=0)
+        stop_all([alice, bob])  # while Kamailio still answers their unREGISTER
         log = k.log_text()
     assert "REGISTER of bob saved" in log and "REGISTER of alice saved" in log
     assert "initial INVITE for bob relayed to sip:bob@127.0.0.1:" in log  # lookup found bob's contact
@@ -189,9 +197,9 @@ def test_wrong_password_is_refused(tmp_path, pjsua):
     with start_kamailio(tmp_path / "kam", password="s3cret") as k:
         mallory = pjsua("mallory", f"--registrar={k.uri}", "--id=sip:mallory@127.0.0.1", "--realm=*",
                         "--username=mallory", "--password=guess")  # fmt: skip
-        idx, match = mallory.expect_seen(REG_RESULT, 10)
-        assert idx == 1 and match.group(1) in ("401", "403"), match.group(0)
-        close_all([mallory])
+        reg = _registration(mallory)
+        assert reg.kind is EventKind.REG_FAILED and reg.code in (401, 403), reg.line
+        stop_all([mallory])
         log = k.log_text()
     assert "REGISTER of mallory: wrong password" in log
     assert "REGISTER of mallory saved" not in log
@@ -202,6 +210,6 @@ def test_wrong_password_is_refused(tmp_path, pjsua):
 def test_without_password_registration_needs_no_credentials(tmp_path, pjsua):
     with Kamailio(KamailioConfig(tmp_path / "kam")) as k:
         bob = pjsua("bob", f"--registrar={k.uri}", "--id=sip:bob@127.0.0.1")
-        assert bob.expect_seen(REG_RESULT, 10)[0] == 0
-        close_all([bob])
+        assert _registration(bob).kind is EventKind.REG_OK
+        stop_all([bob])
     assert "REGISTER of bob saved" in k.log_text()

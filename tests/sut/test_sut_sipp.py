@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from callgen.driver import EventKind
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.ports import free_port_block
 from callgen.sut.process import group_alive
@@ -101,11 +102,14 @@ def test_pjsua_calls_sipp_uas(tmp_path, pjsua):
     try:
         assert owns_udp_socket(pid, "127.0.0.1", sipp.port)
         alice = pjsua("alice")
-        alice.call(sipp.uri)
-        assert alice.wait_call_result(10) is None  # CONFIRMED: SIPp's 200 was accepted and ACKed
+        since = alice.mark()
+        call = alice.make_call(sipp.uri)
+        first = alice.wait_call_outcome("alice's call to SIPp", 10, call=call, since=since)
+        assert first.kind is EventKind.CALL_STATE  # CONFIRMED: SIPp's 200 was accepted and ACKed
+        since = alice.mark()
         alice.hangup_all()
-        end = alice.wait_call_result(10)
-        assert end is not None and end.code == 200
+        end = alice.wait_call_outcome("alice's call to end", 10, call=call, since=since)
+        assert end.kind is EventKind.DISCONNECTED and end.code == 200
         result = sipp.wait(20)  # the built-in uas pauses 4 s after the BYE
     finally:
         sipp.stop()
@@ -118,8 +122,9 @@ def test_pjsua_calls_sipp_uas(tmp_path, pjsua):
 @needs_sipp
 @pytest.mark.integration
 def test_sipp_uac_calls_pjsua_and_exits_0(tmp_path, pjsua):
-    bob = pjsua("bob", "--auto-answer=200")
-    sipp = start_sipp(tmp_path, "uac", remote=f"127.0.0.1:{bob.sip_port}", service="bob", calls=2, rate=5, timeout_s=30)
+    bob_port = free_port_block(1)
+    bob = pjsua("bob", "--auto-answer=200", sip_port=bob_port)
+    sipp = start_sipp(tmp_path, "uac", remote=f"127.0.0.1:{bob_port}", service="bob", calls=2, rate=5, timeout_s=30)
     pid = sipp.pid
     try:
         result = sipp.wait(30)
@@ -127,15 +132,16 @@ def test_sipp_uac_calls_pjsua_and_exits_0(tmp_path, pjsua):
         sipp.stop()
     assert result.ok and result.exit_code == 0, result.describe()
     assert (result.successful_calls, result.failed_calls) == (2, 0)
-    assert bob.wait_call_result(5) is None  # bob really saw a confirmed call
+    assert bob.wait_call_outcome("bob's call", 5, since=0).kind is EventKind.CALL_STATE  # bob really saw a confirmed call
     _gone(sipp, pid)
 
 
 @needs_sipp
 @pytest.mark.integration
 def test_sipp_uac_reports_failure_when_pjsua_rejects(tmp_path, pjsua):
-    bob = pjsua("bob", "--auto-answer=486")
-    sipp = start_sipp(tmp_path, "uac", remote=f"127.0.0.1:{bob.sip_port}", service="bob", calls=1, timeout_s=30)
+    bob_port = free_port_block(1)
+    pjsua("bob", "--auto-answer=486", sip_port=bob_port)
+    sipp = start_sipp(tmp_path, "uac", remote=f"127.0.0.1:{bob_port}", service="bob", calls=1, timeout_s=30)
     pid = sipp.pid
     try:
         result = sipp.wait(30)
