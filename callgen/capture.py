@@ -1,9 +1,32 @@
-"""tcpdump on the loopback interface, for one run.
+"""Packet capture on the loopback interface, for one run: tcpdump or dumpcap.
 
-Started and confirmed listening (its "listening on" line) before the first
-agent starts; stopped with SIGINT and waited for, so the pcap is complete.
-``-U`` writes packet by packet, so an interrupted run still leaves a readable
-capture.
+Both backends share one life cycle: start the process, wait for the line that
+says the capture socket is open (never a fixed sleep), stop with SIGINT and wait
+so the pcap is complete.  ``make_capture`` picks the backend.
+
+Why stop() drains first: libpcap reads the kernel's packet ring (TPACKET_V3),
+whose blocks reach the process only when full or when the block timeout expires
+(tcpdump: 1 s, dumpcap: 250 ms), and on SIGINT both tools leave at once, dropping
+what the ring still holds.  Measured on lo, 5 packets sent right before the
+SIGINT: tcpdump wrote 0 (5 when the stop came 1.2 s later), dumpcap 0 (5 at
+0.5 s).  So stop() first waits ``settle`` (block timeout plus margin) and then
+until the process sleeps in poll again: asleep after its blocks were retired means
+it has written every packet that reached its socket before stop() was called.
+(tcpdump's ``--immediate-mode`` is no cure: libpcap then uses TPACKET_V2 with one
+64 KiB frame per packet on lo, the 2 MiB ring holds 32 of them, and lo puts each
+packet in twice; with 8 captures in parallel tcpdump lost 3-4 of 20 packets
+"dropped by kernel".)  A packet has reached the capture socket once the receiving
+socket got it (loopback hands packets to capture sockets before IP); the tests
+receive every datagram before stopping, as pjsua agents do before they quit.
+
+tcpdump as uid 0 (Debian builds it to change to user 'tcpdump') needs CAP_SETGID
+with ``-Z root`` and CAP_CHOWN without; a pod that keeps only CAP_NET_RAW has
+neither ("Couldn't change to 'root' uid" / "Couldn't change ownership of
+savefile").  dumpcap (Debian ``wireshark-common``) needs only CAP_NET_RAW (with
+``-p``).  dumpcap prints "Capturing on 'Loopback: lo'" *before* it opens the
+packet socket (strace: that write, then socket/bind/filter/open of the file, then
+"File: <path>"), so its ready line is "File:".  A SIGINT that reaches dumpcap
+before its capture loop runs is ignored, so stop() repeats it until dumpcap exits.
 """
 
 from __future__ import annotations
@@ -14,14 +37,39 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from callgen.errors import InfrastructureError
+from callgen.errors import InfrastructureError, UsageError
 
 LISTENING = re.compile(r"listening on (\S+)")
 STATS = re.compile(r"(\d+) packets? captured|(\d+) packets? dropped by kernel")
+
+DUMPCAP_READY = re.compile(r"^File: (.+)$")
+DUMPCAP_CAPTURED = re.compile(r"^Packets captured: (\d+)")
+DUMPCAP_DROPS = re.compile(r"^Packets received/dropped on interface .*?: (\d+)/(\d+) \(pcap:(\d+)/")
+
+CAPTURE_ENV = "CALLGEN_CAPTURE"
+TOOLS = ("tcpdump", "dumpcap")
+CHOICES = TOOLS + ("auto",)
+
+# Linux capability numbers (linux/capability.h)
+CAP_CHOWN = 0
+CAP_SETGID = 6
+CAP_SETUID = 7
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+
+_PRIVILEGE_ERROR = re.compile(
+    r"couldn't change|operation not permitted|permission denied|ownership|don't have permission", re.I
+)
+_BOTH_TOOLS_FIX = (
+    "a capture needs tcpdump (Debian 'tcpdump') as root with its usual capabilities, or dumpcap "
+    "(Debian 'wireshark-common', installed with 'tshark'), which needs only CAP_NET_RAW; "
+    f"in a pod with capabilities drop [ALL] add [NET_RAW] install dumpcap and set {CAPTURE_ENV}=dumpcap (or auto)"
+)
 
 
 @dataclass(frozen=True)
@@ -37,80 +85,211 @@ def port_filter(port_ranges: Sequence[tuple[int, int]], ports: Sequence[int] = (
     return f"(udp or tcp) and ({' or '.join(terms)})" if terms else "udp or tcp"
 
 
-def find_tcpdump() -> str | None:
-    return shutil.which("tcpdump") or next(
-        (p for p in ("/usr/bin/tcpdump", "/usr/sbin/tcpdump") if os.access(p, os.X_OK)), None
+def _find(name: str) -> str | None:
+    return shutil.which(name) or next(
+        (p for p in (f"/usr/bin/{name}", f"/usr/sbin/{name}") if os.access(p, os.X_OK)), None
     )
 
 
-class Tcpdump:
-    """One tcpdump process writing ``pcap_path``."""
+def find_tcpdump() -> str | None:
+    return _find("tcpdump")
+
+
+def find_dumpcap() -> str | None:
+    return _find("dumpcap")
+
+
+def effective_capabilities(status_path: str = "/proc/self/status") -> int | None:
+    """The CapEff mask of this process, or None where /proc does not tell."""
+    try:
+        with open(status_path, encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def tcpdump_can_drop_privileges(caps: int | None = None, euid: int | None = None) -> bool:
+    """Will tcpdump survive its own privilege change?
+
+    Only uid 0 changes user (Debian builds tcpdump ``--with-user=tcpdump``);
+    with ``-Z root`` (what ``Tcpdump`` passes as root) that needs CAP_SETGID.
+    Measured under setpriv: NET_RAW+SETGID works, NET_RAW alone fails.
+    """
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0:
+        return True
+    caps = effective_capabilities() if caps is None else caps
+    return caps is None or bool(caps >> CAP_SETGID & 1)
+
+
+class _CaptureProcess:
+    """One capture process writing ``pcap_path``; subclasses give argv, ready line and stats."""
+
+    tool = "capture"
+    ready = LISTENING
+    settle = 0.0  #: the kernel's ring-block timeout plus margin: after it every packet sent is readable
+    resend = 0.0  #: repeat the stop signal this often while the process lives (0: once)
 
     def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None):
         self.pcap_path = Path(pcap_path)
         self.bpf = bpf
         self.interface = interface
-        self.binary = binary or find_tcpdump()
+        self.binary = binary
         self._proc: subprocess.Popen | None = None
         self._stderr: list[str] = []
         self._listening = threading.Event()
+        self._ready_seen = False
         self._reader: threading.Thread | None = None
 
     def argv(self) -> list[str]:
-        argv = [self.binary or "tcpdump", "-i", self.interface, "-n", "-U", "-s", "0", "-w", str(self.pcap_path)]
-        if os.geteuid() == 0:
-            argv += ["-Z", "root"]  # keep root so it may write into a root-owned run folder
-        return argv + [self.bpf]
+        raise NotImplementedError
+
+    def _not_found(self) -> str:
+        raise NotImplementedError
+
+    def _hint(self, text: str) -> str:
+        return ""
+
+    def _stats(self) -> tuple[int | None, int | None]:
+        raise NotImplementedError
 
     def start(self, timeout: float = 10.0) -> None:
         if not self.binary:
-            raise InfrastructureError("tcpdump not found (install the Debian package 'tcpdump'; 'callgen doctor' checks it)")
+            raise InfrastructureError(self._not_found())
         self._proc = subprocess.Popen(
             self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, start_new_session=True,
         )
-        self._reader = threading.Thread(target=self._read_stderr, name="tcpdump-stderr", daemon=True)
+        self._reader = threading.Thread(target=self._read_stderr, name=f"{self.tool}-stderr", daemon=True)
         self._reader.start()
         if not self._listening.wait(timeout):
             self.stop()
             raise InfrastructureError(
-                f"tcpdump did not start listening on {self.interface} within {timeout:g} s: {self._stderr_text()}"
+                f"{self.tool} did not start listening on {self.interface} within {timeout:g} s: {self._stderr_text()}"
             )
-        if self._proc.poll() is not None:
-            raise InfrastructureError(f"tcpdump exited at start: {self._stderr_text()}")
+        if not self._ready_seen:  # stderr ended before the ready line: the process is exiting
+            try:
+                self._proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                self.stop()
+        if not self._ready_seen or self._proc.poll() is not None:
+            if self._reader:
+                self._reader.join(2.0)
+            raise InfrastructureError(f"{self.tool} exited at start: {self._stderr_text()}")
 
     def _read_stderr(self) -> None:
         assert self._proc and self._proc.stderr
         for line in self._proc.stderr:
             self._stderr.append(line.rstrip("\n"))
-            if LISTENING.search(line):
+            if not self._ready_seen and self.ready.search(line.rstrip("\n")):
+                self._ready_seen = True
                 self._listening.set()
-        self._listening.set()  # EOF: tcpdump ended; start() then reports why
+        self._listening.set()  # EOF: the process ended; start() then reports why
 
     def _stderr_text(self) -> str:
         text = " | ".join(l for l in self._stderr if l.strip())
-        if "permission" in text.lower() or "operation not permitted" in text.lower():
-            text += " (capture needs root or CAP_NET_RAW: run as root, or setcap cap_net_raw,cap_net_admin=eip on tcpdump)"
-        return text or "no output"
+        return (text + self._hint(text)) if text else "no output"
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    def _drain(self, proc: subprocess.Popen, until: float) -> None:
+        """Let the process write what the kernel holds for it: wait ``settle``, then for it to sleep in poll."""
+        try:  # returns early only if the process ends on its own
+            proc.wait(self.settle)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        while time.monotonic() < until and proc.poll() is None:
+            if _sleeping_in_poll(proc.pid) is not False:
+                return
+            try:
+                proc.wait(0.005)
+            except subprocess.TimeoutExpired:
+                pass
+
     def stop(self, timeout: float = 5.0) -> CaptureStats:
-        """SIGINT (tcpdump flushes and prints its counters), then SIGKILL."""
+        """Drain, SIGINT (the tool flushes and prints its counters), then SIGKILL."""
         proc = self._proc
         if proc is None:
             return CaptureStats(None, None, "")
         if proc.poll() is None:
+            deadline = time.monotonic() + timeout
+            if self._ready_seen:
+                self._drain(proc, time.monotonic() + min(timeout / 2, max(2.0, 4 * self.settle)))
             try:
-                proc.send_signal(signal.SIGINT)
-                proc.wait(timeout)
+                while True:
+                    proc.send_signal(signal.SIGINT)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise subprocess.TimeoutExpired(proc.args, timeout)
+                    try:
+                        proc.wait(min(left, self.resend) if self.resend else left)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if not self.resend or time.monotonic() >= deadline:
+                            raise
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(2.0)
         if self._reader:
             self._reader.join(2.0)
+        captured, dropped = self._stats()
+        return CaptureStats(captured, dropped, "\n".join(self._stderr))
+
+
+def _sleeping_in_poll(pid: int) -> bool | None:
+    """Is the process asleep in poll/select? None when /proc cannot tell (process gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+    if state != "S":
+        return False
+    try:
+        with open(f"/proc/{pid}/wchan", encoding="ascii", errors="replace") as f:
+            wchan = f.read().strip()
+    except OSError:
+        wchan = ""
+    return wchan in ("", "0") or any(w in wchan for w in ("poll", "select"))
+
+
+class Tcpdump(_CaptureProcess):
+    """One tcpdump process writing ``pcap_path``."""
+
+    tool = "tcpdump"
+    ready = LISTENING
+    settle = 1.1  # tcpdump's 1 s ring-block timeout plus margin (see the module docstring)
+
+    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None):
+        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_tcpdump())
+
+    def argv(self) -> list[str]:
+        argv = [self.binary or "tcpdump", "-i", self.interface, "-n", "-U", "-s", "0",
+                "-w", str(self.pcap_path)]
+        if os.geteuid() == 0:
+            argv += ["-Z", "root"]  # keep root so it may write into a root-owned run folder
+        return argv + [self.bpf]
+
+    def _not_found(self) -> str:
+        return "tcpdump not found (install the Debian package 'tcpdump'; 'callgen doctor' checks it)"
+
+    def _hint(self, text: str) -> str:
+        low = text.lower()
+        if "couldn't change" in low:
+            return (" (tcpdump as root changes user after opening the interface and needs CAP_SETGID, or CAP_CHOWN"
+                    " for the savefile; with only CAP_NET_RAW, as in a pod that drops ALL and adds NET_RAW, use dumpcap:"
+                    f" install Debian 'wireshark-common' and set {CAPTURE_ENV}=dumpcap or auto)")
+        if "permission" in low or "operation not permitted" in low:
+            return " (capture needs root or CAP_NET_RAW: run as root, or setcap cap_net_raw,cap_net_admin=eip on tcpdump)"
+        return ""
+
+    def _stats(self) -> tuple[int | None, int | None]:
         captured = dropped = None
         for line in self._stderr:
             for m in STATS.finditer(line):
@@ -118,4 +297,96 @@ class Tcpdump:
                     captured = int(m[1])
                 if m[2]:
                     dropped = int(m[2])
-        return CaptureStats(captured, dropped, "\n".join(self._stderr))
+        return captured, dropped
+
+
+class Dumpcap(_CaptureProcess):
+    """One dumpcap process writing ``pcap_path`` in pcap format (Ethernet DLT on lo)."""
+
+    tool = "dumpcap"
+    ready = DUMPCAP_READY
+    settle = 0.5  # two of dumpcap's 250 ms ring-block timeouts (see the module docstring)
+    resend = 0.25
+
+    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None):
+        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_dumpcap())
+
+    def argv(self) -> list[str]:
+        # -P: pcap, not pcapng (dumpcap 4.0 has no -F); -p: no promiscuous mode, so CAP_NET_RAW alone does;
+        # -q: no running packet count on stderr
+        return [self.binary or "dumpcap", "-i", self.interface, "-p", "-q", "-P", "-w", str(self.pcap_path),
+                "-f", self.bpf]
+
+    def _not_found(self) -> str:
+        return ("dumpcap not found (install the Debian package 'wireshark-common', which comes with 'tshark'; "
+                "'callgen doctor' checks it)")
+
+    def _hint(self, text: str) -> str:
+        if "permission" in text.lower():
+            return (" (dumpcap needs CAP_NET_RAW: run as root or in a pod with capabilities add [NET_RAW], or "
+                    "setcap cap_net_raw,cap_net_admin=eip on dumpcap)")
+        return ""
+
+    def _stats(self) -> tuple[int | None, int | None]:
+        captured = dropped = None
+        for line in self._stderr:
+            if m := DUMPCAP_CAPTURED.search(line):
+                captured = int(m[1])
+            elif m := DUMPCAP_DROPS.search(line):
+                dropped = int(m[3])
+        return captured, dropped
+
+
+def capture_tool(tool: str | None = None) -> str:
+    """The backend to use: ``tool``, else $CALLGEN_CAPTURE, else "auto" -- resolved to "tcpdump" or "dumpcap".
+
+    "auto": tcpdump when it is installed and its privilege change will work
+    (see ``tcpdump_can_drop_privileges``), else dumpcap when installed, else
+    tcpdump when installed (it will report why it cannot start).
+    """
+    source = "tool"
+    if not tool:
+        tool, source = os.environ.get(CAPTURE_ENV, "").strip() or "auto", f"${CAPTURE_ENV}"
+    tool = tool.lower()
+    if tool not in CHOICES:
+        raise UsageError(f"{source}={tool!r}: the capture tool is one of {', '.join(CHOICES)}")
+    if tool != "auto":
+        return tool
+    tcpdump, dumpcap = find_tcpdump(), find_dumpcap()
+    if tcpdump and tcpdump_can_drop_privileges():
+        return "tcpdump"
+    if dumpcap:
+        return "dumpcap"
+    if tcpdump:
+        return "tcpdump"
+    raise InfrastructureError(f"no capture tool found (neither tcpdump nor dumpcap): {_BOTH_TOOLS_FIX}")
+
+
+def make_capture(pcap_path: Path, bpf: str, *, interface: str = "lo", tool: str | None = None) -> Tcpdump | Dumpcap:
+    """A capture (not started) with the backend ``capture_tool(tool)`` picks."""
+    chosen = capture_tool(tool)
+    cls = Tcpdump if chosen == "tcpdump" else Dumpcap
+    cap = cls(pcap_path, bpf, interface=interface)
+    if not cap.binary:
+        raise InfrastructureError(f"{cap._not_found()}; {_BOTH_TOOLS_FIX}")
+    return cap
+
+
+def start_capture(pcap_path: Path, bpf: str, *, interface: str = "lo", tool: str | None = None,
+                  timeout: float = 10.0) -> Tcpdump | Dumpcap:
+    """``make_capture`` and ``start``; in "auto", a tcpdump refused at start for privileges falls back to dumpcap."""
+    auto = (tool or os.environ.get(CAPTURE_ENV, "").strip() or "auto").lower() == "auto"
+    cap = make_capture(pcap_path, bpf, interface=interface, tool=tool)
+    try:
+        cap.start(timeout)
+        return cap
+    except InfrastructureError as exc:
+        if not (auto and isinstance(cap, Tcpdump) and find_dumpcap() and _PRIVILEGE_ERROR.search(str(exc))):
+            raise
+        first = exc
+    fallback = Dumpcap(pcap_path, bpf, interface=interface)
+    try:
+        fallback.start(timeout)
+    except InfrastructureError as exc:
+        raise InfrastructureError(f"no capture tool could start: {first}; then {exc}; {_BOTH_TOOLS_FIX}") from exc
+    return fallback

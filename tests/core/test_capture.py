@@ -1,0 +1,272 @@
+"""Capture backends with real processes on lo: tcpdump and dumpcap write exactly
+the packets sent, stop leaves no process, the factory picks the backend, and under
+setpriv with CAP_NET_RAW alone "auto" still captures (with dumpcap)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from callgen import capture
+from callgen.analysis.pcapio import LINKTYPE_ETHERNET, read_packets
+from callgen.capture import (CAPTURE_ENV, CAP_NET_RAW, CAP_SETGID, Dumpcap, Tcpdump, capture_tool,
+                             find_dumpcap, find_tcpdump, make_capture, start_capture,
+                             tcpdump_can_drop_privileges)
+from callgen.errors import InfrastructureError, UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+BACKENDS = {"tcpdump": (Tcpdump, find_tcpdump), "dumpcap": (Dumpcap, find_dumpcap)}
+
+
+def udp_records(path: Path) -> list[tuple[int, int, int, bytes]]:
+    """(linktype, source port, destination port, payload) of every IPv4/UDP packet, Ethernet-framed."""
+    out = []
+    for _t, linktype, buf, start, end in read_packets(str(path)):
+        frame = bytes(buf[start:end])
+        assert linktype == LINKTYPE_ETHERNET
+        if struct.unpack_from("!H", frame, 12)[0] != 0x0800:
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        if frame[23] != 17:
+            continue
+        udp = 14 + ihl
+        sport, dport, length = struct.unpack_from("!HHH", frame, udp)
+        out.append((linktype, sport, dport, frame[udp + 8: udp + length]))
+    return out
+
+
+def bound_udp() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def receive_all(sock: socket.socket, payloads: list[bytes], timeout: float = 5.0) -> None:
+    """Wait (bounded) until ``sock`` got every payload: then the capture socket has them too."""
+    sock.settimeout(timeout)
+    got = [sock.recv(2048) for _ in payloads]
+    assert got == payloads
+
+
+def gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists()
+
+
+def backend(name: str):
+    cls, find = BACKENDS[name]
+    if not find():
+        pytest.skip(f"{name} not installed")
+    return cls
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_backend_captures_exactly_the_packets_sent(name, tmp_path):
+    cls = backend(name)
+    rx, other, tx = bound_udp(), bound_udp(), bound_udp()
+    port, other_port, tx_port = rx.getsockname()[1], other.getsockname()[1], tx.getsockname()[1]
+    pcap = tmp_path / f"{name}.pcap"
+    cap = cls(pcap, f"udp and dst port {port}")
+    cap.start(timeout=10)
+    pid = cap.pid
+    try:
+        sent = [f"{name}-{i:03d}".encode() for i in range(20)]
+        for i, payload in enumerate(sent):
+            tx.sendto(payload, ("127.0.0.1", port))
+            if i % 4 == 0:
+                tx.sendto(b"not-for-the-filter", ("127.0.0.1", other_port))
+        receive_all(rx, sent)
+        receive_all(other, [b"not-for-the-filter"] * 5)
+    finally:
+        stats = cap.stop(timeout=10)
+        for s in (rx, other, tx):
+            s.close()
+    assert gone(pid), f"{name} pid {pid} still there after stop()"
+    recs = udp_records(pcap)
+    assert [r[3] for r in recs] == sent  # all of them, in order, and nothing else
+    assert {r[2] for r in recs} == {port} and {r[1] for r in recs} == {tx_port}
+    assert stats.captured == len(sent), stats.stderr
+    assert stats.dropped_by_kernel == 0, stats.stderr
+    assert pcap.read_bytes()[:4] == struct.pack("<I", 0xA1B2C3D4)  # pcap, not pcapng
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_stop_right_after_start_ends_the_process(name, tmp_path):
+    """A stop straight after the ready line must still end the tool (dumpcap may miss an early SIGINT)."""
+    cls = backend(name)
+    for i in range(3):
+        cap = cls(tmp_path / f"{i}.pcap", "udp and port 9")
+        cap.start(timeout=10)
+        pid = cap.pid
+        stats = cap.stop(timeout=10)
+        assert gone(pid), f"round {i}: {name} still running"
+        assert stats.captured == 0, stats.stderr
+        assert udp_records(tmp_path / f"{i}.pcap") == []
+
+
+def test_stop_before_start_and_argv():
+    assert Dumpcap(Path("x.pcap"), "udp").stop().captured is None
+    argv = Dumpcap(Path("x.pcap"), "udp port 5", interface="lo", binary="/usr/bin/dumpcap").argv()
+    assert argv == ["/usr/bin/dumpcap", "-i", "lo", "-p", "-q", "-P", "-w", "x.pcap", "-f", "udp port 5"]
+    assert Tcpdump(Path("x.pcap"), "udp", binary="/usr/bin/tcpdump").argv()[:8] == [
+        "/usr/bin/tcpdump", "-i", "lo", "-n", "-U", "-s", "0", "-w"]
+
+
+def test_missing_binary_is_an_infrastructure_error(tmp_path):
+    cap = Dumpcap(tmp_path / "x.pcap", "udp")
+    cap.binary = None
+    with pytest.raises(InfrastructureError, match="wireshark-common"):
+        cap.start(timeout=1)
+
+
+def test_tool_that_exits_at_start_is_reported(tmp_path):
+    cap = backend("dumpcap")(tmp_path / "x.pcap", "udp", interface="no-such-if0")
+    with pytest.raises(InfrastructureError, match="dumpcap exited at start"):
+        cap.start(timeout=10)
+    assert gone(cap.pid)
+
+
+# --- selection --------------------------------------------------------------------------------
+
+
+def test_env_var_selects_the_backend(monkeypatch, tmp_path):
+    monkeypatch.setattr(capture, "find_tcpdump", lambda: "/usr/bin/tcpdump")
+    monkeypatch.setattr(capture, "find_dumpcap", lambda: "/usr/bin/dumpcap")
+    monkeypatch.setenv(CAPTURE_ENV, "dumpcap")
+    assert isinstance(make_capture(tmp_path / "a.pcap", "udp"), Dumpcap)
+    monkeypatch.setenv(CAPTURE_ENV, "TCPDUMP")
+    assert isinstance(make_capture(tmp_path / "a.pcap", "udp"), Tcpdump)
+    assert isinstance(make_capture(tmp_path / "a.pcap", "udp", tool="dumpcap"), Dumpcap)  # the argument wins
+    monkeypatch.setenv(CAPTURE_ENV, "wireshark")
+    with pytest.raises(UsageError, match=CAPTURE_ENV):
+        make_capture(tmp_path / "a.pcap", "udp")
+    with pytest.raises(UsageError, match="one of tcpdump, dumpcap, auto"):
+        capture_tool("pcapd")
+    monkeypatch.delenv(CAPTURE_ENV)
+    cap = make_capture(tmp_path / "a.pcap", "udp port 7", interface="lo")
+    assert (cap.pcap_path, cap.bpf, cap.interface) == (tmp_path / "a.pcap", "udp port 7", "lo")
+
+
+def test_auto_follows_the_capabilities(monkeypatch):
+    monkeypatch.delenv(CAPTURE_ENV, raising=False)
+    monkeypatch.setattr(capture, "find_tcpdump", lambda: "/usr/bin/tcpdump")
+    monkeypatch.setattr(capture, "find_dumpcap", lambda: "/usr/bin/dumpcap")
+    monkeypatch.setattr(capture.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(capture, "effective_capabilities", lambda: (1 << CAP_NET_RAW) | (1 << CAP_SETGID))
+    assert capture_tool() == "tcpdump"
+    monkeypatch.setattr(capture, "effective_capabilities", lambda: 1 << CAP_NET_RAW)  # the pod case
+    assert capture_tool() == "dumpcap" == capture_tool("auto")
+    assert capture_tool("tcpdump") == "tcpdump"  # asked for by name: no second-guessing
+    monkeypatch.setattr(capture, "find_dumpcap", lambda: None)
+    assert capture_tool() == "tcpdump"  # the only one there; it will say why it cannot start
+    monkeypatch.setattr(capture, "find_tcpdump", lambda: None)
+    with pytest.raises(InfrastructureError, match="neither tcpdump nor dumpcap") as e:
+        capture_tool()
+    assert "wireshark-common" in str(e.value) and "NET_RAW" in str(e.value)
+    with pytest.raises(InfrastructureError, match="dumpcap not found.*NET_RAW"):
+        make_capture(Path("x.pcap"), "udp", tool="dumpcap")
+
+
+def test_tcpdump_privilege_rule():
+    assert tcpdump_can_drop_privileges(caps=1 << CAP_NET_RAW, euid=1000)
+    assert not tcpdump_can_drop_privileges(caps=1 << CAP_NET_RAW, euid=0)
+    assert tcpdump_can_drop_privileges(caps=(1 << CAP_NET_RAW) | (1 << CAP_SETGID), euid=0)
+    assert tcpdump_can_drop_privileges(caps=None, euid=0)  # no /proc: try tcpdump
+
+
+def test_effective_capabilities_reads_proc(tmp_path):
+    f = tmp_path / "status"
+    f.write_text("Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t0000000000002000\n")
+    assert capture.effective_capabilities(str(f)) == 1 << CAP_NET_RAW
+    assert capture.effective_capabilities(str(tmp_path / "missing")) is None
+
+
+# --- a pod with only CAP_NET_RAW, emulated with setpriv ------------------------------------------
+
+NET_RAW_ONLY = ["--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw", "--bounding-set=-all,+net_raw"]
+
+CHILD = textwrap.dedent("""
+    import json, os, socket, sys
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from callgen import capture
+    from callgen.analysis.pcapio import read_packets
+    from callgen.errors import InfrastructureError
+    d = Path(sys.argv[2])
+    out = {"caps": capture.effective_capabilities(), "euid": os.geteuid()}
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
+    port = rx.getsockname()[1]
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def run(cap, name):
+        pid = cap.pid
+        sent = [b"%s-%d" % (name.encode(), i) for i in range(7)]
+        for payload in sent:
+            tx.sendto(payload, ("127.0.0.1", port))
+        rx.settimeout(5)
+        assert [rx.recv(100) for _ in sent] == sent
+        stats = cap.stop(timeout=10)
+        payloads = [bytes(b[e - 2 - len(name):e]) for _t, _l, b, s, e in read_packets(str(cap.pcap_path))]
+        out[name] = {"tool": cap.tool, "exact": payloads == sent, "captured": stats.captured,
+                     "ended": not os.path.exists(f"/proc/{pid}")}
+
+    plain = capture.Tcpdump(d / "tcpdump.pcap", f"udp and dst port {port}")
+    try:
+        plain.start(timeout=10)
+        out["tcpdump_alone"] = "started"
+        plain.stop()
+    except InfrastructureError as exc:
+        out["tcpdump_alone"] = str(exc)
+    out["auto_choice"] = capture.capture_tool("auto")
+    cap = capture.make_capture(d / "auto.pcap", f"udp and dst port {port}", tool="auto")
+    cap.start(timeout=10)
+    run(cap, "auto")
+    # the start-time fallback: pretend the capability check said yes, tcpdump is refused, dumpcap takes over
+    capture.tcpdump_can_drop_privileges = lambda *a, **k: True
+    cap = capture.start_capture(d / "fallback.pcap", f"udp and dst port {port}", tool="auto", timeout=10)
+    run(cap, "fallback")
+    print(json.dumps(out))
+""")
+
+
+def setpriv_net_raw_only() -> str | None:
+    """None when setpriv can run a uid-0 child whose effective set is CAP_NET_RAW alone, else why not."""
+    if os.geteuid() != 0:
+        return "needs uid 0 (setpriv may only lower capabilities of a root process here)"
+    if not shutil.which("setpriv"):
+        return "setpriv (util-linux) not installed"
+    argv = ["setpriv", *NET_RAW_ONLY, "--", sys.executable, "-c",
+            "print(open('/proc/self/status').read())"]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"setpriv {' '.join(NET_RAW_ONLY)} failed: {exc}"
+    eff = [l.split()[1] for l in p.stdout.splitlines() if l.startswith("CapEff:")]
+    if p.returncode != 0 or eff != [f"{1 << CAP_NET_RAW:016x}"]:
+        return f"setpriv {' '.join(NET_RAW_ONLY)} gave rc={p.returncode} CapEff={eff} ({p.stderr.strip()[:200]})"
+    return None
+
+
+def test_auto_captures_with_cap_net_raw_only(tmp_path):
+    why = setpriv_net_raw_only()
+    if why:
+        pytest.skip(why)
+    if not (find_tcpdump() and find_dumpcap()):
+        pytest.skip("needs both tcpdump and dumpcap installed")
+    p = subprocess.run(["setpriv", *NET_RAW_ONLY, "--", sys.executable, "-c", CHILD, str(ROOT), str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["caps"] == 1 << CAP_NET_RAW and out["euid"] == 0
+    assert "Couldn't change" in out["tcpdump_alone"] and "dumpcap" in out["tcpdump_alone"], out
+    assert out["auto_choice"] == "dumpcap"
+    for name in ("auto", "fallback"):
+        assert out[name] == {"tool": "dumpcap", "exact": True, "captured": 7, "ended": True}, out
