@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import os
+from concurrent.futures import ThreadPoolExecutor
 import signal
 import threading
 import time
@@ -348,10 +349,14 @@ class PjsuaAgent:
 
 
 def stop_all(agents: Sequence[PjsuaAgent], grace: float = 5.0) -> list[int | None]:
-    """Stop several agents: ask all to quit first (``q`` takes about a second each), then stop each."""
+    """Stop several agents at once: ask all to quit (``q`` takes about a second
+    each), then wait for them in parallel, so one that hangs delays no other."""
+    if not agents:
+        return []
     for a in agents:
         a.request_quit()
-    return [a.stop(grace) for a in agents]
+    with ThreadPoolExecutor(max_workers=len(agents)) as pool:
+        return list(pool.map(lambda a: a.stop(grace), agents))
 
 
 def _signal(child: pexpect.spawn, sig: int) -> None:

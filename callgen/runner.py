@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -19,7 +18,7 @@ from typing import Mapping
 from callgen.callflow import CallRun, Deadline
 from callgen.cancel import CancelToken
 from callgen.capture import CaptureStats, Tcpdump, port_filter
-from callgen.driver import EventKind, PjsuaAgent
+from callgen.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
 from callgen.evidence import AgentEvidence, Evidence, StepOutcome
 from callgen.model import Scenario, TlsFiles
@@ -199,11 +198,4 @@ def _await_registrations(plan: RunPlan, agents: dict[str, PjsuaAgent], deadline:
 
 
 def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:
-    """Quit every agent in parallel (pjsua takes about a second to quit)."""
-    if not agents:
-        return {}
-    for a in agents.values():
-        a.request_quit()
-    with ThreadPoolExecutor(max_workers=len(agents)) as pool:
-        futures = {name: pool.submit(a.stop) for name, a in agents.items()}
-        return {name: f.result() for name, f in futures.items()}
+    return dict(zip(agents, stop_all(list(agents.values()))))
