@@ -9,8 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from callgen.capture import Tcpdump, find_tcpdump
-from callgen.errors import InfrastructureError
+from callgen.capture import capture_tool, start_capture
+from callgen.errors import InfrastructureError, UsageError
 from callgen.toolpaths import find_pjsua
 
 
@@ -49,16 +49,15 @@ def pjsua_codecs(path: str) -> list[str]:
     return re.findall(r"^\s*\d+\s+(\S+/\d+(?:/\d+)?)\s*$", text, re.M)
 
 
-def check_capture(tcpdump: str) -> tuple[bool, str]:
-    """Can tcpdump really open lo? Start a capture, await 'listening on', stop it."""
+def check_capture(tool: str | None = None) -> tuple[bool, str]:
+    """Can the capture tool really open lo? Start a capture, await its ready line, stop it."""
     with tempfile.TemporaryDirectory(prefix="callgen-doctor-") as d:
-        t = Tcpdump(Path(d) / "probe.pcap", "udp port 9", binary=tcpdump)
         try:
-            t.start(timeout=10)
-        except InfrastructureError as exc:
+            cap = start_capture(Path(d) / "probe.pcap", "udp port 9", tool=tool, timeout=10)
+        except (InfrastructureError, UsageError) as exc:
             return False, str(exc)
-        t.stop()
-    return True, "may capture on lo"
+        cap.stop()
+    return True, f"{cap.binary} may capture on lo"
 
 
 def diagnose(pjsua: str | None = None) -> list[Finding]:
@@ -68,13 +67,9 @@ def diagnose(pjsua: str | None = None) -> list[Finding]:
         out.append(Finding("pjsua", True, True, f"{p} (pjproject {pjsua_version(p)})"))
     else:
         out.append(Finding("pjsua", False, True, "not found", "run 'make setup' (builds it into .build/bin) or set PJSUA=/path/to/pjsua"))
-    t = find_tcpdump()
-    if t:
-        ok, detail = check_capture(t)
-        out.append(Finding("tcpdump", ok, True, f"{t}: {detail}",
-                           "" if ok else "run as root, or: setcap cap_net_raw,cap_net_admin=eip " + t))
-    else:
-        out.append(Finding("tcpdump", False, True, "not found", "apt-get install tcpdump"))
+    ok, detail = check_capture()
+    out.append(Finding("capture", ok, True, f"{capture_tool()}: {detail}" if ok else detail,
+                       "" if ok else "run as root, or give tcpdump/dumpcap CAP_NET_RAW; CALLGEN_CAPTURE=dumpcap in pods"))
     for tool, pkg, why in (("tshark", "tshark", "independent oracle in the tests"),
                            ("kamailio", "kamailio", "registrar/proxy for scenarios that need one"),
                            ("sipp", "sip-tester", "interop peer"),

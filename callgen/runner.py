@@ -1,7 +1,7 @@
 """Run one scenario: plan -> processes and capture -> evidence -> checks -> result.
 
 Whatever happens (a failed wait, a timeout, Ctrl-C, SIGTERM), every pjsua and
-the tcpdump are stopped before this returns or raises, and what was written to
+the capture (tcpdump or dumpcap) are stopped before this returns or raises, and what was written to
 the run folder stays there with a result.json saying how the run ended.
 """
 
@@ -17,7 +17,7 @@ from typing import Mapping
 
 from callgen.callflow import CallRun, Deadline
 from callgen.cancel import CancelToken
-from callgen.capture import CaptureStats, Tcpdump, port_filter
+from callgen.capture import CaptureStats, port_filter, start_capture
 from callgen.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
 from callgen.evidence import AgentEvidence, Evidence, StepOutcome
@@ -40,6 +40,7 @@ class RunOptions:
     variables: Mapping[str, str] = field(default_factory=dict)
     keep: str = "all"  #: applied by suites; a single run always keeps its folder
     interface: str = "lo"
+    capture_tool: str | None = None  #: tcpdump | dumpcap | auto (default: $CALLGEN_CAPTURE, else auto)
     cancel: CancelToken | None = None  #: set by a suite on Ctrl-C: every wait raises Interrupted
 
 
@@ -117,7 +118,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     scenario = plan.scenario
     deadline = Deadline(scenario.timeout)
     pcap = plan.run_dir / "capture.pcap"
-    tcpdump = Tcpdump(pcap, port_filter(plan.port_ranges, plan.extra_ports), interface=options.interface)
+    bpf = port_filter(plan.port_ranges, plan.extra_ports)
+    capture = None
     agents: dict[str, PjsuaAgent] = {}
     sipps: dict[str, SippProcess] = {}
     outcomes: list[StepOutcome] = []
@@ -125,7 +127,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     stats = CaptureStats(None, None, "")
     statuses: dict[str, int | None] = {}
     try:
-        tcpdump.start(timeout=deadline.bound(10.0, "starting tcpdump"))
+        capture = start_capture(pcap, bpf, interface=options.interface, tool=options.capture_tool,
+                                timeout=deadline.bound(10.0, "starting the capture"))
         for ap in plan.start_order:
             if options.cancel is not None and options.cancel.is_set():
                 raise Interrupted("cancelled before all agents started")
@@ -155,7 +158,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
             statuses = _stop_agents(agents)
             for proc in sipps.values():
                 proc.stop()
-            stats = tcpdump.stop()
+            if capture is not None:
+                stats = capture.stop()
     return Evidence(
         run_dir=plan.run_dir,
         pcap_path=pcap,

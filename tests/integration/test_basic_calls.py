@@ -82,3 +82,12 @@ def test_two_runs_overlap_without_clashes(cli, tmp_path, pjsua_bin):
     assert len(results) == 2 and all(x["verdict"] == "pass" for x in results)
     ports = {c["seen"] for x in results for c in x["checks"] if c["name"] == "call1.bye"}
     assert len(ports) == 2, "each run must use its own ports"
+
+
+def test_basic_call_with_dumpcap_as_the_capture_tool(cli, tmp_path, pjsua_bin, monkeypatch):
+    """What a pod with only CAP_NET_RAW uses: the same run, captured by dumpcap."""
+    monkeypatch.setenv("CALLGEN_CAPTURE", "dumpcap")
+    r = cli("run", str(SCENARIOS / "basic_call.yaml"), "-o", str(tmp_path))
+    assert r.status == 0, r.out + r.err
+    methods = tshark_sip_methods(tmp_path / "basic_call" / "capture.pcap")
+    assert methods[0] == "INVITE" and "BYE" in methods
