@@ -96,6 +96,9 @@ def describe(error: jsonschema.ValidationError) -> tuple[KeyPath, str]:
     if leaf.validator == "pattern":
         desc = leaf.schema.get("description", "")
         return tuple(leaf.absolute_path), f"{leaf.instance!r} is not valid here" + (f": {desc}" if desc else "")
+    if leaf.validator == "format":
+        desc = leaf.schema.get("description", "")
+        return tuple(leaf.absolute_path), f"{leaf.instance!r} is not a valid {leaf.validator_value}" + (f": {desc}" if desc else "")
     if leaf.validator == "enum":
         choices = ", ".join(repr(c) for c in leaf.validator_value)
         return tuple(leaf.absolute_path), f"{leaf.instance!r} is not one of {choices}"

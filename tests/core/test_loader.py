@@ -163,3 +163,8 @@ def test_packaged_schema_copy_matches():
     packaged = Path(__file__).resolve().parents[2] / "callgen" / "data" / "scenario.schema.json"
     src = Path(__file__).resolve().parents[2] / "schemas" / "scenario.schema.json"
     assert json.loads(packaged.read_text()) == json.loads(src.read_text())
+
+
+def test_ipv6_agent_is_refused_with_the_reason(write_yaml):
+    e = _err(write_yaml, GOOD.replace("    role: caller\n", "    role: caller\n    address: '::1'\n", 1))
+    assert ":5: agents.alice.address: '::1' is not a valid ipv4" in str(e)
