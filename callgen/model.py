@@ -140,10 +140,6 @@ class Agent:
     def is_pjsua(self) -> bool:
         return self.sipp is None
 
-    @property
-    def is_ipv6(self) -> bool:
-        return ":" in self.address
-
 
 @dataclass(frozen=True)
 class WaitStep:

@@ -99,8 +99,6 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     ]
     if agent.transport is not Transport.TCP:
         o.append(PjsuaOption("--no-tcp", None, k + ("transport",)))
-    if agent.is_ipv6:
-        o.append(PjsuaOption("--ipv6", None, k + ("address",)))
     if tls is not None:
         o += [
             PjsuaOption("--use-tls", None, k + ("transport",)),
@@ -176,7 +174,7 @@ def _account_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
 
 def contact_uri(agent: Agent, sip_port: int) -> str:
     """How other agents dial ``agent``: by its transport (TLS on SIP port + 1)."""
-    host = f"[{agent.address}]" if agent.is_ipv6 else agent.address
+    host = agent.address
     if agent.transport is Transport.TLS:
         scheme = "sips" if agent.srtp.secure == 2 else "sip"
         suffix = "" if scheme == "sips" else ";transport=tls"
