@@ -118,7 +118,8 @@ class StreamState:
         if self.slow:
             self._slow(t, b0, b1, rts, buf, start, end, ext)
             return
-        # RFC 3550 interarrival jitter (audio only: event packets never get here)
+        # RFC 3550 interarrival jitter (audio only: event packets never get here);
+        # an inlined copy of _jitter, as this runs once per packet
         prev_t = self.prev_t
         if prev_t >= 0.0:
             dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
@@ -202,6 +203,11 @@ class StreamState:
             self._update_slow()
             self._event(t, b0, b1, rts, buf, start, end)
             return
+        self._jitter(t, rts)
+
+    def _jitter(self, t: float, rts: int) -> None:
+        """RFC 3550 interarrival jitter on audio packets (``add`` inlines the same
+        update on its fast path, and ``scan`` on its hot loop, for speed)."""
         prev_t = self.prev_t
         if prev_t >= 0.0:
             dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
