@@ -46,7 +46,7 @@ class RunOptions:
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
     """Run ``scenario`` once; raise ``Interrupted`` on Ctrl-C/SIGTERM (after cleaning up)."""
-    run_dir = Path(options.out_dir)
+    run_dir = Path(options.out_dir).resolve()  # agents run with the run folder as cwd
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     evidence: Evidence | None = None

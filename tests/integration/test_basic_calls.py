@@ -91,3 +91,12 @@ def test_basic_call_with_dumpcap_as_the_capture_tool(cli, tmp_path, pjsua_bin, m
     assert r.status == 0, r.out + r.err
     methods = tshark_sip_methods(tmp_path / "basic_call" / "capture.pcap")
     assert methods[0] == "INVITE" and "BYE" in methods
+
+
+def test_default_relative_output_folder(cli, tmp_path, pjsua_bin, monkeypatch):
+    """As 'make demo' runs it: no -o, so a relative ./callgen-runs/<timestamp>/."""
+    monkeypatch.chdir(tmp_path)
+    r = cli("run", str(SCENARIOS / "basic_call.yaml"))
+    assert r.status == 0, r.out + r.err
+    runs = list((tmp_path / "callgen-runs").glob("*/basic_call/capture.pcap"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
