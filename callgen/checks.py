@@ -42,17 +42,21 @@ def _header(msg, name: str) -> str:
     return ""
 
 
-def _placed_by(d: Dialog, ag, agent) -> bool:
-    """Did this agent place the dialog's INVITE?  Its SIP port (UDP/TCP, or the
-    TLS port next to it) as source, or - for TCP/TLS, where the source port is
-    ephemeral - its identity in From."""
-    inv = _first_invite(d)
-    if inv is None:
-        return False
-    if inv.src in {_host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
+def _sent_by(msg, ag, agent) -> bool:
+    """Did this agent send ``msg``?  Its SIP port (UDP/TCP, or the TLS port next
+    to it) as source, or - over TCP/TLS, where the source port is ephemeral -
+    its address with its identity in From."""
+    if msg.src in {_host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
         return True
+    if msg.transport == "udp":
+        return False
     ident = f"{agent.user}@{agent.domain}"
-    return ident in _header(inv, "From") and inv.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
+    return ident in _header(msg, "From") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
+
+
+def _placed_by(d: Dialog, ag, agent) -> bool:
+    inv = _first_invite(d)
+    return inv is not None and _sent_by(inv, ag, agent)
 
 
 def dialogs_of_calls(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> dict[int, Dialog | None]:
@@ -111,7 +115,7 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) ->
         checks.append(check(f"{p}.setup_time", ms is not None and ms <= call.expect.setup_ms_max, f"<= {call.expect.setup_ms_max:g} ms INVITE to final response",
                             f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
     if answered:
-        checks += _answered_checks(p, evidence, call, d, final)
+        checks += _answered_checks(p, scenario, evidence, call, d, final)
     if call.expect.codec:
         checks.append(_codec_check(p, call.expect.codec, d))
     if any(isinstance(s, HoldStep) for s in call.steps):
@@ -119,7 +123,7 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) ->
     return checks
 
 
-def _answered_checks(p: str, evidence: Evidence, call: Call, d: Dialog, final) -> list:
+def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, final) -> list:
     checks = []
     acks = list(_msgs(d, method="ACK"))
     checks.append(check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
@@ -128,8 +132,7 @@ def _answered_checks(p: str, evidence: Evidence, call: Call, d: Dialog, final) -
     bye_ok = [m for m in _msgs(d, status_for="BYE") if m.status == 200]
     if hangups:
         who = evidence.agent(hangups[0].by)
-        srcs = {_host_port(who.address, who.sip_port + k) for k in (0, 1)}
-        from_who = [m for m in byes if m.src in srcs or m.transport == "log"]
+        from_who = [m for m in byes if _sent_by(m, who, scenario.agent(hangups[0].by))]
         checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({_host_port(who.address, who.sip_port)})",
                             ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
     if hangups or byes:

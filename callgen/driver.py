@@ -48,6 +48,7 @@ class EventKind(str, enum.Enum):
     REG_FAILED = "reg_failed"
     ECHO = "echo"
     MEDIA = "media"
+    CALL_ERROR = "call_error"
     EXITED = "exited"
 
 
@@ -81,6 +82,8 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.MEDIA, now, int(m[1]), state=m[4].strip(), reason=m[3], line=line)
     if m := pp.DTMF.search(line):
         return AgentEvent(EventKind.DTMF, now, int(m[1]), digit=m[2].upper(), method=(m[4] or "RFC2833"), line=line)
+    if m := pp.CALL_ERROR.search(line):
+        return AgentEvent(EventKind.CALL_ERROR, now, reason=m[1].strip(), line=line)
     if m := pp.INCOMING.search(line):
         return AgentEvent(EventKind.INCOMING, now, line=line)
     if m := pp.REG_SUCCESS.search(line):
@@ -261,15 +264,18 @@ class PjsuaAgent:
         self.wait_for(lambda e: e.kind is EventKind.ECHO and e.line == token, "the echo barrier", timeout, since=since)
 
     def make_call(self, uri: str, timeout: float = 5.0) -> int:
-        """Place a call; return pjsua's call id (from its first state line)."""
+        """Place a call; return pjsua's call id (from its first state line).
+        pjsua refusing to place it at all (no transport for the URI...) raises."""
         since = self.mark()
         self.send(pp.CMD_MAKE_CALL, uri)
         ev = self.wait_for(
-            lambda e: e.kind in (EventKind.CALL_STATE, EventKind.DISCONNECTED),
+            lambda e: e.kind in (EventKind.CALL_STATE, EventKind.DISCONNECTED, EventKind.CALL_ERROR),
             f"the call to {uri} to start",
             timeout,
             since=since,
         )
+        if ev.kind is EventKind.CALL_ERROR:
+            raise InfrastructureError(f"agent {self.name}: pjsua could not place the call to {uri}: {ev.reason}")
         return ev.call if ev.call is not None else 0
 
     def answer(self, code: int) -> None:

@@ -50,6 +50,10 @@ STARTUP_ERROR = re.compile(r"(Error: .+|Unable to .+|Invalid .+ argument.*|unrec
 #: or "keying=DTLS-SRTP"; group 1 is SDES or DTLS
 SRTP_STARTED = re.compile(r"SRTP started, keying=(SDES|DTLS)(?:-SRTP)?, crypto=(\S+)")
 
+#: pjsua_call.c via pjsua_perror(): why a call could not even be placed, e.g.
+#: "pjsua_call.c  .Unable to generate Contact header: Unsupported transport (PJSIP_EUNSUPTRANSPORT) [status=171060]"
+CALL_ERROR = re.compile(r"pjsua_call\.c\s+\.*((?:Unable to|Error) .+)")
+
 #: Echo barrier: with "echo 1" pjsua prints each menu command it reads
 #: (pjsua_app_legacy.c: if (cmd_echo) printf("%s", menuin)).  Sending
 #: "echo <token>" both keeps echo on and proves every earlier line was read.

@@ -77,7 +77,9 @@ class RunPlan:
 
 
 def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
-                  tls: TlsFiles | None = None, rec_path: Path | None = None) -> tuple[PjsuaOption, ...]:
+                  tls: TlsFiles | None = None, rec_path: Path | None = None,
+                  needs_tcp: bool = False) -> tuple[PjsuaOption, ...]:
+    """``needs_tcp``: the agent dials a TCP party, so it needs a TCP transport too."""
     k = ("agents", agent.name)
     host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
     ident = f"sip:{agent.user}@{host}"
@@ -97,7 +99,7 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
         PjsuaOption("--app-log-level", "4", k),  # level 4 has the media state lines
         PjsuaOption("--no-color", None, k),
     ]
-    if agent.transport is not Transport.TCP:
+    if agent.transport is not Transport.TCP and not needs_tcp:
         o.append(PjsuaOption("--no-tcp", None, k + ("transport",)))
     if tls is not None:
         o += [
@@ -190,6 +192,9 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
     (every agent gets TLS when any agent of the scenario uses it)."""
     agents = []
     extra_ports = []
+    tcp_callers = {c.caller for c in scenario.calls
+                   if (c.callee and scenario.agent(c.callee).transport is Transport.TCP)
+                   or (c.uri and "transport=tcp" in c.uri.lower())}
     for i, agent in enumerate(scenario.agents):
         sip_port = agent.port if agent.port is not None else port_base + SIP_STRIDE * i
         if agent.port is not None:
@@ -212,7 +217,8 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
                 config_path=run_dir / f"{agent.name}.cfg",
                 log_path=log,
                 transcript_path=run_dir / f"{agent.name}.transcript.txt",
-                options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec) if agent.is_pjsua else (),
+                options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec,
+                                      needs_tcp=agent.name in tcp_callers) if agent.is_pjsua else (),
             )
         )
     by_name = {a.name: a for a in agents}

@@ -100,3 +100,24 @@ def test_default_relative_output_folder(cli, tmp_path, pjsua_bin, monkeypatch):
     assert r.status == 0, r.out + r.err
     runs = list((tmp_path / "callgen-runs").glob("*/basic_call/capture.pcap"))
     assert len(runs) == 1 and runs[0].stat().st_size > 0
+
+
+def test_sip_over_tcp_seen_as_tcp_in_the_capture(cli, tmp_path, pjsua_bin):
+    r = cli("run", str(SCENARIOS / "tcp_transport.yaml"), "-o", str(tmp_path))
+    assert r.status == 0, r.out + r.err
+    from callgen.analysis import analyze_capture
+
+    a = analyze_capture(str(tmp_path / "tcp_transport" / "capture.pcap"))
+    transports = {m.transport for d in a.dialogs for m in d.messages}
+    assert transports == {"tcp"}, transports
+
+
+def test_a_call_pjsua_cannot_place_is_reported_with_pjsuas_reason(cli, tmp_path, write_yaml, pjsua_bin):
+    f = write_yaml(
+        "name: bad_uri\nagents:\n  alice:\n    role: caller\n  bob:\n    role: callee\n"
+        "calls:\n  - from: alice\n    to: 'sip:bob@127.0.0.1:9;transport=sctp'\n"
+    )
+    r = cli("run", str(f), "-o", str(tmp_path))
+    assert r.status == 3, r.out + r.err
+    assert "pjsua could not place the call to sip:bob@127.0.0.1:9;transport=sctp" in r.out
+    assert "Unsupported transport" in r.out
