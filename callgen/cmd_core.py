@@ -13,12 +13,17 @@ from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
 def _validate(args: argparse.Namespace, io: IO) -> int:
     from callgen.loader import load_scenario
 
+    from callgen.codecs import check_codecs, supported_codecs
     from callgen.targets import placeholder_target
+    from callgen.toolpaths import find_pjsua
 
+    pjsua = find_pjsua(None, required=False)
     bad = 0
     for f in args.files:
         try:  # no Kubernetes lookups while validating: targets get a placeholder
             s = load_scenario(Path(f), resolver=placeholder_target)
+            if pjsua:  # codec names are checked against the pjsua that would run them
+                check_codecs(s, supported_codecs(pjsua))
         except ScenarioErrors as exc:
             bad += 1
             for line in exc.lines():
@@ -85,8 +90,17 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     def make_options(a: argparse.Namespace, out_dir: Path) -> RunOptions:
         return RunOptions(out_dir=out_dir, pjsua=a.pjsua, variables=dict(a.var), keep=a.keep)
 
+    def load(path: Path, *, variables=None):
+        from callgen.codecs import check_codecs, supported_codecs
+        from callgen.loader import load_scenario
+        from callgen.toolpaths import find_pjsua
+
+        scenario = load_scenario(path, variables=variables)
+        pjsua = find_pjsua(args.pjsua, required=False)
+        return check_codecs(scenario, supported_codecs(pjsua)) if pjsua else scenario
+
     with sigterm_as_interrupt():
-        status = run_suite_command(args, io, make_run_options=make_options)
+        status = run_suite_command(args, io, make_run_options=make_options, load=load)
     if status == ExitStatus.INTERRUPTED:
         print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)
     return status

@@ -86,3 +86,12 @@ def test_shards_cover_the_library_exactly_once(cli, count, monkeypatch):
 def test_bad_shard_is_usage_error(cli):
     r = cli("run", str(SCENARIOS), "--shard", "2/2")
     assert r.status == 2 and "--shard" in r.err
+
+
+def test_unknown_codec_is_refused_before_anything_runs(cli, write_yaml, tmp_path):
+    f = write_yaml(BAD.replace("    answr: 200\n", "    codecs: [PCMA, G729]\n"), "c.yaml")
+    r = cli("run", str(f), "-o", str(tmp_path / "out"))
+    assert r.status == 2, r.out + r.err
+    assert "c.yaml:7: agents.bob.codecs[1]: codec 'G729' is not in this pjsua (it has" in r.err
+    assert "PCMA" in r.err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("capture.pcap"))
