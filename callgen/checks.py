@@ -116,6 +116,8 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) ->
                             f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
     if answered:
         checks += _answered_checks(p, scenario, evidence, call, d, final)
+    elif any(isinstance(s, HangupStep) for s in call.steps) and d.final_code in (None, 487):
+        checks += _cancel_checks(p, d)
     if call.expect.codec:
         checks.append(_codec_check(p, call.expect.codec, d))
     if any(isinstance(s, HoldStep) for s in call.steps):
@@ -146,6 +148,14 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
         checks.append(check(f"{p}.duration", dur is not None and lo <= dur <= hi, f"{lo:g} s <= duration <= {hi:g} s",
                             f"{dur:.2f} s (200 OK to BYE)" if dur is not None else "no BYE", "call duration out of range"))
     return checks
+
+
+def _cancel_checks(p: str, d: Dialog) -> list:
+    """Hanging up before the answer is a CANCEL, answered 200, and the INVITE ends 487."""
+    cancels = list(_msgs(d, method="CANCEL"))
+    ok = [m for m in _msgs(d, status_for="CANCEL") if m.status == 200]
+    return [check(f"{p}.cancel", bool(cancels) and bool(ok), "CANCEL answered 200 OK",
+                  f"{len(cancels)} CANCEL, {'200 OK' if ok else 'no 200 OK'} to it", "the call was not cancelled cleanly")]
 
 
 def _codec_check(p: str, want: str, d: Dialog):
