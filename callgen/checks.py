@@ -263,7 +263,7 @@ def registration_checks(scenario: Scenario, evidence: Evidence, analysis: Captur
     return out
 
 
-def agent_agreement(evidence: Evidence, call: Call, d: Dialog) -> list:
+def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
     """pjsua's own account of the call must match the capture."""
     if d.final_code is None or d.final_code < 300:
         return []
@@ -271,7 +271,10 @@ def agent_agreement(evidence: Evidence, call: Call, d: Dialog) -> list:
     disc = [e for e in ag.events if e.kind.value == "disconnected"]
     if not disc:
         return []
-    code = disc[min(call.index, len(disc) - 1)].code
+    k = sum(1 for c in scenario.calls[: call.index] if c.caller == call.caller)  # this caller's k-th call
+    if k >= len(disc):
+        return []
+    code = disc[k].code
     ok = code == d.final_code
     return [check(f"call{call.index + 1}.pjsua_agrees", ok, f"caller pjsua reports {d.final_code}",
                   f"caller pjsua reports {code}", "pjsua and the capture disagree", "pjsua")]
@@ -295,7 +298,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
                                 "no INVITE from its SIP ports in the capture or the logs"))
             continue
         checks += sip_checks(scenario, evidence, call, d)
-        checks += agent_agreement(evidence, call, d)
+        checks += agent_agreement(scenario, evidence, call, d)
         checks += media_checks(scenario, evidence, analysis, call, d)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
         ladder += ["  " + line for line in ladder_lines(d)]

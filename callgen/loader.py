@@ -112,6 +112,7 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
             calls.append(_call(i, spec, by_name, smap))
         except ScenarioError as exc:
             problems.append(exc)
+    _check_groups(calls, smap, problems)
     if problems:
         raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
     return Scenario(
@@ -124,6 +125,22 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
         source=path,
         source_map=smap,
     )
+
+
+def _check_groups(calls: list[Call], smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """An agent drives one call at a time: no agent twice in a group of parallel calls."""
+    busy: set[str] = set()
+    for c in calls:
+        parties = {c.caller} | ({c.callee} if c.callee else set())
+        if not c.parallel:
+            busy = set()
+        elif c.index == 0:
+            problems.append(smap.error(("calls", 0, "parallel"), "the first call has no call before it to run with"))
+        clash = parties & busy
+        if clash:
+            problems.append(smap.error(("calls", c.index, "parallel"),
+                                       f"'{sorted(clash)[0]}' is already in a call running at the same time"))
+        busy |= parties
 
 
 def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problems: list[ScenarioError]) -> Agent:
@@ -237,7 +254,8 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         steps = _default_steps(agents[callee] if callee else None, caller)
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
     _check_secure_transport(base, caller, callee, agents, smap)
-    return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect)
+    return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
+                parallel=bool(spec.get("parallel", False)))
 
 
 def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:

@@ -217,6 +217,7 @@ class Call:
     uri: str | None  #: explicit target URI (outside party)
     steps: tuple[Step, ...]
     expect: CallExpect
+    parallel: bool = False  #: starts together with the previous call
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,17 @@ class Scenario:
             if a.name == name:
                 return a
         raise KeyError(name)
+
+    def call_groups(self) -> list[tuple[Call, ...]]:
+        """Calls that run at the same time, in order (a call with ``parallel``
+        joins the group of the one before it)."""
+        groups: list[list[Call]] = []
+        for c in self.calls:
+            if c.parallel and groups:
+                groups[-1].append(c)
+            else:
+                groups.append([c])
+        return [tuple(g) for g in groups]
 
     @property
     def uses_tls(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 import os
 import time
 from dataclasses import dataclass, field
@@ -141,11 +142,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
             agents[ap.name] = agent
             agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
         _await_registrations(plan, agents, deadline, outcomes)
-        for cp in plan.calls:
-            if cp.call.caller in agents:
-                CallRun(cp, agents, deadline, outcomes, plan).execute()
-            else:
-                sipps[f"{cp.call.caller}#{cp.call.index}"] = run_uac_call(plan, cp, deadline, outcomes)
+        for group in scenario.call_groups():
+            _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)
         for name, proc in sipps.items():
             if proc.config.scenario == "uas":
                 finish_uas(name, proc, outcomes, max(0.0, min(8.0, deadline.left())))
@@ -179,6 +177,27 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         finished=time.time(),
         error=error,
     )
+
+
+def _run_group(group: list, plan: RunPlan, agents: dict[str, PjsuaAgent], sipps: dict[str, SippProcess],
+               deadline: Deadline, outcomes: list[StepOutcome]) -> None:
+    """Run calls that start together; each in its own thread when there are several
+    (they share no agent, so no pjsua gets commands from two threads)."""
+    def one(cp) -> None:
+        if cp.call.caller in agents:
+            CallRun(cp, agents, deadline, outcomes, plan).execute()
+        else:
+            sipps[f"{cp.call.caller}#{cp.call.index}"] = run_uac_call(plan, cp, deadline, outcomes)
+
+    if len(group) == 1:
+        one(group[0])
+        return
+    with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="call") as pool:
+        futures = [pool.submit(one, cp) for cp in group]
+        errors = [f.exception() for f in futures]
+    # an interrupt wins over any other error; then the first error in call order
+    for exc in sorted((e for e in errors if e is not None), key=lambda e: not isinstance(e, Interrupted)):
+        raise exc
 
 
 def _await_registrations(plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,

@@ -168,3 +168,16 @@ def test_packaged_schema_copy_matches():
 def test_ipv6_agent_is_refused_with_the_reason(write_yaml):
     e = _err(write_yaml, GOOD.replace("    role: caller\n", "    role: caller\n    address: '::1'\n", 1))
     assert ":5: agents.alice.address: '::1' is not a valid ipv4" in str(e)
+
+
+def test_parallel_calls_group_and_refuse_a_busy_agent(write_yaml):
+    two = GOOD + "  - from: alice\n    to: bob\n    parallel: true\n"
+    e = _err(write_yaml, two)
+    assert ":13: calls[1].parallel: 'alice' is already in a call running at the same time" in str(e)
+    ok = GOOD.replace("calls:\n", "").replace("  - from: alice\n    to: bob\n", "") + (
+        "  carol:\n    role: caller\n  dave:\n    role: callee\n"
+        "calls:\n  - from: alice\n    to: bob\n  - from: carol\n    to: dave\n    parallel: true\n"
+        "  - from: alice\n    to: dave\n"
+    )
+    s = load_scenario(write_yaml(ok, "ok.yaml"))
+    assert [[c.index for c in g] for g in s.call_groups()] == [[0, 1], [2]]
