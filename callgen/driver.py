@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import os
+import select
 from concurrent.futures import ThreadPoolExecutor
 import signal
 import threading
@@ -376,12 +377,24 @@ def _signal(child: pexpect.spawn, sig: int) -> None:
 
 
 def _wait_dead(child: pexpect.spawn, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while child.isalive():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)  # polling waitpid: no event to await for a child's exit here
-    return True
+    """Wait for the child's exit as an event (a pidfd becomes readable when the
+    process ends), then reap it; True if it is gone within ``timeout``."""
+    if not child.isalive():
+        return True
+    try:
+        fd = os.pidfd_open(child.pid)
+    except (AttributeError, OSError):  # pre-5.3 kernel: poll waitpid instead
+        deadline = time.monotonic() + timeout
+        while child.isalive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    return not child.isalive()
 
 
 class _SendLog:
