@@ -213,8 +213,8 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
     if call.expect.dtmf is not None:
         window = (d.messages[0].time - 1, d.messages[-1].time + 1)
         out += dtmf_checks(p, scenario, evidence, analysis, call, d, media, window)
-    if call.expect.audio is not None:
-        out += audio_checks(p, call, evidence.run_dir)
+    for want in call.expect.audio:
+        out += audio_checks(p, want, evidence.run_dir)
     return out
 
 

@@ -283,18 +283,19 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
             others = sorted(parties - senders)
             receiver = others[0] if others else None
         dtmf = DtmfExpect(d["digits"].upper(), DtmfMethod(d["method"]) if "method" in d else None, receiver)
-    audio = None
-    if "audio" in e:
-        a = e["audio"]
+    audio = []
+    specs = e.get("audio", [])
+    for n, a in enumerate(specs if isinstance(specs, list) else [specs]):
+        key = path + (("audio", n) if isinstance(specs, list) else ("audio",))
         if a["receiver"] not in parties:
-            raise smap.error(path + ("audio", "receiver"), f"'{a['receiver']}' is not a party of this call")
+            raise smap.error(key + ("receiver",), f"'{a['receiver']}' is not a party of this call")
         if not agents[a["receiver"]].audio.record:
-            raise smap.error(path + ("audio", "receiver"), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
-        audio = AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz"))
+            raise smap.error(key + ("receiver",), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
+        audio.append(AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz")))
     return CallExpect(
         final_code=e.get("final_code"), codec=e.get("codec"), answered=e.get("answered"),
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
-        srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=audio,
+        srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=tuple(audio),
     )
 
 

@@ -13,7 +13,7 @@ from callgen import pjsua_patterns as pp
 from callgen.analysis import CaptureAnalysis, Dialog, DtmfEvent, RtpStream
 from callgen.driver import EventKind
 from callgen.evidence import Evidence
-from callgen.model import Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
+from callgen.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
 from callgen.result import CheckResult
 
 #: Shannon entropy (bits/byte) above which RTP payloads read as ciphertext; PCMA/PCMU
@@ -193,21 +193,21 @@ def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Captur
     return out
 
 
-def audio_checks(p: str, call: Call, run_dir: Path) -> list[CheckResult]:
+def audio_checks(p: str, want: AudioExpect, run_dir: Path) -> list[CheckResult]:
+    """One receiver's recording: enough signal, and the expected tone dominating."""
     from callgen.audio import active_seconds, dominant_frequency
 
-    want = call.expect.audio
-    assert want is not None
+    name = f"{p}.audio[{want.receiver}]"
     rec = run_dir / f"{want.receiver}.rec.wav"
     if not rec.is_file():
-        return [check(f"{p}.audio", False, f"a recording at {want.receiver}", "no recording file", f"{rec.name} missing", "recording")]
+        return [check(name, False, f"a recording at {want.receiver}", "no recording file", f"{rec.name} missing", "recording")]
     active = active_seconds(rec)
-    out = [check(f"{p}.audio.signal", active >= want.min_active_s, f">= {want.min_active_s:g} s of signal at {want.receiver}",
+    out = [check(f"{name}.signal", active >= want.min_active_s, f">= {want.min_active_s:g} s of signal at {want.receiver}",
                  f"{active:.2f} s of signal", "the recording is (nearly) silent", "recording")]
     if want.tone_hz:
         candidates = sorted({float(want.tone_hz), 350.0, 440.0, 697.0, 1000.0, 1209.0, 2000.0, 3000.0})
         dom = dominant_frequency(rec, candidates)
         ok = dom is not None and abs(dom - want.tone_hz) < 1.0
-        out.append(check(f"{p}.audio.tone", ok, f"a {want.tone_hz:g} Hz tone dominates", f"dominant {dom:g} Hz" if dom else "no dominant tone",
+        out.append(check(f"{name}.tone", ok, f"a {want.tone_hz:g} Hz tone dominates", f"dominant {dom:g} Hz" if dom else "no dominant tone",
                          "another sound dominates the recording", "recording"))
     return out

@@ -206,7 +206,7 @@ class CallExpect:
     srtp: bool | None = None
     rtp: RtpExpect | None = None
     dtmf: DtmfExpect | None = None
-    audio: AudioExpect | None = None
+    audio: tuple[AudioExpect, ...] = ()
 
 
 @dataclass(frozen=True)

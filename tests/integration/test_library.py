@@ -85,7 +85,11 @@ def test_dtmf_srtp_names_the_digits_from_the_decrypted_capture(cli, tmp_path, pj
 def _mutated(write_yaml, name: str, old: str, new: str) -> Path:
     text = (SCENARIOS / f"{name}.yaml").read_text()
     assert old in text
-    return write_yaml(text.replace(old, new), f"{name}_broken.yaml")
+    f = write_yaml(text.replace(old, new), f"{name}_broken.yaml")
+    audio = f.parent / "audio"  # the library's relative audio paths must still resolve
+    if not audio.exists():
+        audio.symlink_to(SCENARIOS / "audio")
+    return f
 
 
 @pytest.mark.parametrize(
@@ -94,8 +98,9 @@ def _mutated(write_yaml, name: str, old: str, new: str) -> Path:
         ("dtmf_srtp", 'digits: "159#"', 'digits: "158#"', "call1.dtmf", "expected 158#, the capture shows 159#"),
         ("codec_negotiation", "codec: PCMU", "codec: PCMA", "call1.codec", "the SDP answer selected PCMU, not PCMA"),
         ("dtmf_srtp", "srtp: {use: mandatory, secure: 0}\n  bob", "srtp: {use: disabled}\n  bob", None, None),
+        ("audio_play_record", "tone_hz: 1000", "tone_hz: 2000", "call1.audio[bob].tone", "seen dominant 1000 Hz"),
     ],
-    ids=["wrong-digit", "wrong-codec", "plain-rtp-where-srtp-mandatory"],
+    ids=["wrong-digit", "wrong-codec", "plain-rtp-where-srtp-mandatory", "wrong-tone"],
 )
 def test_broken_expectation_fails_with_expected_and_seen(cli, tmp_path, write_yaml, pjsua_bin, name, old, new, failed, message):
     f = _mutated(write_yaml, name, old, new)
