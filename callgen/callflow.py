@@ -70,7 +70,7 @@ class CallRun:
     """One call between driver objects; records every step's outcome."""
 
     def __init__(self, plan: CallPlan, agents: dict[str, PjsuaAgent], deadline: Deadline, outcomes: list[StepOutcome],
-                 run: RunPlan | None = None):
+                 run: RunPlan):
         self.plan = plan
         self.run = run
         self.call = plan.call
@@ -85,15 +85,18 @@ class CallRun:
         self.media_connected = False
         self._answerer: threading.Thread | None = None
 
-    def _model(self, name: str) -> Agent | None:
-        return self.run.agent(name).agent if self.run is not None else None
+    def _model(self, name: str) -> Agent:
+        return self.run.agent(name).agent
+
+    def _ended(self, ev: AgentEvent) -> bool:
+        """This call's DISCONNECTED line at the caller."""
+        return ev.kind is EventKind.DISCONNECTED and ev.call == self.call_id
 
     def _record(self, step: int, action: str, ok: bool, detail: str) -> None:
         self.outcomes.append(StepOutcome(self.call.index, step, action, ok, detail, time.time()))
 
     def disconnected(self) -> AgentEvent | None:
-        ended = state_predicate(CallState.DISCONNECTED, self.call_id)
-        return next((ev for ev in self.caller.events()[self.since :] if ended(ev)), None)
+        return next((ev for ev in self.caller.events()[self.since :] if self._ended(ev)), None)
 
     def execute(self) -> None:
         self.since = self.caller.mark()
@@ -115,7 +118,7 @@ class CallRun:
     # -- callee side: ring first, answer later ------------------------------
     def _start_delayed_answer(self) -> None:
         model = self._model(self.call.callee)
-        if model is None or model.ring_ms is None or model.answer < 200:
+        if model.ring_ms is None or model.answer < 200:
             return
         self._answerer = threading.Thread(target=self._delayed_answer, args=(model,), daemon=True,
                                           name=f"answer-{self.call.callee}")
@@ -154,11 +157,10 @@ class CallRun:
     def _wait(self, i: int, step: WaitStep) -> bool:
         action = f"wait {step.state.value}"
         want = state_predicate(step.state, self.call_id)
-        ended = state_predicate(CallState.DISCONNECTED, self.call_id)
         t0 = time.monotonic()
         timeout = self.deadline.bound(step.timeout, action)
         try:
-            ev = self.caller.wait_for(lambda e: want(e) or ended(e), f"call {self.call.index} to be {step.state.value}", timeout, since=self.since)
+            ev = self.caller.wait_for(lambda e: want(e) or self._ended(e), f"call {self.call.index} to be {step.state.value}", timeout, since=self.since)
         except AgentTimeout as exc:
             if self.deadline.left() <= 0:
                 raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
@@ -176,11 +178,10 @@ class CallRun:
 
     def _pause(self, i: int, step: PauseStep) -> bool:
         action = f"pause {step.seconds:g}"
-        ended = state_predicate(CallState.DISCONNECTED, self.call_id)
         if self.deadline.left() < step.seconds:
             raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) is shorter than {action}")
         try:  # the pause is the scenario's own duration; an early hang-up ends it
-            ev = self.caller.wait_for(ended, "the pause", step.seconds, since=self.since)
+            ev = self.caller.wait_for(self._ended, "the pause", step.seconds, since=self.since)
         except AgentTimeout:
             self._record(i, action, True, "call still up")
             return True
@@ -201,7 +202,7 @@ class CallRun:
         """pjsua connects players/recorders to incoming calls only (--auto-play,
         --auto-rec); for the caller callgen wires the bridge itself with 'cc'."""
         model = self._model(self.call.caller)
-        if model is None or self.media_connected or (model.audio.play is None and not model.audio.record):
+        if self.media_connected or (model.audio.play is None and not model.audio.record):
             return
         self.media_connected = True
         ports = self.caller.conference_ports()
@@ -244,7 +245,7 @@ class CallRun:
                     got += self._await_digits(receiver, since, len(chunk))
             if n < len(chunks) - 1 and step.pause_ms:
                 try:
-                    ev = self.caller.wait_for(state_predicate(CallState.DISCONNECTED, self.call_id), "a DTMF pause",
+                    ev = self.caller.wait_for(self._ended, "a DTMF pause",
                                               self.deadline.bound(step.pause_ms / 1000, action), since=self.since)
                     self._record(i, action, False, f"the call ended during the DTMF pause ({ev.code} {ev.reason})")
                     return False
@@ -293,6 +294,6 @@ class CallRun:
             return
         self.caller.hangup_all()
         try:
-            self.caller.wait_for(state_predicate(CallState.DISCONNECTED, self.call_id), "the call to end", self.deadline.bound(5.0, "ending the call"), since=self.since)
+            self.caller.wait_for(self._ended, "the call to end", self.deadline.bound(5.0, "ending the call"), since=self.since)
         except AgentTimeout:
             self._record(len(self.call.steps), "end of call", False, "the call did not end within 5 s of hanging up")

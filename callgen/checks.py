@@ -13,10 +13,18 @@ from typing import Any
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
 from callgen.errors import CallgenError
 from callgen.evidence import Evidence
-from callgen.media_checks import audio_checks, call_media, check, dtmf_checks, keying_checks, rtp_checks, srtp_checks
+from callgen.media_checks import (
+    audio_checks,
+    call_media,
+    check,
+    dtmf_checks,
+    first_invite,
+    host_port,
+    keying_checks,
+    rtp_checks,
+    srtp_checks,
+)
 from callgen.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario
-
-_check = check
 
 
 @dataclass(frozen=True)
@@ -26,49 +34,36 @@ class Outcome:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _host_port(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
-def _first_invite(d: Dialog):
-    return next((m for m in d.messages if m.method == "INVITE"), None)
-
-
-def _header(msg, name: str) -> str:
-    short = {"from": "f", "to": "t"}.get(name.lower())
-    for k, v in msg.headers:
-        if k.lower() == name.lower() or (short and k.lower() == short):
-            return v
-    return ""
-
-
 def _sent_by(msg, ag, agent) -> bool:
     """Did this agent send ``msg``?  Its SIP port (UDP/TCP, or the TLS port next
     to it) as source, or - over TCP/TLS, where the source port is ephemeral -
     its address with its identity in From."""
-    if msg.src in {_host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
+    if msg.src in {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
         return True
     if msg.transport == "udp":
         return False
     ident = f"{agent.user}@{agent.domain}"
-    return ident in _header(msg, "From") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
+    return ident in (msg.header("From") or "") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
 
 
 def _placed_by(d: Dialog, ag, agent) -> bool:
-    inv = _first_invite(d)
+    inv = first_invite(d)
     return inv is not None and _sent_by(inv, ag, agent)
+
+
+def caller_ordinal(scenario: Scenario, call: Call) -> int:
+    """``call`` is its caller's k-th call (0-based)."""
+    return sum(1 for c in scenario.calls[: call.index] if c.caller == call.caller)
 
 
 def dialogs_of_calls(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> dict[int, Dialog | None]:
     """The k-th call a caller placed is the k-th INVITE dialog it sent."""
     ordered = sorted((d for d in analysis.dialogs if d.messages), key=lambda d: d.messages[0].time)
     out: dict[int, Dialog | None] = {}
-    taken: dict[str, int] = {}
     for call in scenario.calls:
         ag = evidence.agent(call.caller)
         mine = [d for d in ordered if _placed_by(d, ag, scenario.agent(call.caller))]
-        k = taken.get(call.caller, 0)
-        taken[call.caller] = k + 1
+        k = caller_ordinal(scenario, call)
         out[call.index] = mine[k] if k < len(mine) else None
     return out
 
@@ -108,7 +103,7 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) ->
     if call.expect.answered is not None:
         checks.append(check(f"{p}.answered", answered == call.expect.answered, "answered (2xx)" if call.expect.answered else "not answered",
                             seen, f"the call was {'' if answered else 'not '}answered ({seen})"))
-    invite = next((m for m in d.messages if m.method == "INVITE"), None)
+    invite = first_invite(d)
     final = _final_response(d)
     if call.expect.setup_ms_max is not None:
         ms = (final.time - invite.time) * 1000 if final and invite else None
@@ -135,7 +130,7 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
     if hangups:
         who = evidence.agent(hangups[0].by)
         from_who = [m for m in byes if _sent_by(m, who, scenario.agent(hangups[0].by))]
-        checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({_host_port(who.address, who.sip_port)})",
+        checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({host_port(who.address, who.sip_port)})",
                             ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
     if hangups or byes:
         checks.append(check(f"{p}.bye_answered", bool(bye_ok), "200 OK to the BYE",
@@ -247,7 +242,7 @@ def registration_checks(scenario: Scenario, evidence: Evidence, analysis: Captur
         if agent.register is None:
             continue
         ag = evidence.agent(agent.name)
-        mine = {_host_port(ag.address, ag.sip_port + k) for k in (0, 1)}
+        mine = {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}
         reqs = [m for d in analysis.dialogs for m in d.messages if m.method == "REGISTER" and m.src in mine]
         ids = {m.call_id for m in reqs}
         answers = sorted((m for d in analysis.dialogs for m in d.messages
@@ -271,7 +266,7 @@ def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialo
     disc = [e for e in ag.events if e.kind.value == "disconnected"]
     if not disc:
         return []
-    k = sum(1 for c in scenario.calls[: call.index] if c.caller == call.caller)  # this caller's k-th call
+    k = caller_ordinal(scenario, call)
     if k >= len(disc):
         return []
     code = disc[k].code

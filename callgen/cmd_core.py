@@ -11,19 +11,15 @@ from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
 
 
 def _validate(args: argparse.Namespace, io: IO) -> int:
-    from callgen.loader import load_scenario
-
-    from callgen.codecs import check_codecs, supported_codecs
+    from callgen.codecs import load_checked
     from callgen.targets import placeholder_target
     from callgen.toolpaths import find_pjsua
 
-    pjsua = find_pjsua(None, required=False)
+    pjsua = find_pjsua(None, required=False)  # codec names are checked against it
     bad = 0
     for f in args.files:
         try:  # no Kubernetes lookups while validating: targets get a placeholder
-            s = load_scenario(Path(f), resolver=placeholder_target)
-            if pjsua:  # codec names are checked against the pjsua that would run them
-                check_codecs(s, supported_codecs(pjsua))
+            s = load_checked(Path(f), pjsua, resolver=placeholder_target)
         except ScenarioErrors as exc:
             bad += 1
             for line in exc.lines():
@@ -75,9 +71,11 @@ def _default_out() -> Path:
 
 
 def _run(args: argparse.Namespace, io: IO) -> int:
+    from callgen.codecs import load_checked
     from callgen.reports.command import run_suite_command
     from callgen.runner import RunOptions
     from callgen.signals import sigterm_as_interrupt
+    from callgen.toolpaths import find_pjsua
 
     args.shard = _shard_of(args)
     if args.out is None:
@@ -88,16 +86,12 @@ def _run(args: argparse.Namespace, io: IO) -> int:
             args.out = args.out.with_name(args.out.name + "-" + shard_label(*args.shard))
 
     def make_options(a: argparse.Namespace, out_dir: Path) -> RunOptions:
-        return RunOptions(out_dir=out_dir, pjsua=a.pjsua, variables=dict(a.var), keep=a.keep)
+        return RunOptions(out_dir=out_dir, pjsua=a.pjsua, keep=a.keep)
+
+    pjsua = find_pjsua(args.pjsua, required=False)
 
     def load(path: Path, *, variables=None):
-        from callgen.codecs import check_codecs, supported_codecs
-        from callgen.loader import load_scenario
-        from callgen.toolpaths import find_pjsua
-
-        scenario = load_scenario(path, variables=variables)
-        pjsua = find_pjsua(args.pjsua, required=False)
-        return check_codecs(scenario, supported_codecs(pjsua)) if pjsua else scenario
+        return load_checked(path, pjsua, variables=variables)
 
     with sigterm_as_interrupt():
         status = run_suite_command(args, io, make_run_options=make_options, load=load)

@@ -8,6 +8,8 @@ no codec at all; so callgen checks every name before anything starts.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from callgen.errors import ScenarioError, ScenarioErrors
 from callgen.model import Scenario
@@ -39,3 +41,11 @@ def check_codecs(scenario: Scenario, supported: tuple[str, ...]) -> Scenario:
     if problems:
         raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
     return scenario
+
+
+def load_checked(path: Path, pjsua: str | None, **load_options: Any) -> Scenario:
+    """``load_scenario`` plus the codec check against ``pjsua`` (skipped without one)."""
+    from callgen.loader import load_scenario
+
+    scenario = load_scenario(path, **load_options)
+    return check_codecs(scenario, supported_codecs(pjsua)) if pjsua else scenario

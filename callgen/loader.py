@@ -174,7 +174,8 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         want = "uas" if role is Role.CALLEE else "uac"
         if sipp.scenario != want:
             problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
-        for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport", "answer"):
+        for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
+                    "answer", "domain", "max_call_s"):
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})

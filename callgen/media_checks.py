@@ -38,8 +38,14 @@ class CallMedia:
         return self.forward + self.backward
 
 
-def _hostport(addr: str, port: int) -> str:
+def host_port(addr: str, port: int) -> str:
+    """``ip:port`` as the analyser writes addresses (``[v6]:port`` for IPv6)."""
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def first_invite(d: Dialog):
+    """The dialog's initial INVITE (None for dialogs without one)."""
+    return next((m for m in d.messages if m.method == "INVITE"), None)
 
 
 def media_addresses(d: Dialog) -> tuple[set[str], set[str]]:
@@ -51,7 +57,7 @@ def media_addresses(d: Dialog) -> tuple[set[str], set[str]]:
         side = offerer if msg.method == "INVITE" else (answerer if msg.status is not None else offerer)
         for m in msg.sdp.media:
             if m.port:
-                side.add(_hostport(m.addr, m.port))
+                side.add(host_port(m.addr, m.port))
     return offerer, answerer
 
 
@@ -162,7 +168,7 @@ def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia, rec
 
 
 def _sip_addrs(d: Dialog, *, callee: bool) -> set[str]:
-    invite = next((m for m in d.messages if m.method == "INVITE"), None)
+    invite = first_invite(d)
     if invite is None:
         return set()
     return {invite.dst} if callee else {invite.src}

@@ -112,8 +112,8 @@ def pytest_callgen_run_scenario(
 ) -> ScenarioResult:
     from callgen import runner
 
-    options = runner.RunOptions(out_dir=out_dir, pjsua=config.getoption("callgen_pjsua"),
-                                variables=dict(variables), keep="all")
+    # the variables were applied when the scenario was loaded (pytest_callgen_load_scenario)
+    options = runner.RunOptions(out_dir=out_dir, pjsua=config.getoption("callgen_pjsua"), keep="all")
     return runner.run_scenario(scenario, options)
 
 

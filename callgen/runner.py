@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from concurrent.futures import ThreadPoolExecutor
 import os
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from callgen.callflow import CallRun, Deadline
 from callgen.cancel import CancelToken
@@ -38,8 +37,7 @@ from callgen.toolpaths import find_pjsua
 class RunOptions:
     out_dir: Path  #: this run's own folder (created; suites give each run its own)
     pjsua: str | None = None  #: pjsua binary; default: PJSUA, .build/bin/pjsua, PATH
-    variables: Mapping[str, str] = field(default_factory=dict)
-    keep: str = "all"  #: applied by suites; a single run always keeps its folder
+    keep: str = "all"  #: what a suite keeps after its reports; the suite applies it, a run keeps its folder
     interface: str = "lo"
     capture_tool: str | None = None  #: tcpdump | dumpcap | auto (default: $CALLGEN_CAPTURE, else auto)
     cancel: CancelToken | None = None  #: set by a suite on Ctrl-C: every wait raises Interrupted
@@ -52,23 +50,26 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
     t0 = time.monotonic()
     evidence: Evidence | None = None
     interrupted = False
+    error = ""
     try:
         evidence = execute(scenario, run_dir, options)
     except (KeyboardInterrupt, Interrupted):
-        interrupted = True
-    result = _conclude(scenario, run_dir, evidence, time.monotonic() - t0, interrupted)
+        interrupted, error = True, "interrupted (SIGINT/SIGTERM)"
+    except CallgenError as exc:  # before any process ran (no pjsua, no free ports, Kamailio refused...)
+        error = str(exc)
+    result = _conclude(scenario, run_dir, evidence, time.monotonic() - t0, error)
     (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     if interrupted:
         raise Interrupted(f"interrupted; partial artefacts kept in {run_dir}")
     return result
 
 
-def _conclude(scenario: Scenario, run_dir: Path, evidence: Evidence | None, duration: float, interrupted: bool) -> ScenarioResult:
+def _conclude(scenario: Scenario, run_dir: Path, evidence: Evidence | None, duration: float, error: str) -> ScenarioResult:
     from callgen.checks import evaluate  # analysis is only needed once there is evidence
 
     common = dict(name=scenario.name, file=str(scenario.source), duration_s=duration, artefacts=str(run_dir), tags=scenario.tags)
-    if interrupted or evidence is None:
-        return ScenarioResult(verdict=Verdict.ERROR, error="interrupted (SIGINT/SIGTERM)", **common)
+    if evidence is None:
+        return ScenarioResult(verdict=Verdict.ERROR, error=error, **common)
     outcome = evaluate(scenario, evidence)
     if evidence.error:
         verdict = Verdict.ERROR
