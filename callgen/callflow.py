@@ -28,6 +28,14 @@ def _find_port(ports: dict[int, str], needle: str) -> int | None:
     return None
 
 
+#: pjmedia queues at most 32 RFC 2833 digits per stream (more: PJ_ETOOMANY); longer strings go in bursts
+MAX_DTMF_BURST = 16
+#: an RFC 2833 digit lasts 200 ms in pjmedia (PJMEDIA_DTMF_DURATION, 1600 units at 8 kHz), then three end packets
+DIGIT_TAIL_S = 0.3
+#: pjsua reports a DTMF INFO that got no answer once its transaction times out (timer F, 64*T1 = 32 s)
+INFO_TIMEOUT_S = 34.0
+
+
 class ScenarioTimeout(InfrastructureError):
     """The scenario's own 'timeout' ran out."""
 
@@ -238,11 +246,11 @@ class CallRun:
         chunks = step.digits.split(",")
         got: list[str] = []
         for n, chunk in enumerate(chunks):
-            if chunk:
-                since = receiver.mark() if receiver else 0
-                sender.send_dtmf(chunk, info=step.method is DtmfMethod.INFO)
-                if receiver is not None:
-                    got += self._await_digits(receiver, since, len(chunk))
+            for k in range(0, len(chunk), MAX_DTMF_BURST):
+                problem = self._send_digits(sender, receiver, chunk[k:k + MAX_DTMF_BURST], step, got)
+                if problem:
+                    self._record(i, action, False, problem)
+                    return False
             if n < len(chunks) - 1 and step.pause_ms:
                 try:
                     ev = self.caller.wait_for(self._ended, "a DTMF pause",
@@ -251,9 +259,48 @@ class CallRun:
                     return False
                 except AgentTimeout:
                     pass
-        detail = f"sent; {receiver_name} logged {''.join(got) or 'nothing'}" if receiver else "sent"
+        how = "every INFO answered 2xx" if step.method is DtmfMethod.INFO else "every digit went out"
+        detail = f"sent, {how}" + (f"; {receiver_name} logged {''.join(got) or 'nothing'}" if receiver else "")
         self._record(i, action, True, detail)
         return True
+
+    def _send_digits(self, sender: PjsuaAgent, receiver: PjsuaAgent | None, digits: str, step: DtmfStep,
+                     got: list[str]) -> str:
+        """Send one burst and wait until it really went out (each RFC 2833 digit started
+        and the last one ended; each INFO got its final response).  Return what went
+        wrong, "" when all went out."""
+        since_tx = sender.mark()
+        since_rx = receiver.mark() if receiver else 0
+        refused = sender.send_dtmf(digits, info=step.method is DtmfMethod.INFO)
+        if refused:
+            return f"pjsua refused to send {digits}: {refused}"
+        try:
+            if step.method is DtmfMethod.INFO:  # a silent peer: pjsua gives up after timer F (32 s) with 408
+                results = sender.wait_for_all(lambda e: e.kind is EventKind.INFO_DTMF_RESULT, len(digits),
+                                              f"final responses to {len(digits)} DTMF INFO",
+                                              self.deadline.bound(INFO_TIMEOUT_S, "DTMF INFO responses"), since=since_tx)
+                bad = [f"{e.code} {e.reason}" for e in results if not 200 <= (e.code or 0) < 300]
+                if bad:
+                    return f"INFO for {digits} answered {', '.join(bad)}"
+            else:
+                sender.wait_for_all(lambda e: e.kind is EventKind.DTMF_SENDING, len(digits), f"{len(digits)} RFC 2833 digits to go out",
+                                    self.deadline.bound(1.0 + 0.5 * len(digits), "sending DTMF"), since=since_tx)
+                self._digit_tail()
+        except AgentTimeout as exc:
+            if self.deadline.left() <= 0:
+                raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out while sending DTMF") from None
+            return str(exc)
+        if receiver is not None:
+            got += self._await_digits(receiver, since_rx, len(digits))
+        return ""
+
+    def _digit_tail(self) -> None:
+        """The last digit is still playing when it started: its duration and end packets."""
+        try:
+            self.caller.wait_for(self._ended, "the last DTMF digit", self.deadline.bound(DIGIT_TAIL_S, "sending DTMF"),
+                                 since=self.since)
+        except AgentTimeout:
+            pass
 
     def _await_digits(self, receiver: PjsuaAgent, since: int, count: int) -> list[str]:
         """Wait (bounded) until the receiving pjsua logged ``count`` more digits."""

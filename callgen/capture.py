@@ -77,6 +77,22 @@ class CaptureStats:
     captured: int | None
     dropped_by_kernel: int | None
     stderr: str
+    tool: str = "capture"
+    #: the tool had already exited when callgen came to stop it (killed, crashed,
+    #: disk full): the file then ends wherever the tool died
+    exited_early: bool = False
+    exit_status: int | None = None  #: its exit status, negative for a signal
+
+    def problems(self) -> list[str]:
+        """Why this capture cannot be trusted as the whole record of the run."""
+        out = []
+        if self.exited_early:
+            how = (f"killed by signal {-self.exit_status}" if self.exit_status is not None and self.exit_status < 0
+                   else f"exit status {self.exit_status}")
+            out.append(f"{self.tool} died during the run ({how}); the capture stops where it died")
+        if self.dropped_by_kernel:
+            out.append(f"{self.tool} reports {self.dropped_by_kernel} packets dropped by the kernel; the capture is incomplete")
+        return out
 
 
 def port_filter(port_ranges: Sequence[tuple[int, int]], ports: Sequence[int] = ()) -> str:
@@ -216,8 +232,9 @@ class _CaptureProcess:
         """Drain, SIGINT (the tool flushes and prints its counters), then SIGKILL."""
         proc = self._proc
         if proc is None:
-            return CaptureStats(None, None, "")
-        if proc.poll() is None:
+            return CaptureStats(None, None, "", self.tool)
+        exited_early = proc.poll() is not None
+        if not exited_early:
             deadline = time.monotonic() + timeout
             if self._ready_seen:
                 self._drain(proc, time.monotonic() + min(timeout / 2, max(2.0, 4 * self.settle)))
@@ -239,7 +256,7 @@ class _CaptureProcess:
         if self._reader:
             self._reader.join(2.0)
         captured, dropped = self._stats()
-        return CaptureStats(captured, dropped, "\n".join(self._stderr))
+        return CaptureStats(captured, dropped, "\n".join(self._stderr), self.tool, exited_early, proc.returncode)
 
 
 def _sleeping_in_poll(pid: int) -> bool | None:

@@ -7,13 +7,14 @@ agents said is a second source used to cross-check, never the only one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
 from callgen.errors import CallgenError
 from callgen.evidence import Evidence
 from callgen.media_checks import (
+    CallMedia,
     audio_checks,
     call_media,
     check,
@@ -23,8 +24,9 @@ from callgen.media_checks import (
     keying_checks,
     rtp_checks,
     srtp_checks,
+    wire_codecs,
 )
-from callgen.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario
+from callgen.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,20 @@ class Outcome:
     checks: tuple
     ladder: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    #: why the run cannot prove anything (a capture that died or dropped packets,
+    #: an agent that died): the run is an infrastructure error, whatever the checks say
+    infrastructure: tuple[str, ...] = ()
+
+
+def sip_source(d: Dialog) -> str:
+    """Where a dialog's SIP was read: the capture, or pjsua's log standing in for it."""
+    return "capture" if any(m.transport != "log" for m in d.messages) else "pjsua log"
+
+
+def _over_tls(scenario: Scenario, call: Call) -> bool:
+    uri = (call.uri or "").lower()
+    return (scenario.agent(call.caller).transport is Transport.TLS or uri.startswith("sips:")
+            or "transport=tls" in uri or (call.callee is not None and scenario.agent(call.callee).transport is Transport.TLS))
 
 
 def _sent_by(msg, ag, agent) -> bool:
@@ -93,9 +109,20 @@ def _final_response(d: Dialog):
 
 def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
     p = f"call{call.index + 1}"
+    src = sip_source(d)
+    checks = [check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}", evidence=src)]
+    if src != "capture" and not _over_tls(scenario, call):
+        # Plain SIP the capture should hold: the log is no proof of what crossed the wire.
+        checks.append(check(f"{p}.sip_in_capture", False, "the call's SIP (UDP/TCP) in the capture",
+                            "only in the pjsua logs", "the capture does not hold this call's SIP", src))
+    return checks + [c if c.evidence != "capture" else replace(c, evidence=src)
+                     for c in _dialog_checks(p, scenario, evidence, call, d)]
+
+
+def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
     want = expected_final_code(scenario, call)
     seen = str(d.final_code) if d.final_code is not None else "no final response"
-    checks = [check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}")]
+    checks = []
     if want is not None:
         checks.append(check(f"{p}.final_code", d.final_code == want, str(want), seen,
                             f"expected {want}, the capture shows {seen}"))
@@ -113,8 +140,6 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) ->
         checks += _answered_checks(p, scenario, evidence, call, d, final)
     elif any(isinstance(s, HangupStep) for s in call.steps) and d.final_code in (None, 487):
         checks += _cancel_checks(p, d)
-    if call.expect.codec:
-        checks.append(_codec_check(p, call.expect.codec, d))
     if any(isinstance(s, HoldStep) for s in call.steps):
         checks += _hold_checks(p, call, d)
     return checks
@@ -146,22 +171,36 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
 
 
 def _cancel_checks(p: str, d: Dialog) -> list:
-    """Hanging up before the answer is a CANCEL, answered 200, and the INVITE ends 487."""
+    """Hanging up before the answer is a CANCEL, answered 200, and the INVITE ends 487.
+    Before any provisional response no CANCEL may be sent (RFC 3261 9.1): then
+    there is nothing to check here; the final code check says what came back."""
+    provisional = [m for m in _msgs(d, status_for="INVITE") if m.status is not None and m.status < 200]
+    if not provisional and d.final_code is None:
+        return []
     cancels = list(_msgs(d, method="CANCEL"))
     ok = [m for m in _msgs(d, status_for="CANCEL") if m.status == 200]
     return [check(f"{p}.cancel", bool(cancels) and bool(ok), "CANCEL answered 200 OK",
                   f"{len(cancels)} CANCEL, {'200 OK' if ok else 'no 200 OK'} to it", "the call was not cancelled cleanly")]
 
 
-def _codec_check(p: str, want: str, d: Dialog):
+def _codec_check(p: str, want: str, d: Dialog, media: CallMedia):
+    """The SDP answer selected ``want``, and the audio that flowed either way is ``want``."""
     seen = "no SDP answer"
     a = d.answer.audio() if d.answer else None
     if a is not None:
         pts = [pt for pt in a.payload_types if pt not in a.telephone_event_pts]
         if pts:
             seen = a.rtpmap.get(pts[0], (f"PT {pts[0]}", 0))[0]
-    ok = seen.lower() == want.split("/")[0].lower()
-    return check(f"{p}.codec", ok, want, seen, f"the SDP answer selected {seen}, not {want}")
+    name = want.split("/")[0].lower()
+    ok = seen.lower() == name
+    wire = {label: wire_codecs(d, streams, forward=fwd)
+            for fwd, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward))}
+    wrong = {label: names for label, names in wire.items() if any(n.lower() != name for n in names)}
+    shown = "; ".join(f"{label} {'/'.join(names) or 'no RTP'}" for label, names in wire.items())
+    reason = (f"the SDP answer selected {seen}, not {want}" if not ok
+              else "; ".join(f"{label} carried {'/'.join(n)}" for label, n in wrong.items()))
+    return check(f"{p}.codec", ok and not wrong, f"{want} in the SDP answer and on the wire", f"SDP answer {seen}; RTP {shown}",
+                 reason)
 
 
 def _hold_checks(p: str, call: Call, d: Dialog) -> list:
@@ -198,9 +237,11 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
     p = f"call{call.index + 1}"
     media = call_media(analysis, d)
     out = []
+    if call.expect.codec:
+        out.append(_codec_check(p, call.expect.codec, d, media))
     rtp = _default_rtp(scenario, call, d)
     if rtp is not None:
-        out += rtp_checks(p, media, rtp)
+        out += rtp_checks(p, media, rtp, d)
     if call.expect.srtp is not None:
         out += srtp_checks(p, call.expect.srtp, scenario, call, d, media)
         if call.expect.srtp:
@@ -216,8 +257,9 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
 def step_checks(evidence: Evidence) -> list:
     out, used = [], set()
     for s in evidence.steps:
+        source = "pjsua"
         if s.call == -2:
-            name = "sipp." + s.action.split()[2]
+            name, source = "sipp." + s.action.split()[2], "sipp"
         elif s.call < 0:
             name = "register." + s.action.split()[1]
         elif s.step < 0:
@@ -225,13 +267,13 @@ def step_checks(evidence: Evidence) -> list:
                 continue
             name = f"call{s.call + 1}.answer"
         elif s.action.startswith("sipp"):
-            name = f"call{s.call + 1}.sipp"
+            name, source = f"call{s.call + 1}.sipp", "sipp"
         else:
             name = f"call{s.call + 1}.step{s.step + 1}"
         if name in used:
             name += "." + re.sub(r"[^a-z]+", "_", s.action.split()[0].lower())
         used.add(name)
-        out.append(check(name, s.ok, s.action, s.detail, s.detail, "pjsua"))
+        out.append(check(name, s.ok, s.action, s.detail, s.detail, source))
     return out
 
 
@@ -250,11 +292,12 @@ def registration_checks(scenario: Scenario, evidence: Evidence, analysis: Captur
                          key=lambda m: m.time)
         codes = [m.status for m in answers]
         final = next((c for c in reversed(codes) if c >= 200 and c not in (401, 407)), codes[-1] if codes else None)
+        source = "capture" if any(m.transport != "log" for m in reqs + answers) or not reqs else "pjsua log"
         want_ok = agent.register.expect_success
         ok = final is not None and ((200 <= final < 300) if want_ok else final >= 300)
         out.append(check(f"register.{agent.name}.capture", ok, "REGISTER answered 2xx" if want_ok else "REGISTER refused",
                          f"{len(reqs)} REGISTER, answers {', '.join(map(str, codes)) or 'none'}",
-                         f"the registrar answered {final}" if final else "no answer to REGISTER in the capture"))
+                         f"the registrar answered {final}" if final else "no answer to REGISTER in the capture", source))
     return out
 
 
@@ -277,14 +320,18 @@ def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialo
 
 def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     if not evidence.pcap_path.is_file():
-        return Outcome((check("capture", False, "a capture file", "none written", evidence.error),))
+        why = f"no capture file was written ({evidence.capture.tool})"
+        return Outcome((check("capture", False, "a capture file", "none written", evidence.error or why, evidence.capture.tool),),
+                       infrastructure=(why,))
     logs = tuple(str(a.log_path) for a in evidence.agents if a.kind == "pjsua" and a.log_path.is_file())
     try:
         analysis = analyze_capture(str(evidence.pcap_path), key_logs=logs)
     except CallgenError as exc:
-        return Outcome((check("capture", False, "a readable capture", str(exc)),))
+        return Outcome((check("capture", False, "a readable capture", str(exc)),),
+                       infrastructure=(f"the capture cannot be read: {exc}",))
+    health, problems = run_health(evidence, analysis)
     dialogs = dialogs_of_calls(scenario, evidence, analysis)
-    checks: list = []
+    checks: list = list(health)
     ladder: list[str] = []
     for call in scenario.calls:
         d = dialogs[call.index]
@@ -301,4 +348,23 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     checks += step_checks(evidence)
     summary = analysis.to_json()
     summary.pop("dialogs", None)
-    return Outcome(tuple(checks), tuple(ladder), summary)
+    return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems))
+
+
+def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list, list[str]]:
+    """Is the capture the whole record of the run, and did every agent live to the end?
+    Each problem is also a failed check naming what failed."""
+    cap = evidence.capture
+    problems = cap.problems()
+    if analysis.packets == 0:
+        problems.append(f"the capture holds no packet ({evidence.pcap_path.name}: {cap.tool} recorded nothing)")
+    seen = (f"{analysis.packets} packets" + (f", {cap.dropped_by_kernel} dropped" if cap.dropped_by_kernel else "")
+            + (", the tool died before the end" if cap.exited_early else ""))
+    checks = [check("capture.complete", not problems, "a live capture of the whole run, nothing dropped", seen,
+                    "; ".join(problems), cap.tool)]
+    for a in evidence.agents:
+        if a.problem():
+            problems.append(a.problem())
+            checks.append(check(f"agent.{a.name}.alive", False, f"{a.name} runs until callgen stops it", a.problem(),
+                                a.problem(), "process"))
+    return checks, problems

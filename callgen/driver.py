@@ -51,6 +51,9 @@ class EventKind(str, enum.Enum):
     MEDIA = "media"
     CALL_ERROR = "call_error"
     EXITED = "exited"
+    DTMF_SENDING = "dtmf_sending"  #: an RFC 2833 digit started going out
+    INFO_DTMF_RESULT = "info_dtmf_result"  #: the final response to a DTMF INFO (code 200 or the failure)
+    DTMF_REFUSED = "dtmf_refused"  #: pjsua would not send the digits at all
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class _State:
     events: list[AgentEvent] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     eof: bool = False
+    died: bool = False  #: EOF came before callgen sent 'q'
 
 
 def parse_line(line: str, now: float) -> AgentEvent | None:
@@ -83,6 +87,14 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.MEDIA, now, int(m[1]), state=m[4].strip(), reason=m[3], line=line)
     if m := pp.DTMF.search(line):
         return AgentEvent(EventKind.DTMF, now, int(m[1]), digit=m[2].upper(), method=(m[4] or "RFC2833"), line=line)
+    if m := pp.DTMF_SENDING.search(line):
+        return AgentEvent(EventKind.DTMF_SENDING, now, digit=m[1].upper(), line=line)
+    if m := pp.INFO_DTMF_OK.search(line):
+        return AgentEvent(EventKind.INFO_DTMF_RESULT, now, int(m[1]), code=200, reason="OK", line=line)
+    if m := pp.INFO_DTMF_FAILED.search(line):
+        return AgentEvent(EventKind.INFO_DTMF_RESULT, now, int(m[1]), code=int(m[2]), reason=m[3], line=line)
+    if m := pp.DTMF_REFUSED.search(line):
+        return AgentEvent(EventKind.DTMF_REFUSED, now, reason=m[1].strip(), line=line)
     if m := pp.CALL_ERROR.search(line):
         return AgentEvent(EventKind.CALL_ERROR, now, reason=m[1].strip(), line=line)
     if m := pp.INCOMING.search(line):
@@ -118,6 +130,12 @@ class PjsuaAgent:
     @property
     def pid(self) -> int | None:
         return self._child.pid if self._child else None
+
+    @property
+    def died(self) -> bool:
+        """pjsua ended before callgen asked it to quit (killed, crashed)."""
+        with self._cond:
+            return self._st.died
 
     def start(self, timeout: float = 10.0) -> None:
         self._transcript = open(self.transcript_path, "a", encoding="utf-8", errors="replace")
@@ -158,6 +176,7 @@ class PjsuaAgent:
         self._ingest([buf] if buf else [])
         with self._cond:
             self._st.eof = True
+            self._st.died = not self._quit_sent
             self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
             self._cond.notify_all()
 
@@ -284,9 +303,13 @@ class PjsuaAgent:
         self.send(pp.CMD_ANSWER, str(code))
         self.barrier()
 
-    def send_dtmf(self, digits: str, *, info: bool = False) -> None:
+    def send_dtmf(self, digits: str, *, info: bool = False) -> str:
+        """Hand ``digits`` to pjsua; return why pjsua refused them ("" when it took them)."""
+        since = self.mark()
         self.send(pp.CMD_DTMF_INFO if info else pp.CMD_DTMF_2833, digits)
         self.barrier()
+        refused = [e for e in self.events()[since:] if e.kind is EventKind.DTMF_REFUSED]
+        return refused[0].reason if refused else ""
 
     def hold(self) -> None:
         self.send(pp.CMD_HOLD)
@@ -328,7 +351,7 @@ class PjsuaAgent:
                 pass
 
     def stop(self, grace: float = 5.0) -> int | None:
-        """Wait for the quit, then SIGTERM, then SIGKILL; return the exit status."""
+        """Wait for the quit, then SIGTERM, then SIGKILL; return the exit status (negative: the signal)."""
         child = self._child
         if child is None:
             return None
@@ -352,7 +375,9 @@ class PjsuaAgent:
                 pass
             if self._transcript:
                 self._transcript.close()
-        return child.exitstatus if child.exitstatus is not None else child.signalstatus
+        if child.exitstatus is not None:
+            return child.exitstatus
+        return -child.signalstatus if child.signalstatus is not None else None
 
 
 def stop_all(agents: Sequence[PjsuaAgent], grace: float = 5.0) -> list[int | None]:

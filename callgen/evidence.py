@@ -8,6 +8,7 @@ from pathlib import Path
 
 from callgen.capture import CaptureStats
 from callgen.driver import AgentEvent
+from callgen.model import Scenario
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,15 @@ class AgentEvidence:
     events: tuple[AgentEvent, ...]
     exit_status: int | None
     kind: str = "pjsua"  #: "pjsua" or "sipp"
+    died: bool = False  #: the process ended before callgen stopped it
+
+    def problem(self) -> str:
+        """Why this agent's part of the run cannot be trusted ("" when it ran to the end)."""
+        if not self.died:
+            return ""
+        st = self.exit_status
+        how = f"killed by signal {-st}" if st is not None and st < 0 else f"exit status {st}"
+        return f"agent {self.name}: {self.kind} died during the run ({how})"
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,9 @@ class Evidence:
     started: float
     finished: float
     error: str = ""  #: set when the run did not complete
+    #: the scenario as it ran: bound to the addresses of the local systems started for
+    #: the run (a local Kamailio's real port), which the file alone does not know
+    scenario: Scenario | None = None
 
     def agent(self, name: str) -> AgentEvidence:
         return next(a for a in self.agents if a.name == name)

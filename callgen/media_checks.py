@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen import pjsua_patterns as pp
-from callgen.analysis import CaptureAnalysis, Dialog, DtmfEvent, RtpStream
+from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
+from callgen.analysis.sip import info_dtmf
 from callgen.driver import EventKind
 from callgen.evidence import Evidence
 from callgen.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
@@ -68,6 +69,38 @@ def call_media(analysis: CaptureAnalysis, d: Dialog) -> CallMedia:
     return CallMedia(fwd, bwd)
 
 
+def _codec_name(m, pt: int) -> str:
+    return m.rtpmap.get(pt, (f"PT {pt}", 0))[0]
+
+
+def negotiated_payload_types(d: Dialog) -> tuple[frozenset[int], frozenset[int]] | None:
+    """The payload types each direction may carry (RFC 3264): the offerer sends with
+    the answer's numbers, the answerer with the offer's, and only codecs the
+    answer kept (telephone-event included).  None without an SDP answer."""
+    answer = d.answer.audio() if d.answer else None
+    if answer is None:
+        return None
+    offer = d.offer.audio() if d.offer else None
+    kept = {_codec_name(answer, pt).lower() for pt in answer.payload_types}
+    backward = ({pt for pt in offer.payload_types if _codec_name(offer, pt).lower() in kept}
+                if offer is not None else set(answer.payload_types))
+    return frozenset(answer.payload_types), frozenset(backward)
+
+
+def wire_codecs(d: Dialog, streams: tuple[RtpStream, ...], *, forward: bool) -> list[str]:
+    """Codec names of the audio payload types that really flowed (not telephone-event)."""
+    sdp = d.answer if forward else (d.offer or d.answer)
+    m = sdp.audio() if sdp else None
+    names = []
+    for pt in sorted({pt for s in streams for pt in s.payload_types}):
+        if m is not None and pt in m.telephone_event_pts:
+            continue
+        name = _codec_name(m, pt) if m is not None else f"PT {pt}"
+        if name.lower() != "telephone-event" and name not in names:
+            names.append(name)
+    return names
+
+
 def _direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, float]:
     packets = sum(s.packets for s in streams)
     expected = sum(s.expected for s in streams)
@@ -76,9 +109,10 @@ def _direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, f
     return packets, expected, lost, jitter
 
 
-def rtp_checks(p: str, media: CallMedia, want: RtpExpect) -> list[CheckResult]:
+def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[CheckResult]:
     out = []
-    for label, streams in (("caller->callee", media.forward), ("callee->caller", media.backward)):
+    allowed = negotiated_payload_types(d)
+    for forward, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward)):
         packets, expected, lost, jitter = _direction_summary(streams)
         loss_pct = 100.0 * lost / expected if expected else 0.0
         seen = f"{packets} packets in {len(streams)} stream(s), loss {loss_pct:.2f}%, jitter max {jitter:.2f} ms"
@@ -90,7 +124,18 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect) -> list[CheckResult]:
         if want.max_jitter_ms is not None:
             out.append(check(f"{p}.rtp[{label}].jitter", jitter <= want.max_jitter_ms, f"jitter <= {want.max_jitter_ms} ms",
                              f"{jitter:.2f} ms", f"jitter {jitter:.2f} ms {label}"))
+        if allowed is not None and streams:
+            out.append(_payload_type_check(f"{p}.rtp[{label}].payload_types", streams, allowed[0 if forward else 1]))
     return out
+
+
+def _payload_type_check(name: str, streams: tuple[RtpStream, ...], allowed: frozenset[int]) -> CheckResult:
+    """Media must carry only what the SDP negotiated: RTP of another payload type is
+    media the receiver never agreed to (and typically cannot decode)."""
+    seen = sorted({pt for s in streams for pt in s.payload_types})
+    alien = [pt for pt in seen if pt not in allowed]
+    return check(name, not alien, f"only negotiated payload types {sorted(allowed)}", f"payload types {seen}",
+                 f"RTP with payload type(s) {alien} that the SDP never negotiated")
 
 
 def _srtp_mandatory(scenario: Scenario, call: Call) -> bool:
@@ -133,7 +178,7 @@ def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, m
         streams = media.all
         plain = [s for s in streams if s.payload_entropy < CIPHER_ENTROPY and not s.decrypted]
         undecrypted = [s for s in streams if not s.decrypted]
-        ent = ", ".join(f"{s.src}->{s.dst} {s.payload_entropy:.2f} bits/byte" for s in streams) or "no RTP"
+        ent = ", ".join(f"{s.src}->{s.dst} {max(0.0, s.payload_entropy):.2f} bits/byte" for s in streams) or "no RTP"
         out.append(check(f"{p}.srtp.payload", bool(streams) and not plain, "payload not readable as plain audio",
                          ent, "payload looks like plain audio" if streams else "no RTP to judge"))
         if streams and any(s.crypto_suite for s in streams):
@@ -153,18 +198,56 @@ def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, m
     return out
 
 
-def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia, receiver_is_callee: bool) -> list[DtmfEvent]:
+@dataclass(frozen=True)
+class InfoDigit:
+    """One DTMF digit sent by SIP INFO: its request (retransmissions folded in by
+    CSeq) and the final response it got, if any."""
+
+    digit: str
+    time: float
+    cseq: int
+    status: int | None  #: final response code; None: never answered
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        return f"INFO {self.digit} " + (f"answered {self.status}" if self.status is not None else "never answered")
+
+
+def info_digits(d: Dialog, receiver_is_callee: bool) -> list[InfoDigit]:
+    """The DTMF INFO requests towards the receiver, one per transaction (CSeq), with their final responses."""
+    toward = _sip_addrs(d, callee=receiver_is_callee)
+    requests: dict[int, tuple[str, float]] = {}
+    for m in d.messages:
+        got = info_dtmf(m)
+        if got and m.dst in toward and m.cseq not in requests:
+            requests[m.cseq] = (got[0], m.time)
+    finals = {m.cseq: m.status for m in d.messages
+              if m.status is not None and m.status >= 200 and m.cseq_method == "INFO" and m.cseq in requests}
+    return [InfoDigit(digit, t, cseq, finals.get(cseq)) for cseq, (digit, t) in sorted(requests.items(), key=lambda kv: kv[1][1])]
+
+
+@dataclass(frozen=True)
+class ReceivedDtmf:
+    digit: str
+    method: str  #: "rfc4733" or "sip-info"
+    start: float
+
+
+def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia,
+                     receiver_is_callee: bool) -> tuple[list[ReceivedDtmf], list[InfoDigit]]:
+    """Digits that reached the receiver (RFC 4733 events on its media, INFO
+    answered 2xx), and the INFO requests that were refused or never answered."""
     toward = media.forward if receiver_is_callee else media.backward
     ssrcs = {s.ssrc for s in toward}
     dsts = {s.dst for s in toward}
-    evs = []
-    for e in analysis.dtmf:
-        if e.method == "sip-info":
-            if e.call_id == d.call_id and ((e.dst in _sip_addrs(d, callee=receiver_is_callee))):
-                evs.append(e)
-        elif e.ssrc in ssrcs or e.dst in dsts:
-            evs.append(e)
-    return sorted(evs, key=lambda e: e.start)
+    evs = [ReceivedDtmf(e.digit, e.method, e.start) for e in analysis.dtmf
+           if e.method == "rfc4733" and (e.ssrc in ssrcs or e.dst in dsts)]
+    infos = info_digits(d, receiver_is_callee)
+    evs += [ReceivedDtmf(i.digit, "sip-info", i.time) for i in infos if i.delivered]
+    return sorted(evs, key=lambda e: e.start), [i for i in infos if not i.delivered]
 
 
 def _sip_addrs(d: Dialog, *, callee: bool) -> set[str]:
@@ -180,14 +263,20 @@ def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Captur
     assert want is not None
     receiver = want.receiver or call.callee
     receiver_is_callee = receiver == call.callee
+    where = receiver or f"the far end ({call.uri})"
     sent_methods = {s.method for s in call.steps if isinstance(s, DtmfStep)}
     method = want.method or (next(iter(sent_methods)) if len(sent_methods) == 1 else None)
-    evs = _dtmf_in_capture(analysis, d, media, receiver_is_callee)
+    evs, refused = _dtmf_in_capture(analysis, d, media, receiver_is_callee)
     digits = "".join(e.digit for e in evs)
     methods = sorted({e.method for e in evs})
-    out = [check(f"{p}.dtmf", digits == want.digits, f"digits {want.digits} at {receiver}", f"digits {digits or '(none)'} ({', '.join(methods) or 'no DTMF'})",
-                 f"expected {want.digits}, the capture shows {digits or 'no digits'}")]
-    if method is not None:
+    seen = f"digits {digits or '(none)'} ({', '.join(methods) or 'no DTMF'})"
+    if refused:
+        seen += "; not delivered: " + ", ".join(i.describe() for i in refused)
+    expected = f"digits {want.digits} at {where}" if want.digits else f"no DTMF at {where}"
+    out = [check(f"{p}.dtmf", digits == want.digits and not (refused and want.digits), expected, seen,
+                 f"expected {want.digits or 'no digits'}, the capture shows {digits or 'no digits'}"
+                 + (" (INFO not answered 2xx)" if refused else ""))]
+    if method is not None and want.digits:
         wire = "rfc4733" if method is DtmfMethod.RFC2833 else "sip-info"
         ok = bool(evs) and all(e.method == wire for e in evs)
         out.append(check(f"{p}.dtmf.method", ok, wire, ", ".join(methods) or "no DTMF", f"DTMF did not arrive as {wire}"))

@@ -37,6 +37,21 @@ INCOMING = re.compile(r"Incoming call for account (\d+)!")
 #: older builds: "Incoming DTMF on call 0: 5"
 DTMF = re.compile(r"Incoming DTMF on call (\d+): ([0-9A-Da-d*#])(?::duration\((\d+)\))?(?:, using (.+?) method)?\s*$")
 
+#: pjmedia stream.c create_dtmf_payload() (level 4): "Sending DTMF digit id 5" as each
+#: RFC 2833 digit's first packet goes out (pjsua queues digits and sends them one by one)
+DTMF_SENDING = re.compile(r"Sending DTMF digit id ([0-9A-Da-d*#R])\s*$")
+
+#: pjsua_call.c on_call_tsx_state() (level 4), the final response to each DTMF INFO:
+#: "Call 0: DTMF sent successfully with INFO" / "Call 0: Failed to send DTMF with INFO: 501/Not Implemented"
+INFO_DTMF_OK = re.compile(r"Call (\d+): DTMF sent successfully with INFO")
+INFO_DTMF_FAILED = re.compile(r"Call (\d+): Failed to send DTMF with INFO: (\d+)/(.*?)\s*$")
+
+#: pjsua_app_legacy.c ui_send_dtmf_2833()/ui_send_dtmf_info(): pjsua would not send at all,
+#: "Unable to send DTMF: Remote does not support RFC 2833 [status=220111]" (pjsua_perror),
+#: "Media is not established yet!", "No current call", "Call has been disconnected"
+DTMF_REFUSED = re.compile(r"((?:Unable to send DTMF|Error sending DTMF): .+|Media is not established yet!|"
+                          r"No current call|Call has been disconnected)")
+
 #: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: registration success, status=200 (OK), will re-register in 300 seconds"
 REG_SUCCESS = re.compile(r"registration success, status=(\d+) \(([^)]*)\)")
 #: pjsua_acc.c regc_cb(): "SIP registration failed, status=401 (Unauthorized)"

@@ -6,6 +6,7 @@ ports block as an argument so the same scenario renders the same way in tests.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,6 +222,7 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
                                       needs_tcp=agent.name in tcp_callers) if agent.is_pjsua else (),
             )
         )
+    extra_ports += outside_ports(scenario)
     by_name = {a.name: a for a in agents}
     calls = tuple(CallPlan(c, c.uri or by_name[c.callee].contact_uri) for c in scenario.calls)
     _check_calls_per_agent(scenario)
@@ -232,6 +234,29 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
         port_ranges=((port_base, port_base + block_size - 1),),
         extra_ports=tuple(extra_ports),
     )
+
+
+_SIP_URI = re.compile(r"^(sips?):(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d{1,5}))?([^>]*)", re.I)
+
+
+def uri_port(uri: str) -> int | None:
+    """The port a SIP URI is reached on (RFC 3263 defaults: 5060, 5061 for sips: or TLS)."""
+    m = _SIP_URI.match(uri.strip().strip("<>"))
+    if m is None:
+        return None
+    if m[3]:
+        return int(m[3])
+    return 5061 if m[1].lower() == "sips" or "transport=tls" in m[4].lower() else 5060
+
+
+def outside_ports(scenario: Scenario) -> list[int]:
+    """Ports of the parties outside the run (dialled URIs, registrars, outbound
+    proxies): the capture must hold their traffic too, e.g. SIP over TCP that
+    pjsua sends from an ephemeral port of its own."""
+    uris = [c.uri for c in scenario.calls if c.uri]
+    for a in scenario.agents:
+        uris += [u for u in (a.proxy, a.register.registrar if a.register else None) if u]
+    return sorted({p for p in map(uri_port, uris) if p is not None})
 
 
 def _check_calls_per_agent(scenario: Scenario) -> None:

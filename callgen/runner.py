@@ -70,13 +70,17 @@ def _conclude(scenario: Scenario, run_dir: Path, evidence: Evidence | None, dura
     common = dict(name=scenario.name, file=str(scenario.source), duration_s=duration, artefacts=str(run_dir), tags=scenario.tags)
     if evidence is None:
         return ScenarioResult(verdict=Verdict.ERROR, error=error, **common)
-    outcome = evaluate(scenario, evidence)
-    if evidence.error:
+    outcome = evaluate(evidence.scenario or scenario, evidence)
+    # A part of the run that died, or a capture that is not the whole record, makes the
+    # run unproven: an infrastructure error that names it, whatever the checks say.
+    errors = [e for e in (evidence.error, *outcome.infrastructure) if e]
+    if errors:
         verdict = Verdict.ERROR
     else:
         verdict = Verdict.PASS if all(c.passed for c in outcome.checks) else Verdict.FAIL
     return ScenarioResult(
-        verdict=verdict, error=evidence.error, checks=outcome.checks, ladder=outcome.ladder, summary=outcome.summary, **common
+        verdict=verdict, error="; ".join(errors), checks=outcome.checks, ladder=outcome.ladder, summary=outcome.summary,
+        **common
     )
 
 
@@ -170,6 +174,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                 events=tuple(agents[ap.name].events()) if ap.name in agents else (),
                 exit_status=statuses.get(ap.name),
                 kind="pjsua" if ap.agent.is_pjsua else "sipp",
+                died=agents[ap.name].died if ap.name in agents else False,
             )
             for ap in plan.agents
         ),
@@ -177,6 +182,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         started=started,
         finished=time.time(),
         error=error,
+        scenario=scenario,
     )
 
 
