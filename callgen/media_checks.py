@@ -11,7 +11,7 @@ from pathlib import Path
 
 from callgen import pjsua_patterns as pp
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
-from callgen.analysis.sip import info_dtmf
+from callgen.analysis.sip import STATIC_PT, info_dtmf
 from callgen.driver import EventKind
 from callgen.evidence import Evidence
 from callgen.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
@@ -70,7 +70,9 @@ def call_media(analysis: CaptureAnalysis, d: Dialog) -> CallMedia:
 
 
 def _codec_name(m, pt: int) -> str:
-    return m.rtpmap.get(pt, (f"PT {pt}", 0))[0]
+    """The codec ``pt`` stands for in this m= line, else its static meaning (RFC 3551)."""
+    named = m.rtpmap.get(pt) if m is not None else None
+    return (named or STATIC_PT.get(pt) or (f"PT {pt}", 0))[0]
 
 
 def negotiated_payload_types(d: Dialog) -> tuple[frozenset[int], frozenset[int]] | None:
@@ -95,7 +97,7 @@ def wire_codecs(d: Dialog, streams: tuple[RtpStream, ...], *, forward: bool) -> 
     for pt in sorted({pt for s in streams for pt in s.payload_types}):
         if m is not None and pt in m.telephone_event_pts:
             continue
-        name = _codec_name(m, pt) if m is not None else f"PT {pt}"
+        name = _codec_name(m, pt)
         if name.lower() != "telephone-event" and name not in names:
             names.append(name)
     return names
