@@ -1,0 +1,79 @@
+"""A part of the run that dies makes the run an infrastructure error (exit 3)
+that names it (issue #9, items 10 and 11): the capture tool killed right after
+it started or in mid-call, a pjsua killed in mid-call.  Before, a dead capture
+let busy.yaml PASS on SIP rebuilt from the pjsua logs, and a dead callee gave
+exit 1 blaming the far end for a missing BYE."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import SCENARIOS
+from tests.integration.conftest import alive, descendants, proc_name
+from tests.integration.test_interrupt import _wait_until
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _child(run: subprocess.Popen, name: str, needle: str = "") -> int | None:
+    return next((p for p in descendants(run.pid) if proc_name(p) == name and needle in _cmdline(p)), None)
+
+
+def _run_and_kill(tmp_path, scenario: str, victim: tuple[str, str], when: str):
+    """Run ``scenario`` in a subprocess; SIGKILL the child ``victim`` (comm, cmdline part)
+    once the capture started (``when="start"``) or the call is confirmed (``"confirmed"``)."""
+    out = tmp_path / "out"
+    stem = scenario.removesuffix(".yaml")
+    env = {**os.environ, "CALLGEN_CAPTURE": "tcpdump"}
+    run = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(SCENARIOS / scenario), "-o", str(out), "-j", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        if when == "start":  # the capture is confirmed listening before the first pjsua starts
+            _wait_until(lambda: _child(run, "pjsua"), 30, "the first pjsua")
+        else:
+            transcript = out / stem / "alice.transcript.txt"
+            _wait_until(lambda: transcript.is_file() and "CONFIRMED" in transcript.read_text(errors="replace"),
+                        30, "the call to be confirmed")
+        pid = _wait_until(lambda: _child(run, *victim), 10, f"{victim}")
+        kids = {p: proc_name(p) for p in descendants(run.pid)}
+        os.kill(pid, signal.SIGKILL)
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    leftovers = {p: n for p, n in kids.items() if alive(p)}
+    assert not leftovers, f"processes left behind: {leftovers}"
+    result = json.loads((out / stem / "result.json").read_text())
+    return run.returncode, stdout + stderr, result
+
+
+def test_capture_killed_at_start_is_an_infrastructure_error(tmp_path, pjsua_bin):
+    status, output, result = _run_and_kill(tmp_path, "busy.yaml", ("tcpdump", ""), "start")
+    assert status == 3, output
+    assert result["verdict"] == "error"
+    assert "tcpdump died during the run" in result["error"], result["error"]
+    checks = {c["name"]: c for c in result["checks"]}
+    assert not checks["capture.complete"]["passed"]
+    assert checks["capture.complete"]["evidence"] == "tcpdump"
+
+
+@pytest.mark.parametrize("victim", [("pjsua", "bob.cfg"), ("tcpdump", "")], ids=["callee-pjsua", "tcpdump"])
+def test_a_process_killed_mid_call_is_an_infrastructure_error(tmp_path, pjsua_bin, victim):
+    status, output, result = _run_and_kill(tmp_path, "basic_call.yaml", victim, "confirmed")
+    assert status == 3, output
+    assert result["verdict"] == "error"
+    want = "agent bob: pjsua died during the run (killed by signal 9)" if victim[0] == "pjsua" else "tcpdump died during the run"
+    assert want in result["error"], result["error"]
