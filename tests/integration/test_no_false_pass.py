@@ -136,3 +136,30 @@ calls:
     assert not pts["passed"] and "[8]" in pts["reason"], pts
     # what alice sent was the negotiated PCMU
     assert checks["call1.rtp[caller->callee].payload_types"]["passed"]
+
+
+def test_info_retransmitted_by_a_slow_peer_is_one_digit(cli, tmp_path, pjsua_bin):
+    body = """
+agents:
+  alice: {role: caller, codecs: [PCMU]}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: confirmed
+      - dtmf: "4"
+        method: info
+      - hangup: alice
+      - wait: disconnected
+    expect:
+      dtmf: {digits: "4", method: info}
+"""
+    with far_end(tmp_path, "info_slow.xml") as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, body, "info_slow")
+    assert r.status == 0, r.out + r.err
+    from callgen.analysis import analyze_capture
+
+    infos = [m for d in analyze_capture(str(tmp_path / "out" / "info_slow" / "capture.pcap")).dialogs
+             for m in d.messages if m.method == "INFO"]
+    assert len(infos) >= 2 and len({m.cseq for m in infos}) == 1, "the INFO was retransmitted"
+    assert checks["call1.dtmf"]["seen"].startswith("digits 4 (sip-info)")
