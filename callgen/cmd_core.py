@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     from callgen.codecs import load_checked
     from callgen.reports.command import run_suite_command
     from callgen.runner import RunOptions
-    from callgen.signals import sigterm_as_interrupt
+    from callgen.signals import interrupt_once
     from callgen.toolpaths import find_pjsua
 
     args.shard = _shard_of(args)
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     def load(path: Path, *, variables=None):
         return load_checked(path, pjsua, variables=variables)
 
-    with sigterm_as_interrupt():
+    with interrupt_once():
         status = run_suite_command(args, io, make_run_options=make_options, load=load)
     if status == ExitStatus.INTERRUPTED:
         print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)

@@ -26,6 +26,31 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def interrupt_once() -> Iterator[None]:
+    """Within the block the first SIGINT or SIGTERM raises KeyboardInterrupt; every
+    later one is ignored until the block ends.  A first Ctrl-C starts an orderly
+    stop (runs clean up, reports are written); Ctrl-C pressed again, or a SIGTERM
+    that follows it, cannot cut that short and leave a capture tool running or the
+    reports unwritten.  The stop is bounded by the runner's own timeouts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def first(signum, frame):  # noqa: ARG001 - signal handler signature
+        for s in signals:
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = {s: signal.signal(s, first) for s in signals}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
 def shielded() -> Iterator[None]:
     """Ignore SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot
     leave pjsua or tcpdump behind; restores the handlers afterwards."""
