@@ -52,6 +52,8 @@ class FlowSdp:
     proto: str  #: "RTP/AVP", "RTP/SAVP", ...
     crypto: tuple[str, ...]  #: SDES suites offered/answered
     direction: str
+    addr: str = ""  #: where the sender of this SDP receives media
+    port: int = 0
 
     @property
     def savp(self) -> bool:
@@ -73,12 +75,13 @@ class FlowSdp:
 
     def to_dict(self) -> dict[str, Any]:
         return {"role": self.role, "codecs": list(self.codecs), "proto": self.proto,
-                "crypto": list(self.crypto), "direction": self.direction}
+                "crypto": list(self.crypto), "direction": self.direction, "addr": self.addr, "port": self.port}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FlowSdp":
         return cls(str(d.get("role", "sdp")), tuple(str(c) for c in d.get("codecs", ())), str(d.get("proto", "")),
-                   tuple(str(c) for c in d.get("crypto", ())), str(d.get("direction", "")))
+                   tuple(str(c) for c in d.get("crypto", ())), str(d.get("direction", "")),
+                   str(d.get("addr", "")), int(d.get("port", 0) or 0))
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,7 @@ def _sdp_summary(sdp: "Sdp", role: str) -> FlowSdp:
     a = sdp.audio()
     if a is None:
         return FlowSdp(role, (), "", (), "")
-    return FlowSdp(role, tuple(a.codecs()), a.proto, tuple(c.suite for c in a.crypto), a.direction)
+    return FlowSdp(role, tuple(a.codecs()), a.proto, tuple(c.suite for c in a.crypto), a.direction, a.addr, a.port)
 
 
 class _Lanes:
