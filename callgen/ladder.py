@@ -13,6 +13,7 @@ are read back as frozen data with ``ScenarioResult.flows``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -207,15 +208,20 @@ def _host(endpoint: str) -> str:
     return endpoint.rsplit(":", 1)[0].strip("[]")
 
 
+_SDES_KEY = re.compile(r"(a=crypto:\S+\s+\S+\s+inline:)[A-Za-z0-9+/=]+")
+
+
 def message_text(m: "SipMessage") -> str:
     """The message as parsed: start line, headers, blank line, body.  The
-    analysis keeps no Request-URI, so a request's start line says so."""
+    analysis keeps no Request-URI, so a request's start line says so.  SDES
+    keys are replaced by ``<key removed>``: like the analysis JSON, a report says
+    a key was there, it does not hand it out."""
     if m.method:
         start = f"{m.method} <Request-URI not kept by the analysis> SIP/2.0"
     else:
         start = f"SIP/2.0 {m.status} {m.reason}".rstrip()
     lines = [start] + [f"{k}: {v}" for k, v in m.headers]
-    body = m.body.decode("utf-8", "replace") if m.body else ""
+    body = _SDES_KEY.sub(r"\1<key removed>", m.body.decode("utf-8", "replace")) if m.body else ""
     return "\r\n".join(lines) + "\r\n\r\n" + body
 
 

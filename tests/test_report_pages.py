@@ -235,3 +235,14 @@ def test_each_run_folder_gets_its_own_page_linked_from_the_index(tmp_path):
     assert '<svg class="ladder"' in own and 'href="capture.pcap"' in own and "<link" not in own
     assert 'href="basic_call/report.html"' in (tmp_path / "index.html").read_text()
     assert "| basic\\_call | PASS |" in (tmp_path / "summary.md").read_text()
+
+
+def test_sdes_keys_are_not_copied_into_reports():
+    """The analysis reports that a crypto line is there, never its key (model.Crypto.to_json);
+    the message text in a flow keeps that promise."""
+    a, b = "127.0.0.1:5060", "127.0.0.1:5062"
+    key = "WVNfX19zZWNyZXRfa2V5X3NhbHRfMTIzNDU2Nzg5MA=="
+    body = f"v=0\r\nm=audio 4000 RTP/SAVP 8\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^20|1:32\r\n".encode()
+    d = Dialog("cid-1", (msg(0, a, b, "INVITE", body=sdp("RTP/SAVP", True), raw_body=body),), None, None, None)
+    text = build_flow(CALL, d, AGENTS, [10**6]).messages[0].text
+    assert "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" in text and key not in text and "|2^20|1:32" in text
