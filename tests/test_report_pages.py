@@ -246,3 +246,16 @@ def test_sdes_keys_are_not_copied_into_reports():
     d = Dialog("cid-1", (msg(0, a, b, "INVITE", body=sdp("RTP/SAVP", True), raw_body=body),), None, None, None)
     text = build_flow(CALL, d, AGENTS, [10**6]).messages[0].text
     assert "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" in text and key not in text and "|2^20|1:32" in text
+
+
+def test_summary_md_leads_with_failures_and_tabulates_media(tmp_path):
+    suite = SuiteResult((recorded("pass"), recorded("tls"), recorded("fail")), 17.0, 2)
+    md = render_markdown(suite, tmp_path)
+    rows = [line.split(" | ")[1] for line in md.splitlines() if line.startswith("| basic") or line.startswith("| srtp")]
+    assert rows == ["FAIL", "PASS", "PASS"]
+    fail = md[md.index("## basic\\_call\\_expect\\_busy"):md.index("## basic\\_call - PASS")]
+    assert fail.index("call1.final\\_code") < fail.index("SIP ladder")
+    tls = md[md.index("## srtp\\_tls"):]
+    assert "| alice → bob | PCMA/8000 | 70 | 0 (0.0 %) | 0.51 / 0.84 ms | SRTP, decrypted |" in tls
+    assert "DTMF: 7 (+0.666 s, rfc4733), 3 (+0.906 s, rfc4733)" in tls
+    assert "first\\_time" not in md and "payload\\_types=" not in md

@@ -15,12 +15,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import quote
 
 from callgen.ladder import SUMMARY_KEY
 from callgen.reports.junit import xml_text
-from callgen.reports.page import html_document, render_run_page, scenario_section
+from callgen.reports.page import (
+    KNOWN_SUMMARY,
+    call_media,
+    direction_text,
+    html_document,
+    loss_text,
+    ms_text,
+    render_run_page,
+    scenario_section,
+    security_parts,
+)
 from callgen.reports.svg import esc, run_summary_svg
 from callgen.reports.text import check_line, one_line, totals_line
 from callgen.result import ScenarioResult
@@ -178,25 +188,66 @@ def _md(value: Any) -> str:
     return text
 
 
+def _md_media(streams: Iterable[Mapping[str, Any]], owners: Mapping[str, str]) -> list[str]:
+    lines = ["| direction | codec | packets | loss | jitter mean / max | SRTP |", "| --- | --- | --- | --- | --- | --- |"]
+    for s in streams:
+        label, suite = security_parts(s)
+        srtp = f"{label} ({suite})" if suite and not label.startswith("SRTP, decrypted") else label
+        lines.append(f"| {_md(direction_text(s, owners))} | {_md(s.get('codec') or 'unknown')} | {_md(s.get('packets', '?'))} "
+                     f"| {_md(loss_text(s))} | {ms_text(s.get('jitter_ms_mean'))} / {ms_text(s.get('jitter_ms_max'))} ms | {_md(srtp)} |")
+    return lines if len(lines) > 2 else []
+
+
+def _md_dtmf(events: Iterable[Mapping[str, Any]], start: float) -> list[str]:
+    digits = [f"{_md(e.get('digit', '?'))} (+{float(e['start']) - start:.3f} s, {_md(e.get('method', ''))})"
+              if isinstance(e.get("start"), (int, float)) else _md(e.get("digit", "?")) for e in events]
+    return ["", "DTMF: " + ", ".join(digits)] if digits else []
+
+
+def _md_scenario(r: ScenarioResult, out_dir: Path) -> list[str]:
+    lines = ["", f"## {_md(r.name)} - {r.verdict.value.upper()}", "", f"file: {_md(r.file)}", ""]
+    if r.error:
+        lines += [f"**error:** {_md(r.error)}", ""]
+    if r.failed_checks:
+        lines += ["Failed checks:", ""] + [f"- **{_md(c.name)}**: expected {_md(c.expected)}, seen {_md(c.seen)}"
+                                           f"{f' ({_md(c.reason)})' if c.reason else ''} \\[{_md(c.evidence or '-')}\\]"
+                                           for c in r.failed_checks] + [""]
+    for flow in r.flows:
+        media = call_media(flow, r.summary)
+        table = _md_media(media.streams, media.owners)
+        if table or media.dtmf:
+            lines += ["", f"Media of {_md(flow.call)} ({_md(flow.caller)} → {_md(flow.callee)}):", ""] + table
+            lines += _md_dtmf(media.dtmf, media.span.start)
+    if not r.flows:  # results written before flows existed
+        lines += ["", *_md_media([s for s in r.summary.get("rtp_streams", ()) if isinstance(s, Mapping)], {})]
+        events = [e for e in r.summary.get("dtmf", ()) if isinstance(e, Mapping) and "digit" in e]
+        first = r.summary.get("first_time")
+        lines += _md_dtmf(events, float(first) if isinstance(first, (int, float)) else 0.0)
+    rows = findings_rows({k: v for k, v in r.summary.items() if k not in KNOWN_SUMMARY})
+    if rows:
+        lines += ["", "Other findings:", ""] + [f"- **{_md(k)}**: {_md(d)}" for k, d in rows]
+    if r.ladder:
+        fence = "```"
+        ladder = [xml_text(line).replace(fence, "\'\'\'") for line in r.ladder]
+        lines += ["", "SIP ladder:", "", fence] + ladder + [fence]
+    files = run_files(r, out_dir)
+    lines += ["", "Files:", ""] + [f"- [{_md(name)}](<{link}>)" for name, link in files.files]
+    if files.note:
+        lines.append(f"- _{_md(files.note)}_")
+    return lines
+
+
 def render_markdown(suite: "SuiteResult", out_dir: Path) -> str:
+    """GitHub-flavoured summary (CI job summaries render it): failures first,
+    failed checks before anything else, media as tables, links to the files."""
+    ordered = failures_first(suite.results)
     lines = ["# callgen report", "", _md(totals_line(suite)), "",
              "| scenario | verdict | time | failed checks |", "| --- | --- | --- | --- |"]
-    for r in suite.results:
+    for r in ordered:
         failed = "; ".join(_md(check_line(c)) for c in r.failed_checks) or _md(r.error)
         lines.append(f"| {_md(r.name)} | {r.verdict.value.upper()} | {r.duration_s:.1f}s | {failed} |")
-    for r in suite.results:
-        lines += ["", f"## {_md(r.name)} - {r.verdict.value.upper()}", "", f"file: {_md(r.file)}", ""]
-        files = run_files(r, out_dir)
-        lines += [f"- [{_md(name)}](<{link}>)" for name, link in files.files]
-        if files.note:
-            lines.append(f"- _{_md(files.note)}_")
-        rows = findings_rows(r.summary)
-        if rows:
-            lines += ["", "RTP / DTMF findings:", ""] + [f"- **{_md(k)}**: {_md(d)}" for k, d in rows]
-        if r.ladder:
-            fence = "```"
-            ladder = [xml_text(line).replace(fence, "'''") for line in r.ladder]
-            lines += ["", "SIP ladder:", "", fence] + ladder + [fence]
+    for r in ordered:
+        lines += _md_scenario(r, out_dir)
     return "\n".join(lines) + "\n"
 
 

@@ -97,22 +97,28 @@ def media_owners(flow: CallFlow) -> dict[str, str]:
     return owners
 
 
-def _direction(stream: Mapping[str, Any], owners: Mapping[str, str]) -> str:
+def direction_text(stream: Mapping[str, Any], owners: Mapping[str, str]) -> str:
     src, dst = str(stream.get("src", "?")), str(stream.get("dst", "?"))
     return f"{owners.get(src, src)} → {owners.get(dst, dst)}"
 
 
-def _security(s: Mapping[str, Any]) -> str:
+def security_parts(s: Mapping[str, Any]) -> tuple[str, str]:
+    """("SRTP, decrypted", suite) / ("RTP (clear)", "") for a stream."""
     if not s.get("srtp"):
-        return "RTP (clear)"
-    suite = f'<br><small class="muted">{esc(s["crypto_suite"])}</small>' if s.get("crypto_suite") else ""
+        return "RTP (clear)", ""
+    suite = str(s.get("crypto_suite") or "")
     if s.get("decrypted"):
-        return f"SRTP, decrypted{suite}"
-    why = f": {esc(s['decrypt_error'])}" if s.get("decrypt_error") else ""
-    return f"SRTP, not decrypted{why}{suite}"
+        return "SRTP, decrypted", suite
+    why = f": {s['decrypt_error']}" if s.get("decrypt_error") else ""
+    return f"SRTP, not decrypted{why}", suite
 
 
-def _loss(s: Mapping[str, Any]) -> str:
+def _security(s: Mapping[str, Any]) -> str:
+    label, suite = security_parts(s)
+    return esc(label) + (f'<br><small class="muted">{esc(suite)}</small>' if suite else "")
+
+
+def loss_text(s: Mapping[str, Any]) -> str:
     lost, expected = _num(s.get("lost")), _num(s.get("expected"))
     if lost is None:
         return "?"
@@ -120,7 +126,7 @@ def _loss(s: Mapping[str, Any]) -> str:
     return f"{lost:g}{pct}"
 
 
-def _ms(value: Any) -> str:
+def ms_text(value: Any) -> str:
     v = _num(value)
     return f"{v:.2f}" if v is not None else "?"
 
@@ -143,10 +149,10 @@ def media_table(streams: Sequence[Mapping[str, Any]], owners: Mapping[str, str],
            "<th>jitter mean / max</th><th>MOS</th><th>SRTP</th><th>from / to</th></tr>")
     for s in streams:
         mos = _num(s.get("mos"))
-        yield (f'<tr><td class="dir">{esc(_direction(s, owners))}<br><small class="muted">{esc(s.get("src", ""))} →<br>'
+        yield (f'<tr><td class="dir">{esc(direction_text(s, owners))}<br><small class="muted">{esc(s.get("src", ""))} →<br>'
                f'{esc(s.get("dst", ""))}<br>SSRC {esc(s.get("ssrc_hex", s.get("ssrc", "")))}</small></td>'
                f'<td>{esc(s.get("codec") or "unknown")}</td><td class="num">{esc(s.get("packets", "?"))}</td>'
-               f'<td class="num">{esc(_loss(s))}</td><td class="num">{_ms(s.get("jitter_ms_mean"))} / {_ms(s.get("jitter_ms_max"))} ms</td>'
+               f'<td class="num">{esc(loss_text(s))}</td><td class="num">{ms_text(s.get("jitter_ms_mean"))} / {ms_text(s.get("jitter_ms_max"))} ms</td>'
                f'<td class="num">{f"{mos:.2f}" if mos is not None else "n/a"}</td><td>{_security(s)}</td>'
                f'<td>{_rel(s.get("first_time"), span.start)} → {_rel(s.get("last_time"), span.start)}</td></tr>'
                f'<tr class="tl"><td colspan="8"><small class="muted">packets over time</small>{timeline_svg(s, span, _stream_dtmf(s, dtmf))}</td></tr>')
@@ -160,7 +166,7 @@ def dtmf_row(events: Sequence[Mapping[str, Any]], owners: Mapping[str, str], sta
     for e in events:
         t = _num(e.get("start"))
         yield (f'<div class="digit"><span class="d">{esc(e.get("digit", "?"))}</span><small>{f"+{t - start:.3f} s" if t is not None else "?"}<br>'
-               f'{esc(e.get("method", ""))}<br>{esc(_direction(e, owners))}</small></div>')
+               f'{esc(e.get("method", ""))}<br>{esc(direction_text(e, owners))}</small></div>')
     yield "</div></div>"
 
 
