@@ -141,3 +141,19 @@ def test_hostile_text_stays_text_in_the_browser(tmp_path):
     assert console_errors(log) == []
     assert not re.search(r"<body[^>]*data-pwned", dom)
     assert "<img" not in dom and 'document.body.setAttribute("data-pwned","1")&lt;/script&gt;' in dom
+
+
+def test_pages_work_with_javascript_off(site, tmp_path):
+    """Hover is an SVG <title>, click-to-expand a <details>: nothing needs the script,
+    and without it the filter hides nothing.  (Chromium's --dump-dom itself needs
+    scripting, so the page is loaded with its one script element removed.)"""
+    page = (site / "index.html").read_text()
+    assert page.count("<script>") == 1
+    bare = tmp_path / "index.html"
+    bare.write_text(re.sub(r"<script>.*?</script>", "", page, flags=re.S))
+    dom, _ = browse(bare.as_uri() + "?verdict=fail", tmp_path / "profile")
+    assert "<script" not in dom
+    assert "display: none" not in dom
+    assert len(re.findall(r'<tr class="row"', dom)) == 3 and len(arrows(dom)) == 18
+    assert len(re.findall(r'<g class="arrow[^"]*"><title>', dom)) == 18
+    assert len(re.findall(r'<details class="msg"', dom)) >= 18

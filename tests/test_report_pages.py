@@ -259,3 +259,15 @@ def test_summary_md_leads_with_failures_and_tabulates_media(tmp_path):
     assert "| alice → bob | PCMA/8000 | 70 | 0 (0.0 %) | 0.51 / 0.84 ms | SRTP, decrypted |" in tls
     assert "DTMF: 7 (+0.666 s, rfc4733), 3 (+0.906 s, rfc4733)" in tls
     assert "first\\_time" not in md and "payload\\_types=" not in md
+
+
+def test_each_sip_check_shows_the_messages_it_looked_at():
+    from callgen.reports.page import deciding_messages
+
+    flow = build_flow(CALL, udp_dialog(), AGENTS, [10**6])
+    labels = lambda what: [flow.messages[i].label for i in deciding_messages(flow, what)]  # noqa: E731
+    assert labels("final_code") == ["200 OK"]
+    assert labels("setup_time") == ["INVITE", "200 OK"]  # the retransmitted INVITE is left out
+    assert labels("ack") == ["200 OK", "ACK"]
+    assert labels("bye_answered") == ["BYE", "486 Busy Here"]
+    assert labels("step3") == []

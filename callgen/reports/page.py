@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from callgen.ladder import CallFlow, FlowMessage
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
@@ -234,28 +234,40 @@ def _check_call(check: CheckResult, flows: Sequence[CallFlow]) -> tuple[CallFlow
     return next((f for f in flows if f.call == m.group(1)), None), m.group(2)
 
 
-def _deciding_messages(flow: CallFlow, what: str) -> list[int]:
-    """Indexes of the messages a SIP check looked at."""
-    msgs = flow.messages
-    pick: dict[str, Any] = {
-        "ack": lambda m: m.method == "ACK",
-        "bye": lambda m: m.method == "BYE" or m.cseq_method == "BYE",
-        "cancel": lambda m: m.method == "CANCEL" or m.cseq_method == "CANCEL",
-        "hold": lambda m: m.method == "INVITE" and m.sdp is not None,
-        "invite": lambda m: m.method == "INVITE",
-    }
-    final = lambda m: m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"  # noqa: E731
-    key = next((k for k in pick if what.startswith(k) or (k == "hold" and what == "unhold")), "")
-    chosen = [i for i, m in enumerate(msgs) if pick[key](m)] if key else []
-    if key in ("ack", "invite", "") and what != "invite":
-        chosen = [i for i, m in enumerate(msgs) if final(m)][:1] + chosen
-    if what in ("setup_time", "duration"):
-        chosen = [i for i, m in enumerate(msgs) if m.method == ("INVITE" if what == "setup_time" else "BYE")][:1] + chosen
-    seen: list[int] = []
-    for i in chosen:
-        if i not in seen and not msgs[i].retransmission:
-            seen.append(i)
-    return seen[:4]
+def _final(m: FlowMessage) -> bool:
+    return m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"
+
+
+def _of(method: str) -> Callable[[FlowMessage], bool]:
+    return lambda m: m.method == method or m.cseq_method == method
+
+
+#: SIP check (the part after ``callN.``, see checks.sip_checks) -> the messages it looked at
+SIP_EVIDENCE: Mapping[str, Callable[[FlowMessage], bool]] = {
+    "invite": lambda m: m.method == "INVITE",
+    "final_code": _final,
+    "answered": _final,
+    "codec": _final,
+    "pjsua_agrees": _final,
+    "setup_time": lambda m: m.method == "INVITE" or _final(m),
+    "ack": lambda m: m.method == "ACK" or _final(m),
+    "bye": lambda m: m.method == "BYE",
+    "bye_answered": _of("BYE"),
+    "duration": lambda m: m.method == "BYE" or _final(m),
+    "cancel": lambda m: _of("CANCEL")(m) or _final(m),
+    "hold": lambda m: m.method == "INVITE" and m.sdp is not None,
+    "unhold": lambda m: m.method == "INVITE" and m.sdp is not None,
+}
+EVIDENCE_MESSAGES = 4  #: messages shown per failed check
+
+
+def deciding_messages(flow: CallFlow, what: str) -> list[int]:
+    """Indexes of the (first, not retransmitted) messages a SIP check looked at."""
+    test = SIP_EVIDENCE.get(what)
+    if test is None:
+        return []
+    found = [i for i, m in enumerate(flow.messages) if test(m) and not m.retransmission]
+    return found[:1] if what == "invite" else found[:EVIDENCE_MESSAGES]
 
 
 def _evidence(check: CheckResult, result: ScenarioResult, anchor: str) -> Iterable[str]:
@@ -271,7 +283,7 @@ def _evidence(check: CheckResult, result: ScenarioResult, anchor: str) -> Iterab
         yield from media_table(media.streams, media.owners, media.span, media.dtmf)
         yield from dtmf_row(media.dtmf, media.owners, media.span.start)
         return
-    for i in _deciding_messages(flow, what):
+    for i in deciding_messages(flow, what):
         yield _message_details(flow, f"{anchor}-ev", i, flow.messages[i], open_=True)
 
 
