@@ -271,3 +271,19 @@ def test_each_sip_check_shows_the_messages_it_looked_at():
     assert labels("ack") == ["200 OK", "ACK"]
     assert labels("bye_answered") == ["BYE", "486 Busy Here"]
     assert labels("step3") == []
+
+
+def test_a_failed_pjsua_check_shows_the_agents_log_lines(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "alice.transcript.txt").write_text(
+        "03:23:47.708  sip_endpoint.c  .Module registered\n"
+        "03:23:48.399  pjsua_app.c  .......Call 0 state changed to CALLING\n"
+        "03:23:48.460  pjsua_app.c  .....Call 0 state changed to DISCONNCTD (486 Busy <Here>)\n")
+    (run / "bob.transcript.txt").write_text("03:23:48.5 pjsua_app.c Incoming DTMF on call 0: 4, using RFC2833 method\n")
+    bad = CheckResult("call1.step1", False, "wait confirmed", "call ended with 486 Busy Here", "", "pjsua")
+    r = replace(recorded("fail"), checks=(bad,), artefacts=str(run))
+    page = render_run_page(r, run)
+    box = page[page.index('class="failed"'):page.index('<svg class="ladder"')]
+    assert "alice.transcript.txt" in box and "Call 0 state changed to DISCONNCTD (486 Busy &lt;Here&gt;)" in box
+    assert "Incoming DTMF on call 0: 4" in box and "Module registered" not in box

@@ -270,12 +270,44 @@ def deciding_messages(flow: CallFlow, what: str) -> list[int]:
     return found[:1] if what == "invite" else found[:EVIDENCE_MESSAGES]
 
 
+#: what pjsua prints about calls, DTMF and registration in its transcript
+PJSUA_EVENT = re.compile(r"Call \d+ state changed to|Incoming DTMF|dialing DTMF|registration", re.I)
+LOG_LINES = 12  #: per agent
+LOG_TAIL = 2 << 20  #: bytes of a transcript read (its end)
+
+
+def pjsua_log_lines(run_dir: Path) -> list[tuple[str, list[str]]]:
+    """(transcript name, its last call/DTMF/registration lines) per pjsua agent."""
+    out = []
+    for f in sorted(run_dir.glob("*.transcript.txt")):
+        try:
+            with f.open("rb") as fh:
+                fh.seek(max(0, f.stat().st_size - LOG_TAIL))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        lines = [ln.strip() for ln in text.splitlines() if PJSUA_EVENT.search(ln)]
+        if lines:
+            out.append((f.name, lines[-LOG_LINES:]))
+    return out
+
+
+def _log_evidence(check: CheckResult, result: ScenarioResult) -> Iterable[str]:
+    yield f"<p>pjsua reported: <code>{esc(check.seen)}</code></p>"
+    run_dir = Path(result.artefacts) if result.artefacts else None
+    if run_dir is None or not run_dir.is_dir():
+        yield '<p class="muted">the agents\' logs are gone with the run folder</p>'
+        return
+    for name, lines in pjsua_log_lines(run_dir):
+        yield f"<p>from <code>{esc(name)}</code>:</p><pre>{esc(chr(10).join(lines))}</pre>"
+
+
 def _evidence(check: CheckResult, result: ScenarioResult, anchor: str) -> Iterable[str]:
     flow, what = _check_call(check, result.flows)
     where = check.evidence or "not said"
     yield f"<h4>{esc(check.name)} <span class=\"muted\">evidence: {esc(where)}</span></h4>"
     if "pjsua" in where or "log" in where:
-        yield f"<p>pjsua reported: <code>{esc(check.seen)}</code> (see the agents' logs under Files)</p>"
+        yield from _log_evidence(check, result)
     if flow is None:
         return
     if any(w in what for w in MEDIA_WORDS):
