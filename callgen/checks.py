@@ -13,6 +13,7 @@ from typing import Any
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
 from callgen.errors import CallgenError
 from callgen.evidence import Evidence
+from callgen.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
 from callgen.media_checks import (
     CallMedia,
     audio_checks,
@@ -348,6 +349,8 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     checks += step_checks(evidence)
     summary = analysis.to_json()
     summary.pop("dialogs", None)
+    summary[SUMMARY_KEY] = build_flows([(CallInfo(f"call{c.index + 1}", c.caller, c.callee or c.uri or ""), dialogs[c.index]) for c in scenario.calls],
+                                       [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
     return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems))
 
 

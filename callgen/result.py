@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from callgen.ladder import CallFlow, flows_from_summary
+
 
 class Verdict(str, enum.Enum):
     PASS = "pass"  #: every check passed
@@ -55,6 +57,12 @@ class ScenarioResult:
     ladder: tuple[str, ...] = ()  #: the SIP ladder, one line per message
     summary: dict[str, Any] = field(default_factory=dict)  #: analysis findings (streams, dtmf)
     tags: tuple[str, ...] = ()
+
+    @property
+    def flows(self) -> tuple[CallFlow, ...]:
+        """Structured SIP flow per call (kept in ``summary["call_flows"]`` so every
+        JSON form of the result carries it); () for results without one."""
+        return flows_from_summary(self.summary)
 
     @property
     def failed_checks(self) -> tuple[CheckResult, ...]:

@@ -24,6 +24,7 @@ DEB_PACKAGES=(
   build-essential pkg-config xz-utils ca-certificates
   libssl-dev libsrtp2-dev libopus-dev libspeex-dev libspeexdsp-dev libgsm1-dev uuid-dev
   tcpdump tshark kamailio sip-tester baresip sox espeak-ng openssl procps
+  chromium fonts-dejavu-core
 )
 
 install_debs() {

@@ -1,21 +1,37 @@
 """The artefact index of a run's output folder: ``index.html`` and ``summary.md``.
 
 Both link every scenario to the files of its run folder (capture.pcap, logs,
-configs, result.json - whatever is really there) and show per call the SIP
-ladder and the RTP/DTMF findings of ``ScenarioResult.summary``.  The HTML is
-self-contained (inline CSS, no JavaScript) and every value is escaped.
+configs, result.json - whatever is really there).  The HTML index lists
+failures first, can be filtered by verdict and tag, pictures a run of several
+scenarios and shows every scenario as ``callgen.reports.page`` draws it (SIP
+ladder, media, failure first); each run folder also gets its own page
+(``report.html``).  Everything is self-contained (inline CSS and SVG, no
+network) and every value is escaped.  ``summary.md`` stays plain Markdown for
+CI job summaries.
 """
 
 from __future__ import annotations
 
-import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import quote
 
+from callgen.ladder import SUMMARY_KEY
 from callgen.reports.junit import xml_text
+from callgen.reports.page import (
+    KNOWN_SUMMARY,
+    call_media,
+    direction_text,
+    html_document,
+    loss_text,
+    ms_text,
+    render_run_page,
+    scenario_section,
+    security_parts,
+)
+from callgen.reports.svg import esc, run_summary_svg
 from callgen.reports.text import check_line, one_line, totals_line
 from callgen.result import ScenarioResult
 
@@ -69,7 +85,7 @@ def findings_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     the analysis layer decides the content, this only renders it."""
     rows: list[tuple[str, str]] = []
     for key in sorted(summary):
-        if key == "failed_attempts":
+        if key in ("failed_attempts", SUMMARY_KEY):
             continue
         value = summary[key]
         items = value if isinstance(value, list) else [value]
@@ -93,61 +109,72 @@ def _compact(value: Any) -> str:
 
 # --------------------------------------------------------------------------- HTML
 
-_CSS = """body{font-family:sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}
-.pass{color:#070}.fail{color:#b00}.error{color:#a50}.flaky{color:#950}
-pre{background:#f6f6f6;padding:.5em;overflow-x:auto}section{border-top:1px solid #ddd;margin-top:1em}"""
+PAGE_NAME = "report.html"  #: the page written into each run folder
+_ORDER = {"fail": 0, "error": 1, "flaky": 2, "pass": 3}
 
 
-def _e(value: Any) -> str:
-    return html.escape(xml_text(value), quote=True)
+def failures_first(results: Iterable[ScenarioResult]) -> list[ScenarioResult]:
+    """FAIL, then ERROR, then FLAKY, then PASS; the suite's order within each."""
+    return sorted(results, key=lambda r: _ORDER.get(r.verdict.value, 9))
 
 
-def _html_result(result: ScenarioResult, out_dir: Path, anchor: str) -> Iterable[str]:
-    v = result.verdict.value
-    yield f'<section id="{anchor}"><h2>{_e(result.name)} <span class="{v}">{_e(v.upper())}</span></h2>'
-    yield f"<p>file: <code>{_e(result.file)}</code>; {result.duration_s:.1f}s; attempts {result.attempts}</p>"
-    if result.error:
-        yield f'<p class="error">error: {_e(result.error)}</p>'
-    if result.checks:
-        yield "<table><tr><th>check</th><th>verdict</th><th>expected</th><th>seen</th><th>reason</th></tr>"
-        for c in result.checks:
-            cls = "pass" if c.passed else "fail"
-            yield (f'<tr><td>{_e(c.name)}</td><td class="{cls}">{"PASS" if c.passed else "FAIL"}</td>'
-                   f"<td>{_e(c.expected)}</td><td>{_e(c.seen)}</td><td>{_e(c.reason)}</td></tr>")
-        yield "</table>"
+def _page_link(result: ScenarioResult, out_dir: Path) -> str:
     files = run_files(result, out_dir)
-    yield "<h3>files</h3><ul>"
-    for name, link in files.files:
-        yield f'<li><a href="{_e(link)}">{_e(name)}</a></li>'
-    if files.note:
-        yield f"<li><em>{_e(files.note)}</em></li>"
-    yield "</ul>"
-    rows = findings_rows(result.summary)
-    if rows:
-        yield "<h3>RTP / DTMF findings</h3><table>"
-        yield from (f"<tr><th>{_e(k)}</th><td>{_e(d)}</td></tr>" for k, d in rows)
-        yield "</table>"
-    if result.ladder:
-        yield "<h3>SIP ladder</h3><pre>" + _e("\n".join(result.ladder)) + "</pre>"
-    yield "</section>"
+    return f"{files.folder}/{PAGE_NAME}" if files.files and files.folder else ""
+
+
+def _filter_form(results: list[ScenarioResult]) -> str:
+    verdicts = [v for v in _ORDER if any(r.verdict.value == v for r in results)]
+    tags = sorted({t for r in results for t in r.tags})
+    boxes = "".join(f'<label><input type="checkbox" name="verdict" value="{esc(v)}" checked> {esc(v.upper())} '
+                    f"({sum(1 for r in results if r.verdict.value == v)})</label>" for v in verdicts)
+    options = "".join(f'<option value="{esc(t)}">{esc(t)}</option>' for t in tags)
+    return (f'<form class="filter">show {boxes}<label>tag <select name="tag"><option value="">any</option>{options}'
+            "</select></label></form>")
+
+
+def _index_rows(ordered: list[ScenarioResult], out_dir: Path) -> Iterable[str]:
+    yield ('<table class="index"><tr><th>scenario</th><th>verdict</th><th>time</th><th>tags</th>'
+           "<th>failed checks</th><th>page</th></tr>")
+    for i, r in enumerate(ordered):
+        v = r.verdict.value
+        failed = "<br>".join(esc(check_line(c)) for c in r.failed_checks) or esc(one_line(r.error))
+        link = _page_link(r, out_dir)
+        page = f'<a href="{esc(link)}">{esc(PAGE_NAME)}</a>' if link else ""
+        yield (f'<tr class="row" data-verdict="{esc(v)}" data-tags="{esc(" ".join(r.tags))}"><td><a href="#s{i}">{esc(r.name)}</a></td>'
+               f'<td><span class="badge {esc(v)}">{esc(v.upper())}</span></td><td class="num">{r.duration_s:.1f}s</td>'
+               f"<td>{esc(', '.join(r.tags))}</td><td>{failed}</td><td>{page}</td></tr>")
+    yield "</table>"
 
 
 def render_html(suite: "SuiteResult", out_dir: Path) -> str:
-    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>callgen report</title>',
-             f"<style>{_CSS}</style></head><body><h1>callgen report</h1>",
-             f"<p>{_e(totals_line(suite))}; started {_e(suite.started)}</p>",
-             "<table><tr><th>scenario</th><th>verdict</th><th>time</th><th>failed checks</th></tr>"]
-    for i, r in enumerate(suite.results):
-        v = r.verdict.value
-        failed = "<br>".join(_e(check_line(c)) for c in r.failed_checks) or _e(one_line(r.error))
-        parts.append(f'<tr><td><a href="#s{i}">{_e(r.name)}</a></td><td class="{v}">{_e(v.upper())}</td>'
-                     f"<td>{r.duration_s:.1f}s</td><td>{failed}</td></tr>")
-    parts.append("</table>")
-    for i, r in enumerate(suite.results):
-        parts.extend(_html_result(r, out_dir, f"s{i}"))
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    """The run index: totals, a picture of the run when it has several
+    scenarios, a filterable table (failures first), then every scenario."""
+    ordered = failures_first(suite.results)
+    body = ["<h1>callgen report</h1>", f'<p class="meta">{esc(totals_line(suite))}; started {esc(suite.started)}</p>']
+    if len(ordered) > 1:
+        body.append(run_summary_svg(ordered))
+    body.append(_filter_form(ordered))
+    body += list(_index_rows(ordered, out_dir))
+    for i, r in enumerate(ordered):
+        body += list(scenario_section(r, f"s{i}", run_files(r, out_dir), _page_link(r, out_dir)))
+    return html_document("callgen report", body)
+
+
+def write_run_pages(suite: "SuiteResult", out_dir: Path) -> list[Path]:
+    """``report.html`` in every run folder that still exists, its links relative to it."""
+    written = []
+    for r in suite.results:
+        files = run_files(r, out_dir)
+        if not files.files:
+            continue
+        folder = Path(r.artefacts)
+        folder = folder if folder.is_absolute() else out_dir / folder
+        index = Path(os.path.relpath((out_dir / "index.html").resolve(), folder.resolve())).as_posix()
+        page = folder / PAGE_NAME
+        page.write_text(render_run_page(r, folder, quote(index)), encoding="utf-8")
+        written.append(page)
+    return written
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -161,25 +188,66 @@ def _md(value: Any) -> str:
     return text
 
 
+def _md_media(streams: Iterable[Mapping[str, Any]], owners: Mapping[str, str]) -> list[str]:
+    lines = ["| direction | codec | packets | loss | jitter mean / max | SRTP |", "| --- | --- | --- | --- | --- | --- |"]
+    for s in streams:
+        label, suite = security_parts(s)
+        srtp = f"{label} ({suite})" if suite and not label.startswith("SRTP, decrypted") else label
+        lines.append(f"| {_md(direction_text(s, owners))} | {_md(s.get('codec') or 'unknown')} | {_md(s.get('packets', '?'))} "
+                     f"| {_md(loss_text(s))} | {ms_text(s.get('jitter_ms_mean'))} / {ms_text(s.get('jitter_ms_max'))} ms | {_md(srtp)} |")
+    return lines if len(lines) > 2 else []
+
+
+def _md_dtmf(events: Iterable[Mapping[str, Any]], start: float) -> list[str]:
+    digits = [f"{_md(e.get('digit', '?'))} (+{float(e['start']) - start:.3f} s, {_md(e.get('method', ''))})"
+              if isinstance(e.get("start"), (int, float)) else _md(e.get("digit", "?")) for e in events]
+    return ["", "DTMF: " + ", ".join(digits)] if digits else []
+
+
+def _md_scenario(r: ScenarioResult, out_dir: Path) -> list[str]:
+    lines = ["", f"## {_md(r.name)} - {r.verdict.value.upper()}", "", f"file: {_md(r.file)}", ""]
+    if r.error:
+        lines += [f"**error:** {_md(r.error)}", ""]
+    if r.failed_checks:
+        lines += ["Failed checks:", ""] + [f"- **{_md(c.name)}**: expected {_md(c.expected)}, seen {_md(c.seen)}"
+                                           f"{f' ({_md(c.reason)})' if c.reason else ''} \\[{_md(c.evidence or '-')}\\]"
+                                           for c in r.failed_checks] + [""]
+    for flow in r.flows:
+        media = call_media(flow, r.summary)
+        table = _md_media(media.streams, media.owners)
+        if table or media.dtmf:
+            lines += ["", f"Media of {_md(flow.call)} ({_md(flow.caller)} → {_md(flow.callee)}):", ""] + table
+            lines += _md_dtmf(media.dtmf, media.span.start)
+    if not r.flows:  # results written before flows existed
+        lines += ["", *_md_media([s for s in r.summary.get("rtp_streams", ()) if isinstance(s, Mapping)], {})]
+        events = [e for e in r.summary.get("dtmf", ()) if isinstance(e, Mapping) and "digit" in e]
+        first = r.summary.get("first_time")
+        lines += _md_dtmf(events, float(first) if isinstance(first, (int, float)) else 0.0)
+    rows = findings_rows({k: v for k, v in r.summary.items() if k not in KNOWN_SUMMARY})
+    if rows:
+        lines += ["", "Other findings:", ""] + [f"- **{_md(k)}**: {_md(d)}" for k, d in rows]
+    if r.ladder:
+        fence = "```"
+        ladder = [xml_text(line).replace(fence, "\'\'\'") for line in r.ladder]
+        lines += ["", "SIP ladder:", "", fence] + ladder + [fence]
+    files = run_files(r, out_dir)
+    lines += ["", "Files:", ""] + [f"- [{_md(name)}](<{link}>)" for name, link in files.files]
+    if files.note:
+        lines.append(f"- _{_md(files.note)}_")
+    return lines
+
+
 def render_markdown(suite: "SuiteResult", out_dir: Path) -> str:
+    """GitHub-flavoured summary (CI job summaries render it): failures first,
+    failed checks before anything else, media as tables, links to the files."""
+    ordered = failures_first(suite.results)
     lines = ["# callgen report", "", _md(totals_line(suite)), "",
              "| scenario | verdict | time | failed checks |", "| --- | --- | --- | --- |"]
-    for r in suite.results:
+    for r in ordered:
         failed = "; ".join(_md(check_line(c)) for c in r.failed_checks) or _md(r.error)
         lines.append(f"| {_md(r.name)} | {r.verdict.value.upper()} | {r.duration_s:.1f}s | {failed} |")
-    for r in suite.results:
-        lines += ["", f"## {_md(r.name)} - {r.verdict.value.upper()}", "", f"file: `{xml_text(r.file)}`", ""]
-        files = run_files(r, out_dir)
-        lines += [f"- [{_md(name)}](<{link}>)" for name, link in files.files]
-        if files.note:
-            lines.append(f"- _{_md(files.note)}_")
-        rows = findings_rows(r.summary)
-        if rows:
-            lines += ["", "RTP / DTMF findings:", ""] + [f"- **{_md(k)}**: {_md(d)}" for k, d in rows]
-        if r.ladder:
-            fence = "```"
-            ladder = [xml_text(line).replace(fence, "'''") for line in r.ladder]
-            lines += ["", "SIP ladder:", "", fence] + ladder + [fence]
+    for r in ordered:
+        lines += _md_scenario(r, out_dir)
     return "\n".join(lines) + "\n"
 
 
@@ -188,6 +256,7 @@ def write_index(suite: "SuiteResult", out_dir: Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
+    write_run_pages(suite, out_dir)
     html_path.write_text(render_html(suite, out_dir), encoding="utf-8")
     md_path.write_text(render_markdown(suite, out_dir), encoding="utf-8")
     return html_path, md_path
