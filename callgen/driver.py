@@ -125,6 +125,7 @@ class PjsuaAgent:
         self._transcript = None
         self._quit_sent = False
         self._unsubscribe = lambda: None
+        self.write_error = ""  #: why the transcript could not be written ("" when it could)
 
     # -- lifecycle -------------------------------------------------------
     @property
@@ -147,7 +148,7 @@ class PjsuaAgent:
             )
         except pexpect.ExceptionPexpect as exc:
             raise InfrastructureError(f"agent {self.name}: cannot start pjsua ({exc})") from None
-        self._child.logfile_send = _SendLog(self._transcript)
+        self._child.logfile_send = _SendLog(self)
         self._reader = threading.Thread(target=self._read_loop, name=f"pjsua-{self.name}", daemon=True)
         self._reader.start()
         if self.cancel is not None:
@@ -167,8 +168,7 @@ class PjsuaAgent:
                 continue
             except (pexpect.EOF, OSError, ValueError):
                 break
-            self._transcript.write(chunk)
-            self._transcript.flush()
+            self._log_transcript(chunk)
             buf += chunk.replace("\r", "")
             *complete, buf = buf.split("\n")
             self._ingest(complete)
@@ -179,6 +179,17 @@ class PjsuaAgent:
             self._st.died = not self._quit_sent
             self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
             self._cond.notify_all()
+
+    def _log_transcript(self, chunk: str) -> None:
+        """Keep the transcript; a failing write (disk full) is remembered, and pjsua's
+        output is still read, so the agent stays under control."""
+        if self.write_error or self._transcript is None:
+            return
+        try:
+            self._transcript.write(chunk)
+            self._transcript.flush()
+        except OSError as exc:
+            self.write_error = f"cannot write {self.transcript_path}: {exc.strerror or exc}"
 
     def _wake(self) -> None:
         with self._cond:
@@ -374,7 +385,10 @@ class PjsuaAgent:
             except Exception:  # noqa: BLE001 - closing is best effort after kill
                 pass
             if self._transcript:
-                self._transcript.close()
+                try:
+                    self._transcript.close()
+                except OSError as exc:
+                    self.write_error = self.write_error or f"cannot write {self.transcript_path}: {exc.strerror or exc}"
         if child.exitstatus is not None:
             return child.exitstatus
         return -child.signalstatus if child.signalstatus is not None else None
@@ -425,13 +439,11 @@ def _wait_dead(child: pexpect.spawn, timeout: float) -> bool:
 class _SendLog:
     """pexpect logfile_send adapter: marks what callgen typed in the transcript."""
 
-    def __init__(self, fh):
-        self._fh = fh
+    def __init__(self, agent: "PjsuaAgent"):
+        self._agent = agent
 
     def write(self, data: str) -> None:
-        for line in data.splitlines():
-            self._fh.write(f"\n>>> {line}\n")
-        self._fh.flush()
+        self._agent._log_transcript("".join(f"\n>>> {line}\n" for line in data.splitlines()))
 
     def flush(self) -> None:
-        self._fh.flush()
+        pass

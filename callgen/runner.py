@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from callgen.capture import CaptureStats, port_filter, start_capture
 from callgen.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
 from callgen.evidence import AgentEvidence, Evidence, StepOutcome
+from callgen.fileio import OutputError, write_atomic
 from callgen.model import Scenario, TlsFiles
 from callgen.plan import SIP_STRIDE, RunPlan, plan_run
 from callgen.ports import acquire_block
@@ -58,7 +58,10 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
     except CallgenError as exc:  # before any process ran (no pjsua, no free ports, Kamailio refused...)
         error = str(exc)
     result = _conclude(scenario, run_dir, evidence, time.monotonic() - t0, error)
-    (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    try:
+        write_atomic(run_dir / "result.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    except OutputError as exc:  # the run's verdict stands for the reports; say what was not kept
+        result = dataclasses.replace(result, verdict=Verdict.ERROR, error="; ".join(e for e in (result.error, str(exc)) if e))
     if interrupted:
         raise Interrupted(f"interrupted; partial artefacts kept in {run_dir}")
     return result
@@ -104,9 +107,7 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
 
 def _write_private(path: Path, text: str) -> None:
     """Configs may hold a digest password: readable by the owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_atomic(path, text, mode=0o600)
 
 
 def _run_tls(scenario: Scenario, run_dir: Path) -> TlsFiles | None:
@@ -157,12 +158,17 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     except CallgenError as exc:
         error = str(exc)
     finally:
+        # Each part is stopped whatever happened to the one before (a full disk makes
+        # closing a transcript fail): clean-up never depends on a write succeeding.
         with shielded():
-            statuses = _stop_agents(agents)
-            for proc in sipps.values():
-                proc.stop()
+            faults = []
+            statuses = _guarded(faults, "stopping the agents", lambda: _stop_agents(agents)) or {}
+            for name, proc in sipps.items():
+                _guarded(faults, f"stopping sipp {name}", proc.stop)
             if capture is not None:
-                stats = capture.stop()
+                stats = _guarded(faults, "stopping the capture", capture.stop) or stats
+            faults += [f"agent {n}: {a.write_error}" for n, a in agents.items() if a.write_error]
+            error = "; ".join(e for e in (error, *faults) if e)
     return Evidence(
         run_dir=plan.run_dir,
         pcap_path=pcap,
@@ -225,6 +231,15 @@ def _await_registrations(plan: RunPlan, agents: dict[str, PjsuaAgent], deadline:
         ok = (ev.kind is EventKind.REG_OK) == reg.expect_success
         want = "success" if reg.expect_success else "failure"
         outcomes.append(StepOutcome(-1, n, f"{action} (expect {want})", ok, f"{ev.code} {ev.reason}", time.time()))
+
+
+def _guarded(faults: list[str], what: str, stop):
+    """Run one clean-up step; an OSError or a callgen error is noted, not raised."""
+    try:
+        return stop()
+    except (OSError, CallgenError) as exc:
+        faults.append(f"{what}: {exc}")
+        return None
 
 
 def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import quote
 
+from callgen.fileio import write_atomic
 from callgen.ladder import SUMMARY_KEY
 from callgen.reports.junit import xml_text
 from callgen.reports.page import (
@@ -172,7 +173,7 @@ def write_run_pages(suite: "SuiteResult", out_dir: Path) -> list[Path]:
         folder = folder if folder.is_absolute() else out_dir / folder
         index = Path(os.path.relpath((out_dir / "index.html").resolve(), folder.resolve())).as_posix()
         page = folder / PAGE_NAME
-        page.write_text(render_run_page(r, folder, quote(index)), encoding="utf-8")
+        write_atomic(page, render_run_page(r, folder, quote(index)))
         written.append(page)
     return written
 
@@ -257,6 +258,6 @@ def write_index(suite: "SuiteResult", out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
     write_run_pages(suite, out_dir)
-    html_path.write_text(render_html(suite, out_dir), encoding="utf-8")
-    md_path.write_text(render_markdown(suite, out_dir), encoding="utf-8")
+    write_atomic(html_path, render_html(suite, out_dir))
+    write_atomic(md_path, render_markdown(suite, out_dir))
     return html_path, md_path

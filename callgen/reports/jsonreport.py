@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from callgen.fileio import write_atomic
 from callgen import __version__
 from callgen.result import ScenarioResult, Verdict
 
@@ -49,7 +50,7 @@ def to_json(suite: "SuiteResult") -> dict[str, Any]:
 def write_json_data(data: dict[str, Any], path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     return path
 
 

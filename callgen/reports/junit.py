@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from callgen import __version__
+from callgen.fileio import write_atomic
 from callgen.reports.text import check_line, failed_check_line, one_line
 from callgen.result import ScenarioResult, Verdict
 
@@ -168,7 +169,7 @@ def write_xml(root: ET.Element, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.indent(root)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    write_atomic(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def write_junit(suite: "SuiteResult", path: Path) -> Path:

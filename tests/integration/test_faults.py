@@ -77,3 +77,30 @@ def test_a_process_killed_mid_call_is_an_infrastructure_error(tmp_path, pjsua_bi
     assert result["verdict"] == "error"
     want = "agent bob: pjsua died during the run (killed by signal 9)" if victim[0] == "pjsua" else "tcpdump died during the run"
     assert want in result["error"], result["error"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+def test_disk_full_during_a_run_is_named_and_leaves_nothing_running(tmp_path, pjsua_bin):
+    """The run folder on a 64 KB tmpfs fills up mid-call.  Before: tracebacks, exit 1,
+    a 0-byte report and tcpdump left running (closing a transcript raised ENOSPC, so
+    the capture was never stopped)."""
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
+    try:
+        run = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(SCENARIOS / "basic_call.yaml"),
+                                "-o", str(full / "out"), "-j", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        transcript = full / "out" / "basic_call" / "alice.transcript.txt"
+        _wait_until(lambda: transcript.is_file(), 30, "the run to start")
+        kids = _wait_until(lambda: {p: proc_name(p) for p in descendants(run.pid)} or None, 10, "the run's processes")
+        stdout, stderr = run.communicate(timeout=60)
+        leftovers = {p: n for p, n in kids.items() if alive(p)}
+        empty = [p.name for p in (full / "out").rglob("*") if p.is_file() and p.stat().st_size == 0]
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=False)
+    assert run.returncode == 3, (run.returncode, stdout, stderr)
+    assert "Traceback" not in stdout + stderr
+    assert "No space left on device" in stdout + stderr
+    assert not leftovers, f"processes left behind: {leftovers}"
+    assert not empty, f"0-byte files: {empty}"
