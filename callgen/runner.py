@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from callgen.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
 from callgen.evidence import AgentEvidence, Evidence, StepOutcome
 from callgen.fileio import OutputError, write_atomic
-from callgen.model import Scenario, TlsFiles
+from callgen.model import Scenario, TlsFiles, Transport
 from callgen.plan import SIP_STRIDE, RunPlan, plan_run
 from callgen.ports import acquire_block
 from callgen.result import ScenarioResult, Verdict
@@ -102,7 +103,31 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
         for ap in plan.agents:
             if ap.agent.is_pjsua:
                 _write_private(ap.config_path, ap.config_text(scenario))
+        _check_fixed_ports(plan)
         return _execute_plan(plan, pjsua, options, started)
+
+
+def _check_fixed_ports(plan: RunPlan) -> None:
+    """A port the scenario fixes must be free: a second run with the same ports would
+    otherwise fail with pjsua's bare exit, or capture the first run's traffic."""
+    for ap in plan.agents:
+        if not ap.agent.is_pjsua or ap.agent.port is None:
+            continue
+        kinds = [("udp", socket.SOCK_DGRAM, ap.sip_port)]
+        if ap.agent.transport is not Transport.UDP:
+            kinds.append(("tcp", socket.SOCK_STREAM, ap.sip_port))
+        if ap.agent.transport is Transport.TLS:
+            kinds.append(("tls", socket.SOCK_STREAM, ap.sip_port + 1))
+        for proto, kind, port in kinds:
+            with socket.socket(socket.AF_INET, kind) as sock:
+                if kind == socket.SOCK_STREAM:  # as pjsua does: a closed connection's TIME_WAIT is no conflict
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((ap.agent.address, port))
+                except OSError as exc:
+                    raise InfrastructureError(
+                        f"agent {ap.name}: its fixed port {ap.agent.address}:{port} ({proto}) is in use "
+                        f"({exc.strerror}): another run or program holds it") from None
 
 
 def _write_private(path: Path, text: str) -> None:

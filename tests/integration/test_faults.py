@@ -104,3 +104,24 @@ def test_disk_full_during_a_run_is_named_and_leaves_nothing_running(tmp_path, pj
     assert "No space left on device" in stdout + stderr
     assert not leftovers, f"processes left behind: {leftovers}"
     assert not empty, f"0-byte files: {empty}"
+
+
+def test_a_fixed_port_in_use_is_named(cli, tmp_path, pjsua_bin):
+    """Before: "pjsua exited waiting for ready" without the reason, or a ladder of another run's traffic."""
+    import socket
+
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    scenario = tmp_path / "fixed.yaml"
+    scenario.write_text(f"""name: fixed
+agents:
+  alice: {{role: caller}}
+  bob: {{role: callee, port: {port}}}
+calls:
+  - {{from: alice, to: bob}}
+""")
+    with holder:
+        r = cli("run", str(scenario), "-o", str(tmp_path / "out"))
+    assert r.status == 3, r.out + r.err
+    assert f"agent bob: its fixed port 127.0.0.1:{port} (udp) is in use" in r.out + r.err
