@@ -14,7 +14,7 @@ from typing import Callable
 from callgen import pjsua_patterns as pp
 from callgen.driver import AgentEvent, EventKind, PjsuaAgent
 from callgen.errors import AgentTimeout, InfrastructureError
-from callgen.evidence import StepOutcome
+from callgen.evidence import StepKind, StepOutcome
 from callgen.model import Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, WaitStep
 from callgen.plan import CallPlan, RunPlan
 
@@ -100,8 +100,11 @@ class CallRun:
         """This call's DISCONNECTED line at the caller."""
         return ev.kind is EventKind.DISCONNECTED and ev.call == self.call_id
 
-    def _record(self, step: int, action: str, ok: bool, detail: str) -> None:
-        self.outcomes.append(StepOutcome(self.call.index, step, action, ok, detail, time.time()))
+    def _record(self, kind: StepKind, step: int | None, action: str, ok: bool, detail: str, agent: str | None = None) -> None:
+        if agent is None and kind is StepKind.STEP and step is not None:
+            agent = getattr(self.call.steps[step], "by", None)  # hangup, dtmf and hold name who acts
+        self.outcomes.append(StepOutcome(kind, action, ok, detail, time.time(), self.call.index, step,
+                                         agent or self.call.caller))
 
     def disconnected(self) -> AgentEvent | None:
         return next((ev for ev in self.caller.events()[self.since :] if self._ended(ev)), None)
@@ -113,7 +116,7 @@ class CallRun:
             self._start_delayed_answer()
         t0 = time.monotonic()
         self.call_id = self.caller.make_call(self.plan.uri, timeout=self.deadline.bound(5.0, f"dialling {self.plan.uri}"))
-        self._record(-1, f"dial {self.plan.uri}", True, f"pjsua call {self.call_id} after {time.monotonic() - t0:.3f} s")
+        self._record(StepKind.DIAL, None, f"dial {self.plan.uri}", True, f"pjsua call {self.call_id} after {time.monotonic() - t0:.3f} s")
         try:
             for i, step in enumerate(self.call.steps):
                 if not self._step(i, step):
@@ -140,14 +143,14 @@ class CallRun:
             try:  # the ring time is the scenario's; an early CANCEL ends it
                 callee.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the ring time", model.ring_ms / 1000,
                                 since=self.callee_since)
-                self._record(-1, action, False, "the call ended while ringing")
+                self._record(StepKind.ANSWER, None, action, False, "the call ended while ringing", model.name)
                 return
             except AgentTimeout:
                 pass
             callee.answer(model.answer)
-            self._record(-1, action, True, f"answered {model.answer} after {model.ring_ms} ms")
+            self._record(StepKind.ANSWER, None, action, True, f"answered {model.answer} after {model.ring_ms} ms", model.name)
         except (AgentTimeout, InfrastructureError) as exc:
-            self._record(-1, action, False, str(exc))
+            self._record(StepKind.ANSWER, None, action, False, str(exc), model.name)
 
     def _step(self, i: int, step) -> bool:
         if isinstance(step, WaitStep):
@@ -172,16 +175,16 @@ class CallRun:
         except AgentTimeout as exc:
             if self.deadline.left() <= 0:
                 raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
-            self._record(i, action, False, str(exc))
+            self._record(StepKind.STEP, i, action, False, str(exc))
             return False
         took = time.monotonic() - t0
         if want(ev):
             detail = f"{ev.state}" + (f" ({ev.code} {ev.reason})" if ev.code else "") + f" after {took:.3f} s"
-            self._record(i, action, True, detail)
+            self._record(StepKind.STEP, i, action, True, detail)
             if step.state is CallState.CONFIRMED:
                 self._connect_caller_media(i)
             return True
-        self._record(i, action, False, f"the call ended with {ev.code} {ev.reason} instead")
+        self._record(StepKind.STEP, i, action, False, f"the call ended with {ev.code} {ev.reason} instead")
         return False
 
     def _pause(self, i: int, step: PauseStep) -> bool:
@@ -191,19 +194,19 @@ class CallRun:
         try:  # the pause is the scenario's own duration; an early hang-up ends it
             ev = self.caller.wait_for(self._ended, "the pause", step.seconds, since=self.since)
         except AgentTimeout:
-            self._record(i, action, True, "call still up")
+            self._record(StepKind.STEP, i, action, True, "call still up")
             return True
-        self._record(i, action, False, f"the call ended during the pause ({ev.code} {ev.reason})")
+        self._record(StepKind.STEP, i, action, False, f"the call ended during the pause ({ev.code} {ev.reason})")
         return False
 
     def _hangup(self, i: int, step: HangupStep) -> bool:
         agent = self.agents[step.by]
         action = f"hangup by {step.by}"
         if self.disconnected() is not None:
-            self._record(i, action, False, "the call had already ended")
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
             return False
         agent.hangup()
-        self._record(i, action, True, "hangup sent")
+        self._record(StepKind.STEP, i, action, True, "hangup sent")
         return True
 
     def _connect_caller_media(self, i: int) -> None:
@@ -221,19 +224,19 @@ class CallRun:
         if model.audio.play is not None:
             player = _find_port(ports, model.audio.play.name)
             if player is None or call_port is None:
-                self._record(i, "connect player", False, f"no player or call port in {ports}")
+                self._record(StepKind.AUDIO, i, "connect player", False, f"no player or call port in {ports}")
             else:
                 self.caller.connect_ports(player, call_port)
                 done.append(f"player #{player} -> call #{call_port}")
         if model.audio.record:
             rec = next((slot for slot, name in ports.items() if name.endswith(".rec.wav")), None)
             if rec is None or call_port is None:
-                self._record(i, "connect recorder", False, f"no recorder or call port in {ports}")
+                self._record(StepKind.AUDIO, i, "connect recorder", False, f"no recorder or call port in {ports}")
             else:
                 self.caller.connect_ports(call_port, rec)
                 done.append(f"call #{call_port} -> recorder #{rec}")
         if done:
-            self._record(i, "connect audio", True, ", ".join(done))
+            self._record(StepKind.AUDIO, i, "connect audio", True, ", ".join(done))
 
     def _dtmf(self, i: int, step: DtmfStep) -> bool:
         sender = self.agents[step.by]
@@ -241,7 +244,7 @@ class CallRun:
         receiver = self.agents.get(receiver_name) if receiver_name else None
         action = f"dtmf {step.digits} by {step.by} ({step.method.value})"
         if self.disconnected() is not None:
-            self._record(i, action, False, "the call had already ended")
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
             return False
         chunks = step.digits.split(",")
         got: list[str] = []
@@ -249,19 +252,19 @@ class CallRun:
             for k in range(0, len(chunk), MAX_DTMF_BURST):
                 problem = self._send_digits(sender, receiver, chunk[k:k + MAX_DTMF_BURST], step, got)
                 if problem:
-                    self._record(i, action, False, problem)
+                    self._record(StepKind.STEP, i, action, False, problem)
                     return False
             if n < len(chunks) - 1 and step.pause_ms:
                 try:
                     ev = self.caller.wait_for(self._ended, "a DTMF pause",
                                               self.deadline.bound(step.pause_ms / 1000, action), since=self.since)
-                    self._record(i, action, False, f"the call ended during the DTMF pause ({ev.code} {ev.reason})")
+                    self._record(StepKind.STEP, i, action, False, f"the call ended during the DTMF pause ({ev.code} {ev.reason})")
                     return False
                 except AgentTimeout:
                     pass
         how = "every INFO answered 2xx" if step.method is DtmfMethod.INFO else "every digit went out"
         detail = f"sent, {how}" + (f"; {receiver_name} logged {''.join(got) or 'nothing'}" if receiver else "")
-        self._record(i, action, True, detail)
+        self._record(StepKind.STEP, i, action, True, detail)
         return True
 
     def _send_digits(self, sender: PjsuaAgent, receiver: PjsuaAgent | None, digits: str, step: DtmfStep,
@@ -322,17 +325,17 @@ class CallRun:
         agent = self.agents[step.by]
         action = f"{'unhold' if step.release else 'hold'} by {step.by}"
         if self.disconnected() is not None:
-            self._record(i, action, False, "the call had already ended")
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
             return False
         since = agent.mark()
         agent.unhold() if step.release else agent.hold()
         try:  # the re-INVITE's transaction ends with the call CONFIRMED again, or a media update
             agent.wait_for(lambda e: e.kind is EventKind.MEDIA, "the re-INVITE to complete",
                            self.deadline.bound(5.0, action), since=since)
-            self._record(i, action, True, "re-INVITE sent and media updated")
+            self._record(StepKind.STEP, i, action, True, "re-INVITE sent and media updated")
             return True
         except AgentTimeout as exc:
-            self._record(i, action, False, str(exc))
+            self._record(StepKind.STEP, i, action, False, str(exc))
             return False
 
     def _ensure_ended(self) -> None:
@@ -343,4 +346,4 @@ class CallRun:
         try:
             self.caller.wait_for(self._ended, "the call to end", self.deadline.bound(5.0, "ending the call"), since=self.since)
         except AgentTimeout:
-            self._record(len(self.call.steps), "end of call", False, "the call did not end within 5 s of hanging up")
+            self._record(StepKind.END, len(self.call.steps), "end of call", False, "the call did not end within 5 s of hanging up")

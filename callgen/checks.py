@@ -6,7 +6,6 @@ agents said is a second source used to cross-check, never the only one.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -256,25 +255,16 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
 
 
 def step_checks(evidence: Evidence) -> list:
-    out, used = [], set()
+    """One check per recorded outcome, named by its kind (a second one of a name gets a number)."""
+    out, used = [], {}
     for s in evidence.steps:
-        source = "pjsua"
-        if s.call == -2:
-            name, source = "sipp." + s.action.split()[2], "sipp"
-        elif s.call < 0:
-            name = "register." + s.action.split()[1]
-        elif s.step < 0:
-            if s.action.startswith("dial"):
-                continue
-            name = f"call{s.call + 1}.answer"
-        elif s.action.startswith("sipp"):
-            name, source = f"call{s.call + 1}.sipp", "sipp"
-        else:
-            name = f"call{s.call + 1}.step{s.step + 1}"
-        if name in used:
-            name += "." + re.sub(r"[^a-z]+", "_", s.action.split()[0].lower())
-        used.add(name)
-        out.append(check(name, s.ok, s.action, s.detail, s.detail, source))
+        name = s.check_name
+        if name is None:
+            continue
+        used[name] = used.get(name, 0) + 1
+        if used[name] > 1:
+            name = f"{name}.{used[name]}"
+        out.append(check(name, s.ok, s.action, s.detail, s.detail, s.source))
     return out
 
 

@@ -20,7 +20,7 @@ from callgen.cancel import CancelToken
 from callgen.capture import CaptureStats, port_filter, start_capture
 from callgen.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
-from callgen.evidence import AgentEvidence, Evidence, StepOutcome
+from callgen.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
 from callgen.fileio import OutputError, write_atomic
 from callgen.model import Scenario, TlsFiles, Transport
 from callgen.plan import SIP_STRIDE, RunPlan, plan_run
@@ -241,7 +241,7 @@ def _run_group(group: list, plan: RunPlan, agents: dict[str, PjsuaAgent], sipps:
 def _await_registrations(plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
                          outcomes: list[StepOutcome]) -> None:
     """Every registering agent must see its REGISTER answered before calls start."""
-    for n, ap in enumerate(plan.agents):
+    for ap in plan.agents:
         reg = ap.agent.register
         if reg is None:
             continue
@@ -251,11 +251,12 @@ def _await_registrations(plan: RunPlan, agents: dict[str, PjsuaAgent], deadline:
                 lambda e: e.kind in (EventKind.REG_OK, EventKind.REG_FAILED),
                 f"the registration of {ap.name}", deadline.bound(reg.timeout, action), since=0)
         except AgentTimeout as exc:
-            outcomes.append(StepOutcome(-1, n, action, False, str(exc), time.time()))
+            outcomes.append(StepOutcome(StepKind.REGISTER, action, False, str(exc), time.time(), agent=ap.name))
             raise InfrastructureError(f"registration of {ap.name} at {reg.registrar} got no answer") from None
         ok = (ev.kind is EventKind.REG_OK) == reg.expect_success
         want = "success" if reg.expect_success else "failure"
-        outcomes.append(StepOutcome(-1, n, f"{action} (expect {want})", ok, f"{ev.code} {ev.reason}", time.time()))
+        outcomes.append(StepOutcome(StepKind.REGISTER, f"{action} (expect {want})", ok, f"{ev.code} {ev.reason}", time.time(),
+                                    agent=ap.name))
 
 
 def _guarded(faults: list[str], what: str, stop):

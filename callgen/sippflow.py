@@ -8,7 +8,7 @@ import time
 
 from callgen.callflow import Deadline
 from callgen.errors import AgentTimeout
-from callgen.evidence import StepOutcome
+from callgen.evidence import StepKind, StepOutcome
 from callgen.plan import AgentPlan, CallPlan, RunPlan
 from callgen.sut.sipp import SippConfig, SippProcess
 
@@ -47,10 +47,10 @@ def run_uac_call(plan: RunPlan, cp: CallPlan, deadline: Deadline, outcomes: list
     try:
         res = proc.wait(deadline.bound(60.0, action))
     except AgentTimeout as exc:
-        outcomes.append(StepOutcome(cp.call.index, 0, action, False, str(exc), time.time()))
+        outcomes.append(StepOutcome(StepKind.SIPP_CALL, action, False, str(exc), time.time(), cp.call.index, agent=caller.name))
         return proc
-    outcomes.append(StepOutcome(cp.call.index, 0, action, res.ok,
-                                f"{res.describe()} after {time.monotonic() - t0:.2f} s", time.time()))
+    outcomes.append(StepOutcome(StepKind.SIPP_CALL, action, res.ok, f"{res.describe()} after {time.monotonic() - t0:.2f} s",
+                                time.time(), cp.call.index, agent=caller.name))
     return proc
 
 
@@ -62,4 +62,4 @@ def finish_uas(name: str, proc: SippProcess, outcomes: list[StepOutcome], wait: 
     except AgentTimeout:
         res = proc.stop()
     if res is not None:
-        outcomes.append(StepOutcome(-2, 0, action, res.ok, res.describe(), time.time()))
+        outcomes.append(StepOutcome(StepKind.SIPP_UAS, action, res.ok, res.describe(), time.time(), agent=name))

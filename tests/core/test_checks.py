@@ -12,7 +12,7 @@ import pytest
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream, Sdp, SdpMedia, SipMessage
 from callgen.capture import CaptureStats
 from callgen.checks import run_health, sip_checks, step_checks
-from callgen.evidence import AgentEvidence, Evidence, StepOutcome
+from callgen.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
 from callgen.loader import load_scenario
 from callgen.media_checks import CallMedia, dtmf_checks, info_digits, rtp_checks, srtp_checks
 from callgen.model import RtpExpect
@@ -206,11 +206,19 @@ def test_run_health(tmp_path, capture, packets, died, problem):
 
 
 def test_step_checks_name_sipp_as_their_source(tmp_path):
-    steps = [StepOutcome(-2, 0, "sipp uas bob finished", True, "sipp exit 0", 1.0),
-             StepOutcome(0, 0, "wait confirmed", True, "CONFIRMED", 1.0)]
+    steps = [StepOutcome(StepKind.SIPP_UAS, "sipp uas bob answers", True, "sipp exit 0", 1.0, agent="bob"),
+             StepOutcome(StepKind.DIAL, "dial sip:bob@127.0.0.1", True, "pjsua call 0", 1.0, 0, agent="alice"),
+             StepOutcome(StepKind.STEP, "wait confirmed", True, "CONFIRMED", 1.0, 0, 0, "alice"),
+             StepOutcome(StepKind.AUDIO, "connect player", False, "no player", 1.0, 0, 0, "alice"),
+             StepOutcome(StepKind.AUDIO, "connect recorder", False, "no recorder", 1.0, 0, 0, "alice"),
+             StepOutcome(StepKind.REGISTER, "register bob at sip:127.0.0.1", True, "200 OK", 1.0, agent="bob"),
+             StepOutcome(StepKind.SIPP_CALL, "sipp uac carol calls", False, "exit 1", 1.0, 1, agent="carol")]
     checks = {c.name: c for c in step_checks(evidence(tmp_path, steps=steps))}
-    assert checks["sipp.bob"].evidence == "sipp"
-    assert checks["call1.step1"].evidence == "pjsua"
+    assert list(checks) == ["sipp.bob", "call1.step1", "call1.step1.connect", "call1.step1.connect.2",
+                            "register.bob", "call2.sipp"]
+    assert {n: c.evidence for n, c in checks.items()} == {
+        "sipp.bob": "sipp", "call1.step1": "pjsua", "call1.step1.connect": "pjsua", "call1.step1.connect.2": "pjsua",
+        "register.bob": "pjsua", "call2.sipp": "sipp"}
 
 
 def test_srtp_payload_entropy_never_prints_minus_zero(tmp_path):
