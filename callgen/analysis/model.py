@@ -6,8 +6,14 @@ Checks and reports read these; nothing here refers back to the parser state.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+
+def _ms(v: float) -> float | None:
+    """A figure in ms for JSON; NaN (not measurable) becomes null."""
+    return None if math.isnan(v) else round(v, 3)
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,10 @@ class RtpStream:
     payload_entropy: float  #: mean Shannon bits/byte over sampled wire payloads
     call_id: str | None
     announced: bool  #: address/port appeared in an SDP (else found heuristically)
+    #: the RTP clock rate is known (SDP rtpmap of any m-line, or a static PT); when not,
+    #: ``clock_rate`` is 0 and both jitter figures are NaN (``null`` in JSON): not a guess
+    clock_known: bool = True
+    timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter
 
     @property
     def duration(self) -> float:
@@ -193,14 +203,15 @@ class RtpStream:
             "ssrc_hex": f"0x{self.ssrc:08X}",
             "payload_types": list(self.payload_types),
             "codec": self.codec,
-            "clock_rate": self.clock_rate,
+            "clock_rate": self.clock_rate if self.clock_known else None,
             "packets": self.packets,
             "expected": self.expected,
             "lost": self.lost,
             "duplicates": self.duplicates,
             "out_of_order": self.out_of_order,
-            "jitter_ms_mean": round(self.jitter_ms_mean, 3),
-            "jitter_ms_max": round(self.jitter_ms_max, 3),
+            "jitter_ms_mean": _ms(self.jitter_ms_mean),
+            "jitter_ms_max": _ms(self.jitter_ms_max),
+            "timestamp_resets": self.timestamp_resets,
             "max_delta_ms": round(self.max_delta_ms, 3),
             "first_time": round(self.first_time, 6),
             "last_time": round(self.last_time, 6),

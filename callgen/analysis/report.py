@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callgen.analysis.model import CaptureAnalysis, Dialog
+from callgen.analysis.model import CaptureAnalysis, Dialog, RtpStream
 
 
 def ladder_lines(dialog: Dialog) -> list[str]:
@@ -16,6 +16,13 @@ def ladder_lines(dialog: Dialog) -> list[str]:
         sdp = " [SDP]" if m.sdp is not None else ""
         out.append(f"{m.time - t0:8.3f}  {m.src:>{width}} -> {m.dst}  {m.summary}{sdp}")
     return out
+
+
+def _jitter(s: RtpStream) -> str:
+    if not s.clock_known:
+        return "jitter ? (clock rate unknown)"
+    resets = f" ({s.timestamp_resets} timestamp resets)" if s.timestamp_resets else ""
+    return f"jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms{resets}"
 
 
 def summary_text(a: CaptureAnalysis) -> str:
@@ -46,7 +53,7 @@ def summary_text(a: CaptureAnalysis) -> str:
         lines.append(
             f"  {s.src} -> {s.dst} ssrc 0x{s.ssrc:08X} pt {','.join(map(str, s.payload_types))}"
             f" {s.codec or '?'}: {s.packets} pkts, expected {s.expected}, lost {s.lost}, dup {s.duplicates},"
-            f" ooo {s.out_of_order}, jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms,"
+            f" ooo {s.out_of_order}, {_jitter(s)},"
             f" max delta {s.max_delta_ms:.1f} ms, {s.duration:.1f} s{enc}"
             + ("" if s.announced else " (not in SDP)")
         )

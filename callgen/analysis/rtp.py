@@ -21,6 +21,9 @@ ENTROPY_SAMPLES = 64
 MAX_GAP_TRACKED = 3000  # a bigger jump is a restart, not loss to remember number by number
 MAX_MISSING = 50000
 DTMF_GUESS_MIN_PT = 96
+#: A transit-time difference bigger than this many seconds of the stream's clock is a
+#: timestamp reset (a fax/T.38 switch, a restarted sender), not jitter: resync instead.
+RESET_SECONDS = 2.0
 
 
 class DtmfAccumulator:
@@ -53,6 +56,7 @@ class StreamState:
         "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow", "fast_b1",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
+        "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
@@ -72,7 +76,14 @@ class StreamState:
         self.last_b1 = -1
         self.event_pts: set[int] = set()
         self.guess_events = True  # no SDP said which PT carries events
-        self.rate = 8000
+        self.rate = 8000  # used for arithmetic even when unknown; ``clock_known`` says whether to trust it
+        self.clock_known = False
+        self.reset_lim = 8000 * RESET_SECONDS
+        self.resets = 0
+        self.t0 = -1.0  # anchor (time, RTP timestamp) of the current timestamp run: the clock estimate
+        self.ts0 = 0
+        self.pt_changes = 0
+        self.last_pt = -1
         self.rtpmap: dict[int, tuple[str, int]] = {}
         self.protected = False  # payloads go through SRTP (known key, pending key, or keys to probe)
         self.tries_left = 0
@@ -123,15 +134,30 @@ class StreamState:
         prev_t = self.prev_t
         if prev_t >= 0.0:
             dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
-            j = self.j
-            j += ((dd if dd >= 0 else -dd) - j) * 0.0625
-            self.j = j
-            if j > self.jmax:
-                self.jmax = j
-            self.jsum += j
-            self.jn += 1
+            if dd < 0:
+                dd = -dd
+            if dd < self.reset_lim:
+                j = self.j
+                j += (dd - j) * 0.0625
+                self.j = j
+                if j > self.jmax:
+                    self.jmax = j
+                self.jsum += j
+                self.jn += 1
+            else:
+                self.timestamp_reset(t, rts)
+        else:
+            self.t0 = t
+            self.ts0 = rts
         self.prev_t = t
         self.prev_ts = rts
+
+    def timestamp_reset(self, t: float, rts: int) -> None:
+        """The RTP timestamp jumped by more than RESET_SECONDS of clock against arrival
+        time: count it and resync (the jitter estimate carries on from the new base)."""
+        self.resets += 1
+        self.t0 = t
+        self.ts0 = rts
 
     def _seq(self, seq: int) -> int | None:
         """Extended sequence number of an out-of-line packet; None for a duplicate."""
@@ -165,6 +191,9 @@ class StreamState:
     def _b1_changed(self, b1: int) -> None:
         self.last_b1 = b1
         pt = b1 & 0x7F
+        if pt != self.last_pt:
+            self.pt_changes += 1
+            self.last_pt = pt
         if pt not in self.pts:
             self.pts.append(pt)
             self._new_pt(pt)
@@ -211,12 +240,20 @@ class StreamState:
         prev_t = self.prev_t
         if prev_t >= 0.0:
             dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
-            j = self.j + ((dd if dd >= 0 else -dd) - self.j) * 0.0625
-            self.j = j
-            if j > self.jmax:
-                self.jmax = j
-            self.jsum += j
-            self.jn += 1
+            if dd < 0:
+                dd = -dd
+            if dd < self.reset_lim:
+                j = self.j + (dd - self.j) * 0.0625
+                self.j = j
+                if j > self.jmax:
+                    self.jmax = j
+                self.jsum += j
+                self.jn += 1
+            else:
+                self.timestamp_reset(t, rts)
+        else:
+            self.t0 = t
+            self.ts0 = rts
         self.prev_t = t
         self.prev_ts = rts
 
@@ -225,7 +262,9 @@ class StreamState:
             name, rate = self.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0)
             if name.lower() != "telephone-event":
                 self.codec_pt = pt
+                self.clock_known = rate > 0
                 self.rate = rate or 8000
+                self.reset_lim = self.rate * RESET_SECONDS
 
     def _payload_offset(self, b0: int, buf: bytes, start: int, end: int) -> int:
         p = start + 12 + 4 * (b0 & 0x0F)
@@ -316,6 +355,13 @@ class StreamState:
         self.protected = True
 
     # --- results --------------------------------------------------------------
+
+    def clock_estimate(self) -> float | None:
+        """RTP clock units per second over the current timestamp run; None when too short to tell."""
+        span = self.prev_t - self.t0
+        if self.t0 < 0.0 or span < 0.05:
+            return None
+        return ((self.prev_ts - self.ts0) & 0xFFFFFFFF) / span
 
     def expected(self) -> int:
         return self.max_ext - self.min_ext + 1 if self.max_ext >= 0 else 0

@@ -7,6 +7,7 @@ they are rare.
 
 from __future__ import annotations
 
+import math
 import socket
 import struct
 from typing import Iterable, Sequence
@@ -190,13 +191,18 @@ class _Scanner:
                                 dd = (t - prev_t) * st.rate - (
                                     (((rts - st.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
                                 )
-                                j = st.j
-                                j += ((dd if dd >= 0 else -dd) - j) * 0.0625
-                                st.j = j
-                                if j > st.jmax:
-                                    st.jmax = j
-                                st.jsum += j
-                                st.jn += 1
+                                if dd < 0:
+                                    dd = -dd
+                                if dd < st.reset_lim:
+                                    j = st.j
+                                    j += (dd - j) * 0.0625
+                                    st.j = j
+                                    if j > st.jmax:
+                                        st.jmax = j
+                                    st.jsum += j
+                                    st.jn += 1
+                                else:
+                                    st.timestamp_reset(t, rts)
                             st.prev_t = t
                             st.prev_ts = rts
                             continue
@@ -432,10 +438,10 @@ class _Scanner:
         streams = []
         dtmf: list[DtmfEvent] = []
         for st in self.streams.values():
-            if not st.announced and not _plausible_rtp(st):
-                continue
             src_ip, _, sport = st.src.rpartition(":")
             dst_ip, _, dport = st.dst.rpartition(":")
+            if not st.announced and not _plausible_rtp(st, int(sport), int(dport)):
+                continue
             call_id = st.call_id or book.call_for(
                 (src_ip.strip("[]"), int(sport)), (dst_ip.strip("[]"), int(dport)), st.ssrc
             )
@@ -479,13 +485,41 @@ class _Scanner:
         )
 
 
-def _plausible_rtp(st: StreamState) -> bool:
-    """A stream no SDP announced counts when it looks like RTP over several packets:
-    enough packets with one SSRC, sequence numbers that mostly follow each other,
-    and payload types outside 64-95 (RTCP's range, RFC 5761)."""
-    if st.packets < MIN_HEURISTIC_PACKETS or st.expected() > 2 * st.packets + 16:
+#: UDP ports of protocols that are not RTP but whose headers can pass RTP's version test
+#: (DNS and NetBIOS ids in 0x8000-0xBFFF, say): an unannounced stream there is not RTP.
+NON_RTP_PORTS = frozenset({
+    53, 67, 68, 69, 123, 137, 138, 161, 162, 389, 427, 443, 500, 514, 520, 546, 547, 1194, 1812, 1813,
+    1900, 3702, 4500, 4789, 5353, 5355, 6081, 11211,
+})
+#: SSRC values that are constants of other protocols (DNS/NetBIOS NS+AR counts, padding)
+NON_RTP_SSRCS = frozenset({0, 0xFFFFFFFF})
+MIN_CLOCK, MAX_CLOCK = 1000.0, 200000.0  # plausible RTP clock rates (units per second)
+
+
+def _plausible_rtp(st: StreamState, sport: int, dport: int) -> bool:
+    """A stream no SDP announced must earn the name RTP (checked once, at the end):
+
+    enough packets with one SSRC that is not a constant of another protocol; never on
+    a port of a well-known non-RTP protocol; sequence numbers that advance (few
+    duplicates, no wild jumps); a payload type that stays (a handful of PTs, switching
+    rarely: audio and an event PT alternate per digit, not per packet), PTs outside
+    RTCP's 64-95 (RFC 5761); and timestamps that advance at a plausible clock rate.
+    """
+    n = st.packets
+    if n < MIN_HEURISTIC_PACKETS or st.expected() > 2 * n + 16:
         return False
-    return any(not 64 <= pt <= 95 for pt in st.pts)
+    if st.ssrc in NON_RTP_SSRCS or sport in NON_RTP_PORTS or dport in NON_RTP_PORTS:
+        return False
+    if st.duplicates * 4 > n or st.out_of_order * 4 > n:
+        return False
+    if len(st.pts) > 3 or st.pt_changes * 4 > n + 8:
+        return False
+    if all(64 <= pt <= 95 for pt in st.pts):
+        return False
+    rate = st.clock_estimate()
+    if rate is not None and not MIN_CLOCK <= rate <= MAX_CLOCK:
+        return False
+    return st.resets * 8 <= n
 
 
 def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
@@ -503,20 +537,25 @@ def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
     if decrypted:
         err = None
     rate = st.rate or 8000
+    known = st.clock_known or st.codec_pt < 0
+    jmean = (st.jsum / st.jn) * 1000.0 / rate if st.jn else 0.0
+    jmax = st.jmax * 1000.0 / rate
+    if not known:
+        jmean = jmax = math.nan
     return RtpStream(
         src=st.src,
         dst=st.dst,
         ssrc=st.ssrc,
         payload_types=tuple(st.pts),
         codec=codec,
-        clock_rate=rate,
+        clock_rate=rate if known else 0,
         packets=st.packets,
         expected=expected,
         lost=max(0, expected - received),
         duplicates=st.duplicates,
         out_of_order=st.out_of_order,
-        jitter_ms_mean=(st.jsum / st.jn) * 1000.0 / rate if st.jn else 0.0,
-        jitter_ms_max=st.jmax * 1000.0 / rate,
+        jitter_ms_mean=jmean,
+        jitter_ms_max=jmax,
         max_delta_ms=st.max_delta * 1000.0,
         first_time=st.first_time,
         last_time=st.last_time,
@@ -529,6 +568,8 @@ def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
         payload_entropy=st.entropy(),
         call_id=call_id,
         announced=st.announced,
+        clock_known=known,
+        timestamp_resets=st.resets,
     )
 
 

