@@ -8,6 +8,7 @@ import json
 from callgen.analysis.report import summary_text
 from callgen.analysis.scan import analyze_capture
 from callgen.analysis.srtp import parse_cli_key
+from callgen.errors import ExitStatus
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,4 +47,8 @@ def run(args: argparse.Namespace, io) -> int:
         io.out.write("\n")
     else:
         io.out.write(summary_text(analysis))
-    return 0
+    for w in analysis.warnings:
+        io.err.write(f"callgen: warning: {w}\n")
+    # A cut file is analysed as far as it goes, but a script must be able to tell it
+    # from a whole one: exit 1 (2 stays "nothing could be analysed").
+    return int(ExitStatus.CHECKS_FAILED) if analysis.truncated else int(ExitStatus.OK)

@@ -261,6 +261,23 @@ class DtmfEvent:
 
 
 @dataclass(frozen=True)
+class Truncation:
+    """Where a capture file ends inside a record: everything before it was analysed."""
+
+    offset: int  #: byte offset of the incomplete record (or pcapng block)
+    bytes_left: int  #: bytes of it present in the file
+
+    def message(self, source: str) -> str:
+        return (
+            f"{source}: truncated: the file ends inside the record at byte offset {self.offset}"
+            f" ({self.bytes_left} bytes of it present); every complete record before it was analysed"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offset": self.offset, "bytes_left": self.bytes_left}
+
+
+@dataclass(frozen=True)
 class CaptureAnalysis:
     dialogs: tuple[Dialog, ...]
     rtp_streams: tuple[RtpStream, ...]
@@ -270,6 +287,8 @@ class CaptureAnalysis:
     last_time: float | None
     source: str = ""
     warnings: tuple[str, ...] = field(default=())
+    truncated: Truncation | None = None  #: the file is cut inside a record (see ``Truncation``)
+    skipped: Mapping[str, int] = field(default_factory=dict)  #: packets not used, by reason
 
     def dialog(self, call_id: str) -> Dialog | None:
         for d in self.dialogs:
@@ -296,4 +315,6 @@ class CaptureAnalysis:
             "rtp_streams": [s.to_json() for s in self.rtp_streams],
             "dtmf": [e.to_json() for e in self.dtmf],
             "warnings": list(self.warnings),
+            "truncated": self.truncated.to_json() if self.truncated else None,
+            "skipped": dict(self.skipped),
         }

@@ -29,6 +29,13 @@ def summary_text(a: CaptureAnalysis) -> str:
     lines = [f"capture {a.source}: {a.packets} packets"]
     if a.first_time is not None and a.last_time is not None:
         lines[0] += f", {a.last_time - a.first_time:.3f} s"
+    if a.truncated is not None:
+        lines.append(
+            f"truncated at byte offset {a.truncated.offset} ({a.truncated.bytes_left} bytes of the last record):"
+            " complete records before it analysed"
+        )
+    if a.skipped:
+        lines.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(a.skipped.items())))
     lines.append("")
     lines.append(f"dialogs: {len(a.dialogs)}")
     for d in a.dialogs:

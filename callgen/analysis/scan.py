@@ -13,7 +13,7 @@ import struct
 from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
-from callgen.analysis.model import CaptureAnalysis, DtmfEvent, RtpStream, SipMessage
+from callgen.analysis.model import CaptureAnalysis, DtmfEvent, RtpStream, SipMessage, Truncation
 from callgen.analysis.pcapio import PCAP_RECORD, PcapHeader, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtp import StreamState
 from callgen.analysis.sip import (
@@ -77,6 +77,7 @@ class _Scanner:
         self.first: float | None = None
         self.last: float | None = None
         self.candidates = 0
+        self.truncated: Truncation | None = None
         for m in sorted(log_messages, key=lambda m: m.time):
             self.book.add(m)
         self.log_calls = set(self.book.dialogs)
@@ -99,7 +100,7 @@ class _Scanner:
         last_on = last_on_flow.get
         npk = 0
         t = 0.0
-        for t, lt, buf, s, e in read_packets(self.path):
+        for t, lt, buf, s, e in read_packets(self.path, self._cut):
             if not npk:
                 self.first = t
             npk += 1
@@ -219,7 +220,7 @@ class _Scanner:
                 state[2] = t
             return off
 
-        for _ in pcap_chunks(path, f, consume):
+        for _ in pcap_chunks(path, f, consume, self._cut):
             pass
         self.packets, self.first, self.last = state[0], state[1], (state[2] if state[0] else None)
 
@@ -310,6 +311,9 @@ class _Scanner:
             self._tcp(t, src, dst, buf, l4, end)
 
     # --- rare paths -------------------------------------------------------------
+
+    def _cut(self, offset: int, bytes_left: int) -> None:
+        self.truncated = Truncation(offset, bytes_left)
 
     def _fragment(self, src: bytes, dst: bytes, ident: int, proto: int, frag: int, data: bytes) -> bytes | None:
         """Reassemble IPv4 fragments (big INVITEs over UDP are fragmented on Ethernet)."""
@@ -482,6 +486,8 @@ class _Scanner:
             first_time=self.first,
             last_time=self.last,
             source=self.path,
+            warnings=(self.truncated.message(self.path),) if self.truncated else (),
+            truncated=self.truncated,
         )
 
 

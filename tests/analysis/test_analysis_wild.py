@@ -141,3 +141,49 @@ def test_timestamp_reset_mid_stream_resyncs(tmp_path):
     assert st.jitter_ms_max < 0.01
     assert st.timestamp_resets == 2
     assert st.to_json()["timestamp_resets"] == 2
+
+
+# --- 3. partial files ---------------------------------------------------------------------
+
+
+def _audio_frames(n=60):
+    s = RtpSender(ssrc=0x7C0D0001, seq=1, ts=0)
+    s.audio(1.0, n)
+    return _flow(s, A, 33000, B, 33002)
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_file_cut_mid_record_is_analysed_up_to_the_cut(tmp_path, fmt):
+    path = tmp_path / f"cut.{fmt}"
+    frames = _audio_frames(60)
+    sg.write(path, frames, fmt=fmt)
+    size = os.path.getsize(path)
+    sg.write(tmp_path / f"59.{fmt}", frames[:59], fmt=fmt)
+    last_record_at = os.path.getsize(tmp_path / f"59.{fmt}")
+    with open(path, "r+b") as f:
+        f.truncate(size - 50)  # inside the last record
+    a = analyze_capture(str(path))
+    assert a.packets == 59
+    [st] = a.rtp_streams
+    assert st.packets == 59
+    assert a.truncated is not None
+    assert a.truncated.offset == last_record_at  # where the incomplete record starts
+    assert a.truncated.bytes_left == size - 50 - last_record_at
+    assert any("truncated" in w and str(a.truncated.offset) in w for w in a.warnings)
+    j = a.to_json()
+    assert j["truncated"]["offset"] == a.truncated.offset
+
+
+def test_cut_file_exit_status_differs_from_a_good_one(tmp_path, cli):
+    good = tmp_path / "good.pcap"
+    sg.write(good, _audio_frames(30))
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(good.read_bytes()[:-20])
+    r_good = cli("analyze", str(good))
+    r_cut = cli("analyze", str(cut))
+    assert r_good.status == 0
+    assert r_cut.status == 1, r_cut.err
+    assert "29 packets" in r_cut.out and "truncated" in r_cut.out
+    assert "truncated" in r_cut.err and str(cut) in r_cut.err and "Traceback" not in r_cut.err
+    r_json = cli("analyze", "--json", str(cut))
+    assert r_json.status == 1 and json.loads(r_json.out)["truncated"]["offset"] > 0
