@@ -45,6 +45,13 @@ FAST_LINKS = {
 }
 TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset, flags
 U16 = struct.Struct("!H")
+FRAG6 = struct.Struct("!BxHI")  # IPv6 fragment header: next header, offset|M, identification
+GRE = struct.Struct("!HH")  # flags and version, protocol type
+VXLAN_PORT, GENEVE_PORT = 4789, 6081
+MAX_TUNNEL_DEPTH = 4
+NOT_RTP = "udp-rtp-like-not-rtp"  # version 2 on the wire, but the stream did not earn the name RTP
+ETHERTYPE_NAMES = {0x0806: "arp", 0x88CC: "lldp", 0x8035: "rarp", 0x8863: "pppoe-discovery", 0x8864: "pppoe"}
+IP_PROTO_NAMES = {1: "icmp", 2: "igmp", 58: "icmpv6", 50: "esp", 51: "ah", 89: "ospf", 112: "vrrp"}
 NULL_LE = struct.Struct("<I")
 NULL_BE = struct.Struct(">I")
 
@@ -78,6 +85,7 @@ class _Scanner:
         self.last: float | None = None
         self.candidates = 0
         self.truncated: Truncation | None = None
+        self.skipped: dict[str, int] = {}
         for m in sorted(log_messages, key=lambda m: m.time):
             self.book.add(m)
         self.log_calls = set(self.book.dialogs)
@@ -225,99 +233,178 @@ class _Scanner:
         self.packets, self.first, self.last = state[0], state[1], (state[2] if state[0] else None)
 
     def _decode(self, t: float, lt: int, buf: bytes, s: int, e: int) -> None:
-        """Any link type, IPv4 (fragments reassembled) or IPv6, UDP or TCP."""
+        """Any link type; then ``_net`` (VLAN/QinQ, MPLS, IPv4, IPv6 and the tunnels in them)."""
         u16 = U16.unpack_from
         if lt == 1:
             if e - s < 14:
-                return
-            et = (buf[s + 12] << 8) | buf[s + 13]
-            p = s + 14
-            while (et == 0x8100 or et == 0x88A8) and p + 4 <= e:
-                et = u16(buf, p + 2)[0]
-                p += 4
-        elif lt == 113:
+                return self._skip("short-frame")
+            self._net(t, u16(buf, s + 12)[0], buf, s + 14, e, 0)
+            return
+        if lt == 113:
             if e - s < 16:
-                return
-            et = u16(buf, s + 14)[0]
-            p = s + 16
+                return self._skip("short-frame")
+            et, p = u16(buf, s + 14)[0], s + 16
         elif lt == 276:
             if e - s < 20:
-                return
-            et = u16(buf, s)[0]
-            p = s + 20
+                return self._skip("short-frame")
+            et, p = u16(buf, s)[0], s + 20
         elif lt in (101, 12, 14, 228, 229):
             v = buf[s] >> 4 if e > s else 0
             et = 0x0800 if v == 4 else 0x86DD if v == 6 else 0
             p = s
         elif lt == 0 or lt == 108:
             if e - s < 4:
-                return
+                return self._skip("short-frame")
             af = NULL_BE.unpack_from(buf, s)[0] if lt == 108 else NULL_LE.unpack_from(buf, s)[0]
             if af > 0xFFFF:  # written on a host of the other byte order
                 af = NULL_BE.unpack_from(buf, s)[0] if lt == 0 else NULL_LE.unpack_from(buf, s)[0]
             et = 0x0800 if af == 2 else 0x86DD if af in (10, 24, 28, 30) else 0
             p = s + 4
         else:
+            return self._skip(f"linktype-{lt}")
+        self._net(t, et, buf, p, e, 0)
+
+    def _net(self, t: float, et: int, buf: bytes, p: int, e: int, depth: int) -> None:
+        """A network-layer packet by ethertype at ``buf[p:e]``; ``depth`` counts tunnels."""
+        u16 = U16.unpack_from
+        while et in (0x8100, 0x88A8, 0x9100) and p + 4 <= e:  # 802.1Q, QinQ
+            et = u16(buf, p + 2)[0]
+            p += 4
+        if et in (0x8847, 0x8848):  # MPLS: pop to the bottom of the stack, then IPv4/IPv6 by version
+            while p + 4 <= e:
+                bottom = buf[p + 2] & 1
+                p += 4
+                if bottom:
+                    break
+            v = buf[p] >> 4 if p < e else 0
+            et = 0x0800 if v == 4 else 0x86DD if v == 6 else -1
+            if et < 0:
+                return self._skip("mpls-not-ip")
+        elif et == 0x6558:  # an Ethernet frame (GRE bridging, VXLAN, Geneve)
+            if e - p < 14:
+                return self._skip("short-frame")
+            self._net(t, u16(buf, p + 12)[0], buf, p + 14, e, depth)
             return
         if et == 0x0800:
-            if e - p < 20:
+            self._ip4(t, buf, p, e, depth)
+        elif et == 0x86DD:
+            self._ip6(t, buf, p, e, depth)
+        else:
+            self._skip(ETHERTYPE_NAMES.get(et) or f"ethertype-0x{et:04x}")
+
+    def _ip4(self, t: float, buf: bytes, p: int, e: int, depth: int) -> None:
+        if e - p < 20:
+            return self._skip("short-ipv4")
+        vihl, tot, frag, proto, src, dst = IP4.unpack_from(buf, p)
+        end = p + tot
+        if end > e or tot < 20:
+            end = e
+        l4 = p + (vihl & 15) * 4
+        if frag & 0x3FFF:
+            whole = self._fragment((src, dst, U16.unpack_from(buf, p + 4)[0], proto), frag, buf[l4:end])
+            if whole is None:
                 return
-            vihl, tot, frag, proto, src, dst = IP4.unpack_from(buf, p)
-            end = p + tot
-            if end > e or tot < 20:
-                end = e
-            l4 = p + (vihl & 15) * 4
-            if frag & 0x3FFF:
-                whole = self._fragment(src, dst, u16(buf, p + 4)[0], proto, frag, buf[l4:end])
+            buf, l4, end = whole, 0, len(whole)
+        self._l4(t, proto, src, dst, buf, l4, end, depth)
+
+    def _ip6(self, t: float, buf: bytes, p: int, e: int, depth: int) -> None:
+        if e - p < 40:
+            return self._skip("short-ipv6")
+        plen, proto, src, dst = IP6.unpack_from(buf, p)
+        l4 = p + 40
+        end = l4 + plen
+        if end > e:
+            end = e
+        while proto in (0, 43, 60, 44) and l4 + 8 <= end:
+            if proto == 44:  # fragment header: next header, offset (8-byte units) << 3 | M, 32-bit id
+                nxt, offm, ident = FRAG6.unpack_from(buf, l4)
+                frag = (0x2000 if offm & 1 else 0) | (offm >> 3)
+                whole = self._fragment((src, dst, ident, nxt), frag, buf[l4 + 8 : end])
                 if whole is None:
                     return
-                buf, l4, end = whole, 0, len(whole)
-        elif et == 0x86DD:
-            if e - p < 40:
-                return
-            plen, proto, src, dst = IP6.unpack_from(buf, p)
-            l4 = p + 40
-            end = l4 + plen
-            if end > e:
-                end = e
-            while proto in (0, 43, 60) and l4 + 2 <= end:
-                proto = buf[l4]
-                l4 += (buf[l4 + 1] + 1) * 8
-            if proto == 44:  # IPv6 fragments: not reassembled (rare for SIP/RTP)
-                return
-        else:
-            return
+                buf, l4, end, proto = whole, 0, len(whole), nxt
+                continue
+            proto = buf[l4]
+            l4 += (buf[l4 + 1] + 1) * 8
+        self._l4(t, proto, src, dst, buf, l4, end, depth)
+
+    def _l4(self, t: float, proto: int, src: bytes, dst: bytes, buf: bytes, l4: int, end: int, depth: int) -> None:
         if proto == 17:
-            if end - l4 < 8:
+            self._udp(t, src, dst, buf, l4, end, depth)
+        elif proto == 6:
+            if end - l4 >= 20:
+                self._tcp(t, src, dst, buf, l4, end)
+            else:
+                self._skip("short-tcp")
+        elif proto in (4, 41, 47):
+            if depth >= MAX_TUNNEL_DEPTH:
+                return self._skip("tunnel-too-deep")
+            if proto == 4:
+                self._ip4(t, buf, l4, end, depth + 1)
+            elif proto == 41:
+                self._ip6(t, buf, l4, end, depth + 1)
+            else:
+                self._gre(t, buf, l4, end, depth + 1)
+        else:
+            self._skip(IP_PROTO_NAMES.get(proto) or f"ip-proto-{proto}")
+
+    def _gre(self, t: float, buf: bytes, p: int, end: int, depth: int) -> None:
+        """GRE (RFC 2784/2890): checksum, key and sequence fields, then the ethertype's payload."""
+        if end - p < 4:
+            return self._skip("short-gre")
+        flags, et = GRE.unpack_from(buf, p)
+        if flags & 7:  # version 1 is PPTP's enhanced GRE (PPP inside)
+            return self._skip("gre-v1")
+        p += 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))
+        self._net(t, et, buf, p, end, depth)
+
+    def _udp(self, t: float, src: bytes, dst: bytes, buf: bytes, l4: int, end: int, depth: int) -> None:
+        if end - l4 < 8:
+            return self._skip("short-udp")
+        sport, dport, ulen = UDP.unpack_from(buf, l4)
+        ps = l4 + 8
+        if 8 <= ulen and l4 + ulen < end:
+            end = l4 + ulen
+        if dport in (VXLAN_PORT, GENEVE_PORT) and end - ps >= 8 and depth < MAX_TUNNEL_DEPTH:
+            if dport == VXLAN_PORT and buf[ps] & 0x08:  # I flag: a VNI follows; Ethernet inside
+                self._net(t, 0x6558, buf, ps + 8, end, depth + 1)
                 return
-            sport, dport, ulen = UDP.unpack_from(buf, l4)
-            ps = l4 + 8
-            if 8 <= ulen and l4 + ulen < end:
-                end = l4 + ulen
-            if end - ps >= 12:
-                b0, b1, seq, rts, ssrc = RTP.unpack_from(buf, ps)
-                if b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223:
-                    key = (src + dst + PORTS.pack(sport, dport), ssrc)
-                    st = self.streams.get(key)
-                    if st is None:
-                        st = self._new_stream(key, t, seq)
-                    st.add(t, b0, b1, seq, rts, buf, ps, end)
-                    return
-            if ps < end and 65 <= buf[ps] <= 90:
-                payload = bytes(buf[ps:end])
-                if looks_like_sip(payload):
-                    self._sip_datagram(t, src, sport, dst, dport, payload)
-        elif proto == 6 and end - l4 >= 20:
-            self._tcp(t, src, dst, buf, l4, end)
+            if dport == GENEVE_PORT and buf[ps] >> 6 == 0:  # version 0: options, then the protocol type
+                self._net(t, U16.unpack_from(buf, ps + 2)[0], buf, ps + 8 + (buf[ps] & 0x3F) * 4, end, depth + 1)
+                return
+        if end - ps >= 12:
+            b0, b1, seq, rts, ssrc = RTP.unpack_from(buf, ps)
+            if b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223:
+                key = (src + dst + PORTS.pack(sport, dport), ssrc)
+                st = self.streams.get(key)
+                if st is None:
+                    st = self._new_stream(key, t, seq)
+                st.add(t, b0, b1, seq, rts, buf, ps, end)
+                return
+        if ps < end and 65 <= buf[ps] <= 90:
+            payload = bytes(buf[ps:end])
+            if looks_like_sip(payload):
+                self._sip_datagram(t, src, sport, dst, dport, payload)
+                return
+        self._skip("udp-not-sip-or-rtp")
 
     # --- rare paths -------------------------------------------------------------
+
+    def _skip(self, reason: str) -> None:
+        """Count a packet the analysis cannot use: reported, never dropped silently."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
 
     def _cut(self, offset: int, bytes_left: int) -> None:
         self.truncated = Truncation(offset, bytes_left)
 
-    def _fragment(self, src: bytes, dst: bytes, ident: int, proto: int, frag: int, data: bytes) -> bytes | None:
-        """Reassemble IPv4 fragments (big INVITEs over UDP are fragmented on Ethernet)."""
-        key = (src, dst, ident, proto)
+    def _fragment(self, key: tuple, frag: int, data: bytes) -> bytes | None:
+        """Reassemble IPv4 or IPv6 fragments (big INVITEs over UDP are fragmented on Ethernet).
+
+        ``frag`` is in IPv4's form (0x2000 more fragments, low 13 bits the offset in
+        8-byte units); ``key`` is (src, dst, id, protocol).  Datagrams never completed
+        are counted as skipped at the end.
+        """
         parts = self.frags.setdefault(key, {})
         offset = (frag & 0x1FFF) * 8
         parts[offset] = bytes(data)
@@ -328,6 +415,7 @@ class _Scanner:
             oldest = next(iter(self.frags))
             self.frags.pop(oldest, None)
             self.frag_meta.pop(oldest, None)
+            self._skip(_frag_reason(oldest))
         if total is None:
             return None
         have = bytearray()
@@ -358,12 +446,14 @@ class _Scanner:
         payload = bytes(buf[ps:end]) if end > ps else b""
         if flow is None:
             if not payload and not flags & 0x02:
-                return
+                return self._skip("tcp-not-sip")
             flow = self.tcp[key] = TcpSipStream()
         for when, raw in flow.feed(t, seq, bool(flags & 0x02), payload):
             self._sip(build_message(raw, when, _fmt(src, sport), _fmt(dst, dport), "tcp"))
-        if flow.is_sip is False and len(self.tcp) > 4096:
-            del self.tcp[key]
+        if flow.is_sip is False:
+            self._skip("tcp-not-sip")
+            if len(self.tcp) > 4096:
+                del self.tcp[key]
 
     def _new_stream(self, key: tuple[bytes, int], t: float, seq: int) -> StreamState:
         addrs, ssrc = key
@@ -419,10 +509,18 @@ class _Scanner:
 
     def _prune(self) -> None:
         for k in [k for k, s in self.streams.items() if not s.announced and s.packets < 2]:
+            self._skip(NOT_RTP)
             del self.streams[k]
         self.candidates = sum(1 for s in self.streams.values() if not s.announced)
 
     # --- results ----------------------------------------------------------------
+
+    def _skipped_total(self) -> dict[str, int]:
+        out = dict(self.skipped)
+        for key in self.frags:  # datagrams whose fragments never all arrived
+            r = _frag_reason(key)
+            out[r] = out.get(r, 0) + 1
+        return dict(sorted(out.items()))
 
     def result(self, log_messages: Sequence[SipMessage]) -> CaptureAnalysis:
         book = self.book
@@ -445,6 +543,7 @@ class _Scanner:
             src_ip, _, sport = st.src.rpartition(":")
             dst_ip, _, dport = st.dst.rpartition(":")
             if not st.announced and not _plausible_rtp(st, int(sport), int(dport)):
+                self.skipped[NOT_RTP] = self.skipped.get(NOT_RTP, 0) + st.packets
                 continue
             call_id = st.call_id or book.call_for(
                 (src_ip.strip("[]"), int(sport)), (dst_ip.strip("[]"), int(dport)), st.ssrc
@@ -487,6 +586,7 @@ class _Scanner:
             last_time=self.last,
             source=self.path,
             warnings=(self.truncated.message(self.path),) if self.truncated else (),
+            skipped=self._skipped_total(),
             truncated=self.truncated,
         )
 
@@ -500,6 +600,10 @@ NON_RTP_PORTS = frozenset({
 #: SSRC values that are constants of other protocols (DNS/NetBIOS NS+AR counts, padding)
 NON_RTP_SSRCS = frozenset({0, 0xFFFFFFFF})
 MIN_CLOCK, MAX_CLOCK = 1000.0, 200000.0  # plausible RTP clock rates (units per second)
+
+
+def _frag_reason(key: tuple) -> str:
+    return "ipv6-fragment-incomplete" if len(key[0]) == 16 else "ipv4-fragment-incomplete"
 
 
 def _plausible_rtp(st: StreamState, sport: int, dport: int) -> bool:

@@ -19,6 +19,7 @@ from scapy.packet import Raw
 
 from callgen.analysis import analyze_capture
 
+import oracle
 import scapygen as sg
 from capgen import RtpSender, rtp, sdp, sip_request, sip_response
 
@@ -51,6 +52,7 @@ def test_dns_and_netbios_are_not_rtp(tmp_path):
     a = analyze_capture(str(path))
     assert a.packets == 139
     assert a.rtp_streams == ()
+    assert sum(a.skipped.values()) == 139 and a.skipped["udp-rtp-like-not-rtp"] >= 40  # said, not dropped
 
 
 def test_rtp_like_noise_with_advancing_sequence_but_wandering_pt_is_not_rtp(tmp_path):
@@ -187,3 +189,78 @@ def test_cut_file_exit_status_differs_from_a_good_one(tmp_path, cli):
     assert "truncated" in r_cut.err and str(cut) in r_cut.err and "Traceback" not in r_cut.err
     r_json = cli("analyze", "--json", str(cut))
     assert r_json.status == 1 and json.loads(r_json.out)["truncated"]["offset"] > 0
+
+
+# --- 4. packets that vanish: IPv6 fragments, tunnels, skipped counts -----------------------
+
+
+def _call_frames(src, dst, wrap, big_invite=False, ssrc=0x5EC00001):
+    """INVITE (optionally padded past one MTU), 200 OK and 30 RTP packets, each wrapped."""
+    cid = f"wild-{ssrc:x}@test"
+    offer = sdp(src, 34000, {8: "PCMA/8000", 101: "telephone-event/8000"})
+    if big_invite:
+        offer += b"a=x-padding:" + b"p" * 3000 + b"\r\n"
+    answer = sdp(dst, 34002, {8: "PCMA/8000", 101: "telephone-event/8000"})
+    hs, hd = (f"[{src}]" if ":" in src else src), (f"[{dst}]" if ":" in dst else dst)
+    inv = sg.udp(src, 5060, dst, 5060, sip_request("INVITE", cid, 1, f"{hs}:5060", f"{hd}:5060", offer))
+    ok = sg.udp(dst, 5060, src, 5060, sip_response(200, "OK", cid, 1, "INVITE", f"{hd}:5060", f"{hs}:5060", answer))
+    invites = [inv]
+    if big_invite:
+        invites = sg.fragments6(inv) if ":" in src else sg.fragments4(inv)
+    frames = [sg.at(1.0 + i * 1e-4, wrap(p)) for i, p in enumerate(invites)]
+    frames.append(sg.at(1.1, wrap(ok)))
+    s = RtpSender(ssrc=ssrc, seq=1, ts=0)
+    s.audio(1.2, 30)
+    frames += [sg.at(t, wrap(sg.udp(src, 34000, dst, 34002, p))) for t, p in s.packets]
+    return cid, frames
+
+
+def test_sip_in_ipv6_fragments(tmp_path):
+    cid, frames = _call_frames("::1", "::1", sg.eth, big_invite=True)
+    assert sum(1 for f in frames if f.haslayer("IPv6ExtHdrFragment")) >= 3
+    path = tmp_path / "v6frag.pcap"
+    sg.write(path, frames)
+    a = analyze_capture(str(path))
+    d = a.dialog(cid)
+    assert d is not None and d.final_code == 200 and d.offer is not None and d.offer.audio().port == 34000
+    [st] = a.rtp_streams
+    assert st.announced and st.packets == 30 and st.call_id == cid
+    assert a.skipped == {}
+
+
+@pytest.mark.parametrize("name", sorted(sg.ENCAPSULATIONS))
+@pytest.mark.parametrize("inner_v6", [False, True], ids=["v4", "v6"])
+def test_sip_and_rtp_inside_tunnels(tmp_path, name, inner_v6):
+    src, dst = ("::1", "::2") if inner_v6 else (A, B)
+    wrap = sg.ENCAPSULATIONS[name]
+    cid, frames = _call_frames(src, dst, wrap, big_invite=not inner_v6)
+    path = tmp_path / f"{name}.pcap"
+    sg.write(path, frames)
+    a = analyze_capture(str(path))
+    d = a.dialog(cid)
+    assert d is not None and d.final_code == 200, (name, a.skipped)
+    [st] = a.rtp_streams
+    assert st.announced and st.packets == 30 and st.lost == 0 and st.call_id == cid
+    assert st.src.endswith(":34000") and (src in st.src)
+    assert a.skipped == {}
+    if oracle.have_tshark():  # tshark decodes these encapsulations too, and finds the stream by the SDP
+        [ts] = oracle.rtp_streams(str(path))
+        assert (ts.ssrc, ts.packets, ts.lost) == (st.ssrc, st.packets, 0)
+
+
+def test_what_cannot_be_used_is_counted(tmp_path):
+    frames = [
+        sg.at(1.0, Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=B)),
+        sg.at(1.1, sg.eth(IP(src=A, dst=B) / ICMP())),
+        sg.at(1.2, sg.eth(IP(src=A, dst=B) / ICMP())),
+        sg.at(1.3, sg.eth(IP(src=A, dst=B, proto=132) / Raw(b"\x00" * 40))),  # SCTP
+        # the first fragment of a datagram whose rest never came
+        sg.at(1.4, sg.eth(sg.fragments4(sg.udp(A, 5060, B, 5060, b"INVITE " + b"x" * 2000))[0])),
+    ]
+    cid, call = _call_frames(A, B, sg.eth)
+    path = tmp_path / "mixed.pcap"
+    sg.write(path, frames + call)
+    a = analyze_capture(str(path))
+    assert a.dialog(cid).final_code == 200 and len(a.rtp_streams) == 1
+    assert a.skipped == {"arp": 1, "icmp": 2, "ip-proto-132": 1, "ipv4-fragment-incomplete": 1}
+    assert a.to_json()["skipped"] == a.skipped
