@@ -57,6 +57,8 @@ def summary_text(a: CaptureAnalysis) -> str:
             enc = f" SRTP {s.crypto_suite or ''} " + (
                 "decrypted" if s.decrypted else f"NOT decrypted ({s.decrypt_error}; auth failures {s.auth_failures})"
             )
+        elif s.decrypt_error:
+            enc = f" NOT decrypted ({s.decrypt_error})"
         lines.append(
             f"  {s.src} -> {s.dst} ssrc 0x{s.ssrc:08X} pt {','.join(map(str, s.payload_types))}"
             f" {s.codec or '?'}: {s.packets} pkts, expected {s.expected}, lost {s.lost}, dup {s.duplicates},"

@@ -56,7 +56,7 @@ class StreamState:
         "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow", "fast_b1",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
-        "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
+        "cut", "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
@@ -83,6 +83,7 @@ class StreamState:
         self.t0 = -1.0  # anchor (time, RTP timestamp) of the current timestamp run: the clock estimate
         self.ts0 = 0
         self.pt_changes = 0
+        self.cut = 0  # packets the capture's snaplen cut short of their IP/UDP length
         self.last_pt = -1
         self.rtpmap: dict[int, tuple[str, int]] = {}
         self.protected = False  # payloads go through SRTP (known key, pending key, or keys to probe)

@@ -129,7 +129,10 @@ class _Scanner:
                             st = self._new_stream(key, t, seq)
                         last_on_flow[addrs] = st
                     end = s + ll + tot
-                    st.add(t, b0, b1, seq, rts, buf, s + ll + 28, end if end < e else e)
+                    if end > e:  # snaplen cut the packet short of its IP length
+                        end = e
+                        st.cut += 1
+                    st.add(t, b0, b1, seq, rts, buf, s + ll + 28, end)
                     continue
             decode(t, lt, buf, s, e)
         self.packets = npk
@@ -216,7 +219,10 @@ class _Scanner:
                             st.prev_ts = rts
                             continue
                         end = s + ll + tot
-                        st.add(t, b0, b1, seq, rts, buf, s + rtp_at, end if end < e else e)
+                        if end > e:  # snaplen cut the packet short of its IP length
+                            end = e
+                            st.cut += 1
+                        st.add(t, b0, b1, seq, rts, buf, s + rtp_at, end)
                         continue
                 decode(t, lt, buf, s, e)
             if npk:
@@ -363,6 +369,7 @@ class _Scanner:
             return self._skip("short-udp")
         sport, dport, ulen = UDP.unpack_from(buf, l4)
         ps = l4 + 8
+        cut = l4 + ulen > end  # snaplen kept less than the UDP length says
         if 8 <= ulen and l4 + ulen < end:
             end = l4 + ulen
         if dport in (VXLAN_PORT, GENEVE_PORT) and end - ps >= 8 and depth < MAX_TUNNEL_DEPTH:
@@ -379,6 +386,8 @@ class _Scanner:
                 st = self.streams.get(key)
                 if st is None:
                     st = self._new_stream(key, t, seq)
+                if cut:
+                    st.cut += 1
                 st.add(t, b0, b1, seq, rts, buf, ps, end)
                 return
         if ps < end and 65 <= buf[ps] <= 90:
@@ -646,6 +655,17 @@ def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
         err = "authentication failed on every packet: wrong key" if st.srtp is not None else "no key known"
     if decrypted:
         err = None
+    elif st.cut and (srtp or st.keys_tried):
+        err = (
+            f"snaplen cut {st.cut} of {st.packets} packets short of their IP length: the SRTP payload and auth tag"
+            " are not all in the capture, so no key can be verified (capture with a larger snaplen, e.g. tcpdump -s 0)"
+        )
+    elif st.keys_tried and not srtp:
+        n = len(st.keys_tried)
+        err = (
+            f"the {n} given key{'s' if n > 1 else ''} did not verify on this stream's first packets"
+            f" (wrong key, or not SRTP): shown as plain RTP, payload entropy {st.entropy():.2f} bits/byte"
+        )
     rate = st.rate or 8000
     known = st.clock_known or st.codec_pt < 0
     jmean = (st.jsum / st.jn) * 1000.0 / rate if st.jn else 0.0
@@ -672,7 +692,7 @@ def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
         srtp=srtp,
         sdp_savp=st.sdp_savp,
         decrypted=decrypted,
-        decrypt_error=err if srtp or (st.keys_tried and not decrypted and st.sdp_savp) else None,
+        decrypt_error=err if srtp or st.keys_tried else None,
         auth_failures=st.auth_failures,
         crypto_suite=st.srtp.suite.name if st.srtp is not None else None,
         payload_entropy=st.entropy(),

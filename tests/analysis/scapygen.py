@@ -49,13 +49,18 @@ def write(path, frames, fmt: str = "pcap", snaplen: int = 65535) -> None:
         w.close()
 
 
-def write_cut(path, frames, keep: int) -> None:
-    """pcap whose records carry only the first ``keep`` bytes of each frame (snaplen),
-    the original length kept in the record header, as tcpdump -s writes them."""
-    w = PcapWriter(str(path), snaplen=keep)
+def write_cut(path, frames, keep: int, only=lambda frame: True) -> None:
+    """pcap whose records carry only the first ``keep`` bytes of each frame (of those
+    ``only`` selects), the original length kept in the record header, as tcpdump -s writes."""
+    w = PcapWriter(str(path), linktype=1, snaplen=65535)
     try:
+        w.write_header(None)
+        w.header_present = True
         for f in frames:
             raw = bytes(f)
+            if not only(f):
+                w.write(f)
+                continue
             w.write_packet(raw[:keep], sec=int(f.time), usec=int(round((f.time - int(f.time)) * 1e6)),
                            caplen=min(keep, len(raw)), wirelen=len(raw))
     finally:

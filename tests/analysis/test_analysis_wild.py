@@ -264,3 +264,55 @@ def test_what_cannot_be_used_is_counted(tmp_path):
     assert a.dialog(cid).final_code == 200 and len(a.rtp_streams) == 1
     assert a.skipped == {"arp": 1, "icmp": 2, "ip-proto-132": 1, "ipv4-fragment-incomplete": 1}
     assert a.to_json()["skipped"] == a.skipped
+
+
+# --- 5. silent key problems -----------------------------------------------------------------
+
+
+def _srtp_flow(key: bytes, n=40, ssrc=0x5C0F0001):
+    pylibsrtp = pytest.importorskip("pylibsrtp")
+    policy = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                              srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
+    session = pylibsrtp.Session(policy)
+    s = RtpSender(ssrc=ssrc, seq=1, ts=0)
+    s.audio(2.0, n, payload=bytes(range(160)))
+    return [(t, session.protect(p)) for t, p in s.packets]
+
+
+def test_wrong_srtp_key_is_said(tmp_path):
+    import base64
+
+    key, wrong = os.urandom(30), os.urandom(30)
+    path = tmp_path / "srtp-nosip.pcap"
+    sg.write(path, [sg.at(t, sg.eth(sg.udp(A, 36000, B, 36002, p))) for t, p in _srtp_flow(key)])
+    a = analyze_capture(str(path), srtp_keys=[f"AES_CM_128_HMAC_SHA1_80:{base64.b64encode(wrong).decode()}"])
+    [st] = a.rtp_streams
+    assert not st.decrypted
+    assert st.decrypt_error is not None and "1 given key" in st.decrypt_error and "did not verify" in st.decrypt_error
+    good = analyze_capture(str(path), srtp_keys=[f"AES_CM_128_HMAC_SHA1_80:{base64.b64encode(key).decode()}"])
+    assert good.rtp_streams[0].decrypted and good.rtp_streams[0].decrypt_error is None
+
+
+@pytest.mark.parametrize("with_sdp", [True, False])
+def test_snaplen_cut_srtp_is_said(tmp_path, with_sdp):
+    import base64
+
+    key = os.urandom(30)
+    frames = []
+    if with_sdp:
+        cid = "cut-srtp@test"
+        crypto = [f"1 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(key).decode()}"]
+        offer = sdp(A, 36000, {8: "PCMA/8000"}, "RTP/SAVP", crypto=crypto)
+        answer = sdp(B, 36002, {8: "PCMA/8000"}, "RTP/SAVP", crypto=crypto)
+        frames += [
+            sg.at(1.0, sg.eth(sg.udp(A, 5060, B, 5060, sip_request("INVITE", cid, 1, f"{A}:5060", f"{B}:5060", offer)))),
+            sg.at(1.1, sg.eth(sg.udp(B, 5060, A, 5060, sip_response(200, "OK", cid, 1, "INVITE", f"{B}:5060", f"{A}:5060", answer)))),
+        ]
+    frames += [sg.at(t, sg.eth(sg.udp(A, 36000, B, 36002, p))) for t, p in _srtp_flow(key)]
+    path = tmp_path / "cut-srtp.pcap"
+    sg.write_cut(path, frames, keep=200, only=lambda f: f[UDP].dport == 36002)  # tag and tail of SRTP cut
+    a = analyze_capture(str(path), srtp_keys=[] if with_sdp else [
+        f"AES_CM_128_HMAC_SHA1_80:{base64.b64encode(key).decode()}"])
+    [st] = a.rtp_streams
+    assert st.packets == 40 and not st.decrypted
+    assert st.decrypt_error is not None and "snaplen" in st.decrypt_error and "40 of 40" in st.decrypt_error
