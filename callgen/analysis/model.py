@@ -160,6 +160,29 @@ class Dialog:
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """Packets per time bin from the stream's first packet (for the HTML report's chart)."""
+
+    bin_ms: int  #: 100, doubled as often as needed to keep at most 3000 bins
+    start: float  #: epoch time of the stream's first packet
+    counts: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bin_ms": self.bin_ms, "start": round(self.start, 6), "counts": list(self.counts)}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Sequence numbers skipped in arrival order (at most 200 per stream are listed)."""
+
+    t: float  #: seconds since the stream's first packet
+    lost: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": round(self.t, 6), "lost": self.lost}
+
+
+@dataclass(frozen=True)
 class RtpStream:
     src: str
     dst: str
@@ -190,6 +213,8 @@ class RtpStream:
     #: ``clock_rate`` is 0 and both jitter figures are NaN (``null`` in JSON): not a guess
     clock_known: bool = True
     timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter
+    timeline: Timeline | None = None
+    gaps: tuple[Gap, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -225,6 +250,8 @@ class RtpStream:
             "payload_entropy": round(self.payload_entropy, 3),
             "call_id": self.call_id,
             "announced": self.announced,
+            "timeline": self.timeline.to_json() if self.timeline else None,
+            "gaps": [g.to_json() for g in self.gaps],
         }
 
 

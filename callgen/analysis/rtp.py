@@ -24,6 +24,9 @@ DTMF_GUESS_MIN_PT = 96
 #: A transit-time difference bigger than this many seconds of the stream's clock is a
 #: timestamp reset (a fax/T.38 switch, a restarted sender), not jitter: resync instead.
 RESET_SECONDS = 2.0
+BIN_SECONDS = 0.1  # timeline bins (packets per bin), widened by doubling to stay under MAX_BINS
+MAX_BINS = 3000
+MAX_GAPS = 200
 
 
 class DtmfAccumulator:
@@ -56,7 +59,7 @@ class StreamState:
         "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow", "fast_b1",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
-        "cut", "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
+        "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
@@ -83,6 +86,10 @@ class StreamState:
         self.t0 = -1.0  # anchor (time, RTP timestamp) of the current timestamp run: the clock estimate
         self.ts0 = 0
         self.pt_changes = 0
+        self.bin_s = BIN_SECONDS
+        self.bin_end = t + BIN_SECONDS  # the packet loop calls next_bin() once t reaches this
+        self.cum = [0]  # packets counted before each timeline bin began
+        self.gaps: list[tuple[float, int]] = []  # (seconds since the first packet, numbers skipped)
         self.cut = 0  # packets the capture's snaplen cut short of their IP/UDP length
         self.last_pt = -1
         self.rtpmap: dict[int, tuple[str, int]] = {}
@@ -112,6 +119,8 @@ class StreamState:
 
     def add(self, t: float, b0: int, b1: int, seq: int, rts: int, buf: bytes, start: int, end: int) -> None:
         """Account one packet; ``buf[start:end]`` is the whole RTP packet."""
+        if t >= self.bin_end:
+            self.next_bin(t)
         self.packets += 1
         d = t - self.last_time
         if d > self.max_delta:
@@ -153,6 +162,28 @@ class StreamState:
         self.prev_t = t
         self.prev_ts = rts
 
+    def next_bin(self, t: float) -> None:
+        """A packet at ``t`` falls past the current timeline bin: open its bin (empty bins
+        in between), doubling the bin width while the timeline would exceed MAX_BINS."""
+        first = self.first_time
+        while True:
+            idx = int((t - first) / self.bin_s)
+            if idx < MAX_BINS:
+                break
+            self.cum = self.cum[::2]  # bin j of twice the width starts where old bin 2j did
+            self.bin_s *= 2
+        cum = self.cum
+        if idx >= len(cum):
+            cum.extend([self.packets] * (idx + 1 - len(cum)))
+        self.bin_end = first + (idx + 1) * self.bin_s
+
+    def timeline(self) -> tuple[float, tuple[int, ...]]:
+        """(bin width in seconds, packets per bin) from the first packet on."""
+        cum = self.cum
+        counts = [cum[i + 1] - cum[i] for i in range(len(cum) - 1)]
+        counts.append(self.packets - cum[-1])
+        return self.bin_s, tuple(counts)
+
     def timestamp_reset(self, t: float, rts: int) -> None:
         """The RTP timestamp jumped by more than RESET_SECONDS of clock against arrival
         time: count it and resync (the jitter estimate carries on from the new base)."""
@@ -168,6 +199,8 @@ class StreamState:
             self.duplicates += 1
             return None
         if delta < 0x8000:  # forward, skipping delta - 1 numbers
+            if len(self.gaps) < MAX_GAPS:
+                self.gaps.append((self.last_time - self.first_time, delta - 1))
             if delta <= MAX_GAP_TRACKED:
                 self.missing.update(range(ext + 1, ext + delta))
                 if len(self.missing) > MAX_MISSING:

@@ -13,7 +13,7 @@ import struct
 from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
-from callgen.analysis.model import CaptureAnalysis, DtmfEvent, RtpStream, SipMessage, Truncation
+from callgen.analysis.model import CaptureAnalysis, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
 from callgen.analysis.pcapio import PCAP_RECORD, PcapHeader, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtp import StreamState
 from callgen.analysis.sip import (
@@ -192,6 +192,8 @@ class _Scanner:
                             last_on_flow[addrs] = st
                         if b1 == st.fast_b1 and (seq - st.max_ext) & 0xFFFF == 1:
                             # StreamState.add's in-order audio path, inlined: most packets end here
+                            if t >= st.bin_end:
+                                st.next_bin(t)
                             st.packets += 1
                             d = t - st.last_time
                             if d > st.max_delta:
@@ -667,6 +669,7 @@ def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
             f" (wrong key, or not SRTP): shown as plain RTP, payload entropy {st.entropy():.2f} bits/byte"
         )
     rate = st.rate or 8000
+    bin_s, counts = st.timeline()
     known = st.clock_known or st.codec_pt < 0
     jmean = (st.jsum / st.jn) * 1000.0 / rate if st.jn else 0.0
     jmax = st.jmax * 1000.0 / rate
@@ -700,6 +703,8 @@ def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
         announced=st.announced,
         clock_known=known,
         timestamp_resets=st.resets,
+        timeline=Timeline(round(bin_s * 1000), st.first_time, counts),
+        gaps=tuple(Gap(t, n) for t, n in st.gaps),
     )
 
 

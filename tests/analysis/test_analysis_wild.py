@@ -316,3 +316,34 @@ def test_snaplen_cut_srtp_is_said(tmp_path, with_sdp):
     [st] = a.rtp_streams
     assert st.packets == 40 and not st.decrypted
     assert st.decrypt_error is not None and "snaplen" in st.decrypt_error and "40 of 40" in st.decrypt_error
+
+
+# --- 6. timeline for the HTML report ------------------------------------------------------
+
+
+def test_timeline_and_gaps_contract(tmp_path):
+    s = RtpSender(ssrc=0x7133E001, seq=1, ts=0)
+    s.audio(50.0, 150)  # 3 s at 50 packets/s
+    lost = set(range(60, 65)) | {100}
+    pk = [(50.0 + i * 0.02 + (0.003 if i else 0.0), p)  # every packet but the first 3 ms past a bin edge
+          for i, (_t, p) in enumerate(s.packets) if i not in lost]
+    path = tmp_path / "tl.pcap"
+    sg.write(path, [sg.at(t, sg.eth(sg.udp(A, 37000, B, 37002, p))) for t, p in pk])
+    [st] = analyze_capture(str(path)).rtp_streams
+    j = st.to_json()
+    tl = j["timeline"]
+    assert tl["bin_ms"] == 100 and tl["start"] == pytest.approx(50.0)
+    assert sum(tl["counts"]) == st.packets == 144
+    assert len(tl["counts"]) == 30 and tl["counts"][0] == 5 and tl["counts"][12] == 0  # 1.2-1.3 s all lost
+    assert j["gaps"] == [{"t": pytest.approx(1.303, abs=1e-6), "lost": 5}, {"t": pytest.approx(2.023, abs=1e-6), "lost": 1}]
+
+
+def test_timeline_stays_capped_on_a_long_stream(tmp_path):
+    s = RtpSender(ssrc=0x7133E002, seq=1, ts=0, ptime=0.5)
+    s.audio(0.0, 1300)  # 650 s: 6500 bins of 100 ms would be too many
+    path = tmp_path / "long.pcap"
+    sg.write(path, [sg.at(t, sg.eth(sg.udp(A, 37010, B, 37012, p))) for t, p in s.packets])
+    [st] = analyze_capture(str(path)).rtp_streams
+    tl = st.to_json()["timeline"]
+    assert tl["bin_ms"] == 400 and len(tl["counts"]) <= 3000 and sum(tl["counts"]) == 1300
+    assert tl["counts"][0] == 1 and max(tl["counts"]) == 1
