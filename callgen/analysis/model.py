@@ -16,6 +16,10 @@ def _ms(v: float) -> float | None:
     return None if math.isnan(v) else round(v, 3)
 
 
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
 @dataclass(frozen=True)
 class Crypto:
     """One SDES ``a=crypto:<tag> <suite> inline:<key||salt base64>`` line."""
@@ -160,6 +164,34 @@ class Dialog:
 
 
 @dataclass(frozen=True)
+class XrVoipMetrics:
+    """An RTCP XR VoIP metrics block (RFC 3611 4.7) about one stream, as its receiver sent it."""
+
+    loss_rate_pct: float
+    discard_rate_pct: float
+    rtt_ms: int
+    end_system_delay_ms: int
+    r_factor: int | None  #: None: "unavailable" (127)
+    mos_lq: float | None
+    mos_cq: float | None
+    jb_nominal_ms: int
+    jb_max_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "loss_rate_pct": round(self.loss_rate_pct, 3),
+            "discard_rate_pct": round(self.discard_rate_pct, 3),
+            "rtt_ms": self.rtt_ms,
+            "end_system_delay_ms": self.end_system_delay_ms,
+            "r_factor": self.r_factor,
+            "mos_lq": self.mos_lq,
+            "mos_cq": self.mos_cq,
+            "jb_nominal_ms": self.jb_nominal_ms,
+            "jb_max_ms": self.jb_max_ms,
+        }
+
+
+@dataclass(frozen=True)
 class Timeline:
     """Packets per time bin from the stream's first packet (for the HTML report's chart)."""
 
@@ -215,6 +247,16 @@ class RtpStream:
     timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter
     timeline: Timeline | None = None
     gaps: tuple[Gap, ...] = ()
+    # The far end's view, from the RTCP receiver reports about this SSRC (the latest one):
+    rtcp_reports: int = 0  #: report blocks about this stream seen
+    rtcp_reported_lost: int | None = None  #: cumulative number of packets lost, as the receiver counts
+    rtcp_reported_loss_pct: float | None = None  #: that, over the receiver's expected (ext. highest seq - first + 1)
+    rtcp_fraction_lost_pct: float | None = None  #: loss over the last report interval
+    rtcp_reported_jitter_ms: float | None = None  #: None when the stream's clock is unknown
+    rtcp_rtt_ms: float | None = None  #: from LSR/DLSR against the sender report seen in the capture
+    rtcp_sender_packets: int | None = None  #: packet count in this stream's own latest sender report
+    rtcp_xr: XrVoipMetrics | None = None
+    rtcp_evidence: str | None = None  #: "rtcp" or "srtcp" (decrypted): where the figures above come from
 
     @property
     def duration(self) -> float:
@@ -252,6 +294,15 @@ class RtpStream:
             "announced": self.announced,
             "timeline": self.timeline.to_json() if self.timeline else None,
             "gaps": [g.to_json() for g in self.gaps],
+            "rtcp_reports": self.rtcp_reports,
+            "rtcp_reported_lost": self.rtcp_reported_lost,
+            "rtcp_reported_loss_pct": _round(self.rtcp_reported_loss_pct),
+            "rtcp_fraction_lost_pct": _round(self.rtcp_fraction_lost_pct),
+            "rtcp_reported_jitter_ms": _round(self.rtcp_reported_jitter_ms),
+            "rtcp_rtt_ms": _round(self.rtcp_rtt_ms),
+            "rtcp_sender_packets": self.rtcp_sender_packets,
+            "rtcp_xr": self.rtcp_xr.to_json() if self.rtcp_xr else None,
+            "rtcp_evidence": self.rtcp_evidence,
         }
 
 

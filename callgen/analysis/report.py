@@ -25,6 +25,22 @@ def _jitter(s: RtpStream) -> str:
     return f"jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms{resets}"
 
 
+def _far_end(s: RtpStream) -> str:
+    """What the receiver's RTCP says about this stream, beside what the capture shows."""
+    parts = [f"far end ({s.rtcp_evidence}):"]
+    if s.rtcp_reports:
+        pct = f" ({s.rtcp_reported_loss_pct:.2f}%)" if s.rtcp_reported_loss_pct is not None else ""
+        parts.append(f"lost {s.rtcp_reported_lost}{pct} [capture: {s.lost}]")
+        j = s.rtcp_reported_jitter_ms
+        parts.append(f"jitter {j:.2f} ms" if j is not None else "jitter ? (clock rate unknown)")
+        if s.rtcp_rtt_ms is not None:
+            parts.append(f"rtt {s.rtcp_rtt_ms:.1f} ms")
+    if s.rtcp_xr is not None:
+        x = s.rtcp_xr
+        parts.append(f"XR loss {x.loss_rate_pct:.1f}% MOS-LQ {x.mos_lq if x.mos_lq is not None else '?'}")
+    return " ".join(parts)
+
+
 def summary_text(a: CaptureAnalysis) -> str:
     lines = [f"capture {a.source}: {a.packets} packets"]
     if a.first_time is not None and a.last_time is not None:
@@ -66,6 +82,8 @@ def summary_text(a: CaptureAnalysis) -> str:
             f" max delta {s.max_delta_ms:.1f} ms, {s.duration:.1f} s{enc}"
             + ("" if s.announced else " (not in SDP)")
         )
+        if s.rtcp_reports or s.rtcp_xr is not None:
+            lines.append("    " + _far_end(s))
     lines.append("")
     lines.append(f"dtmf: {len(a.dtmf)} events")
     groups: dict[tuple, list] = {}

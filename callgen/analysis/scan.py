@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 from callgen.analysis.book import MediaBook
 from callgen.analysis.model import CaptureAnalysis, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
 from callgen.analysis.pcapio import PCAP_RECORD, PcapHeader, open_capture, pcap_chunks, read_packets
+from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import StreamState
 from callgen.analysis.sip import (
     STATIC_PT,
@@ -86,6 +87,7 @@ class _Scanner:
         self.candidates = 0
         self.truncated: Truncation | None = None
         self.skipped: dict[str, int] = {}
+        self.rtcp = RtcpBook(self._keys_for)
         for m in sorted(log_messages, key=lambda m: m.time):
             self.book.add(m)
         self.log_calls = set(self.book.dialogs)
@@ -381,6 +383,11 @@ class _Scanner:
             if dport == GENEVE_PORT and buf[ps] >> 6 == 0:  # version 0: options, then the protocol type
                 self._net(t, U16.unpack_from(buf, ps + 2)[0], buf, ps + 8 + (buf[ps] & 0x3F) * 4, end, depth + 1)
                 return
+        if end - ps >= 8 and buf[ps] & 0xC0 == 0x80 and 200 <= buf[ps + 1] <= 207:  # RTCP SR..XR
+            why = self.rtcp.packet(t, bytes(buf[ps:end]))
+            if why is not None:
+                self._skip(why)
+            return
         if end - ps >= 12:
             b0, b1, seq, rts, ssrc = RTP.unpack_from(buf, ps)
             if b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223:
@@ -405,6 +412,11 @@ class _Scanner:
         """Count a packet the analysis cannot use: reported, never dropped silently."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
+
+    def _keys_for(self, ssrc: int) -> list[SrtpKey]:
+        """SRTP keys that may protect what ``ssrc`` sends: its stream's key first, then the given ones."""
+        keys = [st.srtp.key for st in self.streams.values() if st.ssrc == ssrc and st.srtp is not None]
+        return keys + [k for k in self.extra_keys if k not in keys]
 
     def _cut(self, offset: int, bytes_left: int) -> None:
         self.truncated = Truncation(offset, bytes_left)
@@ -559,7 +571,7 @@ class _Scanner:
             call_id = st.call_id or book.call_for(
                 (src_ip.strip("[]"), int(sport)), (dst_ip.strip("[]"), int(dport)), st.ssrc
             )
-            streams.append(_freeze_stream(st, call_id))
+            streams.append(_freeze_stream(st, call_id, self.rtcp.about.get(st.ssrc)))
             for ev in st.dtmf_events():
                 rate = st.rtpmap.get(ev.pt, ("", 0))[1] if not st.guess_events else 0
                 rate = rate or st.event_rate or 8000
@@ -643,7 +655,25 @@ def _plausible_rtp(st: StreamState, sport: int, dport: int) -> bool:
     return st.resets * 8 <= n
 
 
-def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
+def _rtcp_view(st: StreamState, r: Report | None, known: bool, rate: int) -> dict:
+    """The far end's RTCP view of this stream, as RtpStream keyword arguments."""
+    if r is None:
+        return {}
+    view: dict = {"rtcp_sender_packets": r.sender_packets, "rtcp_xr": r.xr, "rtcp_evidence": r.evidence}
+    if r.reports:
+        expected = r.ext_highest - st.min_ext + 1
+        view.update(
+            rtcp_reports=r.reports,
+            rtcp_reported_lost=r.cumulative,
+            rtcp_reported_loss_pct=100.0 * r.cumulative / expected if expected > 0 else None,
+            rtcp_fraction_lost_pct=r.fraction * 100.0 / 256,
+            rtcp_reported_jitter_ms=r.jitter * 1000.0 / rate if known else None,
+            rtcp_rtt_ms=r.rtt * 1000.0 if r.rtt is not None else None,
+        )
+    return view
+
+
+def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None = None) -> RtpStream:
     expected = st.expected()
     received = st.packets - st.duplicates
     codec = None
@@ -705,6 +735,7 @@ def _freeze_stream(st: StreamState, call_id: str | None) -> RtpStream:
         timestamp_resets=st.resets,
         timeline=Timeline(round(bin_s * 1000), st.first_time, counts),
         gaps=tuple(Gap(t, n) for t, n in st.gaps),
+        **_rtcp_view(st, report, known, rate),
     )
 
 

@@ -347,3 +347,101 @@ def test_timeline_stays_capped_on_a_long_stream(tmp_path):
     tl = st.to_json()["timeline"]
     assert tl["bin_ms"] == 400 and len(tl["counts"]) <= 3000 and sum(tl["counts"]) == 1300
     assert tl["counts"][0] == 1 and max(tl["counts"]) == 1
+
+
+# --- 8. RTCP and SRTCP: the far end's view -------------------------------------------------
+
+NTP_EPOCH = 2208988800
+
+
+def _ntp(t: float) -> int:
+    return (int(t) + NTP_EPOCH) << 32 | int((t - int(t)) * (1 << 32))
+
+
+def _xr_voip(reporter: int, about: int) -> bytes:
+    """RTCP XR (PT 207) with one VoIP metrics block (RFC 3611 4.7)."""
+    import struct
+
+    block = struct.pack("!BBHI", 7, 0, 8, about) + bytes([8, 0, 0, 0]) + struct.pack("!HHHH", 0, 0, 50, 20)
+    block += bytes([0x7F, 0x7F, 0x7F, 16, 80, 127, 41, 40, 0, 0]) + struct.pack("!HHH", 40, 80, 120)
+    return struct.pack("!BBHI", 0x80, 207, (8 + len(block)) // 4 - 1, reporter) + block
+
+
+def _rtcp_call(tmp_path, srtp: bool):
+    import base64
+
+    from scapy.contrib.rtcp import RTCP, ReceptionReport, SenderInfo
+
+    SA, SB = 0x5A000001, 0x5B000002
+    key_a, key_b = os.urandom(30), os.urandom(30)
+    proto = "RTP/SAVP" if srtp else "RTP/AVP"
+    ca = [f"1 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(key_a).decode()}"] if srtp else []
+    cb = [f"1 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(key_b).decode()}"] if srtp else []
+    cid = "rtcp@test"
+    offer = sdp(A, 38000, {8: "PCMA/8000"}, proto, crypto=ca)
+    answer = sdp(B, 38002, {8: "PCMA/8000"}, proto, crypto=cb)
+    frames = [
+        sg.at(1.0, sg.eth(sg.udp(A, 5060, B, 5060, sip_request("INVITE", cid, 1, f"{A}:5060", f"{B}:5060", offer)))),
+        sg.at(1.1, sg.eth(sg.udp(B, 5060, A, 5060, sip_response(200, "OK", cid, 1, "INVITE", f"{B}:5060", f"{A}:5060", answer)))),
+    ]
+    sa = RtpSender(ssrc=SA, seq=1, ts=0)
+    sa.audio(2.0, 250, payload=bytes(range(160)))
+    sb = RtpSender(ssrc=SB, seq=1000, ts=0)
+    sb.audio(2.005, 250, payload=bytes(range(160)))
+    pa = [p for i, p in enumerate(sa.packets) if not 100 <= i < 105]
+    pb = sb.packets
+    sr = RTCP(packet_type=200, count=1, sourcesync=SA, sender_info=SenderInfo(
+        ntp_timestamp=_ntp(3.0), rtp_timestamp=8000, sender_packet_count=150, sender_octet_count=150 * 160),
+        report_blocks=[ReceptionReport(sourcesync=SB, fraction_lost=0, cumulative_lost=0, highest_seqnum_recv=1049,
+                                       interarrival_jitter=8, last_SR_timestamp=0, delay_since_last_SR=0)])
+    lsr = (_ntp(3.0) >> 16) & 0xFFFFFFFF
+    rr = RTCP(packet_type=201, count=1, sourcesync=SB, report_blocks=[ReceptionReport(
+        sourcesync=SA, fraction_lost=int(5 / 150 * 256), cumulative_lost=5, highest_seqnum_recv=250,
+        interarrival_jitter=160, last_SR_timestamp=lsr, delay_since_last_SR=int(0.25 * 65536))])
+    rtcp_a, rtcp_b = bytes(sr), bytes(rr) + _xr_voip(SB, SA)
+    if srtp:
+        pylibsrtp = pytest.importorskip("pylibsrtp")
+
+        def session(key):
+            return pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                                                      srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80))
+
+        s_a, s_b = session(key_a), session(key_b)
+        pa = [(t, s_a.protect(p)) for t, p in pa]
+        pb = [(t, s_b.protect(p)) for t, p in pb]
+        rtcp_a, rtcp_b = s_a.protect_rtcp(rtcp_a), s_b.protect_rtcp(rtcp_b)
+    frames += [sg.at(t, sg.eth(sg.udp(A, 38000, B, 38002, p))) for t, p in pa]
+    frames += [sg.at(t, sg.eth(sg.udp(B, 38002, A, 38000, p))) for t, p in pb]
+    frames += [sg.at(3.0, sg.eth(sg.udp(A, 38001, B, 38003, rtcp_a))),
+               sg.at(3.3, sg.eth(sg.udp(B, 38003, A, 38001, rtcp_b)))]
+    path = tmp_path / f"rtcp-{srtp}.pcap"
+    sg.write(path, sorted(frames, key=lambda f: f.time))
+    return path, SA, SB
+
+
+@pytest.mark.parametrize("srtp", [False, True], ids=["rtcp", "srtcp"])
+def test_rtcp_far_end_view(tmp_path, srtp):
+    path, SA, SB = _rtcp_call(tmp_path, srtp)
+    a = analyze_capture(str(path))
+    st = {s.ssrc: s for s in a.rtp_streams}
+    assert set(st) == {SA, SB} and a.skipped == {}
+    s = st[SA]
+    assert s.lost == 5 and s.decrypted == srtp
+    assert s.rtcp_reports == 1 and s.rtcp_reported_lost == 5
+    assert s.rtcp_reported_loss_pct == pytest.approx(2.0)  # 5 of 250 expected up to seq 250
+    assert s.rtcp_fraction_lost_pct == pytest.approx(int(5 / 150 * 256) / 2.56)
+    assert s.rtcp_reported_jitter_ms == pytest.approx(20.0)
+    assert s.rtcp_rtt_ms == pytest.approx(50.0, abs=0.1)
+    assert s.rtcp_sender_packets == 150
+    assert s.rtcp_xr is not None and s.rtcp_xr.mos_lq == pytest.approx(4.1) and s.rtcp_xr.rtt_ms == 50
+    assert s.rtcp_xr.loss_rate_pct == pytest.approx(8 / 2.56)
+    j = s.to_json()
+    assert j["rtcp_reported_loss_pct"] == pytest.approx(2.0) and j["rtcp_reported_jitter_ms"] == pytest.approx(20.0)
+    assert j["rtcp_rtt_ms"] == pytest.approx(50.0, abs=0.1) and j["rtcp_xr"]["mos_lq"] == pytest.approx(4.1)
+    assert j["rtcp_evidence"] == ("srtcp" if srtp else "rtcp")
+    b = st[SB]
+    assert b.rtcp_reported_lost == 0 and b.rtcp_reported_jitter_ms == pytest.approx(1.0) and b.rtcp_rtt_ms is None
+    json.dumps(a.to_json(), allow_nan=False)
+    if not srtp and oracle.have_tshark():  # tshark reads the same report blocks (it cannot decrypt SRTCP)
+        rows = sorted(oracle.rtcp_reports(str(path)))
+        assert rows == [(0, 8, None), (5, 160, pytest.approx(s.rtcp_rtt_ms, abs=1.0))]
