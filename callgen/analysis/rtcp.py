@@ -20,17 +20,20 @@ BLOCK = struct.Struct("!IIIIII")  # SSRC, fraction lost|cumulative lost, ext hig
 XR_BLOCK = struct.Struct("!BBH")  # block type, type-specific, length in words - 1
 VOIP = struct.Struct("!IBBBBHHHHbbBBBBBBBBHHH")  # RFC 3611 4.7 after the block header
 PT_SR, PT_RR, PT_XR = 200, 201, 207
-MAX_SR_REMEMBERED = 32  # per sender: LSR values to match report blocks against
+MAX_SR_REMEMBERED = 32
+MAX_PENDING = 256  # SRTCP datagrams kept for a key that may come later  # per sender: LSR values to match report blocks against
 UNAVAILABLE = 127  # RFC 3611: R factor / MOS "unavailable"
+Flow = tuple[str, int, str, int]  # src address, src port, dst address, dst port
 
 
 class Report:
     """The latest report block (and XR VoIP block) about one SSRC, and SR facts it sent."""
 
     __slots__ = ("reports", "fraction", "cumulative", "ext_highest", "jitter", "rtt", "sender_packets", "xr",
-                 "evidence")
+                 "evidence", "t_block", "t_sr", "t_xr")
 
     def __init__(self) -> None:
+        self.t_block = self.t_sr = self.t_xr = float("-inf")  # capture times of what the fields hold
         self.reports = 0
         self.fraction = 0
         self.cumulative = 0
@@ -45,31 +48,51 @@ class Report:
 class RtcpBook:
     """Everything RTCP said, by SSRC, as the scan goes."""
 
-    def __init__(self, keys_for: Callable[[int], Iterable[SrtpKey]]):
-        self.keys_for = keys_for  #: SRTP keys that may protect what this sender SSRC sends
+    def __init__(self, keys_for: Callable[[int, Flow], Iterable[SrtpKey]]):
+        self.keys_for = keys_for  #: SRTP keys that may protect what a sender SSRC sends on a flow
         self.about: dict[int, Report] = {}
         self._sr_at: dict[int, dict[int, float]] = {}  # sender SSRC -> {NTP middle 32 bits: capture time}
         self._srtcp: dict[int, SrtcpContext] = {}
+        self._pending: list[tuple[float, bytes, Flow]] = []  # SRTCP seen before its key (before the SDP answer)
+        self.unread: dict[str, int] = {}  # datagrams that stayed unreadable, by reason
 
-    def packet(self, t: float, data: bytes) -> str | None:
-        """Read one (S)RTCP datagram; None when read, else why it could not be."""
+    def packet(self, t: float, data: bytes, flow: Flow) -> str | None:
+        """Read one (S)RTCP datagram sent on ``flow``; None when read, else why it could not be."""
         if _compound_length_ok(data):
             self._compound(t, data, "rtcp")
             return None
+        if len(data) < 8 + 4 + SrtcpContext.TAG_LEN:
+            return "rtcp-malformed"
         sender = int.from_bytes(data[4:8], "big")
-        clear = self._unprotect(sender, data)
+        clear = self._unprotect(sender, data, flow)
         if clear is None:
-            return "srtcp-no-key" if len(data) > 8 else "rtcp-malformed"
+            # A sender may start RTCP before its SDP answer is on the wire: try again at the end.
+            if len(self._pending) < MAX_PENDING:
+                self._pending.append((t, data, flow))
+                return None
+            return "srtcp-no-key"
         if not _compound_length_ok(clear):
             return "rtcp-malformed"
         self._compound(t, clear, "srtcp")
         return None
 
-    def _unprotect(self, sender: int, data: bytes) -> bytes | None:
+    def finish(self) -> dict[str, int]:
+        """Retry the SRTCP kept for later with every key now known; what stays unreadable, by reason."""
+        pending, self._pending = self._pending, []
+        for t, data, flow in pending:
+            clear = self._unprotect(int.from_bytes(data[4:8], "big"), data, flow)
+            why = "srtcp-no-key" if clear is None else None if _compound_length_ok(clear) else "rtcp-malformed"
+            if why is None:
+                self._compound(t, clear, "srtcp")
+            else:
+                self.unread[why] = self.unread.get(why, 0) + 1
+        return self.unread
+
+    def _unprotect(self, sender: int, data: bytes, flow: Flow) -> bytes | None:
         ctx = self._srtcp.get(sender)
         if ctx is not None:
             return ctx.unprotect(data)
-        for key in self.keys_for(sender):
+        for key in self.keys_for(sender, flow):
             try:
                 ctx = SrtcpContext(key)
             except ValueError:
@@ -99,13 +122,15 @@ class RtcpBook:
                 if len(seen) > MAX_SR_REMEMBERED:
                     del seen[next(iter(seen))]
                 me = self._report(sender)
-                me.sender_packets = pkts
+                if t >= me.t_sr:
+                    me.t_sr = t
+                    me.sender_packets = pkts
                 me.evidence = me.evidence or evidence
                 self._blocks(t, data, off + 28, end, count, evidence)
             elif pt == PT_RR:
                 self._blocks(t, data, off + 8, end, count, evidence)
             elif pt == PT_XR:
-                self._xr(data, off + 8, end, evidence)
+                self._xr(t, data, off + 8, end, evidence)
             off = end
 
     def _blocks(self, t: float, data: bytes, p: int, end: int, count: int, evidence: str) -> None:
@@ -116,6 +141,9 @@ class RtcpBook:
             p += 24
             r = self._report(ssrc)
             r.reports += 1
+            if t < r.t_block:  # a late-decrypted older report: keep the latest one
+                continue
+            r.t_block = t
             r.fraction = lost >> 24
             cum = lost & 0xFFFFFF
             r.cumulative = cum - 0x1000000 if cum & 0x800000 else cum  # 24-bit signed
@@ -126,7 +154,7 @@ class RtcpBook:
             if sent is not None:  # RTT = arrival of this report - the SR it echoes - the far end's delay
                 r.rtt = t - sent - dlsr / 65536.0
 
-    def _xr(self, data: bytes, p: int, end: int, evidence: str) -> None:
+    def _xr(self, t: float, data: bytes, p: int, end: int, evidence: str) -> None:
         while p + 4 <= end:
             bt, _ts, blen = XR_BLOCK.unpack_from(data, p)
             size = (blen + 1) * 4
@@ -134,6 +162,10 @@ class RtcpBook:
                 (ssrc, loss, discard, _bd, _gd, _bdur, _gdur, rtt, esd, _sig, _noise, _rerl, _gmin, r_factor,
                  _ext_r, mos_lq, mos_cq, _rx, _res, jb_nom, jb_max, _jb_abs) = VOIP.unpack_from(data, p + 4)
                 rep = self._report(ssrc)
+                if t < rep.t_xr:
+                    p += size
+                    continue
+                rep.t_xr = t
                 rep.xr = XrVoipMetrics(
                     loss_rate_pct=loss * 100.0 / 256,
                     discard_rate_pct=discard * 100.0 / 256,

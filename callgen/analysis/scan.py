@@ -384,7 +384,7 @@ class _Scanner:
                 self._net(t, U16.unpack_from(buf, ps + 2)[0], buf, ps + 8 + (buf[ps] & 0x3F) * 4, end, depth + 1)
                 return
         if end - ps >= 8 and buf[ps] & 0xC0 == 0x80 and 200 <= buf[ps + 1] <= 207:  # RTCP SR..XR
-            why = self.rtcp.packet(t, bytes(buf[ps:end]))
+            why = self.rtcp.packet(t, bytes(buf[ps:end]), (_ipstr(src), sport, _ipstr(dst), dport))
             if why is not None:
                 self._skip(why)
             return
@@ -413,9 +413,16 @@ class _Scanner:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-    def _keys_for(self, ssrc: int) -> list[SrtpKey]:
-        """SRTP keys that may protect what ``ssrc`` sends: its stream's key first, then the given ones."""
+    def _keys_for(self, ssrc: int, flow: tuple[str, int, str, int]) -> list[SrtpKey]:
+        """SRTP keys that may protect what ``ssrc`` sends over RTCP ``flow`` (src, sport, dst, dport):
+        its RTP stream's key; else the SDP's key for the RTP ports (RTCP on port + 1, or muxed),
+        as RTCP may come before the first RTP packet; then the given keys."""
         keys = [st.srtp.key for st in self.streams.values() if st.ssrc == ssrc and st.srtp is not None]
+        src, sport, dst, dport = flow
+        for delta in (1, 0):
+            info = self.book.lookup((src, sport - delta), (dst, dport - delta), ssrc)
+            if info is not None and info.key is not None and info.key not in keys:
+                keys.append(info.key)
         return keys + [k for k in self.extra_keys if k not in keys]
 
     def _cut(self, offset: int, bytes_left: int) -> None:
@@ -540,6 +547,8 @@ class _Scanner:
 
     def _skipped_total(self) -> dict[str, int]:
         out = dict(self.skipped)
+        for why, n in self.rtcp.unread.items():
+            out[why] = out.get(why, 0) + n
         for key in self.frags:  # datagrams whose fragments never all arrived
             r = _frag_reason(key)
             out[r] = out.get(r, 0) + 1
@@ -560,6 +569,7 @@ class _Scanner:
                 seen_log.add(k)
             final_book.add(m)
         dialogs = tuple(final_book.dialogs[c].freeze() for c in final_book.order)
+        self.rtcp.finish()
         streams = []
         dtmf: list[DtmfEvent] = []
         for st in self.streams.values():

@@ -409,6 +409,10 @@ def _rtcp_call(tmp_path, srtp: bool):
         s_a, s_b = session(key_a), session(key_b)
         pa = [(t, s_a.protect(p)) for t, p in pa]
         pb = [(t, s_b.protect(p)) for t, p in pb]
+        # the callee's first SRTCP goes out before its 200 OK is on the wire (pjsua does this):
+        # its key is only known later in the capture
+        early = s_b.protect_rtcp(bytes(RTCP(packet_type=201, count=0, sourcesync=SB)))
+        frames.append(sg.at(1.05, sg.eth(sg.udp(B, 38003, A, 38001, early))))
         rtcp_a, rtcp_b = s_a.protect_rtcp(rtcp_a), s_b.protect_rtcp(rtcp_b)
     frames += [sg.at(t, sg.eth(sg.udp(A, 38000, B, 38002, p))) for t, p in pa]
     frames += [sg.at(t, sg.eth(sg.udp(B, 38002, A, 38000, p))) for t, p in pb]
