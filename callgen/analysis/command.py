@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, io) -> int:
     keys = [parse_cli_key(k) for k in args.srtp_key]
-    analysis = analyze_capture(args.file, srtp_keys=keys, key_logs=args.keys_from)
+    analysis = analyze_capture(args.file, srtp_keys=keys, key_logs=args.keys_from, partial=True)
     if args.json:
         write_json(analysis.to_json(), io.out)
     else:

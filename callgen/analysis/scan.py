@@ -750,9 +750,14 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
 
 
 def analyze_capture(
-    path: str, *, srtp_keys: Iterable[SrtpKey | str] = (), key_logs: Iterable[str] = ()
+    path: str, *, srtp_keys: Iterable[SrtpKey | str] = (), key_logs: Iterable[str] = (), partial: bool = False
 ) -> CaptureAnalysis:
     """Analyse one pcap/pcapng file: dialogs, RTP streams, DTMF.
+
+    A file cut inside a record raises ``CaptureFormatError`` naming the offset, unless
+    ``partial``: then every complete record is analysed and ``CaptureAnalysis.truncated``
+    says where the file ends (``callgen analyze`` does this; a scenario's own capture
+    must be whole, so the checks keep the error).
 
     ``srtp_keys``: ``SrtpKey`` objects or ``SUITE:BASE64`` strings, tried on SRTP
     streams whose key the SDP does not give.  ``key_logs``: pjsua level-5 log
@@ -771,4 +776,9 @@ def analyze_capture(
                 keys.append(k)
     scanner = _Scanner(path, keys, log_messages)
     scanner.run()
+    if scanner.truncated is not None and not partial:
+        cut = scanner.truncated
+        raise CaptureFormatError(
+            f"{path}: truncated packet record at byte offset {cut.offset} ({cut.bytes_left} bytes left, record incomplete)"
+        )
     return scanner.result(log_messages)
