@@ -8,6 +8,7 @@ locals, no per-packet objects beyond what ``struct`` returns.  Everything costly
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from collections import Counter
 from typing import Callable
@@ -59,7 +60,7 @@ class StreamState:
         "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow", "fast_b1",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
-        "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
+        "addrs", "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
@@ -86,6 +87,7 @@ class StreamState:
         self.t0 = -1.0  # anchor (time, RTP timestamp) of the current timestamp run: the clock estimate
         self.ts0 = 0
         self.pt_changes = 0
+        self.addrs = b""  # src, dst addresses and ports as on the wire (the scanner's stream key)
         self.bin_s = BIN_SECONDS
         self.bin_end = t + BIN_SECONDS  # the packet loop calls next_bin() once t reaches this
         self.cum = [0]  # packets counted before each timeline bin began
@@ -179,10 +181,10 @@ class StreamState:
 
     def timeline(self) -> tuple[float, tuple[int, ...]]:
         """(bin width in seconds, packets per bin) from the first packet on."""
-        cum = self.cum
-        counts = [cum[i + 1] - cum[i] for i in range(len(cum) - 1)]
-        counts.append(self.packets - cum[-1])
-        return self.bin_s, tuple(counts)
+        cum, bin_s = self.cum, self.bin_s
+        while len(cum) > MAX_BINS:
+            cum, bin_s = cum[::2], bin_s * 2
+        return bin_s, tuple(map(operator.sub, cum[1:] + [self.packets], cum))
 
     def timestamp_reset(self, t: float, rts: int) -> None:
         """The RTP timestamp jumped by more than RESET_SECONDS of clock against arrival

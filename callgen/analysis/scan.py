@@ -16,7 +16,7 @@ from callgen.analysis.book import MediaBook
 from callgen.analysis.model import CaptureAnalysis, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
 from callgen.analysis.pcapio import PCAP_RECORD, PcapHeader, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
-from callgen.analysis.rtp import StreamState
+from callgen.analysis.rtp import MAX_BINS, StreamState
 from callgen.analysis.sip import (
     STATIC_PT,
     TcpSipStream,
@@ -154,8 +154,10 @@ class _Scanner:
         min_len = ll + 40
         a0, a1, rtp_at = ll + 12, ll + 24, ll + 28
         get = self.streams.get
-        last_on_flow: dict[bytes, StreamState] = {}  # the stream last seen on each address/port 4-tuple
-        last_on = last_on_flow.get
+        # the stream last seen with each SSRC: checked against the packet's addresses in place
+        # (bytes.startswith at an offset), so the common packet slices nothing and hashes an int
+        last_by_ssrc: dict[int, StreamState] = {}
+        last_of = last_by_ssrc.get
         new_stream = self._new_stream
         decode = self._decode
         frac = 1e-9 if hdr.nano else 1e-6
@@ -163,6 +165,7 @@ class _Scanner:
         state = [0, None, 0.0]  # packets, first time, last time
 
         def consume(buf: bytes, base: int) -> int:
+            same = buf.startswith
             n = len(buf)
             off = 0
             npk = 0
@@ -184,18 +187,24 @@ class _Scanner:
                         et == 0x0800 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF
                         and b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223
                     ):
-                        addrs = buf[s + a0 : s + a1]  # src, dst, sport, dport
-                        st = last_on(addrs)
-                        if st is None or st.ssrc != ssrc:
-                            key = (addrs, ssrc)
+                        st = last_of(ssrc)
+                        if st is None or not same(st.addrs, s + a0):
+                            key = (buf[s + a0 : s + a1], ssrc)  # src, dst, sport, dport; SSRC
                             st = get(key)
                             if st is None:
                                 st = new_stream(key, t, seq)
-                            last_on_flow[addrs] = st
+                            last_by_ssrc[ssrc] = st
                         if b1 == st.fast_b1 and (seq - st.max_ext) & 0xFFFF == 1:
                             # StreamState.add's in-order audio path, inlined: most packets end here
-                            if t >= st.bin_end:
-                                st.next_bin(t)
+                            be = st.bin_end
+                            if t >= be:  # timeline: the next 100 ms bin opens (the common case inlined)
+                                be += st.bin_s
+                                cum = st.cum
+                                if t < be and len(cum) < MAX_BINS:
+                                    cum.append(st.packets)
+                                    st.bin_end = be
+                                else:
+                                    st.next_bin(t)
                             st.packets += 1
                             d = t - st.last_time
                             if d > st.max_delta:
@@ -491,6 +500,7 @@ class _Scanner:
         src, dst = addrs[:la], addrs[la : 2 * la]
         sport, dport = PORTS.unpack_from(addrs, 2 * la)
         st = StreamState(_fmt(src, sport), _fmt(dst, dport), ssrc, t, seq)
+        st.addrs = addrs
         self._describe(st, (_ipstr(src), sport), (_ipstr(dst), dport))
         if not st.announced:
             self.candidates += 1
