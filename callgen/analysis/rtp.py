@@ -25,6 +25,7 @@ DTMF_GUESS_MIN_PT = 96
 #: A transit-time difference bigger than this many seconds of the stream's clock is a
 #: timestamp reset (a fax/T.38 switch, a restarted sender), not jitter: resync instead.
 RESET_SECONDS = 2.0
+RESET_FLOOR = 8000 * RESET_SECONDS  # below the reset limit of every clock >= 8 kHz: one compare per packet
 BIN_SECONDS = 0.1  # timeline bins (packets per bin), widened by doubling to stay under MAX_BINS
 MAX_BINS = 3000
 MAX_GAPS = 200

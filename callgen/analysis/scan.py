@@ -14,9 +14,9 @@ from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
 from callgen.analysis.model import CaptureAnalysis, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
-from callgen.analysis.pcapio import PCAP_RECORD, PcapHeader, open_capture, pcap_chunks, read_packets
+from callgen.analysis.pcapio import PcapHeader, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
-from callgen.analysis.rtp import MAX_BINS, StreamState
+from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
 from callgen.analysis.sip import (
     STATIC_PT,
     TcpSipStream,
@@ -35,9 +35,10 @@ IP6 = struct.Struct("!4xHBx16s16s")  # payload length, next header, src, dst
 UDP = struct.Struct("!HHH")
 RTP = struct.Struct("!BBHII")  # b0 (V P X CC), b1 (M PT), seq, timestamp, SSRC
 PORTS = struct.Struct("!HH")
-# Ethernet + IPv4 (no options) + UDP + RTP header: ethertype, ver/ihl, total length,
-# flags/fragment offset, protocol, [addresses and ports: sliced as the stream key], RTP.
-_IP4_UDP_RTP = "BxHxxHxB2x12x4xBBHII"
+# Ethernet + IPv4 (no options) + UDP + RTP header: ethertype, ver/ihl, flags/fragment
+# offset, protocol, [addresses and ports: compared in place], RTP. The IPv4 total length
+# is read only off the inlined path (U16 at link + 2).
+_IP4_UDP_RTP = "Bx2x2xHxB2x12x4xBBHII"
 #: Link types the fast loop handles: link header length and the struct up to the RTP SSRC.
 FAST_LINKS = {
     1: (14, struct.Struct("!12xH" + _IP4_UDP_RTP)),  # Ethernet (tcpdump -i lo, eth*)
@@ -46,6 +47,7 @@ FAST_LINKS = {
 }
 TCP = struct.Struct("!HHIIBB")  # sport, dport, seq, ack, data offset, flags
 U16 = struct.Struct("!H")
+REC3 = {bo: struct.Struct(bo + "III4x") for bo in "<>"}  # pcap record header without the original length
 FRAG6 = struct.Struct("!BxHI")  # IPv6 fragment header: next header, offset|M, identification
 GRE = struct.Struct("!HH")  # flags and version, protocol type
 VXLAN_PORT, GENEVE_PORT = 4789, 6081
@@ -117,7 +119,7 @@ class _Scanner:
             fast = FAST_LINKS.get(lt)
             if fast is not None and e - s >= fast[0] + 40:
                 ll = fast[0]
-                et, vihl, tot, frag, proto, b0, b1, seq, rts, ssrc = fast[1].unpack_from(buf, s)
+                et, vihl, frag, proto, b0, b1, seq, rts, ssrc = fast[1].unpack_from(buf, s)
                 if (
                     et == 0x0800 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF
                     and b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223
@@ -130,7 +132,7 @@ class _Scanner:
                         if st is None:
                             st = self._new_stream(key, t, seq)
                         last_on_flow[addrs] = st
-                    end = s + ll + tot
+                    end = s + ll + U16.unpack_from(buf, s + ll + 2)[0]
                     if end > e:  # snaplen cut the packet short of its IP length
                         end = e
                         st.cut += 1
@@ -147,7 +149,7 @@ class _Scanner:
         a packet that is anything but plain IPv4/UDP/RTP goes to ``_decode``.
         """
         path = self.path
-        rec = PCAP_RECORD[hdr.bo].unpack_from
+        rec = REC3[hdr.bo].unpack_from
         lt = hdr.linktype
         ll, frame_struct = FAST_LINKS[lt]
         frame = frame_struct.unpack_from
@@ -171,7 +173,7 @@ class _Scanner:
             npk = 0
             t = 0.0
             while off + 16 <= n:
-                sec, sub, incl, _orig = rec(buf, off)
+                sec, sub, incl = rec(buf, off)
                 if incl > limit:
                     raise CaptureFormatError(f"{path}: garbage record header (length {incl}) at byte offset {base + off}")
                 s = off + 16
@@ -182,7 +184,7 @@ class _Scanner:
                 npk += 1
                 t = sec + sub * frac
                 if incl >= min_len:
-                    et, vihl, tot, frag, proto, b0, b1, seq, rts, ssrc = frame(buf, s)
+                    et, vihl, frag, proto, b0, b1, seq, rts, ssrc = frame(buf, s)
                     if (
                         et == 0x0800 and vihl == 0x45 and proto == 17 and not frag & 0x3FFF
                         and b0 & 0xC0 == 0x80 and not 192 <= b1 <= 223
@@ -194,8 +196,11 @@ class _Scanner:
                             if st is None:
                                 st = new_stream(key, t, seq)
                             last_by_ssrc[ssrc] = st
-                        if b1 == st.fast_b1 and (seq - st.max_ext) & 0xFFFF == 1:
-                            # StreamState.add's in-order audio path, inlined: most packets end here
+                        me = st.max_ext
+                        if b1 == st.fast_b1 and (seq - me) & 0xFFFF == 1:
+                            # StreamState.add's in-order audio path, inlined: most packets end here.
+                            # A stream takes it only after ENTROPY_SAMPLES audio packets went through
+                            # StreamState._slow, so the jitter's previous packet (prev_t) is set.
                             be = st.bin_end
                             if t >= be:  # timeline: the next 100 ms bin opens (the common case inlined)
                                 be += st.bin_s
@@ -210,28 +215,26 @@ class _Scanner:
                             if d > st.max_delta:
                                 st.max_delta = d
                             st.last_time = t
-                            st.max_ext += 1
-                            prev_t = st.prev_t
-                            if prev_t >= 0.0:
-                                dd = (t - prev_t) * st.rate - (
-                                    (((rts - st.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-                                )
-                                if dd < 0:
-                                    dd = -dd
-                                if dd < st.reset_lim:
-                                    j = st.j
-                                    j += (dd - j) * 0.0625
-                                    st.j = j
-                                    if j > st.jmax:
-                                        st.jmax = j
-                                    st.jsum += j
-                                    st.jn += 1
-                                else:
-                                    st.timestamp_reset(t, rts)
+                            st.max_ext = me + 1
+                            dd = (t - st.prev_t) * st.rate - (
+                                (((rts - st.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+                            )
+                            if dd < 0:
+                                dd = -dd
+                            if dd < RESET_FLOOR or dd < st.reset_lim:
+                                j = st.j
+                                j += (dd - j) * 0.0625
+                                st.j = j
+                                if j > st.jmax:
+                                    st.jmax = j
+                                st.jsum += j
+                                st.jn += 1
+                            else:
+                                st.timestamp_reset(t, rts)
                             st.prev_t = t
                             st.prev_ts = rts
                             continue
-                        end = s + ll + tot
+                        end = s + ll + U16.unpack_from(buf, s + ll + 2)[0]
                         if end > e:  # snaplen cut the packet short of its IP length
                             end = e
                             st.cut += 1
@@ -241,7 +244,7 @@ class _Scanner:
             if npk:
                 if state[1] is None:
                     # first packet of the file: the first record of the first chunk
-                    sec, sub, _i, _o = rec(buf, 0)
+                    sec, sub, _i = rec(buf, 0)
                     state[1] = sec + sub * frac
                 state[0] += npk
                 state[2] = t
