@@ -189,13 +189,20 @@ def build_capture(path: str, calls: int, seconds: float, seed: int = 1, loss_pct
     return {"packets": n, "digits": sent_digits, "per_ssrc": written, "dropped": lost, "duplicated": duplicated}
 
 
+CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last run of each tool, by output path
+
+
 def run_measured(argv: list[str], stdout_path: str) -> tuple[float, float, int]:
-    """Run a child; return (wall seconds, peak RSS in MB, exit status) from wait4."""
+    """Run a child; return (wall seconds, peak RSS in MB, exit status) from wait4.
+
+    Its CPU time (user + system) is kept in CPU[stdout_path]: on a shared machine the
+    wall time of a 2 s run moves with other load far more than its CPU time does."""
     with open(stdout_path, "wb") as out:
         t = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
+    CPU[stdout_path] = usage.ru_utime + usage.ru_stime
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
@@ -225,7 +232,7 @@ def main() -> int:
         status = max(status, rc)
     for name, ratio, rss in results:
         r = f"{ratio:.1f}x" if ratio is not None else "n/a"
-        print(f"RATIO {name}: tshark both passes / callgen = {r}, callgen peak RSS {rss:.0f} MB")
+        print(f"RATIO {name}: tshark both passes / callgen = {r} (wall), callgen peak RSS {rss:.0f} MB")
     return status
 
 
@@ -283,7 +290,9 @@ def run_profile(args: argparse.Namespace, name: str, loss_pct: float, dup_pct: f
         print(f"tshark rtpevent pass: {ev_wall:.2f} s, peak RSS {ev_rss:.0f} MB")
         print(f"tshark rtp,streams pass: {st_wall:.2f} s, peak RSS {st_rss:.0f} MB")
         ratio = (ev_wall + st_wall) / cg_wall
-        print(f"speed ratio (tshark both passes / callgen): {ratio:.1f}x")
+        cpu_ratio = (CPU[ev_out] + CPU[st_out]) / CPU[ours_json]
+        print(f"CPU time: callgen {CPU[ours_json]:.2f} s, tshark {CPU[ev_out]:.2f} s + {CPU[st_out]:.2f} s")
+        print(f"speed ratio (tshark both passes / callgen): {ratio:.1f}x wall, {cpu_ratio:.1f}x CPU")
         rows = []
         with open(ev_out) as f:
             for line in f:
