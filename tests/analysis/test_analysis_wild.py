@@ -1,6 +1,7 @@
 """Captures as they come from the wild (issue #12), built with scapy: other protocols that
 look like RTP, video and unknown clocks, timestamp resets, files cut mid-record, IPv6
-fragments and tunnels, and packets the analyser cannot use (counted, never dropped silently)."""
+fragments and tunnels, packets the analyser cannot use (counted, never dropped silently),
+why a stream was not decrypted, the timeline, and RTCP/SRTCP (the far end's view)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import random
 import pytest
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import ICMP, IP, UDP
-from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest
 from scapy.packet import Raw
