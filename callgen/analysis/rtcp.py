@@ -20,8 +20,8 @@ BLOCK = struct.Struct("!IIIIII")  # SSRC, fraction lost|cumulative lost, ext hig
 XR_BLOCK = struct.Struct("!BBH")  # block type, type-specific, length in words - 1
 VOIP = struct.Struct("!IBBBBHHHHbbBBBBBBBBHHH")  # RFC 3611 4.7 after the block header
 PT_SR, PT_RR, PT_XR = 200, 201, 207
-MAX_SR_REMEMBERED = 32
-MAX_PENDING = 256  # SRTCP datagrams kept for a key that may come later  # per sender: LSR values to match report blocks against
+MAX_SR_REMEMBERED = 32  # per sender: LSR values to match report blocks against
+MAX_PENDING = 256  # SRTCP datagrams kept for a key that may come later
 UNAVAILABLE = 127  # RFC 3611: R factor / MOS "unavailable"
 Flow = tuple[str, int, str, int]  # src address, src port, dst address, dst port
 

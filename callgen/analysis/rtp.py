@@ -61,7 +61,8 @@ class StreamState:
         "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow", "fast_b1",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
-        "addrs", "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets", "t0", "ts0", "pt_changes",
+        "addrs", "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets",
+        "t0", "ts0", "pt_changes",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
