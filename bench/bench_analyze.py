@@ -1,11 +1,12 @@
 """Benchmark: ``callgen analyze --json`` against tshark's two passes on a ~1M-packet capture.
 
 Builds 100 concurrent calls of 200 s (SIP with SDP, PCMA both ways, RFC 4733
-digits on PT 120, a little loss and duplication), runs the analyser as a child
-process and tshark's RTP-event and ``-z rtp,streams`` passes, checks that digits
-and packet counts agree, and prints wall times, peak RSS and the speed ratio.
+digits on PT 120), once nearly clean and once impaired (1% loss, 0.5% duplicates),
+runs the analyser as a child process and tshark's RTP-event and ``-z rtp,streams``
+passes on each, checks that digits, packet, loss and duplicate counts agree, and
+prints wall times, peak RSS and the speed ratio per capture.
 
-    .venv/bin/python bench/bench_analyze.py [--calls 100] [--seconds 200] [--out bench/out]
+    .venv/bin/python bench/bench_analyze.py [--calls 100] [--seconds 200] [--profiles clean,impaired]
 
 Exit status: 0 when the results agree (and, with --strict, the goals are met).
 """
@@ -102,8 +103,14 @@ class _Flow:
         return out
 
 
-def build_capture(path: str, calls: int, seconds: float, seed: int = 1) -> dict:
-    """Write the capture; return what was sent (digits per SSRC, packets per SSRC)."""
+def build_capture(path: str, calls: int, seconds: float, seed: int = 1, loss_pct: float = 0.0,
+                  dup_pct: float = 0.0) -> dict:
+    """Write the capture; return what was sent (digits per SSRC, packets per SSRC).
+
+    ``loss_pct``/``dup_pct``: audio packets dropped / written twice, chosen by a hash of
+    the sequence number (never the first or last two ticks of a flow, so every drop is
+    a gap inside the stream that both tools must count)."""
+    loss_bp, dup_bp = round(loss_pct * 100), round(dup_pct * 100)
     rng = random.Random(seed)
     t0 = 1_700_000_000.0
     ticks = int(seconds / PTIME)
@@ -135,6 +142,7 @@ def build_capture(path: str, calls: int, seconds: float, seed: int = 1) -> dict:
     payload = bytes(rng.randrange(256) for _ in range(160))
     written: dict[int, int] = {f.ssrc: 0 for f in flows}
     lost = 0
+    duplicated = 0
     n = 0
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
@@ -157,16 +165,19 @@ def build_capture(path: str, calls: int, seconds: float, seed: int = 1) -> dict:
                 t = now + (k % 97) * 1e-5
                 sec = int(t)
                 usec = int((t - sec) * 1e6)
+                inner = call_start + 2 <= tick < call_start + ticks - 2
                 for frame in fl.packets(tick, payload):
-                    # deterministic impairment: drop one audio packet in 5000, duplicate one in 7000
+                    # deterministic impairment by a hash of the sequence number
                     h = (fl.seq * 2654435761) & 0xFFFFFFFF
-                    if len(frame) > 100 and h % 5000 == 0:
+                    audio = len(frame) > 100
+                    if audio and inner and h % 10000 < loss_bp:
                         lost += 1
                         continue
                     w(rec(sec, usec, len(frame), len(frame)) + frame)
                     written[fl.ssrc] += 1
                     n += 1
-                    if len(frame) > 100 and h % 7000 == 1:
+                    if audio and (h >> 14) % 10000 < dup_bp:
+                        duplicated += 1
                         w(rec(sec, min(usec + 5, 999999), len(frame), len(frame)) + frame)
                         written[fl.ssrc] += 1
                         n += 1
@@ -175,16 +186,23 @@ def build_capture(path: str, calls: int, seconds: float, seed: int = 1) -> dict:
             sec = int(st)
             w(rec(sec, int((st - sec) * 1e6), len(frame), len(frame)) + frame)
             n += 1
-    return {"packets": n, "digits": sent_digits, "per_ssrc": written, "dropped": lost}
+    return {"packets": n, "digits": sent_digits, "per_ssrc": written, "dropped": lost, "duplicated": duplicated}
+
+
+CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last run of each tool, by output path
 
 
 def run_measured(argv: list[str], stdout_path: str) -> tuple[float, float, int]:
-    """Run a child; return (wall seconds, peak RSS in MB, exit status) from wait4."""
+    """Run a child; return (wall seconds, peak RSS in MB, exit status) from wait4.
+
+    Its CPU time (user + system) is kept in CPU[stdout_path]: on a shared machine the
+    wall time of a 2 s run moves with other load far more than its CPU time does."""
     with open(stdout_path, "wb") as out:
         t = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
+    CPU[stdout_path] = usage.ru_utime + usage.ru_stime
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
@@ -199,19 +217,40 @@ def main() -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     ap.add_argument("--strict", action="store_true", help="exit 1 when a goal (speed ratio, RSS) is missed")
     ap.add_argument("--no-tshark", action="store_true")
+    ap.add_argument("--profiles", default="clean,impaired",
+                    help="comma-separated: clean (0.02%% loss, 0.014%% duplicates) and/or impaired (1%% loss, 0.5%% "
+                         "duplicates)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    cap = os.path.join(args.out, "bench.pcap")
+    status = 0
+    results = []
+    for name in args.profiles.split(","):
+        loss, dup = PROFILES[name]
+        print(f"== {name}: {loss}% audio loss, {dup}% duplicates ==")
+        rc, ratio, rss = run_profile(args, name, loss, dup)
+        results.append((name, ratio, rss))
+        status = max(status, rc)
+    for name, ratio, rss in results:
+        r = f"{ratio:.1f}x" if ratio is not None else "n/a"
+        print(f"RATIO {name}: tshark both passes / callgen = {r} (wall), callgen peak RSS {rss:.0f} MB")
+    return status
 
+
+PROFILES = {"clean": (0.02, 0.014), "impaired": (1.0, 0.5)}
+
+
+def run_profile(args: argparse.Namespace, name: str, loss_pct: float, dup_pct: float) -> tuple[int, float | None, float]:
+    """Build one capture, time callgen and tshark on it, check they agree: (status, ratio, RSS MB)."""
+    cap = os.path.join(args.out, f"bench-{name}.pcap")
     t = time.perf_counter()
-    sent = build_capture(cap, args.calls, args.seconds)
+    sent = build_capture(cap, args.calls, args.seconds, loss_pct=loss_pct, dup_pct=dup_pct)
     print(f"capture: {sent['packets']:,} packets, {os.path.getsize(cap) / 1e6:.0f} MB, "
           f"built in {time.perf_counter() - t:.1f} s ({cap})")
 
-    ours_json = os.path.join(args.out, "callgen.json")
+    ours_json = os.path.join(args.out, f"callgen-{name}.json")
     cg_wall, cg_rss, rc = run_measured([sys.executable, "-m", "callgen.analysis", cap, "--json"], ours_json)
     if rc != 0:
-        return 2
+        return 2, None, cg_rss
     with open(ours_json) as f:
         doc = json.load(f)
     print(f"callgen analyze --json: {cg_wall:.2f} s, peak RSS {cg_rss:.0f} MB, "
@@ -235,11 +274,14 @@ def main() -> int:
     if lost_total != sent["dropped"]:
         ok = False
         print("MISMATCH: lost packets differ from those dropped")
+    if dup_total != sent["duplicated"]:
+        ok = False
+        print("MISMATCH: duplicates differ from those written twice")
 
     ratio = None
     if not args.no_tshark and oracle.have_tshark():
-        ev_out = os.path.join(args.out, "tshark-events.txt")
-        st_out = os.path.join(args.out, "tshark-streams.txt")
+        ev_out = os.path.join(args.out, f"tshark-events-{name}.txt")
+        st_out = os.path.join(args.out, f"tshark-streams-{name}.txt")
         ev_wall, ev_rss, rc1 = run_measured(
             ["tshark", "-r", cap, "-o", f"rtpevent.event_payload_type_value:{EVENT_PT}", "-Y", "rtpevent",
              "-T", "fields", "-e", "rtp.ssrc", "-e", "rtp.timestamp", "-e", "rtpevent.event_id",
@@ -248,7 +290,9 @@ def main() -> int:
         print(f"tshark rtpevent pass: {ev_wall:.2f} s, peak RSS {ev_rss:.0f} MB")
         print(f"tshark rtp,streams pass: {st_wall:.2f} s, peak RSS {st_rss:.0f} MB")
         ratio = (ev_wall + st_wall) / cg_wall
-        print(f"speed ratio (tshark both passes / callgen): {ratio:.1f}x")
+        cpu_ratio = (CPU[ev_out] + CPU[st_out]) / CPU[ours_json]
+        print(f"CPU time: callgen {CPU[ours_json]:.2f} s, tshark {CPU[ev_out]:.2f} s + {CPU[st_out]:.2f} s")
+        print(f"speed ratio (tshark both passes / callgen): {ratio:.1f}x wall, {cpu_ratio:.1f}x CPU")
         rows = []
         with open(ev_out) as f:
             for line in f:
@@ -276,8 +320,8 @@ def main() -> int:
     goals = cg_rss < GOAL_RSS_MB and (ratio is None or ratio >= GOAL_RATIO)
     print(f"goals (>= {GOAL_RATIO:.0f}x tshark, < {GOAL_RSS_MB:.0f} MB RSS): {'met' if goals else 'MISSED'}")
     if not ok:
-        return 1
-    return 1 if args.strict and not goals else 0
+        return 1, ratio, cg_rss
+    return (1 if args.strict and not goals else 0), ratio, cg_rss
 
 
 if __name__ == "__main__":

@@ -119,20 +119,22 @@ class MediaBook:
             side = _side_of(d, addr)
             if side is None:
                 continue
-            sender_is_offerer = (side == "offer") == sending
-            return self._info(d, sender_is_offerer)
+            sender_is_offerer = (side[0] == "offer") == sending
+            return self._info(d, sender_is_offerer, side[1])
         cid = self._by_ssrc.get(ssrc)
         if cid is not None:
             d = self.dialogs[cid]
             for which, sdp in (("offer", d.offer), ("answer", d.answer)):
-                m = sdp.audio() if sdp else None
-                if m is not None and ssrc in m.ssrcs:
-                    return self._info(d, which == "offer")
+                for index, m in enumerate(sdp.media if sdp else ()):
+                    if ssrc in m.ssrcs:
+                        return self._info(d, which == "offer", index)
         return None
 
-    def _info(self, d: _DialogBuilder, sender_is_offerer: bool) -> MediaInfo:
-        om = d.offer.audio() if d.offer else None
-        am = d.answer.audio() if d.answer else None
+    def _info(self, d: _DialogBuilder, sender_is_offerer: bool, index: int) -> MediaInfo:
+        """What the SDP says about the ``index``-th m-line (offer and answer pair up by
+        position, RFC 3264): every m-line, audio or video, gives its PTs and clocks."""
+        om = _m_line(d.offer, index)
+        am = _m_line(d.answer, index)
         sender, receiver = (om, am) if sender_is_offerer else (am, om)
         key: SrtpKey | None = None
         pending = False
@@ -157,11 +159,18 @@ class MediaBook:
         return self._by_ssrc.get(ssrc)
 
 
-def _side_of(d: _DialogBuilder, addr: tuple[str, int]) -> str | None:
+def _side_of(d: _DialogBuilder, addr: tuple[str, int]) -> tuple[str, int] | None:
+    """("offer"|"answer", m-line index) of the SDP that announced ``addr``."""
     for which, sdp in (("offer", d.offer), ("answer", d.answer)):
         if sdp is None:
             continue
-        for m in sdp.media:
+        for index, m in enumerate(sdp.media):
             if (m.addr, m.port) == addr:
-                return which
+                return which, index
     return None
+
+
+def _m_line(sdp: Sdp | None, index: int) -> SdpMedia | None:
+    if sdp is None or index >= len(sdp.media):
+        return None
+    return sdp.media[index]

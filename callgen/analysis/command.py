@@ -8,6 +8,7 @@ import json
 from callgen.analysis.report import summary_text
 from callgen.analysis.scan import analyze_capture
 from callgen.analysis.srtp import parse_cli_key
+from callgen.errors import ExitStatus
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,10 +41,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, io) -> int:
     keys = [parse_cli_key(k) for k in args.srtp_key]
-    analysis = analyze_capture(args.file, srtp_keys=keys, key_logs=args.keys_from)
+    analysis = analyze_capture(args.file, srtp_keys=keys, key_logs=args.keys_from, partial=True)
     if args.json:
-        json.dump(analysis.to_json(), io.out, indent=1, sort_keys=False)
-        io.out.write("\n")
+        write_json(analysis.to_json(), io.out)
     else:
         io.out.write(summary_text(analysis))
-    return 0
+    for w in analysis.warnings:
+        io.err.write(f"callgen: warning: {w}\n")
+    # A cut file is analysed as far as it goes, but a script must be able to tell it
+    # from a whole one: exit 1 (2 stays "nothing could be analysed").
+    return int(ExitStatus.CHECKS_FAILED) if analysis.truncated else int(ExitStatus.OK)
+
+
+def write_json(doc: dict, out) -> None:
+    """The document with one line per top-level key and per list item (dialog, stream,
+    DTMF event): readable, and written by json's C encoder (an indented dump goes
+    through the pure-Python one, slow on the stream timelines of a long capture)."""
+    out.write("{\n")
+    last = len(doc) - 1
+    for i, (k, v) in enumerate(doc.items()):
+        out.write(f" {json.dumps(k)}: ")
+        if isinstance(v, list) and v:
+            out.write("[\n" + ",\n".join("  " + json.dumps(x) for x in v) + "\n ]")
+        else:
+            out.write(json.dumps(v))
+        out.write(",\n" if i < last else "\n")
+    out.write("}\n")

@@ -6,8 +6,18 @@ Checks and reports read these; nothing here refers back to the parser state.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+
+def _ms(v: float) -> float | None:
+    """A figure in ms for JSON; NaN (not measurable) becomes null."""
+    return None if math.isnan(v) else round(v, 3)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,57 @@ class Dialog:
 
 
 @dataclass(frozen=True)
+class XrVoipMetrics:
+    """An RTCP XR VoIP metrics block (RFC 3611 4.7) about one stream, as its receiver sent it."""
+
+    loss_rate_pct: float
+    discard_rate_pct: float
+    rtt_ms: int
+    end_system_delay_ms: int
+    r_factor: int | None  #: None: "unavailable" (127)
+    mos_lq: float | None
+    mos_cq: float | None
+    jb_nominal_ms: int
+    jb_max_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "loss_rate_pct": round(self.loss_rate_pct, 3),
+            "discard_rate_pct": round(self.discard_rate_pct, 3),
+            "rtt_ms": self.rtt_ms,
+            "end_system_delay_ms": self.end_system_delay_ms,
+            "r_factor": self.r_factor,
+            "mos_lq": self.mos_lq,
+            "mos_cq": self.mos_cq,
+            "jb_nominal_ms": self.jb_nominal_ms,
+            "jb_max_ms": self.jb_max_ms,
+        }
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Packets per time bin from the stream's first packet (for the HTML report's chart)."""
+
+    bin_ms: int  #: 100, doubled as often as needed to keep at most 3000 bins
+    start: float  #: epoch time of the stream's first packet
+    counts: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bin_ms": self.bin_ms, "start": round(self.start, 6), "counts": list(self.counts)}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Sequence numbers skipped in arrival order (at most 200 per stream are listed)."""
+
+    t: float  #: seconds since the stream's first packet
+    lost: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": round(self.t, 6), "lost": self.lost}
+
+
+@dataclass(frozen=True)
 class RtpStream:
     src: str
     dst: str
@@ -180,6 +241,22 @@ class RtpStream:
     payload_entropy: float  #: mean Shannon bits/byte over sampled wire payloads
     call_id: str | None
     announced: bool  #: address/port appeared in an SDP (else found heuristically)
+    #: the RTP clock rate is known (SDP rtpmap of any m-line, or a static PT); when not,
+    #: ``clock_rate`` is 0 and both jitter figures are NaN (``null`` in JSON): not a guess
+    clock_known: bool = True
+    timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter
+    timeline: Timeline | None = None
+    gaps: tuple[Gap, ...] = ()
+    # The far end's view, from the RTCP receiver reports about this SSRC (the latest one):
+    rtcp_reports: int = 0  #: report blocks about this stream seen
+    rtcp_reported_lost: int | None = None  #: cumulative number of packets lost, as the receiver counts
+    rtcp_reported_loss_pct: float | None = None  #: that, over the receiver's expected (ext. highest seq - first + 1)
+    rtcp_fraction_lost_pct: float | None = None  #: loss over the last report interval
+    rtcp_reported_jitter_ms: float | None = None  #: None when the stream's clock is unknown
+    rtcp_rtt_ms: float | None = None  #: from LSR/DLSR against the sender report seen in the capture
+    rtcp_sender_packets: int | None = None  #: packet count in this stream's own latest sender report
+    rtcp_xr: XrVoipMetrics | None = None
+    rtcp_evidence: str | None = None  #: "rtcp" or "srtcp" (decrypted): where the figures above come from
 
     @property
     def duration(self) -> float:
@@ -193,14 +270,15 @@ class RtpStream:
             "ssrc_hex": f"0x{self.ssrc:08X}",
             "payload_types": list(self.payload_types),
             "codec": self.codec,
-            "clock_rate": self.clock_rate,
+            "clock_rate": self.clock_rate if self.clock_known else None,
             "packets": self.packets,
             "expected": self.expected,
             "lost": self.lost,
             "duplicates": self.duplicates,
             "out_of_order": self.out_of_order,
-            "jitter_ms_mean": round(self.jitter_ms_mean, 3),
-            "jitter_ms_max": round(self.jitter_ms_max, 3),
+            "jitter_ms_mean": _ms(self.jitter_ms_mean),
+            "jitter_ms_max": _ms(self.jitter_ms_max),
+            "timestamp_resets": self.timestamp_resets,
             "max_delta_ms": round(self.max_delta_ms, 3),
             "first_time": round(self.first_time, 6),
             "last_time": round(self.last_time, 6),
@@ -214,6 +292,17 @@ class RtpStream:
             "payload_entropy": round(self.payload_entropy, 3),
             "call_id": self.call_id,
             "announced": self.announced,
+            "timeline": self.timeline.to_json() if self.timeline else None,
+            "gaps": [g.to_json() for g in self.gaps],
+            "rtcp_reports": self.rtcp_reports,
+            "rtcp_reported_lost": self.rtcp_reported_lost,
+            "rtcp_reported_loss_pct": _round(self.rtcp_reported_loss_pct),
+            "rtcp_fraction_lost_pct": _round(self.rtcp_fraction_lost_pct),
+            "rtcp_reported_jitter_ms": _round(self.rtcp_reported_jitter_ms),
+            "rtcp_rtt_ms": _round(self.rtcp_rtt_ms),
+            "rtcp_sender_packets": self.rtcp_sender_packets,
+            "rtcp_xr": self.rtcp_xr.to_json() if self.rtcp_xr else None,
+            "rtcp_evidence": self.rtcp_evidence,
         }
 
 
@@ -250,6 +339,23 @@ class DtmfEvent:
 
 
 @dataclass(frozen=True)
+class Truncation:
+    """Where a capture file ends inside a record: everything before it was analysed."""
+
+    offset: int  #: byte offset of the incomplete record (or pcapng block)
+    bytes_left: int  #: bytes of it present in the file
+
+    def message(self, source: str) -> str:
+        return (
+            f"{source}: truncated: the file ends inside the record at byte offset {self.offset}"
+            f" ({self.bytes_left} bytes of it present); every complete record before it was analysed"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offset": self.offset, "bytes_left": self.bytes_left}
+
+
+@dataclass(frozen=True)
 class CaptureAnalysis:
     dialogs: tuple[Dialog, ...]
     rtp_streams: tuple[RtpStream, ...]
@@ -259,6 +365,8 @@ class CaptureAnalysis:
     last_time: float | None
     source: str = ""
     warnings: tuple[str, ...] = field(default=())
+    truncated: Truncation | None = None  #: the file is cut inside a record (see ``Truncation``)
+    skipped: Mapping[str, int] = field(default_factory=dict)  #: packets not used, by reason
 
     def dialog(self, call_id: str) -> Dialog | None:
         for d in self.dialogs:
@@ -285,4 +393,6 @@ class CaptureAnalysis:
             "rtp_streams": [s.to_json() for s in self.rtp_streams],
             "dtmf": [e.to_json() for e in self.dtmf],
             "warnings": list(self.warnings),
+            "truncated": self.truncated.to_json() if self.truncated else None,
+            "skipped": dict(self.skipped),
         }

@@ -50,14 +50,23 @@ I64 = {"<": struct.Struct("<q"), ">": struct.Struct(">q")}
 Packet = tuple[float, int, bytes, int, int]
 
 
-def read_packets(path: str) -> Iterator[Packet]:
-    """Yield every packet of a pcap or pcapng file, in file order."""
+#: called with (byte offset of the incomplete record/block, bytes of it in the file)
+OnTruncated = Callable[[int, int], None]
+
+
+def read_packets(path: str, on_truncated: OnTruncated | None = None) -> Iterator[Packet]:
+    """Yield every packet of a pcap or pcapng file, in file order.
+
+    A file cut inside its last record (tcpdump killed, disk full) raises
+    ``CaptureFormatError`` unless ``on_truncated`` is given: then every complete
+    record is yielded and ``on_truncated(offset, bytes_left)`` says where the cut is.
+    """
     f = _open(path)
     with f:
         head = f.read(4)
         kind = _kind(path, head)
         if kind == "pcapng":
-            yield from _pcapng(path, f, head)
+            yield from _pcapng(path, f, head, on_truncated)
         else:
             hdr = _pcap_header(path, f, head)
             frac = 1e-9 if hdr.nano else 1e-6
@@ -81,7 +90,7 @@ def read_packets(path: str) -> Iterator[Packet]:
                     off = end
                 return off
 
-            for _ in pcap_chunks(path, f, consume):
+            for _ in pcap_chunks(path, f, consume, on_truncated):
                 yield from out
 
 
@@ -139,7 +148,9 @@ def _pcap_header(path: str, f: BinaryIO, head: bytes) -> PcapHeader:
     return PcapHeader(bo, magic == PCAP_MAGIC_NS, linktype, max(snaplen, MAX_RECORD))
 
 
-def pcap_chunks(path: str, f: BinaryIO, consume: Callable[[bytes, int], int]) -> Iterator[None]:
+def pcap_chunks(
+    path: str, f: BinaryIO, consume: Callable[[bytes, int], int], on_truncated: OnTruncated | None = None
+) -> Iterator[None]:
     """Feed the records of a pcap file to ``consume(buf, file_offset_of_buf)`` chunk by chunk.
 
     ``consume`` handles every whole record in ``buf`` and returns the offset of the
@@ -159,6 +170,9 @@ def pcap_chunks(path: str, f: BinaryIO, consume: Callable[[bytes, int], int]) ->
         base += off
         buf = buf[off:]
     if buf:
+        if on_truncated is not None:
+            on_truncated(base, len(buf))
+            return
         raise CaptureFormatError(
             f"{path}: truncated packet record at byte offset {base} ({len(buf)} bytes left, record incomplete)"
         )
@@ -173,7 +187,7 @@ class _Iface:
         self.offset = offset
 
 
-def _pcapng(path: str, f: BinaryIO, head: bytes) -> Iterator[Packet]:
+def _pcapng(path: str, f: BinaryIO, head: bytes, on_truncated: OnTruncated | None = None) -> Iterator[Packet]:
     bo = "<"
     ifaces: list[_Iface] = []
     base = 0
@@ -236,6 +250,9 @@ def _pcapng(path: str, f: BinaryIO, head: bytes) -> Iterator[Packet]:
         if eof:
             break
     if buf:
+        if on_truncated is not None:
+            on_truncated(base, len(buf))
+            return
         raise CaptureFormatError(
             f"{path}: truncated pcapng block at byte offset {base} ({len(buf)} bytes left, block incomplete)"
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callgen.analysis.model import CaptureAnalysis, Dialog
+from callgen.analysis.model import CaptureAnalysis, Dialog, RtpStream
 
 
 def ladder_lines(dialog: Dialog) -> list[str]:
@@ -18,10 +18,40 @@ def ladder_lines(dialog: Dialog) -> list[str]:
     return out
 
 
+def _jitter(s: RtpStream) -> str:
+    if not s.clock_known:
+        return "jitter ? (clock rate unknown)"
+    resets = f" ({s.timestamp_resets} timestamp resets)" if s.timestamp_resets else ""
+    return f"jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms{resets}"
+
+
+def _far_end(s: RtpStream) -> str:
+    """What the receiver's RTCP says about this stream, beside what the capture shows."""
+    parts = [f"far end ({s.rtcp_evidence}):"]
+    if s.rtcp_reports:
+        pct = f" ({s.rtcp_reported_loss_pct:.2f}%)" if s.rtcp_reported_loss_pct is not None else ""
+        parts.append(f"lost {s.rtcp_reported_lost}{pct} [capture: {s.lost}]")
+        j = s.rtcp_reported_jitter_ms
+        parts.append(f"jitter {j:.2f} ms" if j is not None else "jitter ? (clock rate unknown)")
+        if s.rtcp_rtt_ms is not None:
+            parts.append(f"rtt {s.rtcp_rtt_ms:.1f} ms")
+    if s.rtcp_xr is not None:
+        x = s.rtcp_xr
+        parts.append(f"XR loss {x.loss_rate_pct:.1f}% MOS-LQ {x.mos_lq if x.mos_lq is not None else '?'}")
+    return " ".join(parts)
+
+
 def summary_text(a: CaptureAnalysis) -> str:
     lines = [f"capture {a.source}: {a.packets} packets"]
     if a.first_time is not None and a.last_time is not None:
         lines[0] += f", {a.last_time - a.first_time:.3f} s"
+    if a.truncated is not None:
+        lines.append(
+            f"truncated at byte offset {a.truncated.offset} ({a.truncated.bytes_left} bytes of the last record):"
+            " complete records before it analysed"
+        )
+    if a.skipped:
+        lines.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(a.skipped.items())))
     lines.append("")
     lines.append(f"dialogs: {len(a.dialogs)}")
     for d in a.dialogs:
@@ -43,13 +73,17 @@ def summary_text(a: CaptureAnalysis) -> str:
             enc = f" SRTP {s.crypto_suite or ''} " + (
                 "decrypted" if s.decrypted else f"NOT decrypted ({s.decrypt_error}; auth failures {s.auth_failures})"
             )
+        elif s.decrypt_error:
+            enc = f" NOT decrypted ({s.decrypt_error})"
         lines.append(
             f"  {s.src} -> {s.dst} ssrc 0x{s.ssrc:08X} pt {','.join(map(str, s.payload_types))}"
             f" {s.codec or '?'}: {s.packets} pkts, expected {s.expected}, lost {s.lost}, dup {s.duplicates},"
-            f" ooo {s.out_of_order}, jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms,"
+            f" ooo {s.out_of_order}, {_jitter(s)},"
             f" max delta {s.max_delta_ms:.1f} ms, {s.duration:.1f} s{enc}"
             + ("" if s.announced else " (not in SDP)")
         )
+        if s.rtcp_reports or s.rtcp_xr is not None:
+            lines.append("    " + _far_end(s))
     lines.append("")
     lines.append(f"dtmf: {len(a.dtmf)} events")
     groups: dict[tuple, list] = {}

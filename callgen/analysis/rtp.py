@@ -8,6 +8,7 @@ locals, no per-packet objects beyond what ``struct`` returns.  Everything costly
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from collections import Counter
 from typing import Callable
@@ -21,6 +22,13 @@ ENTROPY_SAMPLES = 64
 MAX_GAP_TRACKED = 3000  # a bigger jump is a restart, not loss to remember number by number
 MAX_MISSING = 50000
 DTMF_GUESS_MIN_PT = 96
+#: A transit-time difference bigger than this many seconds of the stream's clock is a
+#: timestamp reset (a fax/T.38 switch, a restarted sender), not jitter: resync instead.
+RESET_SECONDS = 2.0
+RESET_FLOOR = 8000 * RESET_SECONDS  # below the reset limit of every clock >= 8 kHz: one compare per packet
+BIN_SECONDS = 0.1  # timeline bins (packets per bin), widened by doubling to stay under MAX_BINS
+MAX_BINS = 3000
+MAX_GAPS = 200
 
 
 class DtmfAccumulator:
@@ -53,6 +61,8 @@ class StreamState:
         "j", "jsum", "jn", "jmax", "prev_t", "prev_ts", "events", "samples", "slow", "fast_b1",
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
+        "addrs", "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets",
+        "t0", "ts0", "pt_changes",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
@@ -72,7 +82,20 @@ class StreamState:
         self.last_b1 = -1
         self.event_pts: set[int] = set()
         self.guess_events = True  # no SDP said which PT carries events
-        self.rate = 8000
+        self.rate = 8000  # used for arithmetic even when unknown; ``clock_known`` says whether to trust it
+        self.clock_known = False
+        self.reset_lim = 8000 * RESET_SECONDS
+        self.resets = 0
+        self.t0 = -1.0  # anchor (time, RTP timestamp) of the current timestamp run: the clock estimate
+        self.ts0 = 0
+        self.pt_changes = 0
+        self.addrs = b""  # src, dst addresses and ports as on the wire (the scanner's stream key)
+        self.bin_s = BIN_SECONDS
+        self.bin_end = t + BIN_SECONDS  # the packet loop calls next_bin() once t reaches this
+        self.cum = [0]  # packets counted before each timeline bin began
+        self.gaps: list[tuple[float, int]] = []  # (seconds since the first packet, numbers skipped)
+        self.cut = 0  # packets the capture's snaplen cut short of their IP/UDP length
+        self.last_pt = -1
         self.rtpmap: dict[int, tuple[str, int]] = {}
         self.protected = False  # payloads go through SRTP (known key, pending key, or keys to probe)
         self.tries_left = 0
@@ -100,6 +123,8 @@ class StreamState:
 
     def add(self, t: float, b0: int, b1: int, seq: int, rts: int, buf: bytes, start: int, end: int) -> None:
         """Account one packet; ``buf[start:end]`` is the whole RTP packet."""
+        if t >= self.bin_end:
+            self.next_bin(t)
         self.packets += 1
         d = t - self.last_time
         if d > self.max_delta:
@@ -123,15 +148,52 @@ class StreamState:
         prev_t = self.prev_t
         if prev_t >= 0.0:
             dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
-            j = self.j
-            j += ((dd if dd >= 0 else -dd) - j) * 0.0625
-            self.j = j
-            if j > self.jmax:
-                self.jmax = j
-            self.jsum += j
-            self.jn += 1
+            if dd < 0:
+                dd = -dd
+            if dd < self.reset_lim:
+                j = self.j
+                j += (dd - j) * 0.0625
+                self.j = j
+                if j > self.jmax:
+                    self.jmax = j
+                self.jsum += j
+                self.jn += 1
+            else:
+                self.timestamp_reset(t, rts)
+        else:
+            self.t0 = t
+            self.ts0 = rts
         self.prev_t = t
         self.prev_ts = rts
+
+    def next_bin(self, t: float) -> None:
+        """A packet at ``t`` falls past the current timeline bin: open its bin (empty bins
+        in between), doubling the bin width while the timeline would exceed MAX_BINS."""
+        first = self.first_time
+        while True:
+            idx = int((t - first) / self.bin_s)
+            if idx < MAX_BINS:
+                break
+            self.cum = self.cum[::2]  # bin j of twice the width starts where old bin 2j did
+            self.bin_s *= 2
+        cum = self.cum
+        if idx >= len(cum):
+            cum.extend([self.packets] * (idx + 1 - len(cum)))
+        self.bin_end = first + (idx + 1) * self.bin_s
+
+    def timeline(self) -> tuple[float, tuple[int, ...]]:
+        """(bin width in seconds, packets per bin) from the first packet on."""
+        cum, bin_s = self.cum, self.bin_s
+        while len(cum) > MAX_BINS:
+            cum, bin_s = cum[::2], bin_s * 2
+        return bin_s, tuple(map(operator.sub, cum[1:] + [self.packets], cum))
+
+    def timestamp_reset(self, t: float, rts: int) -> None:
+        """The RTP timestamp jumped by more than RESET_SECONDS of clock against arrival
+        time: count it and resync (the jitter estimate carries on from the new base)."""
+        self.resets += 1
+        self.t0 = t
+        self.ts0 = rts
 
     def _seq(self, seq: int) -> int | None:
         """Extended sequence number of an out-of-line packet; None for a duplicate."""
@@ -141,6 +203,8 @@ class StreamState:
             self.duplicates += 1
             return None
         if delta < 0x8000:  # forward, skipping delta - 1 numbers
+            if len(self.gaps) < MAX_GAPS:
+                self.gaps.append((self.last_time - self.first_time, delta - 1))
             if delta <= MAX_GAP_TRACKED:
                 self.missing.update(range(ext + 1, ext + delta))
                 if len(self.missing) > MAX_MISSING:
@@ -165,6 +229,9 @@ class StreamState:
     def _b1_changed(self, b1: int) -> None:
         self.last_b1 = b1
         pt = b1 & 0x7F
+        if pt != self.last_pt:
+            self.pt_changes += 1
+            self.last_pt = pt
         if pt not in self.pts:
             self.pts.append(pt)
             self._new_pt(pt)
@@ -211,12 +278,20 @@ class StreamState:
         prev_t = self.prev_t
         if prev_t >= 0.0:
             dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
-            j = self.j + ((dd if dd >= 0 else -dd) - self.j) * 0.0625
-            self.j = j
-            if j > self.jmax:
-                self.jmax = j
-            self.jsum += j
-            self.jn += 1
+            if dd < 0:
+                dd = -dd
+            if dd < self.reset_lim:
+                j = self.j + (dd - self.j) * 0.0625
+                self.j = j
+                if j > self.jmax:
+                    self.jmax = j
+                self.jsum += j
+                self.jn += 1
+            else:
+                self.timestamp_reset(t, rts)
+        else:
+            self.t0 = t
+            self.ts0 = rts
         self.prev_t = t
         self.prev_ts = rts
 
@@ -225,7 +300,9 @@ class StreamState:
             name, rate = self.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0)
             if name.lower() != "telephone-event":
                 self.codec_pt = pt
+                self.clock_known = rate > 0
                 self.rate = rate or 8000
+                self.reset_lim = self.rate * RESET_SECONDS
 
     def _payload_offset(self, b0: int, buf: bytes, start: int, end: int) -> int:
         p = start + 12 + 4 * (b0 & 0x0F)
@@ -316,6 +393,13 @@ class StreamState:
         self.protected = True
 
     # --- results --------------------------------------------------------------
+
+    def clock_estimate(self) -> float | None:
+        """RTP clock units per second over the current timestamp run; None when too short to tell."""
+        span = self.prev_t - self.t0
+        if self.t0 < 0.0 or span < 0.05:
+            return None
+        return ((self.prev_ts - self.ts0) & 0xFFFFFFFF) / span
 
     def expected(self) -> int:
         return self.max_ext - self.min_ext + 1 if self.max_ext >= 0 else 0

@@ -106,3 +106,35 @@ class SrtpContext:
         """Clear payload (without the auth tag) of an already verified packet."""
         iv = self._salt_int ^ (ssrc << 64) ^ ((index & 0xFFFFFFFFFFFF) << 16)
         return _aes_ctr(self._cipher_key, iv.to_bytes(16, "big"), packet[header_len : len(packet) - self.tag_len])
+
+
+class SrtcpContext:
+    """Receiver-side SRTCP (RFC 3711 3.4): the same master key as the sender's SRTP,
+    its own derived keys (labels 3-5), the E bit and 31-bit index in every packet,
+    and an 80-bit tag whatever the SRTP tag length (RFC 4568 6.2)."""
+
+    TAG_LEN = 10
+
+    def __init__(self, key: SrtpKey):
+        suite, mk, ms = key.material()
+        self.key = key
+        self._cipher_key = _derive(mk, ms, 3, suite.key_len)
+        self._auth_key = _derive(mk, ms, 4, 20)
+        self._salt_int = int.from_bytes(_derive(mk, ms, 5, 14) + b"\x00\x00", "big")
+
+    def unprotect(self, packet: bytes) -> bytes | None:
+        """The clear compound RTCP packet, or None when the tag does not verify."""
+        tl = self.TAG_LEN
+        if len(packet) < 8 + 4 + tl:
+            return None
+        body = packet[:-tl]
+        mac = hmac.digest(self._auth_key, body, "sha1")
+        if not hmac.compare_digest(mac[:tl], packet[-tl:]):
+            return None
+        e_index = int.from_bytes(body[-4:], "big")
+        data = body[:-4]
+        if not e_index >> 31:  # sent unencrypted (authenticated only)
+            return data
+        ssrc = int.from_bytes(data[4:8], "big")
+        iv = self._salt_int ^ (ssrc << 64) ^ ((e_index & 0x7FFFFFFF) << 16)
+        return data[:8] + _aes_ctr(self._cipher_key, iv.to_bytes(16, "big"), data[8:])

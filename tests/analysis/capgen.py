@@ -1,44 +1,56 @@
-"""Test capture generator: writes pcap/pcapng files packet by packet with struct.
+"""Test capture generator: pcap/pcapng files packet by packet, framed by scapy.
 
-Independent of the analyser's reader on purpose (its own framing code), so a
-bug in one is not mirrored in the other; tshark reads the same files as oracle.
+scapy builds every frame (link layers, IPv4/IPv6 with checksums, UDP, TCP, IPv4
+fragments) and writes pcap files in either byte order and time resolution, and
+little-endian microsecond pcapng.  scapy writes no big-endian or nanosecond
+pcapng, so those two variants keep a small block writer here.  Either way the
+files come from code independent of the analyser's reader, so a bug in one is
+not mirrored in the other; tshark reads the same files as oracle.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from scapy.layers.inet import IP, TCP, UDP, fragment
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Ether, Loopback, LoopbackOpenBSD
+from scapy.packet import Packet, Raw
+from scapy.utils import RawPcapNgWriter, RawPcapWriter
+
 LINKS = {"ether": 1, "raw": 101, "null": 0, "loop": 108, "sll": 113, "sll2": 276}
-
-
-def _ip(addr: str) -> bytes:
-    return ipaddress.ip_address(addr).packed
+SNAPLEN = 262144
 
 
 class CaptureWriter:
     """Write packets to a pcap (``fmt='pcap'``) or pcapng file on a chosen link type."""
 
     def __init__(self, path: str, fmt: str = "pcap", link: str = "ether", nano: bool = False, big_endian: bool = False):
-        self.f = open(path, "wb")
         self.fmt = fmt
         self.link = link
         self.nano = nano
         self.bo = ">" if big_endian else "<"
         self.ident = 1
-        lt = LINKS[link]
+        self.lt = LINKS[link]
+        self.prefixes: dict[tuple, bytes] = {}  # framed headers scapy built, per IPv4 UDP flow and length
+        self.f = None
+        self.w = None
         if fmt == "pcap":
-            magic = 0xA1B23C4D if nano else 0xA1B2C3D4
-            self.f.write(struct.pack(self.bo + "IHHiIII", magic, 2, 4, 0, 0, 262144, lt))
-        else:
-            shb_body = struct.pack(self.bo + "IHHq", 0x1A2B3C4D, 1, 0, -1)
-            self._ng_block(0x0A0D0D0A, shb_body)
-            opts = b""
-            if nano:
-                opts += struct.pack(self.bo + "HHB3x", 9, 1, 9)
+            self.w = RawPcapWriter(path, linktype=self.lt, endianness=self.bo, nano=nano, snaplen=SNAPLEN)
+            self.w.linktype = self.lt  # scapy takes linktype 0 (DLT_NULL) for "not given"
+            self.w.write_header(None)
+        elif not nano and not big_endian:
+            self.w = RawPcapNgWriter(path)
+            self.w.linktype = self.lt
+            self.w.write_header(None)
+            self.w._write_block_idb(linktype=self.lt)
+        else:  # scapy's pcapng writer is little-endian, microseconds only
+            self.f = open(path, "wb")
+            self._ng_block(0x0A0D0D0A, struct.pack(self.bo + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+            opts = struct.pack(self.bo + "HHB3x", 9, 1, 9) if nano else b""
             opts += struct.pack(self.bo + "HH", 0, 0)
-            self._ng_block(1, struct.pack(self.bo + "HHI", lt, 0, 262144) + opts)
+            self._ng_block(1, struct.pack(self.bo + "HHI", self.lt, 0, SNAPLEN) + opts)
 
     def _ng_block(self, btype: int, body: bytes) -> None:
         body += b"\x00" * (-len(body) % 4)
@@ -46,7 +58,10 @@ class CaptureWriter:
         self.f.write(struct.pack(self.bo + "II", btype, n) + body + struct.pack(self.bo + "I", n))
 
     def close(self) -> None:
-        self.f.close()
+        if self.w is not None:
+            self.w.close()
+        if self.f is not None:
+            self.f.close()
 
     def __enter__(self) -> "CaptureWriter":
         return self
@@ -56,58 +71,65 @@ class CaptureWriter:
 
     # --- framing ---------------------------------------------------------------
 
-    def frame(self, t: float, ip_packet: bytes) -> None:
-        v6 = ip_packet[0] >> 4 == 6
+    def frame(self, t: float, pkt: Packet, record: bool = True) -> None:
+        """Put an IP packet (scapy) on the writer's link type and record it."""
+        v6 = isinstance(pkt, IPv6)
         et = 0x86DD if v6 else 0x0800
-        if self.link == "ether":
-            data = b"\x00\x00\x00\x00\x00\x00" * 2 + struct.pack("!H", et) + ip_packet
-        elif self.link == "sll":
-            data = struct.pack("!HHH8sH", 0, 772, 6, b"\x00" * 8, et) + ip_packet
-        elif self.link == "sll2":
-            data = struct.pack("!HHIHBB8s", et, 0, 1, 772, 0, 6, b"\x00" * 8) + ip_packet
-        elif self.link == "raw":
-            data = ip_packet
-        elif self.link == "null":
-            data = struct.pack("<I", 30 if v6 else 2) + ip_packet
-        else:  # loop: network byte order
-            data = struct.pack(">I", 30 if v6 else 2) + ip_packet
-        self.raw(t, data)
+        af = 30 if v6 else 2
+        link = {
+            "ether": lambda: Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00", type=et) / pkt,
+            "sll": lambda: CookedLinux(pkttype=0, lladdrtype=772, lladdrlen=6, proto=et) / pkt,
+            "sll2": lambda: CookedLinuxV2(proto=et, ifindex=1, lladdrtype=772, pkttype=0, lladdrlen=6) / pkt,
+            "raw": lambda: pkt,
+            "null": lambda: Loopback(type=af) / pkt,
+            "loop": lambda: LoopbackOpenBSD(type=af) / pkt,
+        }[self.link]()
+        self.last_frame = bytes(link)
+        if record:
+            self.raw(t, self.last_frame)
 
     def raw(self, t: float, data: bytes, orig_len: int | None = None) -> None:
-        sec = int(t)
-        if self.fmt == "pcap":
-            frac = round((t - sec) * (1e9 if self.nano else 1e6))
-            self.f.write(struct.pack(self.bo + "IIII", sec, frac, len(data), orig_len or len(data)) + data)
+        scale = 10**9 if self.nano else 10**6
+        units = round(t * scale)
+        if self.w is not None:
+            sec, frac = divmod(units, scale)
+            if self.fmt == "pcapng":  # scapy's EPB takes a float time: hand it the exact microsecond
+                self.w._write_block_epb(data, ifid=0, timestamp=units / scale, caplen=len(data),
+                                        orglen=orig_len or len(data))
+            else:
+                self.w.write_packet(data, sec=sec, usec=frac, caplen=len(data), wirelen=orig_len or len(data))
         else:
-            units = round(t * (1e9 if self.nano else 1e6))
             body = struct.pack(self.bo + "IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(data), orig_len or len(data))
             self._ng_block(6, body + data)
 
-    def ip(self, src: str, dst: str, proto: int, payload: bytes) -> bytes:
-        s, d = _ip(src), _ip(dst)
-        if len(s) == 16:
-            return struct.pack("!IHBB", 6 << 28, len(payload), proto, 64) + s + d + payload
+    def ip(self, src: str, dst: str, proto: int, payload: Packet) -> Packet:
+        if ":" in src:
+            return IPv6(src=src, dst=dst, nh=proto, hlim=64) / payload
         self.ident = (self.ident + 1) & 0xFFFF
-        return struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(payload), self.ident, 0, 64, proto, 0) + s + d + payload
+        return IP(src=src, dst=dst, id=self.ident, ttl=64, proto=proto) / payload
 
     def udp(self, t: float, src: str, sport: int, dst: str, dport: int, payload: bytes) -> None:
-        seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-        self.frame(t, self.ip(src, dst, 17, seg))
+        if ":" in src:  # the UDP checksum is mandatory over IPv6: scapy builds every packet
+            self.frame(t, self.ip(src, dst, 17, UDP(sport=sport, dport=dport) / Raw(payload)))
+            return
+        # IPv4 allows UDP checksum 0, so the link/IP/UDP headers scapy builds for one flow
+        # and payload length serve every packet of that shape (scapy takes ~1 ms a packet)
+        key = (src, sport, dst, dport, len(payload))
+        prefix = self.prefixes.get(key)
+        if prefix is None:
+            self.frame(0.0, IP(src=src, dst=dst, ttl=64) / UDP(sport=sport, dport=dport, chksum=0) / Raw(payload),
+                       record=False)
+            prefix = self.prefixes[key] = self.last_frame[: len(self.last_frame) - len(payload)]
+        self.raw(t, prefix + payload)
 
     def udp_fragmented(self, t: float, src: str, sport: int, dst: str, dport: int, payload: bytes, mtu: int = 576) -> None:
         """IPv4 fragments as an Ethernet host would send a big INVITE."""
-        seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-        self.ident = (self.ident + 1) & 0xFFFF
-        step = (mtu - 20) // 8 * 8
-        s, d = _ip(src), _ip(dst)
-        for off in range(0, len(seg), step):
-            part = seg[off : off + step]
-            more = 0x2000 if off + step < len(seg) else 0
-            hdr = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(part), self.ident, more | (off // 8), 64, 17, 0)
-            self.frame(t, hdr + s + d + part)
+        whole = self.ip(src, dst, 17, UDP(sport=sport, dport=dport) / Raw(payload))
+        for part in fragment(whole, fragsize=(mtu - 20) // 8 * 8):
+            self.frame(t, part)
 
     def tcp(self, t: float, src: str, sport: int, dst: str, dport: int, seq: int, payload: bytes, flags: int = 0x18) -> None:
-        seg = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, 0, 5 << 4, flags, 65535, 0, 0) + payload
+        seg = TCP(sport=sport, dport=dport, seq=seq & 0xFFFFFFFF, ack=0, flags=flags, window=65535) / Raw(payload)
         self.frame(t, self.ip(src, dst, 6, seg))
 
 

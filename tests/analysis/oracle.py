@@ -78,3 +78,15 @@ def digits_by_ssrc(rows: list[tuple[int, int, int, bool]]) -> dict[int, str]:
         seen.add((ssrc, ts))
         out[ssrc] = out.get(ssrc, "") + "0123456789*#ABCD"[ev]
     return out
+
+
+def rtcp_reports(path: str) -> list[tuple[int, int, float | None]]:
+    """(cumulative lost, jitter in timestamp units, round-trip ms or None) per RTCP report block."""
+    out = _run(["-r", path, "-o", "rtcp.show_roundtrip_calculation:TRUE", "-o", "rtcp.roundtrip_min_threshhold:0",
+                "-Y", "rtcp.ssrc.cum_nr", "-T", "fields", "-e", "rtcp.ssrc.cum_nr", "-e", "rtcp.ssrc.jitter",
+                "-e", "rtcp.roundtrip-delay"])
+    rows = []
+    for line in out.splitlines():
+        cum, jit, rtt = (line.split("\t") + ["", "", ""])[:3]
+        rows.append((int(cum), int(jit), float(rtt) if rtt else None))
+    return rows

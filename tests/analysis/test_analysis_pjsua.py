@@ -99,6 +99,14 @@ def test_real_srtp_call_digits_match_callee(tmp_path):
     for s in streams:
         assert s.srtp and s.decrypted and s.auth_failures == 0, s
         assert s.crypto_suite == answer.crypto[0].suite
+    # pjsua's SRTCP (AES_256_CM by default) decrypts with the same keys; what it reports
+    # must agree with the capture (no loss on loopback)
+    reported = [s for s in streams if s.rtcp_reports]
+    assert reported, "no RTCP report read from pjsua's SRTCP"
+    for s in reported:
+        assert s.rtcp_evidence == "srtcp" and s.rtcp_reported_lost == s.lost == 0, s
+        assert s.rtcp_reported_jitter_ms is not None and s.rtcp_reported_jitter_ms < 20
+    assert not any(k.startswith(("srtcp", "rtcp")) for k in a.skipped), a.skipped
     from_alice = [s for s in streams if s.src.endswith(f":{alice.rtp_port}")]
     assert len(from_alice) == 1
     assert a.digits(ssrc=from_alice[0].ssrc) == DIGITS

@@ -61,11 +61,14 @@ def test_truncated_file_names_offset(tmp_path):
     last_record = size - (end - start) - 16
     with open(path, "r+b") as f:
         f.truncate(size - 7)
-    with pytest.raises(CaptureFormatError) as exc:
-        analyze_capture(str(path))
-    msg = str(exc.value)
-    assert str(path) in msg and "truncated" in msg
-    assert f"byte offset {last_record} " in msg
+    for read in (lambda: list(read_packets(str(path))), lambda: analyze_capture(str(path))):
+        with pytest.raises(CaptureFormatError) as exc:  # the reader and the checks' analysis refuse a cut file...
+            read()
+        msg = str(exc.value)
+        assert str(path) in msg and "truncated" in msg
+        assert f"byte offset {last_record} " in msg
+    a = analyze_capture(str(path), partial=True)  # ...asked for, what is complete, and where it ends
+    assert a.packets == 49 and a.truncated.offset == last_record
 
 
 def test_truncated_pcapng(tmp_path):
@@ -74,7 +77,11 @@ def test_truncated_pcapng(tmp_path):
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) - 3)
     with pytest.raises(CaptureFormatError, match=r"truncated pcapng block at byte offset \d+"):
+        list(read_packets(str(path)))
+    with pytest.raises(CaptureFormatError, match=r"truncated .* at byte offset \d+"):
         analyze_capture(str(path))
+    a = analyze_capture(str(path), partial=True)
+    assert a.packets == 49 and a.truncated is not None
 
 
 @pytest.mark.parametrize(
