@@ -6,6 +6,7 @@ receiving pjsua's log is a cross-check for DTMF, the recording for audio.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,9 +105,13 @@ def wire_codecs(d: Dialog, streams: tuple[RtpStream, ...], *, forward: bool) -> 
 
 
 def _direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, float]:
+    """Packets, expected, lost, and the worst jitter (NaN when a stream's clock rate is
+    unknown: its jitter cannot be measured, so no jitter bound can be proven)."""
     packets = sum(s.packets for s in streams)
     expected = sum(s.expected for s in streams)
     lost = sum(s.lost for s in streams)
+    if any(not s.clock_known for s in streams):
+        return packets, expected, lost, float("nan")
     jitter = max((s.jitter_ms_max for s in streams), default=0.0)
     return packets, expected, lost, jitter
 
@@ -117,15 +122,18 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[Che
     for forward, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward)):
         packets, expected, lost, jitter = _direction_summary(streams)
         loss_pct = 100.0 * lost / expected if expected else 0.0
-        seen = f"{packets} packets in {len(streams)} stream(s), loss {loss_pct:.2f}%, jitter max {jitter:.2f} ms"
+        shown = f"{jitter:.2f} ms" if not math.isnan(jitter) else "unknown"
+        seen = f"{packets} packets in {len(streams)} stream(s), loss {loss_pct:.2f}%, jitter max {shown}"
         out.append(check(f"{p}.rtp[{label}].packets", packets >= max(want.min_packets, 1), f">= {max(want.min_packets, 1)} RTP packets", seen,
                          f"only {packets} RTP packets {label}"))
         if want.max_loss_pct is not None:
             out.append(check(f"{p}.rtp[{label}].loss", loss_pct <= want.max_loss_pct, f"loss <= {want.max_loss_pct}%",
                              f"{loss_pct:.2f}% ({lost} of {expected})", f"loss {loss_pct:.2f}% {label}"))
         if want.max_jitter_ms is not None:
-            out.append(check(f"{p}.rtp[{label}].jitter", jitter <= want.max_jitter_ms, f"jitter <= {want.max_jitter_ms} ms",
-                             f"{jitter:.2f} ms", f"jitter {jitter:.2f} ms {label}"))
+            known = not math.isnan(jitter)
+            out.append(check(f"{p}.rtp[{label}].jitter", known and jitter <= want.max_jitter_ms, f"jitter <= {want.max_jitter_ms} ms",
+                             f"{jitter:.2f} ms" if known else "unknown: no clock rate for a payload type",
+                             f"jitter {jitter:.2f} ms {label}" if known else f"jitter {label} cannot be measured"))
         if allowed is not None and streams:
             out.append(_payload_type_check(f"{p}.rtp[{label}].payload_types", streams, allowed[0 if forward else 1]))
     return out
