@@ -75,6 +75,9 @@ class Interrupted(CallgenError):
     exit_status = ExitStatus.INTERRUPTED
 
 
+MAX_PROBLEMS = 20  #: problems listed per scenario file; the rest are counted
+
+
 class ScenarioErrors(ScenarioError):
     """Several independent problems in one or more scenario files; one line each."""
 
@@ -84,7 +87,13 @@ class ScenarioErrors(ScenarioError):
         super().__init__(first.message, location=first.location, path=first.path, snippet=first.snippet)
 
     def lines(self) -> list[str]:
-        return [str(e) for e in self.errors]
+        """One line per problem, at most MAX_PROBLEMS, then one saying how many more."""
+        shown = [str(e) for e in self.errors[:MAX_PROBLEMS]]
+        rest = len(self.errors) - len(shown)
+        if rest > 0:
+            where = self.errors[MAX_PROBLEMS].location.rsplit(":", 1)[0] or self.errors[0].location
+            shown.append(f"{where}: {rest} more problems not shown (fix the ones above first)")
+        return shown
 
     def __str__(self) -> str:
         return "\n".join(self.lines())

@@ -36,10 +36,20 @@ _FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S
                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+MAX_KEY_SHOWN = 40  #: characters of a key shown in a key path
+MAX_SNIPPET_LINE = 120  #: characters of a source line shown under an error
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= MAX_SNIPPET_LINE else line[:MAX_SNIPPET_LINE] + f"... ({len(line)} characters)"
+
+
 def format_path(path: KeyPath) -> str:
     """``("agents", "bob", "codecs", 1)`` -> ``agents.bob.codecs[1]``."""
     out = ""
     for part in path:
+        if isinstance(part, str) and len(part) > MAX_KEY_SHOWN:
+            part = part[:MAX_KEY_SHOWN] + "..."
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -76,7 +86,7 @@ class SourceMap:
         lo, hi = max(1, n - context), min(len(lines), n + context)
         width = len(str(hi))
         return "\n".join(
-            f"{'>' if i == n else ' '} {i:>{width}} | {lines[i - 1]}" for i in range(lo, hi + 1)
+            f"{'>' if i == n else ' '} {i:>{width}} | {_cut(lines[i - 1])}" for i in range(lo, hi + 1)
         )
 
     def error(self, path: KeyPath, message: str) -> ScenarioError:
