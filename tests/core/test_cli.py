@@ -95,3 +95,18 @@ def test_unknown_codec_is_refused_before_anything_runs(cli, write_yaml, tmp_path
     assert "c.yaml:7: agents.bob.codecs[1]: codec 'G729' is not in this pjsua (it has" in r.err
     assert "PCMA" in r.err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("capture.pcap"))
+
+
+def test_render_writes_configs_with_the_password_owner_only(cli, write_yaml, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / "alice.cfg"
+    stale.write_text("old\n")
+    stale.chmod(0o644)  # a config left from before must not keep its mode
+    f = write_yaml("name: t\nagents:\n  alice:\n    role: caller\n    register: {registrar: 'sip:127.0.0.1:5060', password: s3cret}\n"
+                   "  bob: {role: callee}\ncalls: [{from: alice, to: bob}]\n")
+    r = cli("render", str(f), "-o", str(out))
+    assert r.status == 0, r.err
+    for cfg in (out / "alice.cfg", out / "bob.cfg"):
+        assert cfg.stat().st_mode & 0o777 == 0o600
+    assert "--password=s3cret" in (out / "alice.cfg").read_text()
