@@ -132,6 +132,14 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _not_run(data: dict[str, Any], path: Path) -> int:
+    """The shard's count of scenario runs that never started (kept through the merge)."""
+    value = data.get("totals", {}).get("not_run", 0) if isinstance(data.get("totals"), dict) else 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ReportInputError(f"{path}: totals.not_run={value!r} is not a count")
+    return value
+
+
 def _parse_time(text: str) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(text)
@@ -143,9 +151,11 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
     results: list[ScenarioResult] = []
     spans: list[tuple[dt.datetime, float]] = []
     jobs = 0
+    not_run = 0
     interrupted = False
     for path in inputs:
         data = _load_json(path)
+        not_run += _not_run(data, path)
         for i, d in enumerate(data["results"]):
             try:
                 results.append(ScenarioResult.from_dict(d))
@@ -169,7 +179,7 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
         "jobs": jobs,
         "interrupted": interrupted,
         "results": [r.to_dict() for r in results],
-        "totals": totals(results, interrupted=interrupted),
+        "totals": totals(results, interrupted=interrupted, not_run=not_run),
         "duplicates": list(dups),
         "merged_from": [str(p) for p in inputs],
     }
