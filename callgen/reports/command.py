@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def merge_command(args: argparse.Namespace, io: Any) -> int:
+    output = Path(args.output)
+    if output.is_dir():
+        raise UsageError(f"-o {output}: is a folder, not a file")
+    _prepare_dir(output.parent, "-o")
+    _probe_write(output, "-o")
     res = merge_reports(args.inputs, args.output)
     for dup in res.duplicates:
         print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
