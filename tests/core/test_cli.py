@@ -110,3 +110,21 @@ def test_render_writes_configs_with_the_password_owner_only(cli, write_yaml, tmp
     for cfg in (out / "alice.cfg", out / "bob.cfg"):
         assert cfg.stat().st_mode & 0o777 == 0o600
     assert "--password=s3cret" in (out / "alice.cfg").read_text()
+
+
+@pytest.mark.parametrize("binary, problem", [
+    ("/bin/false", "'--version' printed no pjproject version"),
+    ("/bin/true", "'--version' printed no pjproject version"),
+    ("version-only", "it started but listed no audio codecs"),
+])
+def test_doctor_proves_pjsua_works_before_saying_ok(cli, tmp_path, binary, problem):
+    if binary == "version-only":  # prints a version, then exits instead of offering its menu
+        fake = tmp_path / "pjsua"
+        fake.write_text("#!/bin/sh\necho 'PJ_VERSION                : 2.17'\n")
+        fake.chmod(0o755)
+        binary = str(fake)
+    r = cli("doctor", "--pjsua", binary)
+    assert r.status == 1
+    first = r.out.splitlines()[0]
+    assert first.startswith("[MISS] pjsua") and f"{binary} does not work: {problem}" in first
+    assert "codecs:" not in r.out
