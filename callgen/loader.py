@@ -254,7 +254,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         if sipp.scenario != want:
             problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
         for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
-                    "answer", "domain", "max_call_s"):
+                    "answer", "domain", "max_call_s", "ptime"):
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
@@ -282,6 +282,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         audio=AudioConfig(play=play, loop=bool(audio_spec.get("loop", True)), record=bool(audio_spec.get("record", False))),
         sipp=sipp,
         max_call_s=spec.get("max_call_s"),
+        ptime=spec.get("ptime"),
     )
 
 

@@ -135,6 +135,7 @@ class Agent:
     audio: AudioConfig = AudioConfig()
     sipp: SippSpec | None = None
     max_call_s: int | None = None
+    ptime: int | None = None  #: audio packet duration in ms (pjsua --ptime); None: the codec's own
 
     @property
     def is_pjsua(self) -> bool:

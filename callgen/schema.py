@@ -50,6 +50,26 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return error
 
 
+#: Keys people ask for that pjsua cannot do: (key, parent key or a key beside it) -> why not.
+UNSUPPORTED_KEYS = {
+    ("suites", "srtp"): "pjsua has no option to choose SRTP crypto suites: it always offers "
+                        "AES_256_CM_HMAC_SHA1_80, AES_256_CM_HMAC_SHA1_32, AES_CM_128_HMAC_SHA1_80 and _32, in that order",
+    ("crypto", "srtp"): "pjsua has no option to choose SRTP crypto suites (see srtp.use and srtp.keying)",
+    ("duration_ms", "dtmf"): "pjsua has no option for the RFC 2833 event duration: each digit lasts about 200 ms",
+    ("payload_type", "dtmf"): "pjsua has no option for the telephone-event payload type: it always uses 120",
+    ("volume", "dtmf"): "pjsua has no option for the RFC 2833 event volume: it always sends 10",
+    ("dtmf_payload_type", "role"): "pjsua has no option for the telephone-event payload type: it always uses 120",
+}
+
+
+def _unsupported_reason(key: str, error: jsonschema.ValidationError) -> str | None:
+    parent = error.absolute_path[-1] if error.absolute_path else ""
+    for (k, context), why in UNSUPPORTED_KEYS.items():
+        if k == key and (parent == context or context in error.instance):
+            return why
+    return None
+
+
 def _unknown_key_message(error: jsonschema.ValidationError) -> tuple[KeyPath, str] | None:
     if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
         return None
@@ -58,6 +78,9 @@ def _unknown_key_message(error: jsonschema.ValidationError) -> tuple[KeyPath, st
     if not extras:
         return None
     key = extras[0]
+    why = _unsupported_reason(key, error)
+    if why:
+        return tuple(error.absolute_path) + (key,), f"'{key}' is not supported: {why}"
     hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     msg = f"unknown key '{key}'"
     msg += f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(sorted(allowed))})"
@@ -156,6 +179,17 @@ def _plain_message(leaf: jsonschema.ValidationError) -> str:
     return message if len(message) <= 200 else message[:200] + "..."
 
 
+def _outside_caller_message(error: jsonschema.ValidationError) -> tuple[KeyPath, str] | None:
+    """'from: sip:...' (an outside party calling in) gets the reason, not a pattern complaint."""
+    for e in [error, *(error.context or ())]:
+        path = tuple(e.absolute_path)
+        if path[-1:] == ("from",) and isinstance(e.instance, str) and e.instance.startswith(("sip:", "sips:")):
+            return path, ("an outside party cannot be the caller: callgen places every call from one of its own "
+                          "agents (it drives the caller's steps and reads its log); name an agent with role caller "
+                          "here, and put the outside party in 'to'")
+    return None
+
+
 def describe(error: jsonschema.ValidationError) -> tuple[KeyPath, str]:
     """Key path and one-line message for a schema error."""
     unknown = _unknown_key_message(error)
@@ -164,6 +198,9 @@ def describe(error: jsonschema.ValidationError) -> tuple[KeyPath, str]:
     step = _step_message(error)
     if step:
         return tuple(error.absolute_path), step
+    outside = _outside_caller_message(error)
+    if outside:
+        return outside
     alternatives = _alternatives_message(error)
     if alternatives:
         return tuple(error.absolute_path), alternatives
