@@ -104,6 +104,7 @@ class LocalTarget:
     name: str  #: the variable it provides, e.g. KAMAILIO
     kind: str  #: "kamailio"
     password: Secret
+    port: int | None = None  #: fixed UDP port; None: a free one per run
 
 
 class CallState(str, enum.Enum):
