@@ -23,10 +23,10 @@ def _validate(args: argparse.Namespace, io: IO) -> int:
         except ScenarioErrors as exc:
             bad += 1
             for line in exc.lines():
-                print(line, file=io.err)
+                print(f"callgen: error: {line}", file=io.err)
         except ScenarioError as exc:
             bad += 1
-            print(str(exc), file=io.err)
+            print(f"callgen: error: {exc}", file=io.err)
             if exc.snippet:
                 print(exc.snippet, file=io.err)
         else:

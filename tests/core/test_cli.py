@@ -20,6 +20,7 @@ def test_validate_misspelled_key_one_line_exit_2(cli, write_yaml):
     r = cli("validate", str(f))
     assert r.status == 2
     first = r.err.splitlines()[0]
+    assert first.startswith("callgen: error: ")  # the same form as every other bad input
     assert first.endswith("x.yaml:7: agents.bob.answr: unknown key 'answr' (did you mean 'answer'?)")
     assert "Traceback" not in r.err
 

@@ -146,7 +146,7 @@ def test_files_that_never_end_or_are_huge(kind, reason, request, tmp_path):
     p, elapsed = _validate_bounded(path)
     assert p.returncode == 2, p.stderr[-500:]
     lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{path}") and reason in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"callgen: error: {path}") and reason in lines[0]
     assert "Traceback" not in p.stderr
     assert elapsed < 5.0  # interpreter start included; the refusal itself is milliseconds
 
