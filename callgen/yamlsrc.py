@@ -25,9 +25,9 @@ KeyPath = tuple[str | int, ...]
 
 #: Input limits (documented in the README, "Input limits").  A scenario is a few
 #: kilobytes and a few hundred nodes; these bound time and memory for any file.
-MAX_BYTES = 1 << 20  #: file size; larger files are refused before reading them
+MAX_BYTES = 256 << 10  #: file size (256 KiB); larger files are refused before reading them
 MAX_DEPTH = 64  #: nesting of mappings and lists
-MAX_NODES = 20_000  #: YAML nodes after expanding aliases ("billion laughs" stops here)
+MAX_NODES = 10_000  #: YAML nodes after expanding aliases ("billion laughs" stops here)
 _CORE_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null")
 }
