@@ -39,9 +39,11 @@ def _render(args: argparse.Namespace, io: IO) -> int:
     from callgen.plan import plan_run
     from callgen.ports import BLOCK, FIRST
 
+    from callgen.reports.command import prepare_dir
+
     scenario = load_scenario(Path(args.file))
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_dir(out, "-o")
     # Rendering for inspection: a fixed, documented port block instead of a locked free one.
     plan = plan_run(scenario, out.resolve(), args.port_base or FIRST, BLOCK)
     for ap in plan.agents:

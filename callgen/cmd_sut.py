@@ -27,8 +27,10 @@ def _with_kamailio(args: argparse.Namespace, io: IO) -> int:
     if not command:
         raise UsageError("with-kamailio: give the command to run after '--'")
     password = args.password or os.environ.get("SIP_PASSWORD") or secrets.token_urlsafe(12).replace("-", "x")
+    from callgen.reports.command import prepare_dir
+
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="callgen-kamailio-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    prepare_dir(workdir, "--workdir")
     with sigterm_as_interrupt():
         kam = start_kamailio(workdir, port=args.port, password=password)
         try:

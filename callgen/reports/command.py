@@ -37,8 +37,8 @@ def merge_command(args: argparse.Namespace, io: Any) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise UsageError(f"-o {output}: is a folder, not a file")
-    _prepare_dir(output.parent, "-o")
-    _probe_write(output, "-o")
+    prepare_dir(output.parent, "-o")
+    probe_write(output, "-o")
     res = merge_reports(args.inputs, args.output)
     for dup in res.duplicates:
         print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
@@ -46,7 +46,7 @@ def merge_command(args: argparse.Namespace, io: Any) -> int:
     return 0
 
 
-def _prepare_dir(path: Path, what: str) -> None:
+def prepare_dir(path: Path, what: str) -> None:
     """Create ``path`` (a folder) or say why not: exit 2 when the argument is
     wrong (it or a parent is a file), 3 when the system refuses (read-only,
     no permission, disk full)."""
@@ -60,7 +60,7 @@ def _prepare_dir(path: Path, what: str) -> None:
         raise InfrastructureError(f"{what} {path}: cannot create the folder: {exc.strerror}") from None
 
 
-def _probe_write(path: Path, what: str) -> None:
+def probe_write(path: Path, what: str) -> None:
     """Open ``path`` for appending as the report writer will, removing it again if it is new."""
     existed = path.exists()
     try:
@@ -76,16 +76,16 @@ def _probe_write(path: Path, what: str) -> None:
 
 def check_outputs(out_dir: Path, *, junit: Path | None = None, json_path: Path | None = None) -> None:
     """Before anything runs: can the output folder and the report files be written?"""
-    _prepare_dir(out_dir, "--out")
-    _probe_write(out_dir / ".callgen-write-probe", "--out")
+    prepare_dir(out_dir, "--out")
+    probe_write(out_dir / ".callgen-write-probe", "--out")
     for option, path in (("--junit", junit), ("--json", json_path)):
         if path is None:
             continue
         path = Path(path)
         if path.is_dir():
             raise UsageError(f"{option} {path}: is a folder, not a file")
-        _prepare_dir(path.parent, option)
-        _probe_write(path, option)
+        prepare_dir(path.parent, option)
+        probe_write(path, option)
 
 
 def _var(text: str) -> tuple[str, str]:

@@ -96,3 +96,19 @@ def test_good_report_paths_leave_no_probe_files(tmp_path):
     check_outputs(tmp_path / "out", junit=tmp_path / "r" / "j.xml", json_path=tmp_path / "r.json")
     assert (tmp_path / "out").is_dir() and not any((tmp_path / "out").iterdir())
     assert not (tmp_path / "r" / "j.xml").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_render_output_is_a_file(cli, tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    r = cli("render", SCENARIO, "-o", str(f))
+    assert r.status == 2
+    assert _one_line(r) == f"callgen: error: -o {f}: is a file, not a folder"
+
+
+def test_with_kamailio_workdir_under_a_file(cli, tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    r = cli("with-kamailio", "--workdir", str(f / "k"), "--", "true")
+    assert r.status == 2
+    assert _one_line(r) == f"callgen: error: --workdir {f / 'k'}: a parent of it is a file, not a folder"
