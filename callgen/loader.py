@@ -342,6 +342,8 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
     else:
         callee = to
     parties = {caller} | ({callee} if callee else set())
+    if agents[caller].sipp is not None and uri is not None:
+        _check_sipp_remote(base + ("to",), uri, caller, smap)
     if agents[caller].sipp is not None and spec.get("steps"):
         raise smap.error(base + ("steps",), f"'{caller}' is a SIPp uac: it places, holds and ends the call by itself; give no steps")
     steps = tuple(_step(base + ("steps", j), s, caller, parties, smap) for j, s in enumerate(spec.get("steps", ())))
@@ -355,6 +357,16 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
     _check_secure_transport(base, caller, callee, agents, smap)
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)))
+
+
+def _check_sipp_remote(key: tuple, uri: str, caller: str, smap: SourceMap) -> None:
+    """SIPp dials host:port (``sipp HOST:PORT -s USER``); it resolves no SIP URI."""
+    from callgen.sut.sipp import _HOSTPORT
+
+    remote = uri.split("@")[-1].split(";")[0]
+    if not _HOSTPORT.match(remote):
+        raise smap.error(key, f"'{caller}' is a SIPp uac, which dials host:port: give the port in the URI "
+                              f"(e.g. sip:user@127.0.0.1:5060), not {remote!r}")
 
 
 def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:

@@ -125,3 +125,16 @@ def test_value_pjsua_config_cannot_carry_is_refused_at_load(write_yaml, tmp_path
     line = str(ei.value)
     assert "s.yaml:4: agents.bob.audio.play: cannot pass to pjsua: --play-file: value" in line
     assert "is too long" in line
+
+
+def test_sipp_caller_to_a_uri_without_port(write_yaml):
+    text = BASE.replace("alice: {role: caller}", "alice: {role: caller, sipp: {scenario: uac}}").replace(
+        "to: bob", "to: 'sip:bob@127.0.0.1'")
+    (line,) = _lines(write_yaml, text)
+    assert "s.yaml:7: calls[0].to: 'alice' is a SIPp uac, which dials host:port" in line
+
+
+def test_sipp_caller_to_a_uri_with_port_loads(write_yaml):
+    text = BASE.replace("alice: {role: caller}", "alice: {role: caller, sipp: {scenario: uac}}").replace(
+        "to: bob", "to: 'sip:bob@127.0.0.1:5099'")
+    assert load_scenario(write_yaml(text)).calls[0].uri == "sip:bob@127.0.0.1:5099"
