@@ -62,3 +62,17 @@ def test_long_source_line_is_cut_in_the_snippet(write_yaml):
     with pytest.raises(ScenarioError) as ei:
         load_scenario(write_yaml(BASE.replace("name: t", "name: [" + "x" * 5000)))
     assert max(map(len, ei.value.snippet.splitlines())) < 200
+
+
+def test_cap_is_per_file_in_a_suite(write_yaml, tmp_path):
+    from callgen.suite import validate_all
+
+    agents = "".join(f"  a{i}: {{role: caller, x: 1}}\n" for i in range(30))
+    one = write_yaml("name: t\nagents:\n" + agents + "calls: [{from: a0, to: a1}]\n", "one.yaml")
+    two = write_yaml("name: t\nagents:\n" + agents + "calls: [{from: a0, to: a1}]\n", "two.yaml")
+    with pytest.raises(ScenarioErrors) as ei:
+        validate_all([one, two])
+    lines = ei.value.lines()
+    assert len(lines) == 2 * (MAX_PROBLEMS + 1)
+    assert lines[MAX_PROBLEMS].endswith("one.yaml: 11 more problems not shown (fix the ones above first)")
+    assert lines[-1].endswith("two.yaml: 11 more problems not shown (fix the ones above first)")
