@@ -129,3 +129,32 @@ def test_doctor_proves_pjsua_works_before_saying_ok(cli, tmp_path, binary, probl
     first = r.out.splitlines()[0]
     assert first.startswith("[MISS] pjsua") and f"{binary} does not work: {problem}" in first
     assert "codecs:" not in r.out
+
+
+def test_unexpected_errors_are_one_line_and_traceback_only_with_debug(cli, monkeypatch, tmp_path):
+    import callgen.cmd_core as cmd_core
+
+    def boom(args, io):
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(cmd_core, "_validate", boom)
+    r = cli("validate", "x.yaml")
+    assert r.status == 3
+    assert r.err.strip() == ("callgen: error: internal error: RuntimeError: something unforeseen "
+                             "(run with --debug for the traceback)")
+    r = cli("--debug", "validate", "x.yaml")
+    assert r.status == 3 and "Traceback (most recent call last)" in r.err
+
+
+def test_os_errors_name_the_file_and_exit_3(cli, monkeypatch):
+    import errno
+
+    import callgen.cmd_core as cmd_core
+
+    def full(args, io):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/out/report.json")
+
+    monkeypatch.setattr(cmd_core, "_validate", full)
+    r = cli("validate", "x.yaml")
+    assert r.status == 3
+    assert r.err.strip() == "callgen: error: /tmp/out/report.json: No space left on device"
