@@ -43,6 +43,7 @@ HOSTILE_TEXT = {
     "local_tag": ("name: !env HOME\n", "YAML tag '!env' is not allowed"),
     "binary": ("name: !!binary aGVsbG8=\n", "YAML tag '!!binary' is not allowed"),
     "nan_timeout": ("name: t\ntimeout: .nan\n" + VALID_TAIL, "'.nan' is not a finite number"),
+    "nan_pause": ("name: t\ncalls: [{steps: [{pause: .NaN}]}]\n", "'.NaN' is not a finite number"),
     "inf_pause": ("name: t\ncalls: [{steps: [{pause: -.inf}]}]\n", "'-.inf' is not a finite number"),
     "overflow": ("name: t\ntimeout: 1.0e+999\n", "'1.0e+999' is not a finite number"),
     "nul_bytes": ("name: t\x00\n", "not YAML text"),

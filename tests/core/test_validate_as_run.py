@@ -138,3 +138,13 @@ def test_sipp_caller_to_a_uri_with_port_loads(write_yaml):
     text = BASE.replace("alice: {role: caller}", "alice: {role: caller, sipp: {scenario: uac}}").replace(
         "to: bob", "to: 'sip:bob@127.0.0.1:5099'")
     assert load_scenario(write_yaml(text)).calls[0].uri == "sip:bob@127.0.0.1:5099"
+
+
+def test_expected_codec_this_pjsua_does_not_have(write_yaml):
+    from callgen.codecs import check_codecs
+
+    s = load_scenario(write_yaml(BASE + "    expect: {codec: AMR}\n"))  # no codec lists: pjsua's own set
+    with pytest.raises(ScenarioError) as ei:
+        check_codecs(s, ("PCMA/8000/1", "PCMU/8000/1", "opus/48000/2"))
+    assert "s.yaml:8: calls[0].expect.codec: 'AMR' can never be selected: this pjsua has no such codec" in str(ei.value)
+    assert check_codecs(load_scenario(write_yaml(BASE + "    expect: {codec: opus}\n")), ("opus/48000/2",))
