@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Start Kamailio on a free loopback port, export KAMAILIO=host:port and "
                                    "SIP_PASSWORD, run COMMAND, stop Kamailio.")
     p.add_argument("--port", type=int, default=None, help="UDP port (default: a free one)")
-    p.add_argument("--password", help="digest password (default: $SIP_PASSWORD or a random one)")
+    p.add_argument("--password", help="digest password (default: $SIP_PASSWORD or a random one; prefer "
+                                      "$SIP_PASSWORD: a command-line value is visible to every user in ps)")
     p.add_argument("--workdir", help="folder for Kamailio's config, pid and log (default: a temp folder)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
     p.set_defaults(func=_with_kamailio)
