@@ -28,6 +28,7 @@ KeyPath = tuple[str | int, ...]
 MAX_BYTES = 256 << 10  #: file size (256 KiB); larger files are refused before reading them
 MAX_DEPTH = 64  #: nesting of mappings and lists
 MAX_NODES = 10_000  #: YAML nodes after expanding aliases ("billion laughs" stops here)
+MAX_NUMBER_CHARS = 40  #: an integer literal longer than this is refused (Python refuses 4,300 digits)
 _CORE_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null")
 }
@@ -171,7 +172,15 @@ class _GuardedLoader(yaml.SafeLoader):
         return value
 
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise _Refused(f"an integer of {len(node.value)} characters; no scenario value needs more than "
+                           f"{MAX_NUMBER_CHARS}", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
 _GuardedLoader.add_constructor("tag:yaml.org,2002:float", _GuardedLoader.construct_yaml_float)
+_GuardedLoader.add_constructor("tag:yaml.org,2002:int", _GuardedLoader.construct_yaml_int)
 
 
 def _convert(node: yaml.Node, path: KeyPath, smap: SourceMap, loader: yaml.SafeLoader) -> Any:

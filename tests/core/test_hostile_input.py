@@ -46,6 +46,7 @@ HOSTILE_TEXT = {
     "nan_pause": ("name: t\ncalls: [{steps: [{pause: .NaN}]}]\n", "'.NaN' is not a finite number"),
     "inf_pause": ("name: t\ncalls: [{steps: [{pause: -.inf}]}]\n", "'-.inf' is not a finite number"),
     "overflow": ("name: t\ntimeout: 1.0e+999\n", "'1.0e+999' is not a finite number"),
+    "huge_int": ("name: t\ntimeout: " + "1" * 5000 + "\n", "an integer of 5000 characters"),
     "nul_bytes": ("name: t\x00\n", "not YAML text"),
 }
 
