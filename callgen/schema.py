@@ -137,18 +137,15 @@ def _alternatives_message(error: jsonschema.ValidationError) -> str | None:
     """A oneOf/anyOf of plain values: say what is allowed instead of one branch's complaint."""
     if error.validator not in ("oneOf", "anyOf") or isinstance(error.instance, (dict, list)):
         return None
+    if "is valid under each of" in error.message:  # matched twice: not a question of what is allowed
+        return None
     branches = error.validator_value
     if not all(isinstance(b, dict) and not ({"properties", "required", "oneOf", "anyOf"} & b.keys()) for b in branches):
         return None
-    if error.validator == "oneOf" and not any(e.validator in ("oneOf", "anyOf") for e in error.context or ()):
-        parts = [_branch(b) for b in branches]
-        if all(parts):
-            return f"{short(error.instance)} is not allowed; allowed: " + "; or ".join(parts)
-    if error.validator == "anyOf":
-        parts = [_branch(b) for b in branches]
-        if all(parts):
-            return f"{short(error.instance)} is not allowed; allowed: " + "; or ".join(parts)
-    return None
+    parts = [_branch(b) for b in branches]
+    if not all(parts):
+        return None
+    return f"{short(error.instance)} is not allowed; allowed: " + "; or ".join(parts)
 
 
 def _plain_message(leaf: jsonschema.ValidationError) -> str:
