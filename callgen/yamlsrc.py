@@ -112,8 +112,8 @@ class _GuardedLoader(yaml.SafeLoader):
     """SafeLoader that refuses, while composing and before any Python object is
     built: nesting deeper than MAX_DEPTH, more than MAX_NODES nodes counting
     every alias as the size of what it stands for, aliases to an enclosing
-    collection, explicit tags other than the core scalar/collection ones, and
-    non-finite floats."""
+    collection, explicit tags other than the core scalar/collection ones,
+    non-finite floats and integers longer than MAX_NUMBER_CHARS."""
 
     def __init__(self, stream: str):
         super().__init__(stream)
@@ -170,7 +170,6 @@ class _GuardedLoader(yaml.SafeLoader):
             raise _Refused(f"{node.value[:40]!r} is not a finite number (.nan and .inf are not allowed)",
                            node.start_mark)
         return value
-
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         if len(node.value) > MAX_NUMBER_CHARS:

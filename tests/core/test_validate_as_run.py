@@ -3,7 +3,6 @@ with file:line: key: message (issue #9 item 9)."""
 
 from __future__ import annotations
 
-import struct
 import wave
 
 import pytest
