@@ -288,7 +288,9 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
 
 def _existing(base: Path, name: str, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> Path:
     p = (base / name).resolve()
-    if not p.is_file():
+    if p.exists() and not p.is_file():
+        problems.append(smap.error(key, f"{p}: not a regular file (pjsua would block on a FIFO or fail on a folder)"))
+    elif not p.is_file():
         problems.append(smap.error(key, f"no such file: {p}"))
     return p
 

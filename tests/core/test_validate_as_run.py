@@ -147,3 +147,11 @@ def test_expected_codec_this_pjsua_does_not_have(write_yaml):
         check_codecs(s, ("PCMA/8000/1", "PCMU/8000/1", "opus/48000/2"))
     assert "s.yaml:8: calls[0].expect.codec: 'AMR' can never be selected: this pjsua has no such codec" in str(ei.value)
     assert check_codecs(load_scenario(write_yaml(BASE + "    expect: {codec: opus}\n")), ("opus/48000/2",))
+
+
+def test_play_file_that_is_a_fifo(write_yaml, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "a.wav")
+    (line,) = _lines(write_yaml, BASE.replace("bob: {role: callee}", "bob: {role: callee, audio: {play: a.wav}}"))
+    assert f"agents.bob.audio.play: {tmp_path / 'a.wav'}: not a regular file" in line
