@@ -150,7 +150,7 @@ def test_files_that_never_end_or_are_huge(kind, reason, request, tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"callgen: error: {path}") and reason in lines[0]
     assert "Traceback" not in p.stderr
-    assert elapsed < 5.0  # interpreter start included; the refusal itself is milliseconds
+    assert elapsed < 3.0  # 0.41 s measured, interpreter start included; the refusal itself is milliseconds
 
 
 def test_size_limit_is_exact(tmp_path):
