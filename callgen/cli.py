@@ -70,3 +70,15 @@ def main(argv: Sequence[str] | None = None, io: IO | None = None) -> int:
     except KeyboardInterrupt:
         print("callgen: interrupted", file=io.err)
         return int(ExitStatus.INTERRUPTED)
+    except OSError as exc:  # the system refused something no check foresaw (disk full, EIO...)
+        if args.debug:
+            traceback.print_exc(file=io.err)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"callgen: error: {where}{exc.strerror or exc}", file=io.err)
+        return int(ExitStatus.INFRASTRUCTURE)
+    except Exception as exc:  # a bug: one line, the traceback with --debug
+        if args.debug:
+            traceback.print_exc(file=io.err)
+        print(f"callgen: error: internal error: {type(exc).__name__}: {str(exc)[:200]} "
+              "(run with --debug for the traceback)", file=io.err)
+        return int(ExitStatus.INFRASTRUCTURE)

@@ -23,10 +23,10 @@ def _validate(args: argparse.Namespace, io: IO) -> int:
         except ScenarioErrors as exc:
             bad += 1
             for line in exc.lines():
-                print(line, file=io.err)
+                print(f"callgen: error: {line}", file=io.err)
         except ScenarioError as exc:
             bad += 1
-            print(str(exc), file=io.err)
+            print(f"callgen: error: {exc}", file=io.err)
             if exc.snippet:
                 print(exc.snippet, file=io.err)
         else:
@@ -39,15 +39,27 @@ def _render(args: argparse.Namespace, io: IO) -> int:
     from callgen.plan import plan_run
     from callgen.ports import BLOCK, FIRST
 
+    from callgen.reports.command import prepare_dir
+
     scenario = load_scenario(Path(args.file))
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_dir(out, "-o")
     # Rendering for inspection: a fixed, documented port block instead of a locked free one.
     plan = plan_run(scenario, out.resolve(), args.port_base or FIRST, BLOCK)
     for ap in plan.agents:
-        ap.config_path.write_text(ap.config_text(scenario), encoding="utf-8")
+        write_private(ap.config_path, ap.config_text(scenario))
         print(f"{ap.config_path}  ({ap.name}: {ap.agent.role.value}, SIP {ap.sip_port}, RTP {ap.rtp_port})", file=io.out)
     return 0
+
+
+def write_private(path: Path, text: str) -> None:
+    """A config may hold a digest password: owner-only (0600), also when the file existed before."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)  # O_CREAT's mode does not apply to an existing file
+        f.write(text)
 
 
 def _doctor(args: argparse.Namespace, io: IO) -> int:

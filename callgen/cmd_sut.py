@@ -27,8 +27,10 @@ def _with_kamailio(args: argparse.Namespace, io: IO) -> int:
     if not command:
         raise UsageError("with-kamailio: give the command to run after '--'")
     password = args.password or os.environ.get("SIP_PASSWORD") or secrets.token_urlsafe(12).replace("-", "x")
+    from callgen.reports.command import prepare_dir
+
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="callgen-kamailio-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    prepare_dir(workdir, "--workdir")
     with sigterm_as_interrupt():
         kam = start_kamailio(workdir, port=args.port, password=password)
         try:
@@ -52,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Start Kamailio on a free loopback port, export KAMAILIO=host:port and "
                                    "SIP_PASSWORD, run COMMAND, stop Kamailio.")
     p.add_argument("--port", type=int, default=None, help="UDP port (default: a free one)")
-    p.add_argument("--password", help="digest password (default: $SIP_PASSWORD or a random one)")
+    p.add_argument("--password", help="digest password (default: $SIP_PASSWORD or a random one; prefer "
+                                      "$SIP_PASSWORD: a command-line value is visible to every user in ps)")
     p.add_argument("--workdir", help="folder for Kamailio's config, pid and log (default: a temp folder)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
     p.set_defaults(func=_with_kamailio)

@@ -38,6 +38,11 @@ def check_codecs(scenario: Scenario, supported: tuple[str, ...]) -> Scenario:
             if not codec_known(name, supported):
                 problems.append(scenario.source_map.error(
                     ("agents", agent.name, "codecs", i), f"codec '{name}' is not in this pjsua (it has {listed})"))
+    for call in scenario.calls:  # the loader already checked it against listed codecs
+        want = call.expect.codec
+        if want and not codec_known(want.split("/")[0], supported):
+            problems.append(scenario.source_map.error(
+                ("calls", call.index, "expect", "codec"), f"'{want}' can never be selected: this pjsua has no such codec (it has {listed})"))
     if problems:
         raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
     return scenario

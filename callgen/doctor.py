@@ -37,6 +37,32 @@ def pjsua_version(path: str) -> str:
     return m[1] if m else ("unknown" if rc == 0 else f"cannot run ({out.strip()[:80]})")
 
 
+@dataclass(frozen=True)
+class PjsuaProbe:
+    """What running a pjsua binary proved: its version and its codecs, or why not."""
+
+    version: str | None
+    codecs: tuple[str, ...]
+
+    @property
+    def works(self) -> bool:
+        return self.version is not None and bool(self.codecs)
+
+    @property
+    def problem(self) -> str:
+        if self.version is None:
+            return "'--version' printed no pjproject version"
+        return "it started but listed no audio codecs"
+
+
+def probe_pjsua(path: str) -> PjsuaProbe:
+    """Run ``path --version`` and list its codecs; only both together prove a working pjsua."""
+    rc, out = _run([path, "--version"])
+    m = re.search(r"PJ_VERSION\s*:\s*(\S+)", out) or re.search(r"PJSUA v?(\d\S*)", out)
+    version = m[1] if m and rc == 0 else None
+    return PjsuaProbe(version, tuple(pjsua_codecs(path)) if version else ())
+
+
 def pjsua_codecs(path: str) -> list[str]:
     """Codec ids the built pjsua knows, from its 'Cp' (codec priorities) menu command."""
     argv = [path, "--null-audio", "--no-tcp", "--local-port=0", "--ip-addr=127.0.0.1",
@@ -64,7 +90,12 @@ def diagnose(pjsua: str | None = None) -> list[Finding]:
     out: list[Finding] = []
     p = find_pjsua(pjsua, required=False)
     if p:
-        out.append(Finding("pjsua", True, True, f"{p} (pjproject {pjsua_version(p)})"))
+        probe = probe_pjsua(p)
+        if probe.works:
+            out.append(Finding("pjsua", True, True, f"{p} (pjproject {probe.version}, {len(probe.codecs)} codecs)"))
+        else:
+            out.append(Finding("pjsua", False, True, f"{p} does not work: {probe.problem}",
+                               "rebuild it with 'make setup', or point PJSUA=/path at a working pjsua"))
     else:
         out.append(Finding("pjsua", False, True, "not found", "run 'make setup' (builds it into .build/bin) or set PJSUA=/path/to/pjsua"))
     ok, detail = check_capture()

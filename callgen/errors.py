@@ -75,6 +75,15 @@ class Interrupted(CallgenError):
     exit_status = ExitStatus.INTERRUPTED
 
 
+MAX_PROBLEMS = 20  #: problems listed per scenario file; the rest are counted
+
+
+def _file_of(location: str) -> str:
+    """``file`` of a ``file:line`` location."""
+    head, _, tail = location.rpartition(":")
+    return head if head and tail.isdigit() else location
+
+
 class ScenarioErrors(ScenarioError):
     """Several independent problems in one or more scenario files; one line each."""
 
@@ -84,7 +93,16 @@ class ScenarioErrors(ScenarioError):
         super().__init__(first.message, location=first.location, path=first.path, snippet=first.snippet)
 
     def lines(self) -> list[str]:
-        return [str(e) for e in self.errors]
+        """One line per problem, at most MAX_PROBLEMS per file, then one per file saying how many more."""
+        by_file: dict[str, list[ScenarioError]] = {}
+        for e in self.errors:
+            by_file.setdefault(_file_of(e.location), []).append(e)
+        shown: list[str] = []
+        for where, errors in by_file.items():
+            shown += [str(e) for e in errors[:MAX_PROBLEMS]]
+            if len(errors) > MAX_PROBLEMS:
+                shown.append(f"{where}: {len(errors) - MAX_PROBLEMS} more problems not shown (fix the ones above first)")
+        return shown
 
     def __str__(self) -> str:
         return "\n".join(self.lines())

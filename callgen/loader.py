@@ -113,9 +113,12 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
         except ScenarioError as exc:
             problems.append(exc)
     _check_groups(calls, smap, problems)
+    _check_calls_per_agent(calls, smap, problems)
+    _check_uris(agents, calls, smap, problems)
+    _check_pauses(calls, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems)
     if problems:
         raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
-    return Scenario(
+    scenario = Scenario(
         name=data["name"],
         description=data.get("description", "").strip(),
         tags=tuple(data.get("tags", ())),
@@ -125,6 +128,82 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
         source=path,
         source_map=smap,
     )
+    _check_renderable(scenario)
+    return scenario
+
+
+def _check_renderable(scenario: Scenario) -> None:
+    """Render every pjsua agent's options as a run would, so a value pjsua's
+    config reader cannot take is refused now and not when the run starts."""
+    from callgen.plan import agent_options
+    from callgen.render import RenderError, render_config
+
+    run_dir = Path("callgen-runs") / "00000000-000000" / scenario.name
+    problems = []
+    for a in scenario.agents:
+        if not a.is_pjsua:
+            continue
+        opts = agent_options(a, 65534, 65534, run_dir / f"{a.name}.pjsua.log", tls=a.tls,
+                             rec_path=run_dir / f"{a.name}.rec.wav")
+        try:
+            render_config(opts)
+        except RenderError as exc:
+            problems.append(scenario.source_map.error(exc.option.key, f"cannot pass to pjsua: {exc}"))
+    if problems:
+        raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
+
+
+def _check_calls_per_agent(calls: list[Call], smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """Each agent has RTP ports for MAX_CALLS_PER_AGENT calls (the run plan refuses more)."""
+    from callgen.plan import MAX_CALLS_PER_AGENT
+
+    counts: dict[str, list[int]] = {}
+    for c in calls:
+        for name in (c.caller, c.callee):
+            if name:
+                counts.setdefault(name, []).append(c.index)
+    for name, indices in counts.items():
+        if len(indices) > MAX_CALLS_PER_AGENT:
+            problems.append(smap.error(("calls", indices[MAX_CALLS_PER_AGENT]),
+                                       f"agent '{name}' takes part in {len(indices)} calls; at most {MAX_CALLS_PER_AGENT} "
+                                       f"(each agent has RTP ports for {MAX_CALLS_PER_AGENT} calls)"))
+
+
+_IPV6_HOST = re.compile(r"^sips?:(?:[^@]*@)?\[")
+
+
+def _check_uris(agents: tuple[Agent, ...], calls: list[Call], smap: SourceMap,
+                problems: list[ScenarioError]) -> None:
+    """Agents are IPv4-only (pjsua is built without IPv6): an IPv6 host in a URI cannot be reached."""
+    why = "agents are IPv4-only (this pjsua has no IPv6), so an IPv6 address cannot be reached; use 127.0.0.1"
+    for c in calls:
+        if c.uri and _IPV6_HOST.match(c.uri):
+            problems.append(smap.error(("calls", c.index, "to"), f"{c.uri[:60]!r}: {why}"))
+    for a in agents:
+        for key, uri in ((("register", "registrar"), a.register.registrar if a.register else None), (("proxy",), a.proxy)):
+            if uri and _IPV6_HOST.match(uri):
+                problems.append(smap.error(("agents", a.name) + key, f"{uri[:60]!r}: {why}"))
+
+
+def _check_pauses(calls: list[Call], timeout: float, smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """Pauses are real time: if they alone outlast the scenario timeout, the run cannot pass."""
+    total = 0.0
+    group: list[float] = []
+    for c in calls:
+        spent = sum(s.seconds for s in c.steps if isinstance(s, PauseStep))
+        for j, st in enumerate(c.steps):
+            if isinstance(st, PauseStep) and st.seconds >= timeout:
+                problems.append(smap.error(("calls", c.index, "steps", j, "pause"),
+                                           f"pause {st.seconds:g} s is not shorter than the scenario timeout ({timeout:g} s)"))
+                return
+        if not c.parallel:
+            total += max(group, default=0.0)
+            group = []
+        group.append(spent)
+    total += max(group, default=0.0)
+    if total >= timeout:
+        problems.append(smap.error(("timeout",), f"the pauses alone take {total:g} s, not less than the scenario "
+                                   f"timeout ({timeout:g} s); raise 'timeout' or shorten the pauses"))
 
 
 def _check_groups(calls: list[Call], smap: SourceMap, problems: list[ScenarioError]) -> None:
@@ -175,13 +254,15 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         if sipp.scenario != want:
             problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
         for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
-                    "answer", "domain", "max_call_s"):
+                    "answer", "domain", "max_call_s", "ptime"):
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
     if audio_spec.get("loop") is False and role is Role.CALLER:
         problems.append(smap.error(k + ("audio", "loop"), "playing once (loop: false) is for callees: pjsua ties it to --auto-play"))
     play = _existing(base, audio_spec["play"], k + ("audio", "play"), smap, problems) if "play" in audio_spec else None
+    if play is not None and play.is_file():
+        _check_wav(play, k + ("audio", "play"), smap, problems)
     return Agent(
         name=name,
         role=role,
@@ -201,14 +282,33 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         audio=AudioConfig(play=play, loop=bool(audio_spec.get("loop", True)), record=bool(audio_spec.get("record", False))),
         sipp=sipp,
         max_call_s=spec.get("max_call_s"),
+        ptime=spec.get("ptime"),
     )
 
 
 def _existing(base: Path, name: str, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> Path:
     p = (base / name).resolve()
-    if not p.is_file():
+    if p.exists() and not p.is_file():
+        problems.append(smap.error(key, f"{p}: not a regular file (pjsua would block on a FIFO or fail on a folder)"))
+    elif not p.is_file():
         problems.append(smap.error(key, f"no such file: {p}"))
     return p
+
+
+def _check_wav(path: Path, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """pjsua's --play-file takes a 16-bit PCM WAV file with sound in it; anything else stops pjsua at start."""
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            width, frames = w.getsampwidth(), w.getnframes()
+    except (wave.Error, EOFError, OSError) as exc:
+        problems.append(smap.error(key, f"{path.name}: not a PCM WAV file ({str(exc)[:80] or 'empty'}); pjsua would refuse it"))
+        return
+    if width != 2:
+        problems.append(smap.error(key, f"{path.name}: {8 * width}-bit samples; pjsua plays 16-bit PCM WAV files"))
+    elif frames == 0:
+        problems.append(smap.error(key, f"{path.name}: the WAV file holds no samples"))
 
 
 def _check_ports(agents: tuple[Agent, ...], smap: SourceMap, problems: list[ScenarioError]) -> None:
@@ -244,6 +344,8 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
     else:
         callee = to
     parties = {caller} | ({callee} if callee else set())
+    if agents[caller].sipp is not None and uri is not None:
+        _check_sipp_remote(base + ("to",), uri, caller, smap)
     if agents[caller].sipp is not None and spec.get("steps"):
         raise smap.error(base + ("steps",), f"'{caller}' is a SIPp uac: it places, holds and ends the call by itself; give no steps")
     steps = tuple(_step(base + ("steps", j), s, caller, parties, smap) for j, s in enumerate(spec.get("steps", ())))
@@ -257,6 +359,16 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
     _check_secure_transport(base, caller, callee, agents, smap)
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)))
+
+
+def _check_sipp_remote(key: tuple, uri: str, caller: str, smap: SourceMap) -> None:
+    """SIPp dials host:port (``sipp HOST:PORT -s USER``); it resolves no SIP URI."""
+    from callgen.sut.sipp import _HOSTPORT
+
+    remote = uri.split("@")[-1].split(";")[0]
+    if not _HOSTPORT.match(remote):
+        raise smap.error(key, f"'{caller}' is a SIPp uac, which dials host:port: give the port in the URI "
+                              f"(e.g. sip:user@127.0.0.1:5060), not {remote!r}")
 
 
 def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:
@@ -284,6 +396,8 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
             others = sorted(parties - senders)
             receiver = others[0] if others else None
         dtmf = DtmfExpect(d["digits"].upper(), DtmfMethod(d["method"]) if "method" in d else None, receiver)
+    if e.get("codec"):
+        _check_expected_codec(path + ("codec",), e["codec"], [agents[caller]] + ([agents[callee]] if callee else []), smap)
     audio = []
     specs = e.get("audio", [])
     for n, a in enumerate(specs if isinstance(specs, list) else [specs]):
@@ -298,6 +412,15 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
         srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=tuple(audio),
     )
+
+
+def _check_expected_codec(key: tuple, want: str, parties: list[Agent], smap: SourceMap) -> None:
+    """A codec can only be selected if the caller offers it and the callee accepts it."""
+    base = want.split("/")[0].lower()
+    for agent, does in zip(parties, ("offers", "accepts")):
+        names = [c.split("/")[0].lower() for c in agent.codecs]
+        if names and base not in names:
+            raise smap.error(key, f"'{want}' can never be selected: '{agent.name}' {does} only {', '.join(agent.codecs)}")
 
 
 def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:

@@ -24,7 +24,8 @@ def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[dict[str, tuple
         for t in scenario.local_targets:
             if t.kind != "kamailio":  # the schema allows nothing else
                 raise ValueError(t.kind)
-            kam = start_kamailio(run_dir / f"{t.name.lower()}-kamailio", password=t.password.reveal() or None)
+            kam = start_kamailio(run_dir / f"{t.name.lower()}-kamailio", port=t.port,
+                                 password=t.password.reveal() or None)
             started.append(kam)
             out[t.name] = (kam.address, kam.port)
         yield out

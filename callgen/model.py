@@ -104,6 +104,7 @@ class LocalTarget:
     name: str  #: the variable it provides, e.g. KAMAILIO
     kind: str  #: "kamailio"
     password: Secret
+    port: int | None = None  #: fixed UDP port; None: a free one per run
 
 
 class CallState(str, enum.Enum):
@@ -135,6 +136,7 @@ class Agent:
     audio: AudioConfig = AudioConfig()
     sipp: SippSpec | None = None
     max_call_s: int | None = None
+    ptime: int | None = None  #: audio packet duration in ms (pjsua --ptime); None: the codec's own
 
     @property
     def is_pjsua(self) -> bool:

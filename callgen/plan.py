@@ -136,6 +136,8 @@ def _media_options(agent: Agent, k: tuple, rec_path: Path | None) -> list[PjsuaO
         o.append(PjsuaOption("--dis-codec", "*", k + ("codecs",)))
         for i, codec in reversed(list(enumerate(agent.codecs))):
             o.append(PjsuaOption("--add-codec", codec, k + ("codecs", i)))
+    if agent.ptime is not None:
+        o.append(PjsuaOption("--ptime", str(agent.ptime), k + ("ptime",)))
     if agent.srtp.enabled:
         ks = k + ("srtp",)
         o += [

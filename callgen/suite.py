@@ -249,6 +249,14 @@ class SuiteOptions:
 
 
 @dataclass(frozen=True)
+class NotRun:
+    """A scenario run that never started (the suite was interrupted first)."""
+
+    name: str  #: as a result would be named (``name`` or ``name[#k]``)
+    file: str
+
+
+@dataclass(frozen=True)
 class SuiteResult:
     results: tuple[ScenarioResult, ...]
     duration_s: float
@@ -256,6 +264,7 @@ class SuiteResult:
     started: str = ""  #: ISO 8601 UTC start time
     interrupted: bool = False
     not_run: int = 0  #: scenario runs never started because of an interrupt
+    not_run_units: tuple[NotRun, ...] = ()  #: which ones (reported as skipped in JUnit)
 
     @property
     def exit_status(self) -> int:
@@ -376,9 +385,13 @@ def run_suite(
     interrupted = False
     pool = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="callgen-run")
     try:
-        futures = {
-            pool.submit(_run_unit, u, len(units), options, run_one, notify, stop): u for u in units
-        }
+        futures: dict[cf.Future, _Unit] = {}
+        try:
+            for u in units:
+                futures[pool.submit(_run_unit, u, len(units), options, run_one, notify, stop)] = u
+        except KeyboardInterrupt:  # Ctrl-C while the first runs start: submit no more
+            interrupted = True
+            stop.set()
         pending = set(futures)
         while pending:
             try:
@@ -407,6 +420,7 @@ def run_suite(
         started=started_at.isoformat(timespec="seconds"),
         interrupted=interrupted or stop.is_set(),
         not_run=len(units) - len(ordered),
+        not_run_units=tuple(NotRun(u.display, str(u.scenario.source)) for u in units if u.index not in results),
     )
 
 

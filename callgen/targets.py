@@ -53,7 +53,7 @@ def local_targets(data: Mapping[str, Any], given: Mapping[str, str]) -> tuple[Lo
     """Targets callgen must start itself (those not given by --var or the environment)."""
     targets = data.get("targets") or {}
     return tuple(
-        LocalTarget(name, spec["local"]["kind"], Secret(spec["local"].get("password", "")))
+        LocalTarget(name, spec["local"]["kind"], Secret(spec["local"].get("password", "")), spec["local"].get("port"))
         for name, spec in targets.items()
         if isinstance(spec, dict) and "local" in spec and name not in given
     )

@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any, Callable
 
-from callgen.errors import UsageError
+from callgen.errors import InfrastructureError, UsageError
 from callgen.reports import publish
 from callgen.reports.keep import KEEP_CHOICES
 from callgen.reports.merge import merge_reports
@@ -33,11 +34,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def merge_command(args: argparse.Namespace, io: Any) -> int:
+    output = Path(args.output)
+    if output.is_dir():
+        raise UsageError(f"-o {output}: is a folder, not a file")
+    prepare_dir(output.parent, "-o")
+    probe_write(output, "-o")
     res = merge_reports(args.inputs, args.output)
     for dup in res.duplicates:
         print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
     print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests -> {res.output}", file=io.out)
     return 0
+
+
+def prepare_dir(path: Path, what: str) -> None:
+    """Create ``path`` (a folder) or say why not: exit 2 when the argument is
+    wrong (it or a parent is a file), 3 when the system refuses (read-only,
+    no permission, disk full)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{what} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{what} {path}: a parent of it is a file, not a folder") from None
+    except OSError as exc:
+        raise InfrastructureError(f"{what} {path}: cannot create the folder: {exc.strerror}") from None
+
+
+def probe_write(path: Path, what: str) -> None:
+    """Open ``path`` for appending as the report writer will, removing it again if it is new."""
+    existed = path.exists()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.close(fd)
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise InfrastructureError(f"{what} {path}: cannot write: {exc.strerror}") from None
+    if not existed:
+        path.unlink()
+
+
+def check_outputs(out_dir: Path, *, junit: Path | None = None, json_path: Path | None = None) -> None:
+    """Before anything runs: can the output folder and the report files be written?"""
+    prepare_dir(out_dir, "--out")
+    probe_write(out_dir / ".callgen-write-probe", "--out")
+    for option, path in (("--junit", junit), ("--json", json_path)):
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise UsageError(f"{option} {path}: is a folder, not a file")
+        prepare_dir(path.parent, option)
+        probe_write(path, option)
 
 
 def _var(text: str) -> tuple[str, str]:
@@ -101,6 +149,7 @@ def run_suite_command(
             io.out.write(f"{sc.name}  {sc.source}{tags}\n")
         return 0
     out_dir = Path(args.out)
+    check_outputs(out_dir, junit=args.junit, json_path=args.json_report)
     options = SuiteOptions(run=make_run_options(args, out_dir), out_dir=out_dir, jobs=args.jobs,
                            retries=args.retries, repeat=args.repeat)
     suite = run_suite(chosen, options, run_one=run_one, progress=stream_progress(io.err))

@@ -10,7 +10,9 @@ sharding bug: it ran twice) - listed in ``MergeResult.duplicates``, as a
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import math
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from callgen.errors import UsageError
 from callgen.reports.jsonreport import totals, write_json_data
 from callgen.reports.junit import build_from_testcases, write_xml
 from callgen.result import ScenarioResult
+from callgen.yamlsrc import read_capped
 
 
 class ReportInputError(UsageError):
@@ -62,11 +65,39 @@ def merge_reports(paths: Sequence[Path], output: Path) -> MergeResult:
 # --------------------------------------------------------------------------- JUnit
 
 
-def _parse_xml(path: Path) -> ET.Element:
+MAX_REPORT_BYTES = 256 << 20  #: a shard report larger than this is refused, not read
+MAX_REPORT_DEPTH = 64  #: element/array nesting; callgen's own reports nest a handful of levels
+
+
+def _read_report(path: Path) -> bytes:
+    """The bytes of a report file; a folder, FIFO, device or oversized file is refused by name."""
     try:
-        root = ET.parse(path).getroot()
+        return read_capped(path, MAX_REPORT_BYTES)
     except FileNotFoundError:
         raise ReportInputError(f"{path}: no such file") from None
+    except ValueError as exc:
+        raise ReportInputError(f"{path}: not read: {exc}") from None
+    except OSError as exc:
+        raise ReportInputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _xml_depth_ok(data: bytes, path: Path) -> None:
+    """Refuse nesting deeper than MAX_REPORT_DEPTH while parsing (no tree built yet)."""
+    depth = 0
+    try:
+        for event, _ in ET.iterparse(io.BytesIO(data), events=("start", "end")):
+            depth += 1 if event == "start" else -1
+            if depth > MAX_REPORT_DEPTH:
+                raise ReportInputError(f"{path}: XML nested more than {MAX_REPORT_DEPTH} levels deep; not a callgen report")
+    except ET.ParseError:
+        return  # reported with its position by the real parse
+
+
+def _parse_xml(path: Path) -> ET.Element:
+    data = _read_report(path)
+    _xml_depth_ok(data, path)
+    try:
+        root = ET.fromstring(data)
     except ET.ParseError as exc:
         line, col = exc.position
         reason = str(exc).split(":")[0]
@@ -110,26 +141,48 @@ def _merge_junit(inputs: tuple[Path, ...], output: Path) -> MergeResult:
 
 def _float(value: str | None, path: Path) -> float:
     try:
-        return float((value or "0").replace(",", ""))
+        number = float((value or "0").replace(",", ""))
     except ValueError:
         raise ReportInputError(f"{path}: time={value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ReportInputError(f"{path}: time={value!r} is not a finite number")
+    return number
 
 
 # --------------------------------------------------------------------------- JSON
 
 
 def _load_json(path: Path) -> dict[str, Any]:
+    raw = _read_report(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportInputError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise ReportInputError(f"{path}:{exc.lineno}:{exc.colno}: not a JSON report ({exc.msg})") from None
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ReportInputError(f"{path}: byte {exc.start}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(f"{path}:{exc.lineno}:{exc.colno}: not a JSON report ({exc.msg})") from None
+    except RecursionError:
+        raise ReportInputError(f"{path}: JSON nested too deeply; not a callgen report") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise ReportInputError(f"{path}: not a callgen JSON report (no \"results\" list)")
     return data
+
+
+def _finite(value: Any, key: str, path: Path) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ReportInputError(f"{path}: {key}={value!r} is not a finite number")
+    return number
+
+
+def _not_run(data: dict[str, Any], path: Path) -> int:
+    """The shard's count of scenario runs that never started (kept through the merge)."""
+    value = data.get("totals", {}).get("not_run", 0) if isinstance(data.get("totals"), dict) else 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ReportInputError(f"{path}: totals.not_run={value!r} is not a count")
+    return value
 
 
 def _parse_time(text: str) -> dt.datetime | None:
@@ -143,9 +196,11 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
     results: list[ScenarioResult] = []
     spans: list[tuple[dt.datetime, float]] = []
     jobs = 0
+    not_run = 0
     interrupted = False
     for path in inputs:
         data = _load_json(path)
+        not_run += _not_run(data, path)
         for i, d in enumerate(data["results"]):
             try:
                 results.append(ScenarioResult.from_dict(d))
@@ -153,7 +208,7 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
                 raise ReportInputError(f"{path}: results[{i}]: invalid result ({exc})") from None
         start = _parse_time(data.get("started", ""))
         if start is not None:
-            spans.append((start, float(data.get("duration_s", 0.0))))
+            spans.append((start, _finite(data.get("duration_s", 0.0), "duration_s", path)))
         jobs += int(data.get("jobs", 0))
         interrupted = interrupted or bool(data.get("interrupted"))
     results.sort(key=lambda r: (r.file, r.name))
@@ -169,7 +224,7 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
         "jobs": jobs,
         "interrupted": interrupted,
         "results": [r.to_dict() for r in results],
-        "totals": totals(results, interrupted=interrupted),
+        "totals": totals(results, interrupted=interrupted, not_run=not_run),
         "duplicates": list(dups),
         "merged_from": [str(p) for p in inputs],
     }

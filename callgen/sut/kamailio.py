@@ -3,8 +3,10 @@
 Why a harness: registration (with digest credentials) and calls through a proxy
 need a real SIP server, not pjsua talking to itself.  The shipped config
 (``kamailio.cfg`` next to this module) is never edited per run: listen socket
-and password are passed as preprocessor defines (``-A``), so the file that was
-reviewed is the file that runs.
+is passed as a preprocessor define (``-A``) and the password in the child's
+environment (``CALLGEN_KAMAILIO_PASSWORD``, read by ``#!defenvs``; a command
+line is visible to every user in ``ps``), so the file that was reviewed is the
+file that runs.
 
 Lifecycle: ``kamailio -f cfg -DD -E -n 1`` in its own session (process group),
 stderr -> ``kamailio.log`` in the work directory; ready when an OPTIONS to its
@@ -34,7 +36,9 @@ MODULE_DIRS = (
     Path("/usr/local/lib64/kamailio/modules"),
     Path("/usr/local/lib/kamailio/modules"),
 )
-#: passed inside a config define, so keep it to characters that need no quoting
+#: the environment variable the shipped config reads the digest password from
+PASSWORD_ENV = "CALLGEN_KAMAILIO_PASSWORD"
+#: keep it to characters that need no quoting anywhere
 _PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~+-]{1,64}$")
 
 
@@ -112,10 +116,17 @@ class KamailioProcess:
         if module_dir:
             argv += ["-L", str(module_dir)]
         if c.password is not None:
-            argv += ["-A", "WITH_AUTH", "-A", f'AUTH_PASSWORD="{c.password}"']
+            argv += ["-A", "WITH_AUTH"]  # the password itself goes in child_env()
         for d in c.defines:
             argv += ["-A", d]
         return argv
+
+    def child_env(self) -> dict[str, str]:
+        """Kamailio's environment: ours, plus the password when auth is on (never inherited)."""
+        env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
+        if self.config.password is not None:
+            env[PASSWORD_ENV] = self.config.password
+        return env
 
     def start(self) -> "KamailioProcess":
         if self._proc is not None:
@@ -125,7 +136,8 @@ class KamailioProcess:
         with open(self.log_path, "wb") as log:
             try:
                 self._proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                    env=self.child_env(),
                 )
             except OSError as exc:
                 raise InfrastructureError(f"cannot start kamailio ({argv[0]}): {exc.strerror}") from None

@@ -20,6 +20,7 @@ def test_validate_misspelled_key_one_line_exit_2(cli, write_yaml):
     r = cli("validate", str(f))
     assert r.status == 2
     first = r.err.splitlines()[0]
+    assert first.startswith("callgen: error: ")  # the same form as every other bad input
     assert first.endswith("x.yaml:7: agents.bob.answr: unknown key 'answr' (did you mean 'answer'?)")
     assert "Traceback" not in r.err
 
@@ -95,3 +96,65 @@ def test_unknown_codec_is_refused_before_anything_runs(cli, write_yaml, tmp_path
     assert "c.yaml:7: agents.bob.codecs[1]: codec 'G729' is not in this pjsua (it has" in r.err
     assert "PCMA" in r.err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("capture.pcap"))
+
+
+def test_render_writes_configs_with_the_password_owner_only(cli, write_yaml, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / "alice.cfg"
+    stale.write_text("old\n")
+    stale.chmod(0o644)  # a config left from before must not keep its mode
+    f = write_yaml("name: t\nagents:\n  alice:\n    role: caller\n    register: {registrar: 'sip:127.0.0.1:5060', password: s3cret}\n"
+                   "  bob: {role: callee}\ncalls: [{from: alice, to: bob}]\n")
+    r = cli("render", str(f), "-o", str(out))
+    assert r.status == 0, r.err
+    for cfg in (out / "alice.cfg", out / "bob.cfg"):
+        assert cfg.stat().st_mode & 0o777 == 0o600
+    assert "--password=s3cret" in (out / "alice.cfg").read_text()
+
+
+@pytest.mark.parametrize("binary, problem", [
+    ("/bin/false", "'--version' printed no pjproject version"),
+    ("/bin/true", "'--version' printed no pjproject version"),
+    ("version-only", "it started but listed no audio codecs"),
+])
+def test_doctor_proves_pjsua_works_before_saying_ok(cli, tmp_path, binary, problem):
+    if binary == "version-only":  # prints a version, then exits instead of offering its menu
+        fake = tmp_path / "pjsua"
+        fake.write_text("#!/bin/sh\necho 'PJ_VERSION                : 2.17'\n")
+        fake.chmod(0o755)
+        binary = str(fake)
+    r = cli("doctor", "--pjsua", binary)
+    assert r.status == 1
+    first = r.out.splitlines()[0]
+    assert first.startswith("[MISS] pjsua") and f"{binary} does not work: {problem}" in first
+    assert "codecs:" not in r.out
+
+
+def test_unexpected_errors_are_one_line_and_traceback_only_with_debug(cli, monkeypatch, tmp_path):
+    import callgen.cmd_core as cmd_core
+
+    def boom(args, io):
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(cmd_core, "_validate", boom)
+    r = cli("validate", "x.yaml")
+    assert r.status == 3
+    assert r.err.strip() == ("callgen: error: internal error: RuntimeError: something unforeseen "
+                             "(run with --debug for the traceback)")
+    r = cli("--debug", "validate", "x.yaml")
+    assert r.status == 3 and "Traceback (most recent call last)" in r.err
+
+
+def test_os_errors_name_the_file_and_exit_3(cli, monkeypatch):
+    import errno
+
+    import callgen.cmd_core as cmd_core
+
+    def full(args, io):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/out/report.json")
+
+    monkeypatch.setattr(cmd_core, "_validate", full)
+    r = cli("validate", "x.yaml")
+    assert r.status == 3
+    assert r.err.strip() == "callgen: error: /tmp/out/report.json: No space left on device"

@@ -97,9 +97,7 @@ def test_renderer_error_names_the_scenario_key(write_yaml, tmp_path):
         f"name: t\nagents:\n  alice:\n    role: caller\n    user: {'u' * 60}\n    domain: {dom}\n"
         "  bob:\n    role: callee\ncalls:\n  - from: alice\n    to: bob\n"
     )
-    s = load_scenario(write_yaml(text))
-    plan = plan_run(s, tmp_path, 20000, 400)
-    with pytest.raises(ScenarioError) as ei:
-        plan.agent("alice").config_text(s)
+    with pytest.raises(ScenarioError) as ei:  # refused while loading (validate), not when the run starts
+        load_scenario(write_yaml(text))
     assert ":5: agents.alice.user: cannot pass to pjsua" in str(ei.value)
     assert "too long" in str(ei.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -38,7 +39,8 @@ def test_argv_passes_listen_and_password_as_defines(tmp_path):
     argv = k.argv()
     assert argv[:6] == ["/bin/kamailio", "-f", str(DEFAULT_CONFIG), "-DD", "-E", "-n"]
     assert ["-A", "LISTEN=udp:127.0.0.1:5099"] == argv[argv.index("LISTEN=udp:127.0.0.1:5099") - 1 :][:2]
-    assert "WITH_AUTH" in argv and 'AUTH_PASSWORD="pw1"' in argv
+    assert "WITH_AUTH" in argv and not any("pw1" in a for a in argv)  # never on the command line
+    assert k.child_env()["CALLGEN_KAMAILIO_PASSWORD"] == "pw1"
     assert k.uri == "sip:127.0.0.1:5099" and k.outbound_uri == "sip:127.0.0.1:5099;lr"
     no_auth = KamailioProcess(KamailioConfig(tmp_path, port=5099, binary=Path("/bin/kamailio"))).argv()
     assert "WITH_AUTH" not in no_auth and not any(a.startswith("AUTH_PASSWORD") for a in no_auth)
@@ -111,12 +113,13 @@ def test_probe_times_out_without_answer_and_stops_when_process_died():
 
 
 @needs_kamailio
-@pytest.mark.parametrize("defines", [["LISTEN=udp:127.0.0.1:5999"], ["LISTEN=udp:127.0.0.1:5999", "WITH_AUTH", 'AUTH_PASSWORD="x"']])
+@pytest.mark.parametrize("defines", [["LISTEN=udp:127.0.0.1:5999"], ["LISTEN=udp:127.0.0.1:5999", "WITH_AUTH"]])
 def test_shipped_config_passes_kamailio_syntax_check(tmp_path, defines):
     argv = ["kamailio", "-c", "-f", str(DEFAULT_CONFIG), "-E"]
     for d in defines:
         argv += ["-A", d]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    env = {**os.environ, "CALLGEN_KAMAILIO_PASSWORD": "x"}
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "udp: 127.0.0.1 [127.0.0.1]:5999" in r.stdout + r.stderr
 
@@ -213,3 +216,30 @@ def test_without_password_registration_needs_no_credentials(tmp_path, pjsua):
         assert _registration(bob).kind is EventKind.REG_OK
         stop_all([bob])
     assert "REGISTER of bob saved" in k.log_text()
+
+
+def _cmdlines_and_environ(pgid: int) -> list[tuple[bytes, bytes]]:
+    """Command line and environment of every process in the group ``pgid`` (what ps shows)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(d.name)) != pgid:
+                continue
+            out.append(((d / "cmdline").read_bytes(), (d / "environ").read_bytes()))
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+    return out
+
+
+@needs_kamailio
+@pytest.mark.integration
+def test_password_is_not_on_any_command_line(tmp_path):
+    secret = "n0t-in-ps.X7"
+    with start_kamailio(tmp_path / "kam", password=secret) as k:
+        procs = _cmdlines_and_environ(k.pid)
+        assert procs, "kamailio's process group is empty"
+        assert all(secret.encode() not in cmd for cmd, _ in procs)
+        assert any(f"CALLGEN_KAMAILIO_PASSWORD={secret}".encode() in env for _, env in procs)
+    assert secret.encode() not in b" ".join(Path(f"/proc/{os.getpid()}/environ").read_bytes().split(b"\0"))
