@@ -7,10 +7,14 @@ PY    := $(VENV)/bin/python
 CALLGEN := $(VENV)/bin/callgen
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-integration bench doctor clean reference library
+.PHONY: setup venv demo test test-unit test-integration lint bench doctor clean reference library
 
 setup:
 	@bash scripts/setup.sh
+
+# Only the virtualenv: no root, no Debian packages, no pjsua build (make test-unit, make lint)
+venv:
+	@bash scripts/setup.sh venv
 
 demo: setup
 	$(CALLGEN) doctor
@@ -19,8 +23,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
-test-unit: setup
+# Seconds of feedback for a contributor: no root, no pjsua build, no real calls
+test-unit: venv
 	$(PY) -m pytest -ra -m "not integration" $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check callgen tests bench scripts
+	$(VENV)/bin/lint-imports
 
 test-integration: setup
 	$(PY) -m pytest -ra -m integration $(PYTEST_ARGS)

@@ -1,3 +1,3 @@
-from callgen.cli import main
+from callgen.cli.main import main
 
 raise SystemExit(main())

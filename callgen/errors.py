@@ -1,6 +1,6 @@
 """Typed errors raised by callgen's core, and the exit codes they map to.
 
-The CLI (``callgen.cli``) is the one place that turns these into exit statuses;
+The CLI (``callgen.cli.main``) is the one place that turns these into exit statuses;
 every other module raises.  Exit codes are documented in the README.
 """
 

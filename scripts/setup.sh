@@ -139,6 +139,10 @@ make_venv() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+if [[ "${1:-}" == venv ]]; then  # make venv / test-unit / lint: no root, no packages, no pjsua build
+  make_venv
+  exit 0
+fi
 install_debs
 build_pjsua
 make_venv

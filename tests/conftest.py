@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from callgen.cli import IO, main
+from callgen.cli.main import IO, main
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

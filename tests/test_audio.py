@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from callgen import audio
-from callgen.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
+from callgen.analysis import audio
+from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.errors import CaptureFormatError, UsageError
 from callgen.sut.ports import free_port_block
-from callgen.toolpaths import find_pjsua
+from callgen.pjsua.toolpaths import find_pjsua
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "audio"
 
@@ -129,7 +129,7 @@ def test_shipped_wavs_are_small_and_reproducible(tmp_path):
     for p in made:
         shipped = SHIPPED_DIR / p.name
         assert shipped.stat().st_size < 100_000
-        assert shipped.read_bytes() == p.read_bytes(), f"{shipped} differs from the generator; rerun python -m callgen.audio"
+        assert shipped.read_bytes() == p.read_bytes(), f"{shipped} differs from the generator; rerun python -m callgen.analysis.audio"
     assert audio.tone_present(SHIPPED_DIR / "tone_1000hz_3s.wav", 1000)
     assert audio.tone_present(SHIPPED_DIR / "tone_440hz_3s.wav", 440)
     assert audio.active_seconds(SHIPPED_DIR / "tones_3s.wav") == pytest.approx(3.0, abs=0.05)

@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 import xmlschema
 
-from callgen import suite as suite_mod
-
+from callgen.suite import execute as suite_mod
 from callgen.reports.jsonreport import write_json
 from callgen.reports.junit import write_junit
 from callgen.reports.merge import merge_reports
-from callgen.suite import SuiteOptions, run_suite
+from callgen.suite.execute import SuiteOptions, run_suite
 
 from tests.test_suite import FakeScenario, result_for
 

@@ -15,18 +15,18 @@ pytest_plugins = ["pytester"]
 
 
 def _plugin_args() -> list[str]:
-    """``-p callgen.pytest_plugin`` unless the entry point already loads it
+    """``-p callgen.cli.pytest_plugin`` unless the entry point already loads it
     (registering it twice is an error)."""
     eps = importlib.metadata.entry_points(group="pytest11")
-    if any(ep.value == "callgen.pytest_plugin" for ep in eps):
+    if any(ep.value == "callgen.cli.pytest_plugin" for ep in eps):
         return []
-    return ["-p", "callgen.pytest_plugin"]
+    return ["-p", "callgen.cli.pytest_plugin"]
 
 
 FAKE_RUNNER = '''
 import json
 from pathlib import Path
-from callgen.result import CheckResult, ScenarioResult, Verdict
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 def pytest_callgen_run_scenario(scenario, out_dir, variables, config):
     run = Path(out_dir) / "run"

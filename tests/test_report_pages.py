@@ -12,14 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from callgen.analysis.model import Crypto, Dialog, Sdp, SdpMedia, SipMessage
-from callgen.ladder import MAX_MESSAGE_CHARS, AgentAddress, CallFlow, CallInfo, build_flow, build_flows
+from callgen.verdict.ladder import MAX_MESSAGE_CHARS, AgentAddress, CallFlow, CallInfo, build_flow, build_flows
 from callgen.reports import publish
-from callgen.reports.index import render_html, render_markdown, write_index
+from callgen.reports.index import render_html, render_markdown
 from callgen.reports.jsonreport import write_json
 from callgen.reports.merge import merge_reports
 from callgen.reports.page import render_run_page
-from callgen.result import CheckResult, ScenarioResult, Verdict
-from callgen.suite import SuiteResult
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
+from callgen.suite.execute import SuiteResult
 
 DATA = Path(__file__).parent / "data" / "reports"
 AGENTS = (AgentAddress("alice", "127.0.0.1", 5060), AgentAddress("bob", "127.0.0.1", 5062))

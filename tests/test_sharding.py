@@ -7,7 +7,7 @@ import random
 import pytest
 
 from callgen.errors import UsageError
-from callgen.sharding import parse_shard, shard, shard_from_env, shard_label
+from callgen.suite.sharding import parse_shard, shard, shard_from_env, shard_label
 
 
 def _library(n: int, seed: int = 7) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import io
 import threading
 from dataclasses import dataclass, field
@@ -12,10 +11,10 @@ from typing import Mapping
 
 import pytest
 
-from callgen import suite as suite_mod
+from callgen.suite import execute as suite_mod
 from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
-from callgen.result import CheckResult, ScenarioResult, Verdict
-from callgen.suite import (
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
+from callgen.suite.execute import (
     SuiteOptions,
     SuiteResult,
     SuiteValidationError,

@@ -14,11 +14,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from callgen.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
+from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.ports import free_port_block
-from callgen.tlsgen import KeyType, make_tls_material
-from callgen.toolpaths import find_pjsua
+from callgen.run.tlsgen import KeyType, make_tls_material
+from callgen.pjsua.toolpaths import find_pjsua
 
 
 def _load(path: Path) -> x509.Certificate:
@@ -86,7 +86,7 @@ def test_cli_writes_material(tmp_path):
     import argparse
     import io
 
-    from callgen.tlsgen import register
+    from callgen.run.tlsgen import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))

@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from callgen.analysis.command import register
-from callgen.cli import IO
+from callgen.console import IO
 from callgen.errors import CallgenError
 
 

@@ -18,7 +18,7 @@ from callgen.reports.merge import MergeResult, merge_reports
 from callgen.reports.text import format_scenario, format_summary
 
 if TYPE_CHECKING:
-    from callgen.suite import SuiteResult
+    from callgen.suite.execute import SuiteResult
 
 __all__ = [
     "KEEP_CHOICES", "MergeResult", "Published", "apply_keep", "build_junit", "format_scenario",

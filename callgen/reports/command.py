@@ -125,14 +125,14 @@ def run_suite_command(
     ``make_run_options(args, out_dir)`` builds the runner's ``RunOptions``
     (the CLI layer knows its fields); ``args.out`` is the output folder.
     """
-    from callgen.suite import SuiteOptions, collect, run_suite, select, stream_progress, validate_all
+    from callgen.suite.execute import SuiteOptions, collect, run_suite, select, stream_progress, validate_all
 
     files = collect(args.paths)
     if not files:
         raise UsageError(f"no scenario file found in {' '.join(args.paths)}")
     shard = getattr(args, "shard", None)
     if shard is not None:
-        from callgen.sharding import shard as take_shard
+        from callgen.suite.sharding import shard as take_shard
 
         files = [Path(p) for p in take_shard([str(f) for f in files], *shard)]
         if not files:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import quote
 
 from callgen.fileio import write_atomic
-from callgen.ladder import SUMMARY_KEY
+from callgen.verdict.ladder import SUMMARY_KEY
 from callgen.reports.junit import xml_text
 from callgen.reports.page import (
     KNOWN_SUMMARY,
@@ -34,10 +34,10 @@ from callgen.reports.page import (
 )
 from callgen.reports.svg import esc, run_summary_svg
 from callgen.reports.text import check_line, one_line, totals_line
-from callgen.result import ScenarioResult
+from callgen.verdict.result import ScenarioResult
 
 if TYPE_CHECKING:
-    from callgen.suite import SuiteResult
+    from callgen.suite.execute import SuiteResult
 
 MAX_FILES = 200  #: per run folder; a runaway folder must not make a 50 MB index
 

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from callgen.fileio import write_atomic
 from callgen import __version__
-from callgen.result import ScenarioResult, Verdict
+from callgen.verdict.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:
-    from callgen.suite import SuiteResult
+    from callgen.suite.execute import SuiteResult
 
 
 def totals(results: Sequence[ScenarioResult], *, interrupted: bool = False, not_run: int = 0) -> dict[str, int]:
-    from callgen.suite import SuiteResult
+    from callgen.suite.execute import SuiteResult
 
     status = SuiteResult(tuple(results), 0.0, 0, interrupted=interrupted).exit_status
     count = {v: sum(1 for r in results if r.verdict is v) for v in Verdict}

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 from callgen import __version__
 from callgen.fileio import write_atomic
 from callgen.reports.text import check_line, failed_check_line, one_line
-from callgen.result import ScenarioResult, Verdict
+from callgen.verdict.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:
-    from callgen.suite import SuiteResult
+    from callgen.suite.execute import SuiteResult
 
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 

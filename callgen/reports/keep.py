@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from callgen.errors import UsageError
-from callgen.result import ScenarioResult, Verdict
+from callgen.verdict.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:
-    from callgen.suite import SuiteResult
+    from callgen.suite.execute import SuiteResult
 
 KEEP_CHOICES = ("all", "failed", "none")
 

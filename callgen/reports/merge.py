@@ -23,8 +23,8 @@ from callgen import __version__
 from callgen.errors import UsageError
 from callgen.reports.jsonreport import totals, write_json_data
 from callgen.reports.junit import build_from_testcases, write_xml
-from callgen.result import ScenarioResult
-from callgen.yamlsrc import read_capped
+from callgen.verdict.result import ScenarioResult
+from callgen.scenario.yamlsrc import read_capped
 
 
 class ReportInputError(UsageError):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from callgen.ladder import CallFlow, FlowMessage
+from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
-from callgen.result import CheckResult, ScenarioResult, Verdict
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1400px}
 h1{margin:.2em 0}h2{margin:.2em 0;font-size:1.3em}h3{font-size:1.05em;margin:1em 0 .3em}

@@ -13,9 +13,9 @@ import html
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from callgen.ladder import CallFlow, FlowMessage
+from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.reports.junit import xml_text
-from callgen.result import ScenarioResult
+from callgen.verdict.result import ScenarioResult
 
 LANE_GAP = 250  #: px between lifelines
 LANE_X0 = 170  #: x of the first lifeline (the time column is on its left)

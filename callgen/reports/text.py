@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from callgen.result import CheckResult, ScenarioResult, Verdict
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 if TYPE_CHECKING:
-    from callgen.suite import SuiteResult
+    from callgen.suite.execute import SuiteResult
 
 
 def check_line(check: CheckResult) -> str:

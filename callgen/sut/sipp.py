@@ -31,7 +31,7 @@ from callgen.sut.ports import LOOPBACK, free_port_block
 from callgen.sut.process import stop_group
 
 BUILTIN_SCENARIOS = ("uac", "uas", "regexp", "branchc", "branchs", "uac_pcap")
-_HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+HOSTPORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 _STAT_LINE = re.compile(r"^\s*(Successful call|Failed call)\s*\|\s*(\d+)\s*\|\s*(\d+)", re.MULTILINE)
 EXIT_MEANINGS = {
     0: "all calls successful",
@@ -74,7 +74,7 @@ class SippConfig:
             raise UsageError(f"sipp scenario {self.scenario!r} is not built in ({', '.join(BUILTIN_SCENARIOS)})")
         if self.scenario_file is not None and not Path(self.scenario_file).is_file():
             raise UsageError(f"{self.scenario_file}: sipp scenario file not found")
-        if self.remote is not None and not _HOSTPORT.match(self.remote):
+        if self.remote is not None and not HOSTPORT.match(self.remote):
             raise UsageError(f"sipp remote {self.remote!r} must be host:port")
         if self.calls < 1:
             raise UsageError("sipp calls must be >= 1")

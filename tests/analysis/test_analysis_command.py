@@ -13,8 +13,8 @@ import pytest
 
 from callgen.analysis import analyze_capture
 from callgen.analysis.command import register
-from callgen.cli import IO
-from callgen.errors import CaptureFormatError, ExitStatus
+from callgen.cli.main import IO
+from callgen.errors import ExitStatus
 
 from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
 

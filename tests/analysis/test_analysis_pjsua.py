@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from callgen.analysis import analyze_capture, ladder_lines
-from callgen.capture import Tcpdump
-from callgen.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
+from callgen.run.capture import Tcpdump
+from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.sut.ports import free_port_block
-from callgen.toolpaths import find_pjsua
+from callgen.pjsua.toolpaths import find_pjsua
 
 pytestmark = [
     pytest.mark.integration,

@@ -116,7 +116,6 @@ def test_jitter_of_a_jittery_stream():
 
     s = RtpSender(ssrc=5, seq=0, ts=0)
     s.audio(10.0, 200)
-    rng = random.Random(3)
     pk = [(t + (0.004 if i % 2 else 0.0), p) for i, (t, p) in enumerate(s.packets)]
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "j.pcap")

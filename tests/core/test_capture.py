@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from callgen import capture
+from callgen.run import capture
 from callgen.analysis.pcapio import LINKTYPE_ETHERNET, read_packets
-from callgen.capture import (CAPTURE_ENV, CAP_NET_RAW, CAP_SETGID, Dumpcap, Tcpdump, capture_tool,
-                             find_dumpcap, find_tcpdump, make_capture, start_capture,
-                             tcpdump_can_drop_privileges)
+from callgen.run.capture import (CAPTURE_ENV, CAP_NET_RAW, CAP_SETGID, Dumpcap, Tcpdump, capture_tool,
+                             find_dumpcap, find_tcpdump, make_capture, tcpdump_can_drop_privileges)
 from callgen.errors import InfrastructureError, UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,7 +196,7 @@ CHILD = textwrap.dedent("""
     import json, os, socket, sys
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
-    from callgen import capture
+    from callgen.run import capture
     from callgen.analysis.pcapio import read_packets
     from callgen.errors import InfrastructureError
     d = Path(sys.argv[2])

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream, Sdp, SdpMedia, SipMessage
-from callgen.capture import CaptureStats
-from callgen.checks import run_health, sip_checks, step_checks
-from callgen.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
-from callgen.loader import load_scenario
-from callgen.media_checks import CallMedia, dtmf_checks, info_digits, rtp_checks, srtp_checks
-from callgen.model import RtpExpect
+from callgen.run.capture import CaptureStats
+from callgen.verdict.checks import run_health, sip_checks, step_checks
+from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
+from callgen.scenario.loader import load_scenario
+from callgen.verdict.media import CallMedia, dtmf_checks, info_digits, rtp_checks, srtp_checks
+from callgen.scenario.model import RtpExpect
 
 ALICE, BOB = "127.0.0.1:20000", "127.0.0.1:20002"
 A_RTP, B_RTP = "127.0.0.1:20040", "127.0.0.1:20060"
@@ -115,7 +115,7 @@ def test_expecting_no_dtmf(tmp_path):
 """)
     from dataclasses import replace
 
-    from callgen.model import DtmfExpect
+    from callgen.scenario.model import DtmfExpect
 
     call = replace(sc.calls[0], expect=replace(sc.calls[0].expect, dtmf=DtmfExpect(digits="")))
     quiet = answered_dialog()
@@ -141,7 +141,7 @@ def test_rtp_of_unnegotiated_payload_types_fails(fwd_pts, bwd_pts, ok_fwd, ok_bw
 
 
 def test_codec_check_looks_at_what_flowed(tmp_path):
-    from callgen.checks import _codec_check
+    from callgen.verdict.checks import _codec_check
 
     d = answered_dialog(offer_pts=(0,), answer_pts=(0,))
     good = CallMedia((stream(A_RTP, B_RTP, (0,)),), (stream(B_RTP, A_RTP, (0,)),))

@@ -41,6 +41,7 @@ def test_render_writes_one_config_per_agent(cli, tmp_path):
     assert "--auto-answer=200" in (tmp_path / "bob.cfg").read_text()
 
 
+@pytest.mark.integration  # runs the real pjsua (its version and codecs)
 def test_doctor_reports_tools(cli):
     r = cli("doctor")
     assert r.status == 0, r.out
@@ -89,6 +90,7 @@ def test_bad_shard_is_usage_error(cli):
     assert r.status == 2 and "--shard" in r.err
 
 
+@pytest.mark.integration  # asks the real pjsua for its codecs
 def test_unknown_codec_is_refused_before_anything_runs(cli, write_yaml, tmp_path):
     f = write_yaml(BAD.replace("    answr: 200\n", "    codecs: [PCMA, G729]\n"), "c.yaml")
     r = cli("run", str(f), "-o", str(tmp_path / "out"))
@@ -132,7 +134,7 @@ def test_doctor_proves_pjsua_works_before_saying_ok(cli, tmp_path, binary, probl
 
 
 def test_unexpected_errors_are_one_line_and_traceback_only_with_debug(cli, monkeypatch, tmp_path):
-    import callgen.cmd_core as cmd_core
+    import callgen.cli.core as cmd_core
 
     def boom(args, io):
         raise RuntimeError("something unforeseen")
@@ -149,7 +151,7 @@ def test_unexpected_errors_are_one_line_and_traceback_only_with_debug(cli, monke
 def test_os_errors_name_the_file_and_exit_3(cli, monkeypatch):
     import errno
 
-    import callgen.cmd_core as cmd_core
+    import callgen.cli.core as cmd_core
 
     def full(args, io):
         raise OSError(errno.ENOSPC, "No space left on device", "/tmp/out/report.json")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from callgen.errors import ScenarioError
-from callgen.yamlsrc import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_yaml
+from callgen.scenario.yamlsrc import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 

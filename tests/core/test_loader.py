@@ -11,9 +11,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from callgen.errors import ScenarioError, ScenarioErrors
-from callgen.loader import load_scenario
-from callgen.model import CallState, HangupStep, PauseStep, Role, WaitStep
-from callgen.schema import scenario_schema
+from callgen.scenario.loader import load_scenario
+from callgen.scenario.model import CallState, HangupStep, PauseStep, Role, WaitStep
+from callgen.scenario.schema import scenario_schema
 
 from tests.conftest import SCENARIOS
 
@@ -160,7 +160,7 @@ def test_schema_is_valid_2020_12_with_descriptions_everywhere():
 
 
 def test_packaged_schema_copy_matches():
-    packaged = Path(__file__).resolve().parents[2] / "callgen" / "data" / "scenario.schema.json"
+    packaged = Path(__file__).resolve().parents[2] / "callgen" / "scenario" / "data" / "scenario.schema.json"
     src = Path(__file__).resolve().parents[2] / "schemas" / "scenario.schema.json"
     assert json.loads(packaged.read_text()) == json.loads(src.read_text())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callgen.errors import MAX_PROBLEMS, ScenarioError, ScenarioErrors
-from callgen.loader import load_scenario
+from callgen.scenario.loader import load_scenario
 
 BASE = """\
 name: t
@@ -65,7 +65,7 @@ def test_long_source_line_is_cut_in_the_snippet(write_yaml):
 
 
 def test_cap_is_per_file_in_a_suite(write_yaml, tmp_path):
-    from callgen.suite import validate_all
+    from callgen.suite.execute import validate_all
 
     agents = "".join(f"  a{i}: {{role: caller, x: 1}}\n" for i in range(30))
     one = write_yaml("name: t\nagents:\n" + agents + "calls: [{from: a0, to: a1}]\n", "one.yaml")

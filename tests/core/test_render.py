@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from callgen.errors import ScenarioError
-from callgen.loader import load_scenario
-from callgen.model import Agent, Role
-from callgen.plan import agent_options, plan_run
-from callgen.render import PjsuaOption, RenderError, parse_config, quote_token, render_config
+from callgen.scenario.loader import load_scenario
+from callgen.scenario.model import Agent, Role
+from callgen.run.plan import agent_options, plan_run
+from callgen.pjsua.render import PjsuaOption, RenderError, parse_config, quote_token, render_config
 
 from tests.conftest import SCENARIOS
 
@@ -97,7 +97,9 @@ def test_renderer_error_names_the_scenario_key(write_yaml, tmp_path):
         f"name: t\nagents:\n  alice:\n    role: caller\n    user: {'u' * 60}\n    domain: {dom}\n"
         "  bob:\n    role: callee\ncalls:\n  - from: alice\n    to: bob\n"
     )
+    from callgen.run.preflight import load_checked
+
     with pytest.raises(ScenarioError) as ei:  # refused while loading (validate), not when the run starts
-        load_scenario(write_yaml(text))
+        load_checked(write_yaml(text), None)
     assert ":5: agents.alice.user: cannot pass to pjsua" in str(ei.value)
     assert "too long" in str(ei.value)

@@ -8,8 +8,14 @@ import wave
 import pytest
 
 from callgen.errors import ScenarioError, ScenarioErrors
-from callgen.loader import load_scenario
-from callgen.plan import plan_run
+from callgen.run.plan import plan_run
+from callgen.run.preflight import load_checked
+
+
+def load_scenario(path):
+    """What validate and run load: the scenario and what a run would refuse (no pjsua: no codec list)."""
+    return load_checked(path, None)
+
 
 BASE = """\
 name: t
@@ -140,7 +146,7 @@ def test_sipp_caller_to_a_uri_with_port_loads(write_yaml):
 
 
 def test_expected_codec_this_pjsua_does_not_have(write_yaml):
-    from callgen.codecs import check_codecs
+    from callgen.run.preflight import check_codecs
 
     s = load_scenario(write_yaml(BASE + "    expect: {codec: AMR}\n"))  # no codec lists: pjsua's own set
     with pytest.raises(ScenarioError) as ei:

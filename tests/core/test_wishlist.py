@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from callgen.errors import ScenarioError, ScenarioErrors
-from callgen.loader import load_scenario
-from callgen.plan import plan_run
-from callgen.render import parse_config
+from callgen.scenario.loader import load_scenario
+from callgen.run.plan import plan_run
+from callgen.pjsua.render import parse_config
 
 BASE = """\
 name: t
@@ -49,7 +49,7 @@ def test_ptime_pjsua_accepts_the_option(pjsua_path):
 
 @pytest.fixture
 def pjsua_path():
-    from callgen.toolpaths import find_pjsua
+    from callgen.pjsua.toolpaths import find_pjsua
 
     found = find_pjsua(None, required=False)
     if not found:

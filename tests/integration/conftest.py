@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from callgen.toolpaths import find_pjsua
+from callgen.pjsua.toolpaths import find_pjsua
 
 
 def pytest_collection_modifyitems(items):

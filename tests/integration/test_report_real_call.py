@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from callgen.result import ScenarioResult
+from callgen.verdict.result import ScenarioResult
 from tests.conftest import SCENARIOS
 from tests.test_report_browser import arrows, browse, console_errors, labels
 

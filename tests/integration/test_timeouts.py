@@ -35,7 +35,8 @@ def test_wait_timeout_is_a_failed_step_naming_the_state(cli, tmp_path, write_yam
 
 
 def test_scenario_timeout_is_an_error_and_stops_in_time(cli, tmp_path, write_yaml, pjsua_bin):
-    f = write_yaml(RINGS_FOREVER.format(timeout=3, steps="      - wait: ringing\n      - pause: 30\n"))
+    # a wait whose own timeout outlasts the scenario's (a long pause is refused by validate)
+    f = write_yaml(RINGS_FOREVER.format(timeout=3, steps="      - wait: ringing\n      - wait: confirmed\n        timeout: 30\n"))
     r = cli("run", str(f), "-o", str(tmp_path))
     assert r.status == 3, r.out + r.err
     res = json.loads((tmp_path / "t" / "result.json").read_text())

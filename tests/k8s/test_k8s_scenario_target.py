@@ -10,8 +10,8 @@ import pytest
 from k8s_helpers import SA_USER
 
 from callgen.errors import InfrastructureError
-from callgen.loader import load_scenario
-from callgen.targets import placeholder_target
+from callgen.scenario.loader import load_scenario
+from callgen.scenario.targets import placeholder_target
 
 SCENARIO = """\
 name: via_k8s

@@ -64,7 +64,7 @@ class Block:
         if name == "lightkube" or name.startswith("lightkube."):
             raise ImportError("No module named " + repr(name))
 sys.meta_path.insert(0, Block())
-import callgen.k8s, callgen.k8s.command, callgen.sharding, callgen.k8s.discovery, callgen.k8s.watch
+import callgen.k8s, callgen.k8s.command, callgen.suite.sharding, callgen.k8s.discovery, callgen.k8s.watch
 t = callgen.k8s.K8sTarget.from_mapping({"k8s": {"namespace": "voip", "service": "kamailio", "port": "sip"}})
 try:
     callgen.k8s.resolve(t)

@@ -9,7 +9,7 @@ import time
 import pytest
 from k8s_helpers import NS, SA_USER, slice_obj
 
-from callgen.cli import IO
+from callgen.cli.main import IO
 from callgen.k8s import K8sAuthError, K8sTarget
 from callgen.k8s.command import register
 from callgen.k8s.watch import Change, Notice, watch_changes

@@ -8,9 +8,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from callgen.driver import PjsuaAgent, loopback_argv, stop_all
+from callgen.pjsua.driver import PjsuaAgent, loopback_argv, stop_all
 from callgen.sut.ports import free_port_block
-from callgen.toolpaths import find_pjsua
+from callgen.pjsua.toolpaths import find_pjsua
 
 AgentFactory = Callable[..., PjsuaAgent]
 

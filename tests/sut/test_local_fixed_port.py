@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from callgen.loader import load_scenario
-from callgen.localsut import local_systems
+from callgen.scenario.loader import load_scenario
+from callgen.run.localsut import local_systems
 from callgen.sut.ports import free_port
 
 SCENARIO = """\

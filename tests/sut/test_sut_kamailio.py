@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from callgen.driver import EventKind, PjsuaAgent, stop_all
+from callgen.pjsua.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.kamailio import DEFAULT_CONFIG, Kamailio, KamailioConfig, KamailioProcess, start_kamailio
 from callgen.sut.sipprobe import parse_status_line, sip_options_probe

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from callgen.driver import EventKind
+from callgen.pjsua.driver import EventKind
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.ports import free_port_block
 from callgen.sut.process import group_alive

@@ -1,0 +1,62 @@
+"""``callgen doctor``: is everything callgen needs on this machine?"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.run.capture import capture_tool, start_capture
+from callgen.errors import InfrastructureError, UsageError
+from callgen.pjsua.probe import pjsua_codecs, probe_pjsua
+from callgen.pjsua.toolpaths import find_pjsua
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    required: bool
+    detail: str
+    hint: str = ""
+
+
+def check_capture(tool: str | None = None) -> tuple[bool, str]:
+    """Can the capture tool really open lo? Start a capture, await its ready line, stop it."""
+    with tempfile.TemporaryDirectory(prefix="callgen-doctor-") as d:
+        try:
+            cap = start_capture(Path(d) / "probe.pcap", "udp port 9", tool=tool, timeout=10)
+        except (InfrastructureError, UsageError) as exc:
+            return False, str(exc)
+        cap.stop()
+    return True, f"{cap.binary} may capture on lo"
+
+
+def diagnose(pjsua: str | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    p = find_pjsua(pjsua, required=False)
+    if p:
+        probe = probe_pjsua(p)
+        if probe.works:
+            out.append(Finding("pjsua", True, True, f"{p} (pjproject {probe.version}, {len(probe.codecs)} codecs)"))
+        else:
+            out.append(Finding("pjsua", False, True, f"{p} does not work: {probe.problem}",
+                               "rebuild it with 'make setup', or point PJSUA=/path at a working pjsua"))
+    else:
+        out.append(Finding("pjsua", False, True, "not found", "run 'make setup' (builds it into .build/bin) or set PJSUA=/path/to/pjsua"))
+    ok, detail = check_capture()
+    out.append(Finding("capture", ok, True, f"{capture_tool()}: {detail}" if ok else detail,
+                       "" if ok else "run as root, or give tcpdump/dumpcap CAP_NET_RAW; CALLGEN_CAPTURE=dumpcap in pods"))
+    for tool, pkg, why in (("tshark", "tshark", "independent oracle in the tests"),
+                           ("kamailio", "kamailio", "registrar/proxy for scenarios that need one"),
+                           ("sipp", "sip-tester", "interop peer"),
+                           ("sox", "sox", "audio file conversion")):
+        path = shutil.which(tool)
+        out.append(Finding(tool, bool(path), False, path or f"not found ({why})", "" if path else f"apt-get install {pkg}"))
+    return out
+
+
+def codec_list(pjsua: str | None = None) -> list[str]:
+    p = find_pjsua(pjsua, required=False)
+    return pjsua_codecs(p) if p else []

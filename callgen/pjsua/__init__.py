@@ -1,0 +1,1 @@
+"""pjsua itself: the process driver, its output patterns, config rendering, its codecs."""

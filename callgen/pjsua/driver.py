@@ -1,0 +1,449 @@
+"""One pjsua process under pexpect.
+
+A reader thread drains pjsua's output continuously (so pjsua never blocks on a
+full pty), writes it to the transcript and turns recognised lines
+(``callgen.pjsua.patterns``) into events.  The caller of this class waits for
+events with a timeout that names what was awaited.  Commands go in as menu
+lines; ``barrier()`` proves pjsua has read everything sent so far.
+Stopping: graceful ``q``, then SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import select
+from concurrent.futures import ThreadPoolExecutor
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pexpect
+
+from callgen.pjsua import patterns as pp
+from callgen.cancel import CancelToken
+from callgen.errors import AgentTimeout, InfrastructureError, Interrupted
+
+
+#: A pjsua bound to loopback for SIP and RTP, without a sound device (local peers, tests).
+#: Without ``--ip-addr``/``--bound-addr`` pjsua advertises the host's external address for RTP.
+LOOPBACK_ARGS = ("--ip-addr=127.0.0.1", "--bound-addr=127.0.0.1", "--null-audio")
+
+
+def loopback_argv(pjsua: str | os.PathLike, *args: str) -> list[str]:
+    """argv for ``PjsuaAgent``: ``pjsua`` with ``LOOPBACK_ARGS``, then ``args``."""
+    return [os.fspath(pjsua), *LOOPBACK_ARGS, *args]
+
+
+class EventKind(str, enum.Enum):
+    READY = "ready"
+    CALL_STATE = "call_state"
+    DISCONNECTED = "disconnected"
+    INCOMING = "incoming"
+    DTMF = "dtmf"
+    REG_OK = "reg_ok"
+    REG_FAILED = "reg_failed"
+    ECHO = "echo"
+    MEDIA = "media"
+    CALL_ERROR = "call_error"
+    EXITED = "exited"
+    DTMF_SENDING = "dtmf_sending"  #: an RFC 2833 digit started going out
+    INFO_DTMF_RESULT = "info_dtmf_result"  #: the final response to a DTMF INFO (code 200 or the failure)
+    DTMF_REFUSED = "dtmf_refused"  #: pjsua would not send the digits at all
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    kind: EventKind
+    time: float  #: time.time() when the line was read
+    call: int | None = None
+    state: str = ""
+    code: int | None = None
+    reason: str = ""
+    digit: str = ""
+    method: str = ""
+    line: str = ""
+
+
+@dataclass
+class _State:
+    events: list[AgentEvent] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    eof: bool = False
+    died: bool = False  #: EOF came before callgen sent 'q'
+
+
+def parse_line(line: str, now: float) -> AgentEvent | None:
+    """Turn one console line into an event, or None."""
+    if m := pp.CALL_STATE.search(line):
+        return AgentEvent(EventKind.CALL_STATE, now, int(m[1]), m[2], int(m[3]) if m[3] else None, m[4] or "", line=line)
+    if m := pp.DISCONNECTED.search(line):
+        return AgentEvent(EventKind.DISCONNECTED, now, int(m[1]), pp.STATE_DISCONNECTED, int(m[2]), m[3], line=line)
+    if m := pp.MEDIA_STATE.search(line):
+        return AgentEvent(EventKind.MEDIA, now, int(m[1]), state=m[4].strip(), reason=m[3], line=line)
+    if m := pp.DTMF.search(line):
+        return AgentEvent(EventKind.DTMF, now, int(m[1]), digit=m[2].upper(), method=(m[4] or "RFC2833"), line=line)
+    if m := pp.DTMF_SENDING.search(line):
+        return AgentEvent(EventKind.DTMF_SENDING, now, digit=m[1].upper(), line=line)
+    if m := pp.INFO_DTMF_OK.search(line):
+        return AgentEvent(EventKind.INFO_DTMF_RESULT, now, int(m[1]), code=200, reason="OK", line=line)
+    if m := pp.INFO_DTMF_FAILED.search(line):
+        return AgentEvent(EventKind.INFO_DTMF_RESULT, now, int(m[1]), code=int(m[2]), reason=m[3], line=line)
+    if m := pp.DTMF_REFUSED.search(line):
+        return AgentEvent(EventKind.DTMF_REFUSED, now, reason=m[1].strip(), line=line)
+    if m := pp.CALL_ERROR.search(line):
+        return AgentEvent(EventKind.CALL_ERROR, now, reason=m[1].strip(), line=line)
+    if m := pp.INCOMING.search(line):
+        return AgentEvent(EventKind.INCOMING, now, line=line)
+    if m := pp.REG_SUCCESS.search(line):
+        return AgentEvent(EventKind.REG_OK, now, code=int(m[1]), reason=m[2], line=line)
+    if m := pp.REG_FAILED.search(line):
+        return AgentEvent(EventKind.REG_FAILED, now, code=int(m[1]), reason=m[2], line=line)
+    if pp.READY.search(line):
+        return AgentEvent(EventKind.READY, now, line=line)
+    return None
+
+
+class PjsuaAgent:
+    """Owns one pjsua process; thread-safe waits, single-threaded commands."""
+
+    def __init__(self, name: str, argv: Sequence[str], transcript: Path, *, cwd: Path | None = None,
+                 cancel: CancelToken | None = None):
+        self.name = name
+        self.cancel = cancel
+        self.argv = list(argv)
+        self.transcript_path = transcript
+        self.cwd = cwd
+        self._child: pexpect.spawn | None = None
+        self._reader: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._st = _State()
+        self._transcript = None
+        self._quit_sent = False
+        self._unsubscribe = lambda: None
+        self.write_error = ""  #: why the transcript could not be written ("" when it could)
+
+    # -- lifecycle -------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child else None
+
+    @property
+    def died(self) -> bool:
+        """pjsua ended before callgen asked it to quit (killed, crashed)."""
+        with self._cond:
+            return self._st.died
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._transcript = open(self.transcript_path, "a", encoding="utf-8", errors="replace")
+        try:
+            self._child = pexpect.spawn(
+                self.argv[0], self.argv[1:], cwd=str(self.cwd) if self.cwd else None,
+                echo=False, encoding="utf-8", codec_errors="replace", timeout=None,
+                dimensions=(50, 400), env={**os.environ, "TERM": "dumb"},
+            )
+        except pexpect.ExceptionPexpect as exc:
+            raise InfrastructureError(f"agent {self.name}: cannot start pjsua ({exc})") from None
+        self._child.logfile_send = _SendLog(self)
+        self._reader = threading.Thread(target=self._read_loop, name=f"pjsua-{self.name}", daemon=True)
+        self._reader.start()
+        if self.cancel is not None:
+            self._unsubscribe = self.cancel.subscribe(self._wake)
+        self.wait_for(lambda e: e.kind is EventKind.READY, "pjsua ready (its menu)", timeout, since=0)
+        # pjsua echoes a command only when echo was already on as it read it
+        self.send(pp.ECHO_COMMAND.format(token="1"))
+        self.barrier(timeout)
+
+    def _read_loop(self) -> None:
+        child = self._child
+        buf = ""
+        while True:
+            try:
+                chunk = child.read_nonblocking(65536, timeout=0.5)
+            except pexpect.TIMEOUT:
+                continue
+            except (pexpect.EOF, OSError, ValueError):
+                break
+            self._log_transcript(chunk)
+            buf += chunk.replace("\r", "")
+            *complete, buf = buf.split("\n")
+            self._ingest(complete)
+            # prompts ("Make call: ") have no newline; READY lines always end in one
+        self._ingest([buf] if buf else [])
+        with self._cond:
+            self._st.eof = True
+            self._st.died = not self._quit_sent
+            self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
+            self._cond.notify_all()
+
+    def _log_transcript(self, chunk: str) -> None:
+        """Keep the transcript; a failing write (disk full) is remembered, and pjsua's
+        output is still read, so the agent stays under control."""
+        if self.write_error or self._transcript is None:
+            return
+        try:
+            self._transcript.write(chunk)
+            self._transcript.flush()
+        except OSError as exc:
+            self.write_error = f"cannot write {self.transcript_path}: {exc.strerror or exc}"
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _ingest(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        now = time.time()
+        with self._cond:
+            for line in lines:
+                self._st.lines.append(line)
+                ev = parse_line(line, now)
+                if ev is None and (m := pp.ECHO_SEEN.search(line)):
+                    ev = AgentEvent(EventKind.ECHO, now, line=m[1])
+                if ev is not None:
+                    self._st.events.append(ev)
+            self._cond.notify_all()
+
+    # -- waiting -----------------------------------------------------------
+    def mark(self) -> int:
+        """Index to pass as ``since`` so a wait only sees events after now."""
+        with self._cond:
+            return len(self._st.events)
+
+    def events(self, kind: EventKind | None = None) -> list[AgentEvent]:
+        with self._cond:
+            return [e for e in self._st.events if kind is None or e.kind is kind]
+
+    def output_lines(self) -> list[str]:
+        with self._cond:
+            return list(self._st.lines)
+
+    def wait_for(
+        self, pred: Callable[[AgentEvent], bool], what: str, timeout: float, *, since: int | None = None
+    ) -> AgentEvent:
+        """Block until an event after ``since`` matches; AgentTimeout names ``what``."""
+        deadline = time.monotonic() + timeout
+        start = self.mark() if since is None else since
+        with self._cond:
+            while True:
+                for ev in self._st.events[start:]:
+                    if pred(ev):
+                        return ev
+                start = len(self._st.events)
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Interrupted(f"agent {self.name}: cancelled while waiting for {what}")
+                if self._st.eof:
+                    raise InfrastructureError(
+                        f"agent {self.name}: pjsua exited while waiting for {what}{self._last_words()}"
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AgentTimeout(f"agent {self.name}: timed out after {timeout:g} s waiting for {what}")
+                self._cond.wait(left)
+
+    def wait_for_all(
+        self, pred: Callable[[AgentEvent], bool], count: int, what: str, timeout: float, *, since: int | None = None
+    ) -> list[AgentEvent]:
+        """Block until ``count`` events after ``since`` match; return them in order (AgentTimeout names ``what``)."""
+        matched: list[AgentEvent] = []
+
+        def collect(ev: AgentEvent) -> bool:  # wait_for offers each event once, in order
+            if pred(ev):
+                matched.append(ev)
+            return len(matched) >= count
+
+        if count > 0:
+            try:
+                self.wait_for(collect, what, timeout, since=since)
+            except AgentTimeout as exc:
+                raise AgentTimeout(f"{exc} (saw {len(matched)} of {count})") from None
+        return matched
+
+    def wait_call_outcome(self, what: str, timeout: float, *, call: int | None = None,
+                          since: int | None = None) -> AgentEvent:
+        """The first CONFIRMED state or DISCONNECTED of ``call`` (any call if None) after ``since``."""
+        return self.wait_for(
+            lambda e: (call is None or e.call == call) and (
+                e.kind is EventKind.DISCONNECTED
+                or (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CONFIRMED)),
+            what, timeout, since=since,
+        )  # fmt: skip
+
+    def _last_words(self) -> str:
+        tail = [l for l in self._st.lines[-40:] if pp.STARTUP_ERROR.search(l)]
+        return f" (pjsua said: {tail[-1].strip()})" if tail else ""
+
+    # -- commands ----------------------------------------------------------
+    def send(self, *lines: str) -> None:
+        if self._child is None or not self._child.isalive():
+            raise InfrastructureError(f"agent {self.name}: pjsua is not running")
+        for line in lines:
+            if "\n" in line or "\r" in line or "\0" in line:
+                raise ValueError(f"refusing to send a multi-line command to pjsua: {line!r}")
+            self._child.send(line + "\n")
+
+    def barrier(self, timeout: float = 5.0) -> None:
+        """Return once pjsua has read every line sent before (echo-token barrier)."""
+        token = f"callgen-sync-{uuid.uuid4().hex[:12]}"
+        since = self.mark()
+        self.send(pp.ECHO_COMMAND.format(token=token))
+        self.wait_for(lambda e: e.kind is EventKind.ECHO and e.line == token, "the echo barrier", timeout, since=since)
+
+    def make_call(self, uri: str, timeout: float = 5.0) -> int:
+        """Place a call; return pjsua's call id (from its first state line).
+        pjsua refusing to place it at all (no transport for the URI...) raises."""
+        since = self.mark()
+        self.send(pp.CMD_MAKE_CALL, uri)
+        ev = self.wait_for(
+            lambda e: e.kind in (EventKind.CALL_STATE, EventKind.DISCONNECTED, EventKind.CALL_ERROR),
+            f"the call to {uri} to start",
+            timeout,
+            since=since,
+        )
+        if ev.kind is EventKind.CALL_ERROR:
+            raise InfrastructureError(f"agent {self.name}: pjsua could not place the call to {uri}: {ev.reason}")
+        return ev.call if ev.call is not None else 0
+
+    def answer(self, code: int) -> None:
+        """Answer the current incoming call with ``code`` (menu 'a')."""
+        self.send(pp.CMD_ANSWER, str(code))
+        self.barrier()
+
+    def send_dtmf(self, digits: str, *, info: bool = False) -> str:
+        """Hand ``digits`` to pjsua; return why pjsua refused them ("" when it took them)."""
+        since = self.mark()
+        self.send(pp.CMD_DTMF_INFO if info else pp.CMD_DTMF_2833, digits)
+        self.barrier()
+        refused = [e for e in self.events()[since:] if e.kind is EventKind.DTMF_REFUSED]
+        return refused[0].reason if refused else ""
+
+    def hold(self) -> None:
+        self.send(pp.CMD_HOLD)
+        self.barrier()
+
+    def unhold(self) -> None:
+        self.send(pp.CMD_REINVITE)
+        self.barrier()
+
+    def conference_ports(self) -> dict[int, str]:
+        """Slot -> name of every conference bridge port (menu 'cl')."""
+        with self._cond:
+            start = len(self._st.lines)
+        self.send(pp.CMD_LIST_PORTS)
+        self.barrier()
+        with self._cond:
+            lines = self._st.lines[start:]
+        return {int(m[1]): m[2].strip() for line in lines if (m := pp.CONF_PORT.search(line))}
+
+    def connect_ports(self, src: int, dst: int) -> None:
+        self.send(pp.CMD_CONNECT, str(src), str(dst))
+        self.barrier()
+
+    def hangup(self) -> None:
+        self.send(pp.CMD_HANGUP)
+        self.barrier()
+
+    def hangup_all(self) -> None:
+        self.send(pp.CMD_HANGUP_ALL)
+
+    # -- stopping ----------------------------------------------------------
+    def request_quit(self) -> None:
+        """First half of a graceful stop: ask pjsua to quit (no wait)."""
+        if self._child is not None and self._child.isalive() and not self._quit_sent:
+            self._quit_sent = True
+            try:
+                self._child.send(pp.CMD_QUIT + "\n")
+            except OSError:
+                pass
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """Wait for the quit, then SIGTERM, then SIGKILL; return the exit status (negative: the signal)."""
+        child = self._child
+        if child is None:
+            return None
+        try:
+            if child.isalive():
+                self.request_quit()
+                with self._cond:  # the reader sees EOF when pjsua exits
+                    self._cond.wait_for(lambda: self._st.eof, grace)
+                if not _wait_dead(child, 1.0):
+                    _signal(child, signal.SIGTERM)
+                    if not _wait_dead(child, 2.0):
+                        _signal(child, signal.SIGKILL)
+                        _wait_dead(child, 2.0)
+        finally:
+            self._unsubscribe()
+            if self._reader is not None:
+                self._reader.join(timeout=3.0)
+            try:
+                child.close(force=True)
+            except Exception:  # noqa: BLE001 - closing is best effort after kill
+                pass
+            if self._transcript:
+                try:
+                    self._transcript.close()
+                except OSError as exc:
+                    self.write_error = self.write_error or f"cannot write {self.transcript_path}: {exc.strerror or exc}"
+        if child.exitstatus is not None:
+            return child.exitstatus
+        return -child.signalstatus if child.signalstatus is not None else None
+
+
+def stop_all(agents: Sequence[PjsuaAgent], grace: float = 5.0) -> list[int | None]:
+    """Stop several agents at once: ask all to quit (``q`` takes about a second
+    each), then wait for them in parallel, so one that hangs delays no other."""
+    if not agents:
+        return []
+    for a in agents:
+        a.request_quit()
+    with ThreadPoolExecutor(max_workers=len(agents)) as pool:
+        return list(pool.map(lambda a: a.stop(grace), agents))
+
+
+def _signal(child: pexpect.spawn, sig: int) -> None:
+    try:
+        os.killpg(child.pid, sig)  # pexpect makes the child a session/group leader
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(child.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_dead(child: pexpect.spawn, timeout: float) -> bool:
+    """Wait for the child's exit as an event (a pidfd becomes readable when the
+    process ends), then reap it; True if it is gone within ``timeout``."""
+    if not child.isalive():
+        return True
+    try:
+        fd = os.pidfd_open(child.pid)
+    except (AttributeError, OSError):  # pre-5.3 kernel: poll waitpid instead
+        deadline = time.monotonic() + timeout
+        while child.isalive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    return not child.isalive()
+
+
+class _SendLog:
+    """pexpect logfile_send adapter: marks what callgen typed in the transcript."""
+
+    def __init__(self, agent: "PjsuaAgent"):
+        self._agent = agent
+
+    def write(self, data: str) -> None:
+        self._agent._log_transcript("".join(f"\n>>> {line}\n" for line in data.splitlines()))
+
+    def flush(self) -> None:
+        pass

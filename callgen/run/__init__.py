@@ -1,0 +1,1 @@
+"""Running one scenario: plan, ports, capture, agents and calls, evidence."""

@@ -1,0 +1,349 @@
+"""Executing one call's steps on the pjsua agents (the runner's inner loop).
+
+Step failures that are about the call (it was rejected while we waited for
+CONFIRMED) are recorded as ``StepOutcome(ok=False)`` and end the call's steps;
+they become failed checks.  Problems of the machinery (pjsua died) raise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from callgen.pjsua import patterns as pp
+from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
+from callgen.errors import AgentTimeout, InfrastructureError
+from callgen.run.evidence import StepKind, StepOutcome
+from callgen.scenario.model import Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, WaitStep
+from callgen.run.plan import CallPlan, RunPlan
+
+
+def _find_port(ports: dict[int, str], needle: str) -> int | None:
+    """A conference port whose name contains ``needle`` (a file name or URI)."""
+    bare = needle.split(";")[0]
+    for slot, name in ports.items():
+        if needle in name or bare in name or name in needle:
+            return slot
+    return None
+
+
+#: pjmedia queues at most 32 RFC 2833 digits per stream (more: PJ_ETOOMANY); longer strings go in bursts
+MAX_DTMF_BURST = 16
+#: an RFC 2833 digit lasts 200 ms in pjmedia (PJMEDIA_DTMF_DURATION, 1600 units at 8 kHz), then three end packets
+DIGIT_TAIL_S = 0.3
+#: pjsua reports a DTMF INFO that got no answer once its transaction times out (timer F, 64*T1 = 32 s)
+INFO_TIMEOUT_S = 34.0
+
+
+class ScenarioTimeout(InfrastructureError):
+    """The scenario's own 'timeout' ran out."""
+
+
+class Deadline:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def bound(self, timeout: float, what: str) -> float:
+        left = self.left()
+        if left <= 0:
+            raise ScenarioTimeout(f"the scenario timeout ({self.seconds:g} s) ran out before {what}")
+        return min(timeout, left)
+
+
+def _is_call(ev: AgentEvent, call_id: int) -> bool:
+    return ev.call == call_id and ev.kind in (EventKind.CALL_STATE, EventKind.DISCONNECTED)
+
+
+def state_predicate(state: CallState, call_id: int) -> Callable[[AgentEvent], bool]:
+    def pred(ev: AgentEvent) -> bool:
+        if not _is_call(ev, call_id):
+            return False
+        if state is CallState.DISCONNECTED:
+            return ev.kind is EventKind.DISCONNECTED
+        if state is CallState.CONFIRMED:
+            return ev.state == pp.STATE_CONFIRMED
+        if state is CallState.EARLY:
+            return ev.state == pp.STATE_EARLY
+        return ev.state == pp.STATE_EARLY and ev.code in (180, 183)  # RINGING
+
+    return pred
+
+
+class CallRun:
+    """One call between driver objects; records every step's outcome."""
+
+    def __init__(self, plan: CallPlan, agents: dict[str, PjsuaAgent], deadline: Deadline, outcomes: list[StepOutcome],
+                 run: RunPlan):
+        self.plan = plan
+        self.run = run
+        self.call = plan.call
+        self.agents = agents
+        self.deadline = deadline
+        self.outcomes = outcomes
+        self.caller = agents[self.call.caller]
+        self.call_id: int | None = None
+        self.since = 0
+        self.callee = agents.get(self.call.callee) if self.call.callee else None
+        self.callee_since = 0
+        self.media_connected = False
+        self._answerer: threading.Thread | None = None
+
+    def _model(self, name: str) -> Agent:
+        return self.run.agent(name).agent
+
+    def _ended(self, ev: AgentEvent) -> bool:
+        """This call's DISCONNECTED line at the caller."""
+        return ev.kind is EventKind.DISCONNECTED and ev.call == self.call_id
+
+    def _record(self, kind: StepKind, step: int | None, action: str, ok: bool, detail: str, agent: str | None = None) -> None:
+        if agent is None and kind is StepKind.STEP and step is not None:
+            agent = getattr(self.call.steps[step], "by", None)  # hangup, dtmf and hold name who acts
+        self.outcomes.append(StepOutcome(kind, action, ok, detail, time.time(), self.call.index, step,
+                                         agent or self.call.caller))
+
+    def disconnected(self) -> AgentEvent | None:
+        return next((ev for ev in self.caller.events()[self.since :] if self._ended(ev)), None)
+
+    def execute(self) -> None:
+        self.since = self.caller.mark()
+        if self.callee is not None:
+            self.callee_since = self.callee.mark()
+            self._start_delayed_answer()
+        t0 = time.monotonic()
+        self.call_id = self.caller.make_call(self.plan.uri, timeout=self.deadline.bound(5.0, f"dialling {self.plan.uri}"))
+        self._record(StepKind.DIAL, None, f"dial {self.plan.uri}", True, f"pjsua call {self.call_id} after {time.monotonic() - t0:.3f} s")
+        try:
+            for i, step in enumerate(self.call.steps):
+                if not self._step(i, step):
+                    break
+        finally:
+            self._ensure_ended()
+            if self._answerer is not None:
+                self._answerer.join(timeout=5.0)
+
+    # -- callee side: ring first, answer later ------------------------------
+    def _start_delayed_answer(self) -> None:
+        model = self._model(self.call.callee)
+        if model.ring_ms is None or model.answer < 200:
+            return
+        self._answerer = threading.Thread(target=self._delayed_answer, args=(model,), daemon=True,
+                                          name=f"answer-{self.call.callee}")
+        self._answerer.start()
+
+    def _delayed_answer(self, model: Agent) -> None:
+        callee = self.callee
+        action = f"{model.name} rings {model.ring_ms} ms, answers {model.answer}"
+        try:
+            callee.wait_for(lambda e: e.kind is EventKind.INCOMING, "an incoming call", 10.0, since=self.callee_since)
+            try:  # the ring time is the scenario's; an early CANCEL ends it
+                callee.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the ring time", model.ring_ms / 1000,
+                                since=self.callee_since)
+                self._record(StepKind.ANSWER, None, action, False, "the call ended while ringing", model.name)
+                return
+            except AgentTimeout:
+                pass
+            callee.answer(model.answer)
+            self._record(StepKind.ANSWER, None, action, True, f"answered {model.answer} after {model.ring_ms} ms", model.name)
+        except (AgentTimeout, InfrastructureError) as exc:
+            self._record(StepKind.ANSWER, None, action, False, str(exc), model.name)
+
+    def _step(self, i: int, step) -> bool:
+        if isinstance(step, WaitStep):
+            return self._wait(i, step)
+        if isinstance(step, PauseStep):
+            return self._pause(i, step)
+        if isinstance(step, HangupStep):
+            return self._hangup(i, step)
+        if isinstance(step, DtmfStep):
+            return self._dtmf(i, step)
+        if isinstance(step, HoldStep):
+            return self._hold(i, step)
+        raise TypeError(step)
+
+    def _wait(self, i: int, step: WaitStep) -> bool:
+        action = f"wait {step.state.value}"
+        want = state_predicate(step.state, self.call_id)
+        t0 = time.monotonic()
+        timeout = self.deadline.bound(step.timeout, action)
+        try:
+            ev = self.caller.wait_for(lambda e: want(e) or self._ended(e), f"call {self.call.index} to be {step.state.value}", timeout, since=self.since)
+        except AgentTimeout as exc:
+            if self.deadline.left() <= 0:
+                raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
+            self._record(StepKind.STEP, i, action, False, str(exc))
+            return False
+        took = time.monotonic() - t0
+        if want(ev):
+            detail = f"{ev.state}" + (f" ({ev.code} {ev.reason})" if ev.code else "") + f" after {took:.3f} s"
+            self._record(StepKind.STEP, i, action, True, detail)
+            if step.state is CallState.CONFIRMED:
+                self._connect_caller_media(i)
+            return True
+        self._record(StepKind.STEP, i, action, False, f"the call ended with {ev.code} {ev.reason} instead")
+        return False
+
+    def _pause(self, i: int, step: PauseStep) -> bool:
+        action = f"pause {step.seconds:g}"
+        if self.deadline.left() < step.seconds:
+            raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) is shorter than {action}")
+        try:  # the pause is the scenario's own duration; an early hang-up ends it
+            ev = self.caller.wait_for(self._ended, "the pause", step.seconds, since=self.since)
+        except AgentTimeout:
+            self._record(StepKind.STEP, i, action, True, "call still up")
+            return True
+        self._record(StepKind.STEP, i, action, False, f"the call ended during the pause ({ev.code} {ev.reason})")
+        return False
+
+    def _hangup(self, i: int, step: HangupStep) -> bool:
+        agent = self.agents[step.by]
+        action = f"hangup by {step.by}"
+        if self.disconnected() is not None:
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
+            return False
+        agent.hangup()
+        self._record(StepKind.STEP, i, action, True, "hangup sent")
+        return True
+
+    def _connect_caller_media(self, i: int) -> None:
+        """pjsua connects players/recorders to incoming calls only (--auto-play,
+        --auto-rec); for the caller callgen wires the bridge itself with 'cc'."""
+        model = self._model(self.call.caller)
+        if self.media_connected or (model.audio.play is None and not model.audio.record):
+            return
+        self.media_connected = True
+        ports = self.caller.conference_ports()
+        call_port = _find_port(ports, self.plan.uri) if self.plan.uri else None
+        if call_port is None:
+            call_port = max(ports) if ports else None
+        done = []
+        if model.audio.play is not None:
+            player = _find_port(ports, model.audio.play.name)
+            if player is None or call_port is None:
+                self._record(StepKind.AUDIO, i, "connect player", False, f"no player or call port in {ports}")
+            else:
+                self.caller.connect_ports(player, call_port)
+                done.append(f"player #{player} -> call #{call_port}")
+        if model.audio.record:
+            rec = next((slot for slot, name in ports.items() if name.endswith(".rec.wav")), None)
+            if rec is None or call_port is None:
+                self._record(StepKind.AUDIO, i, "connect recorder", False, f"no recorder or call port in {ports}")
+            else:
+                self.caller.connect_ports(call_port, rec)
+                done.append(f"call #{call_port} -> recorder #{rec}")
+        if done:
+            self._record(StepKind.AUDIO, i, "connect audio", True, ", ".join(done))
+
+    def _dtmf(self, i: int, step: DtmfStep) -> bool:
+        sender = self.agents[step.by]
+        receiver_name = self.call.callee if step.by == self.call.caller else self.call.caller
+        receiver = self.agents.get(receiver_name) if receiver_name else None
+        action = f"dtmf {step.digits} by {step.by} ({step.method.value})"
+        if self.disconnected() is not None:
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
+            return False
+        chunks = step.digits.split(",")
+        got: list[str] = []
+        for n, chunk in enumerate(chunks):
+            for k in range(0, len(chunk), MAX_DTMF_BURST):
+                problem = self._send_digits(sender, receiver, chunk[k:k + MAX_DTMF_BURST], step, got)
+                if problem:
+                    self._record(StepKind.STEP, i, action, False, problem)
+                    return False
+            if n < len(chunks) - 1 and step.pause_ms:
+                try:
+                    ev = self.caller.wait_for(self._ended, "a DTMF pause",
+                                              self.deadline.bound(step.pause_ms / 1000, action), since=self.since)
+                    self._record(StepKind.STEP, i, action, False, f"the call ended during the DTMF pause ({ev.code} {ev.reason})")
+                    return False
+                except AgentTimeout:
+                    pass
+        how = "every INFO answered 2xx" if step.method is DtmfMethod.INFO else "every digit went out"
+        detail = f"sent, {how}" + (f"; {receiver_name} logged {''.join(got) or 'nothing'}" if receiver else "")
+        self._record(StepKind.STEP, i, action, True, detail)
+        return True
+
+    def _send_digits(self, sender: PjsuaAgent, receiver: PjsuaAgent | None, digits: str, step: DtmfStep,
+                     got: list[str]) -> str:
+        """Send one burst and wait until it really went out (each RFC 2833 digit started
+        and the last one ended; each INFO got its final response).  Return what went
+        wrong, "" when all went out."""
+        since_tx = sender.mark()
+        since_rx = receiver.mark() if receiver else 0
+        refused = sender.send_dtmf(digits, info=step.method is DtmfMethod.INFO)
+        if refused:
+            return f"pjsua refused to send {digits}: {refused}"
+        try:
+            if step.method is DtmfMethod.INFO:  # a silent peer: pjsua gives up after timer F (32 s) with 408
+                results = sender.wait_for_all(lambda e: e.kind is EventKind.INFO_DTMF_RESULT, len(digits),
+                                              f"final responses to {len(digits)} DTMF INFO",
+                                              self.deadline.bound(INFO_TIMEOUT_S, "DTMF INFO responses"), since=since_tx)
+                bad = [f"{e.code} {e.reason}" for e in results if not 200 <= (e.code or 0) < 300]
+                if bad:
+                    return f"INFO for {digits} answered {', '.join(bad)}"
+            else:
+                sender.wait_for_all(lambda e: e.kind is EventKind.DTMF_SENDING, len(digits), f"{len(digits)} RFC 2833 digits to go out",
+                                    self.deadline.bound(1.0 + 0.5 * len(digits), "sending DTMF"), since=since_tx)
+                self._digit_tail()
+        except AgentTimeout as exc:
+            if self.deadline.left() <= 0:
+                raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out while sending DTMF") from None
+            return str(exc)
+        if receiver is not None:
+            got += self._await_digits(receiver, since_rx, len(digits))
+        return ""
+
+    def _digit_tail(self) -> None:
+        """The last digit is still playing when it started: its duration and end packets."""
+        try:
+            self.caller.wait_for(self._ended, "the last DTMF digit", self.deadline.bound(DIGIT_TAIL_S, "sending DTMF"),
+                                 since=self.since)
+        except AgentTimeout:
+            pass
+
+    def _await_digits(self, receiver: PjsuaAgent, since: int, count: int) -> list[str]:
+        """Wait (bounded) until the receiving pjsua logged ``count`` more digits."""
+        timeout = self.deadline.bound(2.0 + 0.5 * count, "waiting for DTMF at the receiver")
+        seen: list[str] = []
+
+        def enough(ev: AgentEvent) -> bool:
+            if ev.kind is EventKind.DTMF:
+                seen.append(ev.digit)
+            return len(seen) >= count
+
+        try:
+            receiver.wait_for(enough, f"{count} DTMF digits at {receiver.name}", timeout, since=since)
+        except AgentTimeout:
+            pass  # the checks report what did (not) arrive, from the capture and the log
+        return seen
+
+    def _hold(self, i: int, step: HoldStep) -> bool:
+        agent = self.agents[step.by]
+        action = f"{'unhold' if step.release else 'hold'} by {step.by}"
+        if self.disconnected() is not None:
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
+            return False
+        since = agent.mark()
+        agent.unhold() if step.release else agent.hold()
+        try:  # the re-INVITE's transaction ends with the call CONFIRMED again, or a media update
+            agent.wait_for(lambda e: e.kind is EventKind.MEDIA, "the re-INVITE to complete",
+                           self.deadline.bound(5.0, action), since=since)
+            self._record(StepKind.STEP, i, action, True, "re-INVITE sent and media updated")
+            return True
+        except AgentTimeout as exc:
+            self._record(StepKind.STEP, i, action, False, str(exc))
+            return False
+
+    def _ensure_ended(self) -> None:
+        """Leave no call up between calls: hang up what is left, wait for the end."""
+        if self.disconnected() is not None:
+            return
+        self.caller.hangup_all()
+        try:
+            self.caller.wait_for(self._ended, "the call to end", self.deadline.bound(5.0, "ending the call"), since=self.since)
+        except AgentTimeout:
+            self._record(StepKind.END, len(self.call.steps), "end of call", False, "the call did not end within 5 s of hanging up")

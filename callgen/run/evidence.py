@@ -1,0 +1,100 @@
+"""What a run leaves behind for analysis: the capture, the agents' logs and
+what each pjsua said, and what the runner did (step outcomes)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.run.capture import CaptureStats
+from callgen.pjsua.driver import AgentEvent
+from callgen.scenario.model import Scenario
+
+
+class StepKind(str, enum.Enum):
+    """What a recorded outcome was about: each kind becomes one named check."""
+
+    REGISTER = "register"  #: an agent's registration, before the calls
+    DIAL = "dial"  #: the caller placing the call (no check of its own: the capture proves the INVITE)
+    ANSWER = "answer"  #: a ringing callee answering later
+    STEP = "step"  #: one of the call's scenario steps
+    AUDIO = "audio"  #: wiring the caller's player/recorder once the call is confirmed
+    END = "end"  #: making sure the call ended before the next one
+    SIPP_CALL = "sipp_call"  #: a call placed by a SIPp uac
+    SIPP_UAS = "sipp_uas"  #: a SIPp uas's own verdict on the calls it answered
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What the runner did and how it went, e.g. "wait confirmed": "CONFIRMED after 0.01 s"."""
+
+    kind: StepKind
+    action: str  #: "wait confirmed", "pause 2", "hangup by bob", "dial sip:..."
+    ok: bool
+    detail: str  #: what happened, e.g. "CONFIRMED after 0.01 s" or "call ended with 486 Busy Here"
+    time: float
+    call: int | None = None  #: index of the call in the scenario (None: not about one call)
+    step: int | None = None  #: index of the step in the call's steps
+    agent: str | None = None  #: the agent that acted
+
+    @property
+    def check_name(self) -> str | None:
+        """The check this outcome becomes; None for outcomes that are no check of their own."""
+        call = f"call{self.call + 1}" if self.call is not None else ""
+        step = f"{call}.step{(self.step or 0) + 1}"
+        return {
+            StepKind.REGISTER: f"register.{self.agent}",
+            StepKind.SIPP_UAS: f"sipp.{self.agent}",
+            StepKind.DIAL: None,
+            StepKind.ANSWER: f"{call}.answer",
+            StepKind.SIPP_CALL: f"{call}.sipp",
+            StepKind.STEP: step,
+            StepKind.AUDIO: f"{step}.connect",
+            StepKind.END: f"{call}.end",
+        }[self.kind]
+
+    @property
+    def source(self) -> str:
+        """Who reported it: the evidence label of its check."""
+        return "sipp" if self.kind in (StepKind.SIPP_CALL, StepKind.SIPP_UAS) else "pjsua"
+
+
+@dataclass(frozen=True)
+class AgentEvidence:
+    name: str
+    sip_port: int
+    address: str
+    log_path: Path
+    transcript_path: Path
+    config_path: Path
+    events: tuple[AgentEvent, ...]
+    exit_status: int | None
+    kind: str = "pjsua"  #: "pjsua" or "sipp"
+    died: bool = False  #: the process ended before callgen stopped it
+
+    def problem(self) -> str:
+        """Why this agent's part of the run cannot be trusted ("" when it ran to the end)."""
+        if not self.died:
+            return ""
+        st = self.exit_status
+        how = f"killed by signal {-st}" if st is not None and st < 0 else f"exit status {st}"
+        return f"agent {self.name}: {self.kind} died during the run ({how})"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    run_dir: Path
+    pcap_path: Path
+    capture: CaptureStats
+    agents: tuple[AgentEvidence, ...]
+    steps: tuple[StepOutcome, ...]
+    started: float
+    finished: float
+    error: str = ""  #: set when the run did not complete
+    #: the scenario as it ran: bound to the addresses of the local systems started for
+    #: the run (a local Kamailio's real port), which the file alone does not know
+    scenario: Scenario | None = None
+
+    def agent(self, name: str) -> AgentEvidence:
+        return next(a for a in self.agents if a.name == name)

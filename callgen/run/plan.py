@@ -1,0 +1,272 @@
+"""Scenario -> run plan: ports, the pjsua options of every agent, file paths.
+
+The plan is pure data; ``callgen.run.runner`` executes it.  ``plan_run`` takes the
+ports block as an argument so the same scenario renders the same way in tests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.errors import ScenarioError
+from callgen.scenario.model import Agent, Call, Role, Scenario, TlsFiles, Transport
+from callgen.pjsua.render import PjsuaOption, RenderError, render_config
+
+SIP_STRIDE = 2  #: agent i: SIP port base + 2i, its TLS port the next one
+RTP_OFFSET = 40
+RTP_PER_AGENT = 20  #: RTP+RTCP for 10 calls per agent
+MAX_CALLS_PER_AGENT = RTP_PER_AGENT // 2
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    agent: Agent
+    sip_port: int
+    rtp_port: int
+    config_path: Path
+    log_path: Path
+    transcript_path: Path
+    options: tuple[PjsuaOption, ...]
+
+    @property
+    def name(self) -> str:
+        return self.agent.name
+
+    @property
+    def contact_uri(self) -> str:
+        return contact_uri(self.agent, self.sip_port)
+
+    @property
+    def rec_path(self) -> Path | None:
+        return self.config_path.parent / f"{self.name}.rec.wav" if self.agent.audio.record else None
+
+    def config_text(self, scenario: Scenario) -> str:
+        header = (
+            f"pjsua configuration for agent '{self.name}' of scenario '{scenario.name}'",
+            f"rendered by callgen from {scenario.source}; run: pjsua --config-file=<this file>",
+        )
+        try:
+            return render_config(self.options, header)
+        except RenderError as exc:
+            raise scenario.source_map.error(exc.option.key, f"cannot pass to pjsua: {exc}") from None
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    call: Call
+    uri: str  #: what the caller dials
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    scenario: Scenario
+    run_dir: Path
+    agents: tuple[AgentPlan, ...]
+    calls: tuple[CallPlan, ...]
+    port_ranges: tuple[tuple[int, int], ...]
+    extra_ports: tuple[int, ...]
+
+    def agent(self, name: str) -> AgentPlan:
+        return next(a for a in self.agents if a.name == name)
+
+    @property
+    def start_order(self) -> tuple[AgentPlan, ...]:
+        """Callees first, so they listen before any caller dials."""
+        return tuple(sorted(self.agents, key=lambda a: a.agent.role is Role.CALLER))
+
+
+def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
+                  tls: TlsFiles | None = None, rec_path: Path | None = None,
+                  needs_tcp: bool = False) -> tuple[PjsuaOption, ...]:
+    """``needs_tcp``: the agent dials a TCP party, so it needs a TCP transport too."""
+    k = ("agents", agent.name)
+    host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
+    ident = f"sip:{agent.user}@{host}"
+    if agent.display_name:
+        ident = f'"{agent.display_name}" <{ident}>'
+    o = [
+        PjsuaOption("--id", ident, k + (("display_name",) if agent.display_name else ("user",))),
+        PjsuaOption("--ip-addr", agent.address, k + ("address",)),
+        PjsuaOption("--bound-addr", agent.address, k + ("address",)),
+        PjsuaOption("--local-port", str(sip_port), k + ("port",)),
+        PjsuaOption("--rtp-port", str(rtp_port), k),
+        PjsuaOption("--null-audio", None, k),
+        PjsuaOption("--no-vad", None, k),
+        PjsuaOption("--max-calls", str(MAX_CALLS_PER_AGENT), k),
+        PjsuaOption("--log-file", str(log_path), k),
+        PjsuaOption("--log-level", "5", k),
+        PjsuaOption("--app-log-level", "4", k),  # level 4 has the media state lines
+        PjsuaOption("--no-color", None, k),
+    ]
+    if agent.transport is not Transport.TCP and not needs_tcp:
+        o.append(PjsuaOption("--no-tcp", None, k + ("transport",)))
+    if tls is not None:
+        o += [
+            PjsuaOption("--use-tls", None, k + ("transport",)),
+            PjsuaOption("--tls-ca-file", str(tls.ca_file), k + ("tls", "ca_file")),
+            PjsuaOption("--tls-cert-file", str(tls.cert_file), k + ("tls", "cert_file")),
+            PjsuaOption("--tls-privkey-file", str(tls.key_file), k + ("tls", "key_file")),
+        ]
+        if tls.verify:
+            o += [PjsuaOption("--tls-verify-server", None, k + ("tls",)), PjsuaOption("--tls-verify-client", None, k + ("tls",))]
+    if agent.max_call_s is not None:
+        o.append(PjsuaOption("--duration", str(agent.max_call_s), k + ("max_call_s",)))
+    o += _callee_options(agent, k)
+    o += _media_options(agent, k, rec_path)
+    o += _account_options(agent, k)
+    return tuple(o)
+
+
+def _callee_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
+    if agent.role is not Role.CALLEE:
+        return []
+    if agent.ring_ms is not None and agent.answer >= 200:
+        # pjsua rings (180) by itself; the driver answers after ring_ms
+        return [PjsuaOption("--auto-answer", "180", k + ("ring_ms",))]
+    return [PjsuaOption("--auto-answer", str(agent.answer), k + ("answer",))]
+
+
+def _media_options(agent: Agent, k: tuple, rec_path: Path | None) -> list[PjsuaOption]:
+    o = []
+    if agent.codecs:
+        # pjsua applies every --dis-codec, then each --add-codec with a higher
+        # priority than the one before: the LAST one listed ranks highest.
+        o.append(PjsuaOption("--dis-codec", "*", k + ("codecs",)))
+        for i, codec in reversed(list(enumerate(agent.codecs))):
+            o.append(PjsuaOption("--add-codec", codec, k + ("codecs", i)))
+    if agent.ptime is not None:
+        o.append(PjsuaOption("--ptime", str(agent.ptime), k + ("ptime",)))
+    if agent.srtp.enabled:
+        ks = k + ("srtp",)
+        o += [
+            PjsuaOption("--use-srtp", str(agent.srtp.use.pjsua_value), ks + ("use",)),
+            PjsuaOption("--srtp-secure", str(agent.srtp.secure), ks + ("secure",)),
+            PjsuaOption("--srtp-keying", "1" if agent.srtp.keying == "dtls" else "0", ks + ("keying",)),
+        ]
+    else:
+        o.append(PjsuaOption("--use-srtp", "0", k))
+    if agent.audio.play is not None:
+        ka = k + ("audio", "play")
+        o.append(PjsuaOption("--play-file", str(agent.audio.play), ka))
+        if agent.role is Role.CALLEE:
+            o.append(PjsuaOption("--auto-play", None, ka))
+        if not agent.audio.loop:
+            o.append(PjsuaOption("--auto-play-hangup", None, k + ("audio", "loop")))
+    if agent.audio.record and rec_path is not None:
+        o.append(PjsuaOption("--rec-file", str(rec_path), k + ("audio", "record")))
+        if agent.role is Role.CALLEE:
+            o.append(PjsuaOption("--auto-rec", None, k + ("audio", "record")))
+    return o
+
+
+def _account_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
+    o = []
+    if agent.proxy:
+        o.append(PjsuaOption("--outbound", agent.proxy, k + ("proxy",)))
+    reg = agent.register
+    if reg is not None:
+        kr = k + ("register",)
+        o += [
+            PjsuaOption("--registrar", reg.registrar, kr + ("registrar",)),
+            PjsuaOption("--realm", reg.realm, kr + ("realm",)),
+            PjsuaOption("--username", reg.username, kr + ("username",)),
+            PjsuaOption("--password", reg.password.reveal(), kr + ("password",)),
+        ]
+    return o
+
+
+def contact_uri(agent: Agent, sip_port: int) -> str:
+    """How other agents dial ``agent``: by its transport (TLS on SIP port + 1)."""
+    host = agent.address
+    if agent.transport is Transport.TLS:
+        scheme = "sips" if agent.srtp.secure == 2 else "sip"
+        suffix = "" if scheme == "sips" else ";transport=tls"
+        return f"{scheme}:{agent.user}@{host}:{sip_port + 1}{suffix}"
+    if agent.transport is Transport.TCP:
+        return f"sip:{agent.user}@{host}:{sip_port};transport=tcp"
+    return f"sip:{agent.user}@{host}:{sip_port}"
+
+
+def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int, *,
+             tls: TlsFiles | None = None) -> RunPlan:
+    """``tls``: the run's generated certificates, used by agents that bring none
+    (every agent gets TLS when any agent of the scenario uses it)."""
+    agents = []
+    extra_ports = []
+    tcp_callers = {c.caller for c in scenario.calls
+                   if (c.callee and scenario.agent(c.callee).transport is Transport.TCP)
+                   or (c.uri and "transport=tcp" in c.uri.lower())}
+    for i, agent in enumerate(scenario.agents):
+        sip_port = agent.port if agent.port is not None else port_base + SIP_STRIDE * i
+        if agent.port is not None:
+            extra_ports.append(agent.port)
+        rtp_port = port_base + RTP_OFFSET + RTP_PER_AGENT * i
+        if rtp_port + RTP_PER_AGENT > port_base + block_size:
+            raise ScenarioError(f"too many agents for one port block ({len(scenario.agents)})", location=str(scenario.source))
+        log = run_dir / (f"{agent.name}.pjsua.log" if agent.is_pjsua else f"{agent.name}.sipp.out")
+        agent_tls = None
+        if scenario.uses_tls and agent.is_pjsua:
+            agent_tls = agent.tls or tls
+            if agent_tls is None:
+                raise ValueError("plan_run: the scenario uses TLS but no certificates were given")
+        rec = run_dir / f"{agent.name}.rec.wav" if agent.audio.record else None
+        agents.append(
+            AgentPlan(
+                agent=agent,
+                sip_port=sip_port,
+                rtp_port=rtp_port,
+                config_path=run_dir / f"{agent.name}.cfg",
+                log_path=log,
+                transcript_path=run_dir / f"{agent.name}.transcript.txt",
+                options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec,
+                                      needs_tcp=agent.name in tcp_callers) if agent.is_pjsua else (),
+            )
+        )
+    extra_ports += outside_ports(scenario)
+    by_name = {a.name: a for a in agents}
+    calls = tuple(CallPlan(c, c.uri or by_name[c.callee].contact_uri) for c in scenario.calls)
+    _check_calls_per_agent(scenario)
+    return RunPlan(
+        scenario=scenario,
+        run_dir=run_dir,
+        agents=tuple(agents),
+        calls=calls,
+        port_ranges=((port_base, port_base + block_size - 1),),
+        extra_ports=tuple(extra_ports),
+    )
+
+
+_SIP_URI = re.compile(r"^(sips?):(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d{1,5}))?([^>]*)", re.I)
+
+
+def uri_port(uri: str) -> int | None:
+    """The port a SIP URI is reached on (RFC 3263 defaults: 5060, 5061 for sips: or TLS)."""
+    m = _SIP_URI.match(uri.strip().strip("<>"))
+    if m is None:
+        return None
+    if m[3]:
+        return int(m[3])
+    return 5061 if m[1].lower() == "sips" or "transport=tls" in m[4].lower() else 5060
+
+
+def outside_ports(scenario: Scenario) -> list[int]:
+    """Ports of the parties outside the run (dialled URIs, registrars, outbound
+    proxies): the capture must hold their traffic too, e.g. SIP over TCP that
+    pjsua sends from an ephemeral port of its own."""
+    uris = [c.uri for c in scenario.calls if c.uri]
+    for a in scenario.agents:
+        uris += [u for u in (a.proxy, a.register.registrar if a.register else None) if u]
+    return sorted({p for p in map(uri_port, uris) if p is not None})
+
+
+def _check_calls_per_agent(scenario: Scenario) -> None:
+    counts: dict[str, int] = {}
+    for c in scenario.calls:
+        for name in (c.caller, c.callee):
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+    for name, n in counts.items():
+        if n > MAX_CALLS_PER_AGENT:
+            raise scenario.source_map.error(("calls",), f"agent '{name}' takes part in {n} calls; at most {MAX_CALLS_PER_AGENT}")

@@ -1,0 +1,227 @@
+"""Run one scenario: plan -> processes and capture -> evidence.
+
+Whatever happens (a failed wait, a timeout, Ctrl-C, SIGTERM), every pjsua and
+the capture (tcpdump or dumpcap) are stopped before ``execute`` returns or
+raises, and what was written to the run folder stays there.  Judging the
+evidence is the next stage's work (``callgen.verdict``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.run.callflow import CallRun, Deadline
+from callgen.cancel import CancelToken
+from callgen.run.capture import CaptureStats, port_filter, start_capture
+from callgen.pjsua.driver import EventKind, PjsuaAgent, stop_all
+from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
+from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
+from callgen.fileio import write_atomic
+from callgen.scenario.model import Scenario, TlsFiles, Transport
+from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
+from callgen.run.ports import acquire_block
+from callgen.scenario.loader import load_scenario
+from callgen.run.localsut import local_systems
+from callgen.run.signals import shielded
+from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
+from callgen.sut.sipp import SippProcess
+from callgen.pjsua.toolpaths import find_pjsua
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out_dir: Path  #: this run's own folder (created; suites give each run its own)
+    pjsua: str | None = None  #: pjsua binary; default: PJSUA, .build/bin/pjsua, PATH
+    keep: str = "all"  #: what a suite keeps after its reports; the suite applies it, a run keeps its folder
+    interface: str = "lo"
+    capture_tool: str | None = None  #: tcpdump | dumpcap | auto (default: $CALLGEN_CAPTURE, else auto)
+    cancel: CancelToken | None = None  #: set by a suite on Ctrl-C: every wait raises Interrupted
+
+
+def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
+    """Start capture and agents, run the calls, stop everything; return the evidence."""
+    pjsua = find_pjsua(options.pjsua)
+    offsets = [SIP_STRIDE * i + k for i in range(len(scenario.agents)) for k in (0, 1)]
+    started = time.time()
+    tls = _run_tls(scenario, run_dir)
+    with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block:
+        if systems:  # load the file again with the addresses of what was just started
+            given = {**dict(scenario.variables), **{n: f"{a}:{p}" for n, (a, p) in systems.items()}}
+            scenario = load_scenario(scenario.source, variables=given)
+        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)
+        plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
+        for ap in plan.agents:
+            if ap.agent.is_pjsua:
+                _write_private(ap.config_path, ap.config_text(scenario))
+        _check_fixed_ports(plan)
+        return _execute_plan(plan, pjsua, options, started)
+
+
+def _check_fixed_ports(plan: RunPlan) -> None:
+    """A port the scenario fixes must be free: a second run with the same ports would
+    otherwise fail with pjsua's bare exit, or capture the first run's traffic."""
+    for ap in plan.agents:
+        if not ap.agent.is_pjsua or ap.agent.port is None:
+            continue
+        kinds = [("udp", socket.SOCK_DGRAM, ap.sip_port)]
+        if ap.agent.transport is not Transport.UDP:
+            kinds.append(("tcp", socket.SOCK_STREAM, ap.sip_port))
+        if ap.agent.transport is Transport.TLS:
+            kinds.append(("tls", socket.SOCK_STREAM, ap.sip_port + 1))
+        for proto, kind, port in kinds:
+            with socket.socket(socket.AF_INET, kind) as sock:
+                if kind == socket.SOCK_STREAM:  # as pjsua does: a closed connection's TIME_WAIT is no conflict
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((ap.agent.address, port))
+                except OSError as exc:
+                    raise InfrastructureError(
+                        f"agent {ap.name}: its fixed port {ap.agent.address}:{port} ({proto}) is in use "
+                        f"({exc.strerror}): another run or program holds it") from None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Configs may hold a digest password: readable by the owner only."""
+    write_atomic(path, text, mode=0o600)
+
+
+def _run_tls(scenario: Scenario, run_dir: Path) -> TlsFiles | None:
+    """Throwaway CA and certificate for this run; private keys stay in the run folder."""
+    if not scenario.uses_tls:
+        return None
+    from callgen.run.tlsgen import make_tls_material
+
+    hosts = sorted({a.address for a in scenario.agents} | {"127.0.0.1", "localhost"})
+    m = make_tls_material(run_dir / "tls", hosts=hosts)
+    return TlsFiles(m.ca_file, m.cert_file, m.key_file)
+
+
+def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float) -> Evidence:
+    scenario = plan.scenario
+    deadline = Deadline(scenario.timeout)
+    pcap = plan.run_dir / "capture.pcap"
+    bpf = port_filter(plan.port_ranges, plan.extra_ports)
+    capture = None
+    agents: dict[str, PjsuaAgent] = {}
+    sipps: dict[str, SippProcess] = {}
+    outcomes: list[StepOutcome] = []
+    error = ""
+    stats = CaptureStats(None, None, "")
+    statuses: dict[str, int | None] = {}
+    try:
+        capture = start_capture(pcap, bpf, interface=options.interface, tool=options.capture_tool,
+                                timeout=deadline.bound(10.0, "starting the capture"))
+        for ap in plan.start_order:
+            if options.cancel is not None and options.cancel.is_set():
+                raise Interrupted("cancelled before all agents started")
+            if ap.agent.sipp is not None:
+                if ap.agent.sipp.scenario == "uas":
+                    sipps[ap.name] = start_uas(plan, ap, deadline)
+                continue
+            agent = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path,
+                               cwd=plan.run_dir, cancel=options.cancel)
+            agents[ap.name] = agent
+            agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
+        _await_registrations(plan, agents, deadline, outcomes)
+        for group in scenario.call_groups():
+            _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)
+        for name, proc in sipps.items():
+            if proc.config.scenario == "uas":
+                finish_uas(name, proc, outcomes, max(0.0, min(8.0, deadline.left())))
+    except Interrupted:
+        raise
+    except CallgenError as exc:
+        error = str(exc)
+    finally:
+        # Each part is stopped whatever happened to the one before (a full disk makes
+        # closing a transcript fail): clean-up never depends on a write succeeding.
+        with shielded():
+            faults = []
+            statuses = _guarded(faults, "stopping the agents", lambda: _stop_agents(agents)) or {}
+            for name, proc in sipps.items():
+                _guarded(faults, f"stopping sipp {name}", proc.stop)
+            if capture is not None:
+                stats = _guarded(faults, "stopping the capture", capture.stop) or stats
+            faults += [f"agent {n}: {a.write_error}" for n, a in agents.items() if a.write_error]
+            error = "; ".join(e for e in (error, *faults) if e)
+    return Evidence(
+        run_dir=plan.run_dir,
+        pcap_path=pcap,
+        capture=stats,
+        agents=tuple(
+            AgentEvidence(
+                name=ap.name, sip_port=ap.sip_port, address=ap.agent.address, log_path=ap.log_path,
+                transcript_path=ap.transcript_path, config_path=ap.config_path,
+                events=tuple(agents[ap.name].events()) if ap.name in agents else (),
+                exit_status=statuses.get(ap.name),
+                kind="pjsua" if ap.agent.is_pjsua else "sipp",
+                died=agents[ap.name].died if ap.name in agents else False,
+            )
+            for ap in plan.agents
+        ),
+        steps=tuple(outcomes),
+        started=started,
+        finished=time.time(),
+        error=error,
+        scenario=scenario,
+    )
+
+
+def _run_group(group: list, plan: RunPlan, agents: dict[str, PjsuaAgent], sipps: dict[str, SippProcess],
+               deadline: Deadline, outcomes: list[StepOutcome]) -> None:
+    """Run calls that start together; each in its own thread when there are several
+    (they share no agent, so no pjsua gets commands from two threads)."""
+    def one(cp) -> None:
+        if cp.call.caller in agents:
+            CallRun(cp, agents, deadline, outcomes, plan).execute()
+        else:
+            sipps[f"{cp.call.caller}#{cp.call.index}"] = run_uac_call(plan, cp, deadline, outcomes)
+
+    if len(group) == 1:
+        one(group[0])
+        return
+    with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="call") as pool:
+        futures = [pool.submit(one, cp) for cp in group]
+        errors = [f.exception() for f in futures]
+    # an interrupt wins over any other error; then the first error in call order
+    for exc in sorted((e for e in errors if e is not None), key=lambda e: not isinstance(e, Interrupted)):
+        raise exc
+
+
+def _await_registrations(plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
+                         outcomes: list[StepOutcome]) -> None:
+    """Every registering agent must see its REGISTER answered before calls start."""
+    for ap in plan.agents:
+        reg = ap.agent.register
+        if reg is None:
+            continue
+        action = f"register {ap.name} at {reg.registrar}"
+        try:
+            ev = agents[ap.name].wait_for(
+                lambda e: e.kind in (EventKind.REG_OK, EventKind.REG_FAILED),
+                f"the registration of {ap.name}", deadline.bound(reg.timeout, action), since=0)
+        except AgentTimeout as exc:
+            outcomes.append(StepOutcome(StepKind.REGISTER, action, False, str(exc), time.time(), agent=ap.name))
+            raise InfrastructureError(f"registration of {ap.name} at {reg.registrar} got no answer") from None
+        ok = (ev.kind is EventKind.REG_OK) == reg.expect_success
+        want = "success" if reg.expect_success else "failure"
+        outcomes.append(StepOutcome(StepKind.REGISTER, f"{action} (expect {want})", ok, f"{ev.code} {ev.reason}", time.time(),
+                                    agent=ap.name))
+
+
+def _guarded(faults: list[str], what: str, stop):
+    """Run one clean-up step; an OSError or a callgen error is noted, not raised."""
+    try:
+        return stop()
+    except (OSError, CallgenError) as exc:
+        faults.append(f"{what}: {exc}")
+        return None
+
+
+def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:
+    return dict(zip(agents, stop_all(list(agents.values()))))

@@ -1,0 +1,405 @@
+"""Scenario file -> validated, frozen ``Scenario``.
+
+Validation happens before any process starts: YAML syntax and the JSON Schema
+first (``callgen.scenario.schema``), then rules a schema cannot express (a call's
+'from' must be a caller, fixed ports must not clash...).  Every error names
+file, line and key path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from callgen.errors import ScenarioError, ScenarioErrors
+from callgen.scenario.model import (
+    Agent,
+    AudioConfig,
+    AudioExpect,
+    Call,
+    CallExpect,
+    CallState,
+    DtmfExpect,
+    DtmfMethod,
+    DtmfStep,
+    HangupStep,
+    HoldStep,
+    PauseStep,
+    Registration,
+    Role,
+    RtpExpect,
+    Scenario,
+    Secret,
+    SrtpConfig,
+    SippSpec,
+    SrtpUse,
+    Step,
+    TlsFiles,
+    Transport,
+    WaitStep,
+)
+from callgen.scenario.schema import schema_errors
+from callgen.scenario.targets import Resolver, local_targets, resolve_target, target_variables
+from callgen.scenario.yamlsrc import SourceMap, load_yaml
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_WAIT_TIMEOUT = 10.0
+DEFAULT_HANGUP_AFTER = 1.0
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_scenario(path: Path | str, *, variables: Mapping[str, str] | None = None,
+                  environ: Mapping[str, str] | None = None, resolver: Resolver = resolve_target) -> Scenario:
+    """Load, validate and model one scenario file; raise ScenarioError(s) on any problem.
+
+    ``${NAME}`` (or ``${NAME:-default}``) in any string takes ``variables``
+    (--var) first, then the environment, then the scenario's resolved ``targets``
+    (a target given by --var or the environment is not looked up).
+    """
+    path = Path(path)
+    data, smap = load_yaml(path, _display_path(path))
+    if not isinstance(data, dict):
+        raise smap.error((), "a scenario is a mapping with 'name', 'agents' and 'calls'")
+    env = os.environ if environ is None else environ
+    given = {**env, **(variables or {})}
+    lookup = {**target_variables(data, given, smap, resolver), **given}
+    data = _substitute(data, (), lookup, smap)
+    errors = schema_errors(data, smap)
+    if errors:
+        raise errors[0] if len(errors) == 1 else ScenarioErrors(errors)
+    local = local_targets(data, given)  # again, now with substituted passwords
+    scenario = _build(data, smap, path)
+    return dataclasses.replace(scenario, local_targets=local, variables=tuple(sorted((variables or {}).items())))
+
+
+def _substitute(node: Any, path: tuple, lookup: Mapping[str, str], smap: SourceMap) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, path + (k,), lookup, smap) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, path + (i,), lookup, smap) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        def repl(m: re.Match) -> str:
+            if m[1] in lookup:
+                return lookup[m[1]]
+            if m[2] is not None:
+                return m[2]
+            raise smap.error(path, f"variable ${{{m[1]}}} is not set (give --var {m[1]}=VALUE or set it in the environment)")
+
+        return VARIABLE.sub(repl, node)
+    return node
+
+
+def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
+    problems: list[ScenarioError] = []
+    agents = tuple(_agent(name, spec, path.parent, smap, problems) for name, spec in data["agents"].items())
+    by_name = {a.name: a for a in agents}
+    _check_ports(agents, smap, problems)
+    calls = []
+    for i, spec in enumerate(data["calls"]):
+        try:
+            calls.append(_call(i, spec, by_name, smap))
+        except ScenarioError as exc:
+            problems.append(exc)
+    _check_groups(calls, smap, problems)
+    _check_uris(agents, calls, smap, problems)
+    _check_pauses(calls, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems)
+    if problems:
+        raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
+    scenario = Scenario(
+        name=data["name"],
+        description=data.get("description", "").strip(),
+        tags=tuple(data.get("tags", ())),
+        timeout=float(data.get("timeout", DEFAULT_TIMEOUT)),
+        agents=agents,
+        calls=tuple(calls),
+        source=path,
+        source_map=smap,
+    )
+    return scenario
+
+
+_IPV6_HOST = re.compile(r"^sips?:(?:[^@]*@)?\[")
+
+
+def _check_uris(agents: tuple[Agent, ...], calls: list[Call], smap: SourceMap,
+                problems: list[ScenarioError]) -> None:
+    """Agents are IPv4-only (pjsua is built without IPv6): an IPv6 host in a URI cannot be reached."""
+    why = "agents are IPv4-only (this pjsua has no IPv6), so an IPv6 address cannot be reached; use 127.0.0.1"
+    for c in calls:
+        if c.uri and _IPV6_HOST.match(c.uri):
+            problems.append(smap.error(("calls", c.index, "to"), f"{c.uri[:60]!r}: {why}"))
+    for a in agents:
+        for key, uri in ((("register", "registrar"), a.register.registrar if a.register else None), (("proxy",), a.proxy)):
+            if uri and _IPV6_HOST.match(uri):
+                problems.append(smap.error(("agents", a.name) + key, f"{uri[:60]!r}: {why}"))
+
+
+def _check_pauses(calls: list[Call], timeout: float, smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """Pauses are real time: if they alone outlast the scenario timeout, the run cannot pass."""
+    total = 0.0
+    group: list[float] = []
+    for c in calls:
+        spent = sum(s.seconds for s in c.steps if isinstance(s, PauseStep))
+        for j, st in enumerate(c.steps):
+            if isinstance(st, PauseStep) and st.seconds >= timeout:
+                problems.append(smap.error(("calls", c.index, "steps", j, "pause"),
+                                           f"pause {st.seconds:g} s is not shorter than the scenario timeout ({timeout:g} s)"))
+                return
+        if not c.parallel:
+            total += max(group, default=0.0)
+            group = []
+        group.append(spent)
+    total += max(group, default=0.0)
+    if total >= timeout:
+        problems.append(smap.error(("timeout",), f"the pauses alone take {total:g} s, not less than the scenario "
+                                   f"timeout ({timeout:g} s); raise 'timeout' or shorten the pauses"))
+
+
+def _check_groups(calls: list[Call], smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """An agent drives one call at a time: no agent twice in a group of parallel calls."""
+    busy: set[str] = set()
+    for c in calls:
+        parties = {c.caller} | ({c.callee} if c.callee else set())
+        if not c.parallel:
+            busy = set()
+        elif c.index == 0:
+            problems.append(smap.error(("calls", 0, "parallel"), "the first call has no call before it to run with"))
+        clash = parties & busy
+        if clash:
+            problems.append(smap.error(("calls", c.index, "parallel"),
+                                       f"'{sorted(clash)[0]}' is already in a call running at the same time"))
+        busy |= parties
+
+
+def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problems: list[ScenarioError]) -> Agent:
+    address = spec.get("address", "127.0.0.1")
+    port = spec.get("port", "auto")
+    k = ("agents", name)
+    role = Role(spec["role"])
+    for key in ("answer", "ring_ms"):
+        if key in spec and role is Role.CALLER:
+            problems.append(smap.error(k + (key,), f"'{key}' is for callees; '{name}' is a caller"))
+    srtp_spec = spec.get("srtp", {})
+    srtp = SrtpConfig(SrtpUse(srtp_spec.get("use", "disabled")), int(srtp_spec.get("secure", 0)), srtp_spec.get("keying", "sdes"))
+    transport = Transport(spec.get("transport", "udp"))
+    tls = None
+    if "tls" in spec:
+        t = spec["tls"]
+        files = {key: _existing(base, t[key], k + ("tls", key), smap, problems) for key in ("ca_file", "cert_file", "key_file")}
+        tls = TlsFiles(files["ca_file"], files["cert_file"], files["key_file"], bool(t.get("verify", True)))
+    reg = None
+    if "register" in spec:
+        r = spec["register"]
+        reg = Registration(
+            registrar=r["registrar"], username=r.get("username", spec.get("user", name)),
+            password=Secret(r.get("password", "")), realm=r.get("realm", "*"),
+            expect_success=r.get("expect", "success") == "success", timeout=float(r.get("timeout", 10)),
+        )
+    sipp = None
+    if "sipp" in spec:
+        sp = spec["sipp"]
+        sipp = SippSpec(sp["scenario"], sp.get("call_duration_ms"))
+        want = "uas" if role is Role.CALLEE else "uac"
+        if sipp.scenario != want:
+            problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
+        for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
+                    "answer", "domain", "max_call_s", "ptime"):
+            if key in spec:
+                problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
+    audio_spec = spec.get("audio", {})
+    if audio_spec.get("loop") is False and role is Role.CALLER:
+        problems.append(smap.error(k + ("audio", "loop"), "playing once (loop: false) is for callees: pjsua ties it to --auto-play"))
+    play = _existing(base, audio_spec["play"], k + ("audio", "play"), smap, problems) if "play" in audio_spec else None
+    if play is not None and play.is_file():
+        _check_wav(play, k + ("audio", "play"), smap, problems)
+    return Agent(
+        name=name,
+        role=role,
+        user=spec.get("user", name),
+        domain=spec.get("domain", address),
+        address=address,
+        port=None if port == "auto" else int(port),
+        answer=int(spec.get("answer", 200)),
+        display_name=spec.get("display_name", ""),
+        codecs=tuple(spec.get("codecs", ())),
+        transport=transport,
+        ring_ms=spec.get("ring_ms"),
+        srtp=srtp,
+        tls=tls,
+        register=reg,
+        proxy=spec.get("proxy"),
+        audio=AudioConfig(play=play, loop=bool(audio_spec.get("loop", True)), record=bool(audio_spec.get("record", False))),
+        sipp=sipp,
+        max_call_s=spec.get("max_call_s"),
+        ptime=spec.get("ptime"),
+    )
+
+
+def _existing(base: Path, name: str, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> Path:
+    p = (base / name).resolve()
+    if p.exists() and not p.is_file():
+        problems.append(smap.error(key, f"{p}: not a regular file (pjsua would block on a FIFO or fail on a folder)"))
+    elif not p.is_file():
+        problems.append(smap.error(key, f"no such file: {p}"))
+    return p
+
+
+def _check_wav(path: Path, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """pjsua's --play-file takes a 16-bit PCM WAV file with sound in it; anything else stops pjsua at start."""
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            width, frames = w.getsampwidth(), w.getnframes()
+    except (wave.Error, EOFError, OSError) as exc:
+        problems.append(smap.error(key, f"{path.name}: not a PCM WAV file ({str(exc)[:80] or 'empty'}); pjsua would refuse it"))
+        return
+    if width != 2:
+        problems.append(smap.error(key, f"{path.name}: {8 * width}-bit samples; pjsua plays 16-bit PCM WAV files"))
+    elif frames == 0:
+        problems.append(smap.error(key, f"{path.name}: the WAV file holds no samples"))
+
+
+def _check_ports(agents: tuple[Agent, ...], smap: SourceMap, problems: list[ScenarioError]) -> None:
+    used: dict[tuple[str, int], str] = {}
+    for a in agents:
+        if a.port is None:
+            continue
+        for p in (a.port, a.port + 1):  # SIP and the TLS port next to it
+            other = used.get((a.address, p))
+            if other:
+                problems.append(
+                    smap.error(("agents", a.name, "port"), f"port {a.port} clashes with agent '{other}' (each agent takes PORT and PORT+1)")
+                )
+                break
+            used[(a.address, p)] = a.name
+
+
+def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: SourceMap) -> Call:
+    base = ("calls", index)
+    caller = spec["from"]
+    if caller not in agents:
+        raise smap.error(base + ("from",), f"no agent named '{caller}' (agents: {', '.join(agents)})")
+    if agents[caller].role is not Role.CALLER:
+        raise smap.error(base + ("from",), f"agent '{caller}' has role '{agents[caller].role.value}', a call needs a caller")
+    to = spec["to"]
+    callee, uri = None, None
+    if to.startswith(("sip:", "sips:")):
+        uri = to
+    elif to not in agents:
+        raise smap.error(base + ("to",), f"no agent named '{to}' (agents: {', '.join(agents)})")
+    elif agents[to].role is not Role.CALLEE:
+        raise smap.error(base + ("to",), f"agent '{to}' has role '{agents[to].role.value}', a call goes to a callee")
+    else:
+        callee = to
+    parties = {caller} | ({callee} if callee else set())
+    if agents[caller].sipp is not None and spec.get("steps"):
+        raise smap.error(base + ("steps",), f"'{caller}' is a SIPp uac: it places, holds and ends the call by itself; give no steps")
+    steps = tuple(_step(base + ("steps", j), s, caller, parties, smap) for j, s in enumerate(spec.get("steps", ())))
+    for j, st in enumerate(steps):
+        by = getattr(st, "by", None)
+        if by and agents[by].sipp is not None:
+            raise smap.error(base + ("steps", j), f"'{by}' is a SIPp agent; only pjsua agents take steps")
+    if "steps" not in spec and agents[caller].sipp is None:
+        steps = _default_steps(agents[callee] if callee else None, caller)
+    expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
+    _check_secure_transport(base, caller, callee, agents, smap)
+    return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
+                parallel=bool(spec.get("parallel", False)))
+
+
+def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:
+    """pjsua refuses SRTP with srtp-secure >= 1 unless the call runs over TLS."""
+    c = agents[caller]
+    if callee is None or not c.srtp.enabled or c.srtp.secure == 0:
+        return
+    if agents[callee].transport is not Transport.TLS:
+        raise smap.error(base + ("to",), f"'{caller}' has srtp.secure {c.srtp.secure}, which needs TLS: "
+                         f"give '{callee}' transport: tls (or set srtp.secure: 0)")
+
+
+def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, parties: set[str],
+            agents: dict[str, Agent], steps: tuple[Step, ...], smap: SourceMap) -> CallExpect:
+    dur = e.get("duration_s", {})
+    rtp = RtpExpect(int(e["rtp"].get("min_packets", 1)), e["rtp"].get("max_loss_pct"), e["rtp"].get("max_jitter_ms")) if "rtp" in e else None
+    dtmf = None
+    if "dtmf" in e:
+        d = e["dtmf"]
+        receiver = d.get("receiver")
+        if receiver is not None and receiver not in parties:
+            raise smap.error(path + ("dtmf", "receiver"), f"'{receiver}' is not a party of this call")
+        if receiver is None:
+            senders = {s.by for s in steps if isinstance(s, DtmfStep)} or {caller}
+            others = sorted(parties - senders)
+            receiver = others[0] if others else None
+        dtmf = DtmfExpect(d["digits"].upper(), DtmfMethod(d["method"]) if "method" in d else None, receiver)
+    if e.get("codec"):
+        _check_expected_codec(path + ("codec",), e["codec"], [agents[caller]] + ([agents[callee]] if callee else []), smap)
+    audio = []
+    specs = e.get("audio", [])
+    for n, a in enumerate(specs if isinstance(specs, list) else [specs]):
+        key = path + (("audio", n) if isinstance(specs, list) else ("audio",))
+        if a["receiver"] not in parties:
+            raise smap.error(key + ("receiver",), f"'{a['receiver']}' is not a party of this call")
+        if not agents[a["receiver"]].audio.record:
+            raise smap.error(key + ("receiver",), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
+        audio.append(AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz")))
+    return CallExpect(
+        final_code=e.get("final_code"), codec=e.get("codec"), answered=e.get("answered"),
+        setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
+        srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=tuple(audio),
+    )
+
+
+def _check_expected_codec(key: tuple, want: str, parties: list[Agent], smap: SourceMap) -> None:
+    """A codec can only be selected if the caller offers it and the callee accepts it."""
+    base = want.split("/")[0].lower()
+    for agent, does in zip(parties, ("offers", "accepts")):
+        names = [c.split("/")[0].lower() for c in agent.codecs]
+        if names and base not in names:
+            raise smap.error(key, f"'{want}' can never be selected: '{agent.name}' {does} only {', '.join(agent.codecs)}")
+
+
+def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:
+    if callee is not None and callee.answer >= 300:
+        return (WaitStep(CallState.DISCONNECTED, DEFAULT_WAIT_TIMEOUT),)
+    return (
+        WaitStep(CallState.CONFIRMED, DEFAULT_WAIT_TIMEOUT),
+        PauseStep(DEFAULT_HANGUP_AFTER),
+        HangupStep(caller),
+        WaitStep(CallState.DISCONNECTED, DEFAULT_WAIT_TIMEOUT),
+    )
+
+
+def _step(path: tuple, spec: dict[str, Any], caller: str, parties: set[str], smap: SourceMap) -> Step:
+    if "wait" in spec:
+        return WaitStep(CallState(spec["wait"]), float(spec.get("timeout", DEFAULT_WAIT_TIMEOUT)))
+    if "pause" in spec:
+        return PauseStep(float(spec["pause"]))
+    if "dtmf" in spec:
+        by = _party(path + ("by",), spec.get("by", caller), parties, smap)
+        return DtmfStep(spec["dtmf"].upper(), DtmfMethod(spec.get("method", "rfc2833")), int(spec.get("pause_ms", 500)), by)
+    for key in ("hold", "unhold"):
+        if key in spec:
+            by = caller if spec[key] is True else spec[key]
+            return HoldStep(_party(path + (key,), by, parties, smap), release=key == "unhold")
+    by = caller if spec["hangup"] is True else spec["hangup"]
+    return HangupStep(_party(path + ("hangup",), by, parties, smap))
+
+
+def _party(path: tuple, name: str, parties: set[str], smap: SourceMap) -> str:
+    if name not in parties:
+        raise smap.error(path, f"'{name}' is not a party of this call ({', '.join(sorted(parties))})")
+    return name

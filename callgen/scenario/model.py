@@ -1,0 +1,265 @@
+"""The validated, frozen scenario model.
+
+Built by ``callgen.scenario.loader`` from a schema-valid document; everything after the
+loader works on these types only (no raw dicts travel between layers).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from callgen.scenario.yamlsrc import SourceMap
+
+
+class Role(str, enum.Enum):
+    CALLER = "caller"
+    CALLEE = "callee"
+
+
+class Transport(str, enum.Enum):
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+class SrtpUse(str, enum.Enum):
+    """pjsua --use-srtp values."""
+
+    DISABLED = "disabled"  # 0
+    OPTIONAL = "optional"  # 1
+    MANDATORY = "mandatory"  # 2
+    OPTIONAL_DUPLICATED = "optional-duplicated"  # 3
+
+    @property
+    def pjsua_value(self) -> int:
+        return list(SrtpUse).index(self)
+
+
+class DtmfMethod(str, enum.Enum):
+    RFC2833 = "rfc2833"
+    INFO = "info"
+
+
+class Secret(str):
+    """A string that never shows itself in reprs, logs or reports."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+@dataclass(frozen=True)
+class SrtpConfig:
+    use: SrtpUse = SrtpUse.DISABLED
+    secure: int = 0  #: pjsua --srtp-secure: 0 none, 1 TLS, 2 SIPS
+    keying: str = "sdes"  #: sdes | dtls
+
+    @property
+    def enabled(self) -> bool:
+        return self.use is not SrtpUse.DISABLED
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class Registration:
+    registrar: str
+    username: str
+    password: Secret
+    realm: str = "*"
+    expect_success: bool = True
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    play: Path | None = None
+    loop: bool = True
+    record: bool = False
+
+
+@dataclass(frozen=True)
+class SippSpec:
+    """An agent played by SIPp's built-in uas/uac scenario instead of pjsua."""
+
+    scenario: str  #: "uas" | "uac"
+    call_duration_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    """A system under test callgen starts for each run (``targets: {X: {local: ...}}``)."""
+
+    name: str  #: the variable it provides, e.g. KAMAILIO
+    kind: str  #: "kamailio"
+    password: Secret
+    port: int | None = None  #: fixed UDP port; None: a free one per run
+
+
+class CallState(str, enum.Enum):
+    """States a step can wait for, in the order a call goes through them."""
+
+    RINGING = "ringing"  #: a 180/183 arrived
+    EARLY = "early"  #: any provisional response that creates an early dialog
+    CONFIRMED = "confirmed"  #: answered and ACKed
+    DISCONNECTED = "disconnected"  #: ended, by either side, or rejected
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    role: Role
+    user: str
+    domain: str
+    address: str
+    port: int | None  #: None = choose a free port per run
+    answer: int = 200
+    display_name: str = ""
+    codecs: tuple[str, ...] = ()
+    transport: Transport = Transport.UDP
+    ring_ms: int | None = None
+    srtp: SrtpConfig = SrtpConfig()
+    tls: TlsFiles | None = None
+    register: Registration | None = None
+    proxy: str | None = None
+    audio: AudioConfig = AudioConfig()
+    sipp: SippSpec | None = None
+    max_call_s: int | None = None
+    ptime: int | None = None  #: audio packet duration in ms (pjsua --ptime); None: the codec's own
+
+    @property
+    def is_pjsua(self) -> bool:
+        return self.sipp is None
+
+
+@dataclass(frozen=True)
+class WaitStep:
+    state: CallState
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class PauseStep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class HangupStep:
+    by: str  #: agent name
+
+
+@dataclass(frozen=True)
+class DtmfStep:
+    digits: str  #: 0-9 * # A-D, ',' = pause
+    method: DtmfMethod = DtmfMethod.RFC2833
+    pause_ms: int = 500
+    by: str = ""  #: agent name
+
+
+@dataclass(frozen=True)
+class HoldStep:
+    by: str
+    release: bool = False  #: True: unhold
+
+
+Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep]
+
+
+@dataclass(frozen=True)
+class RtpExpect:
+    min_packets: int = 1
+    max_loss_pct: float | None = None
+    max_jitter_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class DtmfExpect:
+    digits: str
+    method: DtmfMethod | None = None
+    receiver: str | None = None
+
+
+@dataclass(frozen=True)
+class AudioExpect:
+    receiver: str
+    min_active_s: float = 1.0
+    tone_hz: float | None = None
+
+
+@dataclass(frozen=True)
+class CallExpect:
+    final_code: int | None = None
+    codec: str | None = None
+    answered: bool | None = None
+    setup_ms_max: float | None = None
+    duration_min_s: float | None = None
+    duration_max_s: float | None = None
+    srtp: bool | None = None
+    rtp: RtpExpect | None = None
+    dtmf: DtmfExpect | None = None
+    audio: tuple[AudioExpect, ...] = ()
+
+
+@dataclass(frozen=True)
+class Call:
+    index: int
+    caller: str  #: agent name
+    callee: str | None  #: agent name, or None when ``uri`` names an outside party
+    uri: str | None  #: explicit target URI (outside party)
+    steps: tuple[Step, ...]
+    expect: CallExpect
+    parallel: bool = False  #: starts together with the previous call
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    timeout: float
+    agents: tuple[Agent, ...]
+    calls: tuple[Call, ...]
+    source: Path
+    local_targets: tuple[LocalTarget, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()  #: the --var values it was loaded with
+    source_map: SourceMap = field(compare=False, repr=False, default_factory=lambda: SourceMap(file=""))
+
+    def agent(self, name: str) -> Agent:
+        for a in self.agents:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def call_groups(self) -> list[tuple[Call, ...]]:
+        """Calls that run at the same time, in order (a call with ``parallel``
+        joins the group of the one before it)."""
+        groups: list[list[Call]] = []
+        for c in self.calls:
+            if c.parallel and groups:
+                groups[-1].append(c)
+            else:
+                groups.append([c])
+        return [tuple(g) for g in groups]
+
+    @property
+    def uses_tls(self) -> bool:
+        return any(a.transport is Transport.TLS for a in self.agents)
+
+    @property
+    def callers(self) -> tuple[Agent, ...]:
+        return tuple(a for a in self.agents if a.role is Role.CALLER)
+
+    @property
+    def callees(self) -> tuple[Agent, ...]:
+        return tuple(a for a in self.agents if a.role is Role.CALLEE)

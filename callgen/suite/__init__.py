@@ -1,0 +1,1 @@
+"""Many scenarios: execution in parallel, retries, sharding."""

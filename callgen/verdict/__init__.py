@@ -1,0 +1,1 @@
+"""Evidence -> checks -> the scenario's result."""

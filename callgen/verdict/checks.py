@@ -1,0 +1,363 @@
+"""Evidence -> named checks with PASS/FAIL, expected and seen.
+
+Every verdict rests on the capture (``callgen.analysis``); what the pjsua
+agents said is a second source used to cross-check, never the only one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
+from callgen.errors import CallgenError
+from callgen.run.evidence import Evidence
+from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
+from callgen.verdict.media import (
+    CallMedia,
+    audio_checks,
+    call_media,
+    check,
+    dtmf_checks,
+    first_invite,
+    host_port,
+    keying_checks,
+    rtp_checks,
+    srtp_checks,
+    wire_codecs,
+)
+from callgen.scenario.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport
+
+
+@dataclass(frozen=True)
+class Outcome:
+    checks: tuple
+    ladder: tuple[str, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: why the run cannot prove anything (a capture that died or dropped packets,
+    #: an agent that died): the run is an infrastructure error, whatever the checks say
+    infrastructure: tuple[str, ...] = ()
+
+
+def sip_source(d: Dialog) -> str:
+    """Where a dialog's SIP was read: the capture, or pjsua's log standing in for it."""
+    return "capture" if any(m.transport != "log" for m in d.messages) else "pjsua log"
+
+
+def _over_tls(scenario: Scenario, call: Call) -> bool:
+    uri = (call.uri or "").lower()
+    return (scenario.agent(call.caller).transport is Transport.TLS or uri.startswith("sips:")
+            or "transport=tls" in uri or (call.callee is not None and scenario.agent(call.callee).transport is Transport.TLS))
+
+
+def _sent_by(msg, ag, agent) -> bool:
+    """Did this agent send ``msg``?  Its SIP port (UDP/TCP, or the TLS port next
+    to it) as source, or - over TCP/TLS, where the source port is ephemeral -
+    its address with its identity in From."""
+    if msg.src in {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
+        return True
+    if msg.transport == "udp":
+        return False
+    ident = f"{agent.user}@{agent.domain}"
+    return ident in (msg.header("From") or "") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
+
+
+def _placed_by(d: Dialog, ag, agent) -> bool:
+    inv = first_invite(d)
+    return inv is not None and _sent_by(inv, ag, agent)
+
+
+def caller_ordinal(scenario: Scenario, call: Call) -> int:
+    """``call`` is its caller's k-th call (0-based)."""
+    return sum(1 for c in scenario.calls[: call.index] if c.caller == call.caller)
+
+
+def dialogs_of_calls(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> dict[int, Dialog | None]:
+    """The k-th call a caller placed is the k-th INVITE dialog it sent."""
+    ordered = sorted((d for d in analysis.dialogs if d.messages), key=lambda d: d.messages[0].time)
+    out: dict[int, Dialog | None] = {}
+    for call in scenario.calls:
+        ag = evidence.agent(call.caller)
+        mine = [d for d in ordered if _placed_by(d, ag, scenario.agent(call.caller))]
+        k = caller_ordinal(scenario, call)
+        out[call.index] = mine[k] if k < len(mine) else None
+    return out
+
+
+def expected_final_code(scenario: Scenario, call: Call) -> int | None:
+    if call.expect.final_code is not None:
+        return call.expect.final_code
+    if call.expect.answered is not None:
+        return None  # only 2xx vs not is asked
+    if call.callee is not None:
+        answer = scenario.agent(call.callee).answer
+        return 487 if answer < 200 else answer  # a call that only rings is cancelled
+    return 200
+
+
+def _msgs(d: Dialog, *, method: str | None = None, status_for: str | None = None):
+    for m in d.messages:
+        if method and m.method == method:
+            yield m
+        if status_for and m.status is not None and m.cseq_method == status_for:
+            yield m
+
+
+def _final_response(d: Dialog):
+    return next((m for m in d.messages if m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"), None)
+
+
+def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+    p = f"call{call.index + 1}"
+    src = sip_source(d)
+    checks = [check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}", evidence=src)]
+    if src != "capture" and not _over_tls(scenario, call):
+        # Plain SIP the capture should hold: the log is no proof of what crossed the wire.
+        checks.append(check(f"{p}.sip_in_capture", False, "the call's SIP (UDP/TCP) in the capture",
+                            "only in the pjsua logs", "the capture does not hold this call's SIP", src))
+    return checks + [c if c.evidence != "capture" else replace(c, evidence=src)
+                     for c in _dialog_checks(p, scenario, evidence, call, d)]
+
+
+def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+    want = expected_final_code(scenario, call)
+    seen = str(d.final_code) if d.final_code is not None else "no final response"
+    checks = []
+    if want is not None:
+        checks.append(check(f"{p}.final_code", d.final_code == want, str(want), seen,
+                            f"expected {want}, the capture shows {seen}"))
+    answered = d.final_code is not None and 200 <= d.final_code < 300
+    if call.expect.answered is not None:
+        checks.append(check(f"{p}.answered", answered == call.expect.answered, "answered (2xx)" if call.expect.answered else "not answered",
+                            seen, f"the call was {'' if answered else 'not '}answered ({seen})"))
+    invite = first_invite(d)
+    final = _final_response(d)
+    if call.expect.setup_ms_max is not None:
+        ms = (final.time - invite.time) * 1000 if final and invite else None
+        checks.append(check(f"{p}.setup_time", ms is not None and ms <= call.expect.setup_ms_max, f"<= {call.expect.setup_ms_max:g} ms INVITE to final response",
+                            f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
+    if answered:
+        checks += _answered_checks(p, scenario, evidence, call, d, final)
+    elif any(isinstance(s, HangupStep) for s in call.steps) and d.final_code in (None, 487):
+        checks += _cancel_checks(p, d)
+    if any(isinstance(s, HoldStep) for s in call.steps):
+        checks += _hold_checks(p, call, d)
+    return checks
+
+
+def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, final) -> list:
+    checks = []
+    acks = list(_msgs(d, method="ACK"))
+    checks.append(check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
+    hangups = [s for s in call.steps if isinstance(s, HangupStep)]
+    byes = list(_msgs(d, method="BYE"))
+    bye_ok = [m for m in _msgs(d, status_for="BYE") if m.status == 200]
+    if hangups:
+        who = evidence.agent(hangups[0].by)
+        from_who = [m for m in byes if _sent_by(m, who, scenario.agent(hangups[0].by))]
+        checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({host_port(who.address, who.sip_port)})",
+                            ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
+    if hangups or byes:
+        checks.append(check(f"{p}.bye_answered", bool(bye_ok), "200 OK to the BYE",
+                            "200 OK" if bye_ok else ("BYE unanswered" if byes else "no BYE")))
+    exp = call.expect
+    if exp.duration_min_s is not None or exp.duration_max_s is not None:
+        dur = (byes[0].time - final.time) if byes and final else None
+        lo = exp.duration_min_s if exp.duration_min_s is not None else 0
+        hi = exp.duration_max_s if exp.duration_max_s is not None else float("inf")
+        checks.append(check(f"{p}.duration", dur is not None and lo <= dur <= hi, f"{lo:g} s <= duration <= {hi:g} s",
+                            f"{dur:.2f} s (200 OK to BYE)" if dur is not None else "no BYE", "call duration out of range"))
+    return checks
+
+
+def _cancel_checks(p: str, d: Dialog) -> list:
+    """Hanging up before the answer is a CANCEL, answered 200, and the INVITE ends 487.
+    Before any provisional response no CANCEL may be sent (RFC 3261 9.1): then
+    there is nothing to check here; the final code check says what came back."""
+    provisional = [m for m in _msgs(d, status_for="INVITE") if m.status is not None and m.status < 200]
+    if not provisional and d.final_code is None:
+        return []
+    cancels = list(_msgs(d, method="CANCEL"))
+    ok = [m for m in _msgs(d, status_for="CANCEL") if m.status == 200]
+    return [check(f"{p}.cancel", bool(cancels) and bool(ok), "CANCEL answered 200 OK",
+                  f"{len(cancels)} CANCEL, {'200 OK' if ok else 'no 200 OK'} to it", "the call was not cancelled cleanly")]
+
+
+def _codec_check(p: str, want: str, d: Dialog, media: CallMedia):
+    """The SDP answer selected ``want``, and the audio that flowed either way is ``want``."""
+    seen = "no SDP answer"
+    a = d.answer.audio() if d.answer else None
+    if a is not None:
+        pts = [pt for pt in a.payload_types if pt not in a.telephone_event_pts]
+        if pts:
+            seen = a.rtpmap.get(pts[0], (f"PT {pts[0]}", 0))[0]
+    name = want.split("/")[0].lower()
+    ok = seen.lower() == name
+    wire = {label: wire_codecs(d, streams, forward=fwd)
+            for fwd, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward))}
+    wrong = {label: names for label, names in wire.items() if any(n.lower() != name for n in names)}
+    shown = "; ".join(f"{label} {'/'.join(names) or 'no RTP'}" for label, names in wire.items())
+    reason = (f"the SDP answer selected {seen}, not {want}" if not ok
+              else "; ".join(f"{label} carried {'/'.join(n)}" for label, n in wrong.items()))
+    return check(f"{p}.codec", ok and not wrong, f"{want} in the SDP answer and on the wire", f"SDP answer {seen}; RTP {shown}",
+                 reason)
+
+
+def _hold_checks(p: str, call: Call, d: Dialog) -> list:
+    reinvites = [m for m in d.messages if m.method == "INVITE" and m.sdp is not None][1:]
+    dirs = [(m.sdp.audio().direction if m.sdp.audio() else "?") for m in reinvites]
+    out = []
+    holds = [s for s in call.steps if isinstance(s, HoldStep) and not s.release]
+    unholds = [s for s in call.steps if isinstance(s, HoldStep) and s.release]
+    if holds:
+        out.append(check(f"{p}.hold", any(x in ("sendonly", "inactive") for x in dirs), "a re-INVITE with a=sendonly",
+                         "re-INVITEs: " + (", ".join(dirs) or "none"), "no hold re-INVITE in the capture"))
+    if unholds:
+        ok = "sendrecv" in dirs[dirs.index("sendonly") + 1:] if "sendonly" in dirs else False
+        out.append(check(f"{p}.unhold", ok, "a later re-INVITE with a=sendrecv", "re-INVITEs: " + (", ".join(dirs) or "none"),
+                         "the hold was not released in the capture"))
+    return out
+
+
+def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
+    """An answered call between pjsua agents that stays up for at least a
+    second must carry RTP both ways (SIPp's built-in scenarios send none)."""
+    if call.expect.rtp is not None:
+        return call.expect.rtp
+    if call.callee is None or not scenario.agent(call.callee).is_pjsua or not scenario.agent(call.caller).is_pjsua:
+        return None
+    if d.final_code is None or not 200 <= d.final_code < 300:
+        return None
+    if sum(s.seconds for s in call.steps if isinstance(s, PauseStep)) >= 1.0:
+        return RtpExpect(min_packets=1)
+    return None
+
+
+def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog) -> list:
+    p = f"call{call.index + 1}"
+    media = call_media(analysis, d)
+    out = []
+    if call.expect.codec:
+        out.append(_codec_check(p, call.expect.codec, d, media))
+    rtp = _default_rtp(scenario, call, d)
+    if rtp is not None:
+        out += rtp_checks(p, media, rtp, d)
+    if call.expect.srtp is not None:
+        out += srtp_checks(p, call.expect.srtp, scenario, call, d, media)
+        if call.expect.srtp:
+            out += keying_checks(p, scenario, evidence, call)
+    if call.expect.dtmf is not None:
+        window = (d.messages[0].time - 1, d.messages[-1].time + 1)
+        out += dtmf_checks(p, scenario, evidence, analysis, call, d, media, window)
+    for want in call.expect.audio:
+        out += audio_checks(p, want, evidence.run_dir)
+    return out
+
+
+def step_checks(evidence: Evidence) -> list:
+    """One check per recorded outcome, named by its kind (a second one of a name gets a number)."""
+    out, used = [], {}
+    for s in evidence.steps:
+        name = s.check_name
+        if name is None:
+            continue
+        used[name] = used.get(name, 0) + 1
+        if used[name] > 1:
+            name = f"{name}.{used[name]}"
+        out.append(check(name, s.ok, s.action, s.detail, s.detail, s.source))
+    return out
+
+
+def registration_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> list:
+    """What the registrar answered each registering agent, seen in the capture."""
+    out = []
+    for agent in scenario.agents:
+        if agent.register is None:
+            continue
+        ag = evidence.agent(agent.name)
+        mine = {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}
+        reqs = [m for d in analysis.dialogs for m in d.messages if m.method == "REGISTER" and m.src in mine]
+        ids = {m.call_id for m in reqs}
+        answers = sorted((m for d in analysis.dialogs for m in d.messages
+                          if m.cseq_method == "REGISTER" and m.status is not None and m.call_id in ids and m.dst in mine),
+                         key=lambda m: m.time)
+        codes = [m.status for m in answers]
+        final = next((c for c in reversed(codes) if c >= 200 and c not in (401, 407)), codes[-1] if codes else None)
+        source = "capture" if any(m.transport != "log" for m in reqs + answers) or not reqs else "pjsua log"
+        want_ok = agent.register.expect_success
+        ok = final is not None and ((200 <= final < 300) if want_ok else final >= 300)
+        out.append(check(f"register.{agent.name}.capture", ok, "REGISTER answered 2xx" if want_ok else "REGISTER refused",
+                         f"{len(reqs)} REGISTER, answers {', '.join(map(str, codes)) or 'none'}",
+                         f"the registrar answered {final}" if final else "no answer to REGISTER in the capture", source))
+    return out
+
+
+def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+    """pjsua's own account of the call must match the capture."""
+    if d.final_code is None or d.final_code < 300:
+        return []
+    ag = evidence.agent(call.caller)
+    disc = [e for e in ag.events if e.kind.value == "disconnected"]
+    if not disc:
+        return []
+    k = caller_ordinal(scenario, call)
+    if k >= len(disc):
+        return []
+    code = disc[k].code
+    ok = code == d.final_code
+    return [check(f"call{call.index + 1}.pjsua_agrees", ok, f"caller pjsua reports {d.final_code}",
+                  f"caller pjsua reports {code}", "pjsua and the capture disagree", "pjsua")]
+
+
+def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
+    if not evidence.pcap_path.is_file():
+        why = f"no capture file was written ({evidence.capture.tool})"
+        return Outcome((check("capture", False, "a capture file", "none written", evidence.error or why, evidence.capture.tool),),
+                       infrastructure=(why,))
+    logs = tuple(str(a.log_path) for a in evidence.agents if a.kind == "pjsua" and a.log_path.is_file())
+    try:
+        analysis = analyze_capture(str(evidence.pcap_path), key_logs=logs)
+    except CallgenError as exc:
+        return Outcome((check("capture", False, "a readable capture", str(exc)),),
+                       infrastructure=(f"the capture cannot be read: {exc}",))
+    health, problems = run_health(evidence, analysis)
+    dialogs = dialogs_of_calls(scenario, evidence, analysis)
+    checks: list = list(health)
+    ladder: list[str] = []
+    for call in scenario.calls:
+        d = dialogs[call.index]
+        if d is None:
+            checks.append(check(f"call{call.index + 1}.invite", False, f"an INVITE from {call.caller}",
+                                "no INVITE from its SIP ports in the capture or the logs"))
+            continue
+        checks += sip_checks(scenario, evidence, call, d)
+        checks += agent_agreement(scenario, evidence, call, d)
+        checks += media_checks(scenario, evidence, analysis, call, d)
+        ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
+        ladder += ["  " + line for line in ladder_lines(d)]
+    checks += registration_checks(scenario, evidence, analysis)
+    checks += step_checks(evidence)
+    summary = analysis.to_json()
+    summary.pop("dialogs", None)
+    summary[SUMMARY_KEY] = build_flows([(CallInfo(f"call{c.index + 1}", c.caller, c.callee or c.uri or ""), dialogs[c.index]) for c in scenario.calls],
+                                       [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
+    return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems))
+
+
+def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list, list[str]]:
+    """Is the capture the whole record of the run, and did every agent live to the end?
+    Each problem is also a failed check naming what failed."""
+    cap = evidence.capture
+    problems = cap.problems()
+    if analysis.packets == 0:
+        problems.append(f"the capture holds no packet ({evidence.pcap_path.name}: {cap.tool} recorded nothing)")
+    seen = (f"{analysis.packets} packets" + (f", {cap.dropped_by_kernel} dropped" if cap.dropped_by_kernel else "")
+            + (", the tool died before the end" if cap.exited_early else ""))
+    checks = [check("capture.complete", not problems, "a live capture of the whole run, nothing dropped", seen,
+                    "; ".join(problems), cap.tool)]
+    for a in evidence.agents:
+        if a.problem():
+            problems.append(a.problem())
+            checks.append(check(f"agent.{a.name}.alive", False, f"{a.name} runs until callgen stops it", a.problem(),
+                                a.problem(), "process"))
+    return checks, problems

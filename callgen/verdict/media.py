@@ -1,0 +1,318 @@
+"""Media checks of one call: SRTP, RTP both ways, DTMF, recorded audio.
+
+The capture is the evidence (decrypted where SDES keys are known); the
+receiving pjsua's log is a cross-check for DTMF, the recording for audio.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from callgen.pjsua import patterns as pp
+from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
+from callgen.analysis.sip import STATIC_PT, info_dtmf
+from callgen.pjsua.driver import EventKind
+from callgen.run.evidence import Evidence
+from callgen.scenario.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
+from callgen.verdict.result import CheckResult
+
+#: Shannon entropy (bits/byte) above which RTP payloads read as ciphertext; PCMA/PCMU
+#: speech and tones stay far below (silence ~1, tones ~4-6), AES-CM output is ~7.9+
+#: on samples of a few hundred bytes.
+CIPHER_ENTROPY = 7.0
+
+
+def check(name: str, ok: bool, expected: str, seen: str, reason: str = "", evidence: str = "capture") -> CheckResult:
+    return CheckResult(name=name, passed=ok, expected=expected, seen=seen, reason=reason if not ok else "", evidence=evidence)
+
+
+@dataclass(frozen=True)
+class CallMedia:
+    """The RTP streams of one call, split by direction."""
+
+    forward: tuple[RtpStream, ...]  #: caller -> callee
+    backward: tuple[RtpStream, ...]  #: callee -> caller
+
+    @property
+    def all(self) -> tuple[RtpStream, ...]:
+        return self.forward + self.backward
+
+
+def host_port(addr: str, port: int) -> str:
+    """``ip:port`` as the analyser writes addresses (``[v6]:port`` for IPv6)."""
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def first_invite(d: Dialog):
+    """The dialog's initial INVITE (None for dialogs without one)."""
+    return next((m for m in d.messages if m.method == "INVITE"), None)
+
+
+def media_addresses(d: Dialog) -> tuple[set[str], set[str]]:
+    """Where the offerer and the answerer receive media (every m= line)."""
+    offerer, answerer = set(), set()
+    for msg in d.messages:
+        if msg.sdp is None:
+            continue
+        side = offerer if msg.method == "INVITE" else (answerer if msg.status is not None else offerer)
+        for m in msg.sdp.media:
+            if m.port:
+                side.add(host_port(m.addr, m.port))
+    return offerer, answerer
+
+
+def call_media(analysis: CaptureAnalysis, d: Dialog) -> CallMedia:
+    offerer, answerer = media_addresses(d)
+    fwd = tuple(s for s in analysis.rtp_streams if s.dst in answerer or (s.call_id == d.call_id and s.src in offerer))
+    bwd = tuple(s for s in analysis.rtp_streams if s not in fwd and (s.dst in offerer or (s.call_id == d.call_id and s.src in answerer)))
+    return CallMedia(fwd, bwd)
+
+
+def _codec_name(m, pt: int) -> str:
+    """The codec ``pt`` stands for in this m= line, else its static meaning (RFC 3551)."""
+    named = m.rtpmap.get(pt) if m is not None else None
+    return (named or STATIC_PT.get(pt) or (f"PT {pt}", 0))[0]
+
+
+def negotiated_payload_types(d: Dialog) -> tuple[frozenset[int], frozenset[int]] | None:
+    """The payload types each direction may carry (RFC 3264): the offerer sends with
+    the answer's numbers, the answerer with the offer's, and only codecs the
+    answer kept (telephone-event included).  None without an SDP answer."""
+    answer = d.answer.audio() if d.answer else None
+    if answer is None:
+        return None
+    offer = d.offer.audio() if d.offer else None
+    kept = {_codec_name(answer, pt).lower() for pt in answer.payload_types}
+    backward = ({pt for pt in offer.payload_types if _codec_name(offer, pt).lower() in kept}
+                if offer is not None else set(answer.payload_types))
+    return frozenset(answer.payload_types), frozenset(backward)
+
+
+def wire_codecs(d: Dialog, streams: tuple[RtpStream, ...], *, forward: bool) -> list[str]:
+    """Codec names of the audio payload types that really flowed (not telephone-event)."""
+    sdp = d.answer if forward else (d.offer or d.answer)
+    m = sdp.audio() if sdp else None
+    names = []
+    for pt in sorted({pt for s in streams for pt in s.payload_types}):
+        if m is not None and pt in m.telephone_event_pts:
+            continue
+        name = _codec_name(m, pt)
+        if name.lower() != "telephone-event" and name not in names:
+            names.append(name)
+    return names
+
+
+def _direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, float]:
+    """Packets, expected, lost, and the worst jitter (NaN when a stream's clock rate is
+    unknown: its jitter cannot be measured, so no jitter bound can be proven)."""
+    packets = sum(s.packets for s in streams)
+    expected = sum(s.expected for s in streams)
+    lost = sum(s.lost for s in streams)
+    if any(not s.clock_known for s in streams):
+        return packets, expected, lost, float("nan")
+    jitter = max((s.jitter_ms_max for s in streams), default=0.0)
+    return packets, expected, lost, jitter
+
+
+def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[CheckResult]:
+    out = []
+    allowed = negotiated_payload_types(d)
+    for forward, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward)):
+        packets, expected, lost, jitter = _direction_summary(streams)
+        loss_pct = 100.0 * lost / expected if expected else 0.0
+        shown = f"{jitter:.2f} ms" if not math.isnan(jitter) else "unknown"
+        seen = f"{packets} packets in {len(streams)} stream(s), loss {loss_pct:.2f}%, jitter max {shown}"
+        out.append(check(f"{p}.rtp[{label}].packets", packets >= max(want.min_packets, 1), f">= {max(want.min_packets, 1)} RTP packets", seen,
+                         f"only {packets} RTP packets {label}"))
+        if want.max_loss_pct is not None:
+            out.append(check(f"{p}.rtp[{label}].loss", loss_pct <= want.max_loss_pct, f"loss <= {want.max_loss_pct}%",
+                             f"{loss_pct:.2f}% ({lost} of {expected})", f"loss {loss_pct:.2f}% {label}"))
+        if want.max_jitter_ms is not None:
+            known = not math.isnan(jitter)
+            out.append(check(f"{p}.rtp[{label}].jitter", known and jitter <= want.max_jitter_ms, f"jitter <= {want.max_jitter_ms} ms",
+                             f"{jitter:.2f} ms" if known else "unknown: no clock rate for a payload type",
+                             f"jitter {jitter:.2f} ms {label}" if known else f"jitter {label} cannot be measured"))
+        if allowed is not None and streams:
+            out.append(_payload_type_check(f"{p}.rtp[{label}].payload_types", streams, allowed[0 if forward else 1]))
+    return out
+
+
+def _payload_type_check(name: str, streams: tuple[RtpStream, ...], allowed: frozenset[int]) -> CheckResult:
+    """Media must carry only what the SDP negotiated: RTP of another payload type is
+    media the receiver never agreed to (and typically cannot decode)."""
+    seen = sorted({pt for s in streams for pt in s.payload_types})
+    alien = [pt for pt in seen if pt not in allowed]
+    return check(name, not alien, f"only negotiated payload types {sorted(allowed)}", f"payload types {seen}",
+                 f"RTP with payload type(s) {alien} that the SDP never negotiated")
+
+
+def _srtp_mandatory(scenario: Scenario, call: Call) -> bool:
+    parties = [scenario.agent(call.caller)] + ([scenario.agent(call.callee)] if call.callee else [])
+    return any(a.srtp.use is SrtpUse.MANDATORY for a in parties)
+
+
+def keying_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call) -> list[CheckResult]:
+    """The keying each pjsua agent asked for is the one its log says SRTP started with
+    (a pjsua built without DTLS-SRTP would silently fall back to SDES)."""
+    out = []
+    for name in (call.caller, call.callee):
+        if name is None:
+            continue
+        agent = scenario.agent(name)
+        if not agent.is_pjsua or not agent.srtp.enabled:
+            continue
+        log = evidence.agent(name).log_path
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        started = sorted({m[1].upper() for m in pp.SRTP_STARTED.finditer(text)})
+        want = agent.srtp.keying.upper()
+        out.append(check(f"{p}.srtp.keying[{name}]", started == [want], f"SRTP keyed by {want}",
+                         f"pjsua log: {', '.join(started) or 'SRTP never started'}",
+                         f"{name} did not key SRTP by {want}", f"pjsua log {name}"))
+    return out
+
+
+def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, media: CallMedia) -> list[CheckResult]:
+    offer = d.offer.audio() if d.offer else None
+    answer = d.answer.audio() if d.answer else None
+    out = []
+    if want:
+        # With optional-duplicated the offer has an RTP/SAVP line besides RTP/AVP: any SAVP/crypto line counts.
+        offered = any(m.savp or m.crypto for m in (d.offer.media if d.offer else ()))
+        answered = bool(answer and (answer.savp or answer.crypto))
+        offer_crypto = any(m.crypto for m in (d.offer.media if d.offer else ()))
+        seen = f"offer {offer.proto if offer else 'none'}{' +crypto' if offer_crypto else ''}, answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
+        out.append(check(f"{p}.srtp.sdp", offered and answered, "SAVP (SDES a=crypto or DTLS) in offer and answer", seen,
+                         "the SDP did not negotiate SRTP"))
+        streams = media.all
+        plain = [s for s in streams if s.payload_entropy < CIPHER_ENTROPY and not s.decrypted]
+        undecrypted = [s for s in streams if not s.decrypted]
+        ent = ", ".join(f"{s.src}->{s.dst} {max(0.0, s.payload_entropy):.2f} bits/byte" for s in streams) or "no RTP"
+        out.append(check(f"{p}.srtp.payload", bool(streams) and not plain, "payload not readable as plain audio",
+                         ent, "payload looks like plain audio" if streams else "no RTP to judge"))
+        if streams and any(s.crypto_suite for s in streams):
+            dec = ", ".join(f"{s.src}->{s.dst} {'decrypted' if s.decrypted else (s.decrypt_error or 'not decrypted')} ({s.crypto_suite})" for s in streams)
+            out.append(check(f"{p}.srtp.decrypted", not undecrypted, "every stream authenticates and decrypts with the SDP keys", dec,
+                             "a stream did not decrypt"))
+        if _srtp_mandatory(scenario, call):
+            fails = sum(s.auth_failures for s in streams)
+            out.append(check(f"{p}.srtp.no_plain_rtp", not plain and fails == 0,
+                             "no plain RTP packet on the call's media ports (mandatory SRTP)",
+                             f"{len(plain)} plain-looking stream(s), {fails} packets failing SRTP authentication",
+                             "plain RTP seen where SRTP is mandatory"))
+    else:
+        seen = f"answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
+        plain_sdp = bool(answer) and not answer.savp and not answer.crypto
+        out.append(check(f"{p}.srtp.sdp", plain_sdp, "plain RTP/AVP without crypto", seen, "SRTP was negotiated"))
+    return out
+
+
+@dataclass(frozen=True)
+class InfoDigit:
+    """One DTMF digit sent by SIP INFO: its request (retransmissions folded in by
+    CSeq) and the final response it got, if any."""
+
+    digit: str
+    time: float
+    cseq: int
+    status: int | None  #: final response code; None: never answered
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        return f"INFO {self.digit} " + (f"answered {self.status}" if self.status is not None else "never answered")
+
+
+def info_digits(d: Dialog, receiver_is_callee: bool) -> list[InfoDigit]:
+    """The DTMF INFO requests towards the receiver, one per transaction (CSeq), with their final responses."""
+    toward = _sip_addrs(d, callee=receiver_is_callee)
+    requests: dict[int, tuple[str, float]] = {}
+    for m in d.messages:
+        got = info_dtmf(m)
+        if got and m.dst in toward and m.cseq not in requests:
+            requests[m.cseq] = (got[0], m.time)
+    finals = {m.cseq: m.status for m in d.messages
+              if m.status is not None and m.status >= 200 and m.cseq_method == "INFO" and m.cseq in requests}
+    return [InfoDigit(digit, t, cseq, finals.get(cseq)) for cseq, (digit, t) in sorted(requests.items(), key=lambda kv: kv[1][1])]
+
+
+@dataclass(frozen=True)
+class ReceivedDtmf:
+    digit: str
+    method: str  #: "rfc4733" or "sip-info"
+    start: float
+
+
+def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia,
+                     receiver_is_callee: bool) -> tuple[list[ReceivedDtmf], list[InfoDigit]]:
+    """Digits that reached the receiver (RFC 4733 events on its media, INFO
+    answered 2xx), and the INFO requests that were refused or never answered."""
+    toward = media.forward if receiver_is_callee else media.backward
+    ssrcs = {s.ssrc for s in toward}
+    dsts = {s.dst for s in toward}
+    evs = [ReceivedDtmf(e.digit, e.method, e.start) for e in analysis.dtmf
+           if e.method == "rfc4733" and (e.ssrc in ssrcs or e.dst in dsts)]
+    infos = info_digits(d, receiver_is_callee)
+    evs += [ReceivedDtmf(i.digit, "sip-info", i.time) for i in infos if i.delivered]
+    return sorted(evs, key=lambda e: e.start), [i for i in infos if not i.delivered]
+
+
+def _sip_addrs(d: Dialog, *, callee: bool) -> set[str]:
+    invite = first_invite(d)
+    if invite is None:
+        return set()
+    return {invite.dst} if callee else {invite.src}
+
+
+def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog,
+                media: CallMedia, window: tuple[float, float]) -> list[CheckResult]:
+    want = call.expect.dtmf
+    assert want is not None
+    receiver = want.receiver or call.callee
+    receiver_is_callee = receiver == call.callee
+    where = receiver or f"the far end ({call.uri})"
+    sent_methods = {s.method for s in call.steps if isinstance(s, DtmfStep)}
+    method = want.method or (next(iter(sent_methods)) if len(sent_methods) == 1 else None)
+    evs, refused = _dtmf_in_capture(analysis, d, media, receiver_is_callee)
+    digits = "".join(e.digit for e in evs)
+    methods = sorted({e.method for e in evs})
+    seen = f"digits {digits or '(none)'} ({', '.join(methods) or 'no DTMF'})"
+    if refused:
+        seen += "; not delivered: " + ", ".join(i.describe() for i in refused)
+    expected = f"digits {want.digits} at {where}" if want.digits else f"no DTMF at {where}"
+    out = [check(f"{p}.dtmf", digits == want.digits and not (refused and want.digits), expected, seen,
+                 f"expected {want.digits or 'no digits'}, the capture shows {digits or 'no digits'}"
+                 + (" (INFO not answered 2xx)" if refused else ""))]
+    if method is not None and want.digits:
+        wire = "rfc4733" if method is DtmfMethod.RFC2833 else "sip-info"
+        ok = bool(evs) and all(e.method == wire for e in evs)
+        out.append(check(f"{p}.dtmf.method", ok, wire, ", ".join(methods) or "no DTMF", f"DTMF did not arrive as {wire}"))
+    if receiver and receiver in {a.name for a in evidence.agents}:
+        ag = evidence.agent(receiver)
+        logged = "".join(e.digit for e in ag.events if e.kind is EventKind.DTMF and window[0] <= e.time <= window[1])
+        out.append(check(f"{p}.dtmf.pjsua_log", logged == digits, f"{receiver}'s pjsua logged what the capture shows ({digits})",
+                         f"{receiver}'s pjsua logged {logged or 'nothing'}", "the capture and the receiver's log disagree", f"pjsua log {receiver}"))
+    return out
+
+
+def audio_checks(p: str, want: AudioExpect, run_dir: Path) -> list[CheckResult]:
+    """One receiver's recording: enough signal, and the expected tone dominating."""
+    from callgen.analysis.audio import active_seconds, dominant_frequency
+
+    name = f"{p}.audio[{want.receiver}]"
+    rec = run_dir / f"{want.receiver}.rec.wav"
+    if not rec.is_file():
+        return [check(name, False, f"a recording at {want.receiver}", "no recording file", f"{rec.name} missing", "recording")]
+    active = active_seconds(rec)
+    out = [check(f"{name}.signal", active >= want.min_active_s, f">= {want.min_active_s:g} s of signal at {want.receiver}",
+                 f"{active:.2f} s of signal", "the recording is (nearly) silent", "recording")]
+    if want.tone_hz:
+        candidates = sorted({float(want.tone_hz), 350.0, 440.0, 697.0, 1000.0, 1209.0, 2000.0, 3000.0})
+        dom = dominant_frequency(rec, candidates)
+        ok = dom is not None and abs(dom - want.tone_hz) < 1.0
+        out.append(check(f"{name}.tone", ok, f"a {want.tone_hz:g} Hz tone dominates", f"dominant {dom:g} Hz" if dom else "no dominant tone",
+                         "another sound dominates the recording", "recording"))
+    return out

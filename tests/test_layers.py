@@ -1,0 +1,44 @@
+"""The folder tree is the architecture: an import-linter layers contract (pyproject.toml)
+keeps the data flowing one way.  It holds on the tree, and it catches a lower layer
+importing an upper one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT = Path(sys.executable).with_name("lint-imports")
+
+pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is in the test extra (make setup installs it)")
+
+
+def lint(tree: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run([str(LINT), "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=tree, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_tree_keeps_the_layers():
+    r = lint(ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 kept, 0 broken" in r.stdout
+
+
+@pytest.mark.parametrize("lower,upper", [
+    ("callgen/scenario/model.py", "callgen.run.plan"),  # the model must not know the run
+    ("callgen/run/runner.py", "callgen.verdict.checks"),  # running must not judge (the flow went back once)
+    ("callgen/analysis/scan.py", "callgen.scenario.loader"),
+])  # fmt: skip
+def test_an_upward_import_breaks_the_contract(tmp_path, lower, upper):
+    shutil.copytree(ROOT / "callgen", tmp_path / "callgen", ignore=shutil.ignore_patterns("__pycache__"), symlinks=True)
+    target = tmp_path / lower
+    target.write_text(target.read_text() + f"\nimport {upper}  # noqa: E402 - the violation under test\n")
+    r = lint(tmp_path)
+    assert r.returncode != 0, r.stdout
+    assert "BROKEN" in r.stdout and upper in r.stdout, r.stdout
