@@ -40,8 +40,8 @@ def _run_and_kill(tmp_path, scenario: str, victim: tuple[str, str], when: str):
     run = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(SCENARIOS / scenario), "-o", str(out), "-j", "1"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        if when == "start":  # the capture is confirmed listening before the first pjsua starts
-            _wait_until(lambda: _child(run, "pjsua"), 30, "the first pjsua")
+        if when == "start":  # the capture is confirmed listening before the first agent starts
+            _wait_until(lambda: _child(run, "pjsua", "--config-file"), 30, "the first agent's pjsua")
         else:
             transcript = out / stem / "alice.transcript.txt"
             _wait_until(lambda: transcript.is_file() and "CONFIRMED" in transcript.read_text(errors="replace"),
