@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace, io: IO) -> int:
             args.out = args.out.with_name(args.out.name + "-" + shard_label(*args.shard))
 
     def make_options(a: argparse.Namespace, out_dir: Path) -> RunOptions:
-        return RunOptions(out_dir=out_dir, pjsua=a.pjsua, keep=a.keep)
+        return RunOptions(out_dir=out_dir, pjsua=a.pjsua, keep=a.keep, progress=_progress_line(io))
 
     pjsua = find_pjsua(args.pjsua, required=False)
 
@@ -110,6 +110,19 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     if status == ExitStatus.INTERRUPTED:
         print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)
     return status
+
+
+def _progress_line(io: IO):
+    """A load run's live line on a terminal ("\r" rewrites it); nothing in CI logs."""
+    isatty = getattr(io.err, "isatty", None)
+    if not (isatty and isatty()):
+        return None
+
+    def show(text: str) -> None:
+        io.err.write("\r" + text + ("" if text.endswith("\n") else "\033[K"))
+        io.err.flush()
+
+    return show
 
 
 def _shard_of(args: argparse.Namespace) -> tuple[int, int] | None:

@@ -219,6 +219,11 @@ class PjsuaAgent:
         with self._cond:
             return [e for e in self._st.events if kind is None or e.kind is kind]
 
+    def events_since(self, start: int) -> list[AgentEvent]:
+        """The events from index ``start`` on (a copy of just those)."""
+        with self._cond:
+            return self._st.events[start:]
+
     def output_lines(self) -> list[str]:
         with self._cond:
             return list(self._st.lines)

@@ -61,6 +61,24 @@ class StepOutcome:
 
 
 @dataclass(frozen=True)
+class LoadCallRecord:
+    """One call of a load run as the caller's pjsua saw it (the capture is the proof)."""
+
+    index: int
+    callee: str  #: agent name
+    uri: str
+    digits: str  #: its own DTMF digits ("" when the load sends none)
+    placed: float  #: time.time() when callgen asked pjsua to place it
+    pjsua_call: int | None  #: pjsua's call slot while it was up
+    confirmed: float | None = None
+    ended: float | None = None
+    code: int | None = None  #: pjsua's final status (DISCONNECTED reason code)
+    reason: str = ""
+    dtmf_refused: str = ""  #: why pjsua would not send the digits ("" when it took them)
+    problem: str = ""  #: what went wrong placing it
+
+
+@dataclass(frozen=True)
 class AgentEvidence:
     name: str
     sip_port: int
@@ -95,6 +113,7 @@ class Evidence:
     #: the scenario as it ran: bound to the addresses of the local systems started for
     #: the run (a local Kamailio's real port), which the file alone does not know
     scenario: Scenario | None = None
+    load_calls: tuple[LoadCallRecord, ...] = ()  #: a load run's calls in the order they were placed
 
     def agent(self, name: str) -> AgentEvidence:
         return next(a for a in self.agents if a.name == name)

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.errors import ScenarioError
-from callgen.scenario.model import Agent, Call, Role, Scenario, TlsFiles, Transport
+from callgen.scenario.model import Agent, Call, Load, Role, Scenario, TlsFiles, Transport
 from callgen.pjsua.render import PjsuaOption, RenderError, render_config
 
 SIP_STRIDE = 2  #: agent i: SIP port base + 2i, its TLS port the next one
 RTP_OFFSET = 40
 RTP_PER_AGENT = 20  #: RTP+RTCP for 10 calls per agent
 MAX_CALLS_PER_AGENT = RTP_PER_AGENT // 2
+PJSUA_MAX_CALLS = 512  #: scripts/pjsua-config_site.h
+LOAD_SPARE_CALLS = 8  #: calls still ending while the next ones start
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,9 @@ class RunPlan:
 
 def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
                   tls: TlsFiles | None = None, rec_path: Path | None = None,
-                  needs_tcp: bool = False) -> tuple[PjsuaOption, ...]:
-    """``needs_tcp``: the agent dials a TCP party, so it needs a TCP transport too."""
+                  needs_tcp: bool = False, load: Load | None = None) -> tuple[PjsuaOption, ...]:
+    """``needs_tcp``: the agent dials a TCP party, so it needs a TCP transport too.
+    ``load``: the scenario's load section, which sizes the agents that take part in it."""
     k = ("agents", agent.name)
     host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
     ident = f"sip:{agent.user}@{host}"
@@ -94,7 +97,7 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
         PjsuaOption("--rtp-port", str(rtp_port), k),
         PjsuaOption("--null-audio", None, k),
         PjsuaOption("--no-vad", None, k),
-        PjsuaOption("--max-calls", str(MAX_CALLS_PER_AGENT), k),
+        PjsuaOption("--max-calls", str(load_max_calls(agent, load) or MAX_CALLS_PER_AGENT), k),
         PjsuaOption("--log-file", str(log_path), k),
         PjsuaOption("--log-level", "5", k),
         PjsuaOption("--app-log-level", "4", k),  # level 4 has the media state lines
@@ -113,10 +116,38 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
             o += [PjsuaOption("--tls-verify-server", None, k + ("tls",)), PjsuaOption("--tls-verify-client", None, k + ("tls",))]
     if agent.max_call_s is not None:
         o.append(PjsuaOption("--duration", str(agent.max_call_s), k + ("max_call_s",)))
+    if load_max_calls(agent, load):
+        # The bridge at 8 kHz: no resampling of 8 kHz codecs, a quarter of the media cost per call
+        o.append(PjsuaOption("--clock-rate", "8000", ("load",)))
+        if agent.name == load.caller:  # pjsua hangs each call up after hold_s (one length for all calls)
+            o.append(PjsuaOption("--duration", str(load.hold_s), ("load", "hold_s")))
     o += _callee_options(agent, k)
     o += _media_options(agent, k, rec_path)
     o += _account_options(agent, k)
     return tuple(o)
+
+
+def load_max_calls(agent: Agent, load: Load | None) -> int:
+    """How many calls an agent of the load must hold at once (0: not in the load).  One
+    pjsua process per side holds them all: pjsua is built with PJSUA_MAX_CALLS 512."""
+    if load is None or (agent.name != load.caller and agent.name not in load.callees):
+        return 0
+    share = load.max_concurrent if agent.name == load.caller else -(-load.max_concurrent * load.callees.count(agent.name)
+                                                                     // len(load.callees))
+    return min(PJSUA_MAX_CALLS, share + LOAD_SPARE_CALLS)
+
+
+def load_rtp_span(agent: Agent, load: Load | None) -> int:
+    """RTP/RTCP ports an agent of the load will walk through: pjsua takes the next two
+    ports for every call and never wraps (its command line has no port range)."""
+    if load is None:
+        return 0
+    planned = load.planned()
+    if agent.name == load.caller:
+        return 2 * planned + 64
+    if agent.name in load.callees:
+        return 2 * (-(-planned * load.callees.count(agent.name) // len(load.callees))) + 64
+    return 0
 
 
 def _callee_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
@@ -190,7 +221,7 @@ def contact_uri(agent: Agent, sip_port: int) -> str:
 
 
 def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int, *,
-             tls: TlsFiles | None = None) -> RunPlan:
+             tls: TlsFiles | None = None, load_region: tuple[int, int] = (0, 0)) -> RunPlan:
     """``tls``: the run's generated certificates, used by agents that bring none
     (every agent gets TLS when any agent of the scenario uses it)."""
     agents = []
@@ -198,11 +229,18 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
     tcp_callers = {c.caller for c in scenario.calls
                    if (c.callee and scenario.agent(c.callee).transport is Transport.TCP)
                    or (c.uri and "transport=tcp" in c.uri.lower())}
+    next_load_rtp = load_region[0]
     for i, agent in enumerate(scenario.agents):
         sip_port = agent.port if agent.port is not None else port_base + SIP_STRIDE * i
         if agent.port is not None:
             extra_ports.append(agent.port)
         rtp_port = port_base + RTP_OFFSET + RTP_PER_AGENT * i
+        span = load_rtp_span(agent, scenario.load)
+        if span:  # the load's agents take their RTP ports from the run's load region, one span each
+            rtp_port, next_load_rtp = next_load_rtp, next_load_rtp + span
+            if next_load_rtp > load_region[1]:
+                raise ScenarioError(f"the load needs {next_load_rtp - load_region[0]} RTP ports; the load region has "
+                                    f"{load_region[1] - load_region[0]}", location=str(scenario.source))
         if rtp_port + RTP_PER_AGENT > port_base + block_size:
             raise ScenarioError(f"too many agents for one port block ({len(scenario.agents)})", location=str(scenario.source))
         log = run_dir / (f"{agent.name}.pjsua.log" if agent.is_pjsua else f"{agent.name}.sipp.out")
@@ -221,10 +259,13 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
                 log_path=log,
                 transcript_path=run_dir / f"{agent.name}.transcript.txt",
                 options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec,
-                                      needs_tcp=agent.name in tcp_callers) if agent.is_pjsua else (),
+                                      needs_tcp=agent.name in tcp_callers, load=scenario.load) if agent.is_pjsua else (),
             )
         )
     extra_ports += outside_ports(scenario)
+    # a load's agents walk through RTP ports past the block: capture those ranges too
+    spans = tuple((ap.rtp_port, ap.rtp_port + load_rtp_span(ap.agent, scenario.load)) for ap in agents
+                  if load_rtp_span(ap.agent, scenario.load))
     by_name = {a.name: a for a in agents}
     calls = tuple(CallPlan(c, c.uri or by_name[c.callee].contact_uri) for c in scenario.calls)
     _check_calls_per_agent(scenario)
@@ -233,7 +274,7 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
         run_dir=run_dir,
         agents=tuple(agents),
         calls=calls,
-        port_ranges=((port_base, port_base + block_size - 1),),
+        port_ranges=((port_base, port_base + block_size - 1),) + spans,
         extra_ports=tuple(extra_ports),
     )
 

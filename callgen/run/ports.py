@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from callgen.errors import InfrastructureError
+
 BLOCK = 400
 FIRST = 20000
 LAST = 60000  #: below the usual Linux ephemeral range start (32768 is inside: we test-bind)
@@ -61,6 +63,23 @@ class PortBlock:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+#: RTP ports of load runs: pjsua takes two new ports for every call and never wraps (its
+#: command line has no port range), so a load run walks through ports below the blocks.
+LOAD_REGION = (4000, FIRST)
+
+
+def acquire_load_region() -> PortBlock:
+    """The load region, for one load run at a time on this machine."""
+    fd = os.open(_lock_dir() / "load-region.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InfrastructureError("another load run holds the load port region "
+                                  f"{LOAD_REGION[0]}-{LOAD_REGION[1] - 1}; one load run at a time per machine") from None
+    return PortBlock(LOAD_REGION[0], LOAD_REGION[1] - LOAD_REGION[0], fd)
 
 
 def acquire_block(must_be_free: list[int] | None = None, address: str = "127.0.0.1", rng: random.Random | None = None) -> PortBlock:

@@ -15,7 +15,8 @@ from typing import Any
 from callgen.errors import ScenarioError, ScenarioErrors
 from callgen.pjsua.codecs import codec_known, supported_codecs
 from callgen.pjsua.render import RenderError, render_config
-from callgen.run.plan import MAX_CALLS_PER_AGENT, agent_options
+from callgen.run.plan import MAX_CALLS_PER_AGENT, agent_options, load_rtp_span
+from callgen.run.ports import LOAD_REGION
 from callgen.scenario.loader import load_scenario
 from callgen.scenario.model import Scenario
 from callgen.sut.sipp import HOSTPORT
@@ -30,7 +31,7 @@ def load_checked(path: Path, pjsua: str | None, **load_options: Any) -> Scenario
 
 def check_runnable(scenario: Scenario) -> Scenario:
     """Return ``scenario`` or raise with file:line for everything the run would refuse."""
-    problems = _calls_per_agent(scenario) + _sipp_remotes(scenario) + _unrenderable(scenario)
+    problems = _calls_per_agent(scenario) + _sipp_remotes(scenario) + _unrenderable(scenario) + _load_ports(scenario)
     if problems:
         raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
     return scenario
@@ -45,12 +46,23 @@ def _unrenderable(scenario: Scenario) -> list[ScenarioError]:
         if not a.is_pjsua:
             continue
         opts = agent_options(a, 65534, 65534, run_dir / f"{a.name}.pjsua.log", tls=a.tls,
-                             rec_path=run_dir / f"{a.name}.rec.wav")
+                             rec_path=run_dir / f"{a.name}.rec.wav", load=scenario.load)
         try:
             render_config(opts)
         except RenderError as exc:
             problems.append(scenario.source_map.error(exc.option.key, f"cannot pass to pjsua: {exc}"))
     return problems
+
+
+def _load_ports(scenario: Scenario) -> list[ScenarioError]:
+    """A load's agents take two new RTP ports per call (pjsua never wraps): they must fit the load region."""
+    need = sum(load_rtp_span(a, scenario.load) for a in scenario.agents)
+    have = LOAD_REGION[1] - LOAD_REGION[0]
+    if need <= have:
+        return []
+    return [scenario.source_map.error(("load",), f"{scenario.load.planned()} calls need {need} RTP ports, more than the "
+                                                 f"{have} of the load region: pjsua takes two new ports per call and never "
+                                                 f"reuses them; split the load into several runs")]
 
 
 def _calls_per_agent(scenario: Scenario) -> list[ScenarioError]:

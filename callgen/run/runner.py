@@ -8,12 +8,14 @@ evidence is the next stage's work (``callgen.verdict``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from callgen.run.callflow import CallRun, Deadline
 from callgen.cancel import CancelToken
@@ -24,8 +26,9 @@ from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
 from callgen.fileio import write_atomic
 from callgen.scenario.model import Scenario, TlsFiles, Transport
 from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
-from callgen.run.ports import acquire_block
+from callgen.run.ports import acquire_block, acquire_load_region
 from callgen.scenario.loader import load_scenario
+from callgen.run.load import LoadRun
 from callgen.run.localsut import local_systems
 from callgen.run.signals import shielded
 from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
@@ -41,6 +44,7 @@ class RunOptions:
     interface: str = "lo"
     capture_tool: str | None = None  #: tcpdump | dumpcap | auto (default: $CALLGEN_CAPTURE, else auto)
     cancel: CancelToken | None = None  #: set by a suite on Ctrl-C: every wait raises Interrupted
+    progress: Callable[[str], None] | None = None  #: a load run's live progress line (a terminal's), or None
 
 
 def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
@@ -49,17 +53,28 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     offsets = [SIP_STRIDE * i + k for i in range(len(scenario.agents)) for k in (0, 1)]
     started = time.time()
     tls = _run_tls(scenario, run_dir)
-    with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block:
+    with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario) as region:
         if systems:  # load the file again with the addresses of what was just started
             given = {**dict(scenario.variables), **{n: f"{a}:{p}" for n, (a, p) in systems.items()}}
             scenario = load_scenario(scenario.source, variables=given)
-        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)
+        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls,
+                        load_region=(region.base, region.base + region.size) if region else (0, 0))
         plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
         for ap in plan.agents:
             if ap.agent.is_pjsua:
                 _write_private(ap.config_path, ap.config_text(scenario))
         _check_fixed_ports(plan)
         return _execute_plan(plan, pjsua, options, started)
+
+
+@contextlib.contextmanager
+def _load_region(scenario: Scenario):
+    """A load run holds the machine's load port region for its duration (None without a load)."""
+    if scenario.load is None:
+        yield None
+        return
+    with acquire_load_region() as region:
+        yield region
 
 
 def _check_fixed_ports(plan: RunPlan) -> None:
@@ -110,6 +125,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     agents: dict[str, PjsuaAgent] = {}
     sipps: dict[str, SippProcess] = {}
     outcomes: list[StepOutcome] = []
+    load_run: LoadRun | None = None  #: its per-call records are kept, also when the run fails midway
     error = ""
     stats = CaptureStats(None, None, "")
     statuses: dict[str, int | None] = {}
@@ -128,6 +144,9 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
             agents[ap.name] = agent
             agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
         _await_registrations(plan, agents, deadline, outcomes)
+        if scenario.load is not None:
+            load_run = LoadRun(scenario.load, plan, agents[scenario.load.caller], deadline, options.progress)
+            load_run.execute()
         for group in scenario.call_groups():
             _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)
         for name, proc in sipps.items():
@@ -165,6 +184,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
             for ap in plan.agents
         ),
         steps=tuple(outcomes),
+        load_calls=load_run.records() if load_run is not None else (),
         started=started,
         finished=time.time(),
         error=error,

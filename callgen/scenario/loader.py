@@ -27,14 +27,17 @@ from callgen.scenario.model import (
     DtmfStep,
     HangupStep,
     HoldStep,
+    Load,
+    LoadExpect,
     PauseStep,
     Registration,
     Role,
     RtpExpect,
     Scenario,
     Secret,
-    SrtpConfig,
+    SetupMsExpect,
     SippSpec,
+    SrtpConfig,
     SrtpUse,
     Step,
     TlsFiles,
@@ -107,7 +110,7 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
     by_name = {a.name: a for a in agents}
     _check_ports(agents, smap, problems)
     calls = []
-    for i, spec in enumerate(data["calls"]):
+    for i, spec in enumerate(data.get("calls", ())):
         try:
             calls.append(_call(i, spec, by_name, smap))
         except ScenarioError as exc:
@@ -115,6 +118,7 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
     _check_groups(calls, smap, problems)
     _check_uris(agents, calls, smap, problems)
     _check_pauses(calls, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems)
+    load = _load(data["load"], by_name, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems) if "load" in data else None
     if problems:
         raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
     scenario = Scenario(
@@ -125,9 +129,54 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
         agents=agents,
         calls=tuple(calls),
         source=path,
+        load=load,
         source_map=smap,
     )
     return scenario
+
+
+def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: SourceMap,
+          problems: list[ScenarioError]) -> Load | None:
+    """The load section: its agents exist and play their parts, and the run fits the timeout."""
+    key = ("load",)
+    callees = tuple(spec["to"]) if isinstance(spec["to"], list) else (spec["to"],)
+    found = True
+    for k, name, role in [(key + ("from",), spec["from"], Role.CALLER)] + [
+            (key + (("to", i) if isinstance(spec["to"], list) else ("to",)), n, Role.CALLEE) for i, n in enumerate(callees)]:
+        if name not in agents:
+            problems.append(smap.error(k, f"no agent named '{name}' (agents: {', '.join(agents)})"))
+            found = False
+        elif agents[name].role is not role or not agents[name].is_pjsua:
+            problems.append(smap.error(k, f"'{name}' must be a pjsua agent with role {role.value}: load calls go "
+                                          f"from one pjsua caller to pjsua callees"))
+            found = False
+    e = spec.get("expect", {})
+    sm = e.get("setup_ms", {})
+    rtp = e.get("rtp", {})
+    load = Load(
+        caller=spec["from"], callees=callees, rate=float(spec["rate"]), ramp_s=float(spec.get("ramp_s", 0)),
+        max_concurrent=int(spec.get("max_concurrent", 100)), calls=spec.get("calls"),
+        duration_s=float(spec["duration_s"]) if "duration_s" in spec else None, hold_s=int(spec.get("hold_s", 3)),
+        dtmf=spec.get("dtmf", "none") == "per-call",
+        expect=LoadExpect(
+            answered_pct_min=e.get("answered_pct_min"), proven_pct_min=float(e.get("proven_pct_min", 100)),
+            setup_ms=SetupMsExpect(sm.get("p50_max"), sm.get("p95_max"), sm.get("p99_max"), sm.get("max")),
+            max_loss_pct=rtp.get("max_loss_pct"), max_jitter_ms=rtp.get("max_jitter_ms"),
+            dtmf_ok_pct_min=e.get("dtmf_ok_pct_min")),
+    )
+    planned = load.planned()
+    if planned < 1:
+        problems.append(smap.error(key + ("duration_s",), "no call is due within duration_s at this rate and ramp"))
+        return None
+    needed = load.offset(planned - 1) + load.hold_s + 10
+    if needed > timeout:
+        problems.append(smap.error(key, f"the load needs about {needed:.0f} s (last of {planned} calls due at "
+                                        f"{load.offset(planned - 1):.1f} s, then held {load.hold_s} s, plus 10 s to end): "
+                                        f"raise 'timeout' (now {timeout:g} s)"))
+    if load.dtmf and load.hold_s < 0.3 * len(load.digits(planned - 1)) + 1:
+        problems.append(smap.error(key + ("hold_s",), f"hold_s {load.hold_s} is too short for each call's own "
+                                                      f"{len(load.digits(planned - 1))} DTMF digits (about 0.3 s each)"))
+    return load if found else None
 
 
 _IPV6_HOST = re.compile(r"^sips?:(?:[^@]*@)?\[")

@@ -223,6 +223,75 @@ class Call:
 
 
 @dataclass(frozen=True)
+class SetupMsExpect:
+    """Bounds on call setup time (INVITE to final response) percentiles, in ms."""
+
+    p50_max: float | None = None
+    p95_max: float | None = None
+    p99_max: float | None = None
+    max: float | None = None
+
+    def bounds(self) -> tuple[tuple[str, float, float], ...]:
+        """(name, percentile 0-100, bound) for every bound given."""
+        given = (("p50", 50.0, self.p50_max), ("p95", 95.0, self.p95_max), ("p99", 99.0, self.p99_max), ("max", 100.0, self.max))
+        return tuple((n, q, b) for n, q, b in given if b is not None)
+
+
+@dataclass(frozen=True)
+class LoadExpect:
+    """Thresholds over all the calls of a load run; each becomes a named check."""
+
+    answered_pct_min: float | None = None
+    proven_pct_min: float = 100.0
+    setup_ms: SetupMsExpect = SetupMsExpect()
+    max_loss_pct: float | None = None
+    max_jitter_ms: float | None = None
+    dtmf_ok_pct_min: float | None = None
+
+
+@dataclass(frozen=True)
+class Load:
+    """Traffic: ``caller`` places calls to ``callees`` (in turn) at ``rate`` per second."""
+
+    caller: str
+    callees: tuple[str, ...]
+    rate: float
+    ramp_s: float = 0.0
+    max_concurrent: int = 100
+    calls: int | None = None
+    duration_s: float | None = None
+    hold_s: int = 3
+    dtmf: bool = False  #: each call sends its own digits (``digits(k)``)
+    expect: LoadExpect = LoadExpect()
+
+    def offset(self, k: int) -> float:
+        """Seconds after the start at which call ``k`` (0-based) is due: the rate rises
+        linearly over ``ramp_s`` (n(t) = rate t^2 / 2 ramp), then stays."""
+        in_ramp = self.rate * self.ramp_s / 2
+        if self.ramp_s > 0 and k < in_ramp:
+            return (2 * k * self.ramp_s / self.rate) ** 0.5
+        return self.ramp_s + (k - in_ramp) / self.rate if self.ramp_s > 0 else k / self.rate
+
+    def planned(self) -> int:
+        """How many calls the run places: ``calls``, or as many as are due within ``duration_s``."""
+        by_time = None
+        if self.duration_s is not None:
+            by_time = 0
+            while self.offset(by_time) < self.duration_s:
+                by_time += 1
+        if self.calls is not None and by_time is not None:
+            return min(self.calls, by_time)
+        return self.calls if self.calls is not None else int(by_time or 0)
+
+    def callee(self, k: int) -> str:
+        return self.callees[k % len(self.callees)]
+
+    def digits(self, k: int) -> str:
+        """Call ``k``'s own DTMF digits: its index, at least 3 digits, then '#' (unique per call)."""
+        return f"{k:03d}#"
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -231,6 +300,7 @@ class Scenario:
     agents: tuple[Agent, ...]
     calls: tuple[Call, ...]
     source: Path
+    load: Load | None = None  #: a load scenario has this instead of calls
     local_targets: tuple[LocalTarget, ...] = ()
     variables: tuple[tuple[str, str], ...] = ()  #: the --var values it was loaded with
     source_map: SourceMap = field(compare=False, repr=False, default_factory=lambda: SourceMap(file=""))

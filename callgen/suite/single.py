@@ -32,6 +32,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
         error = str(exc)
     result = conclude(scenario, run_dir, evidence, time.monotonic() - t0, error)
     try:
+        if result.load_rows:  # every call's evidence row, also when the run failed midway
+            write_atomic(run_dir / "calls.jsonl", "".join(json.dumps(r.to_json()) + "\n" for r in result.load_rows))
         write_atomic(run_dir / "result.json", json.dumps(result.to_dict(), indent=2) + "\n")
     except OutputError as exc:  # the run's verdict stands for the reports; say what was not kept
         result = dataclasses.replace(result, verdict=Verdict.ERROR, error="; ".join(e for e in (result.error, str(exc)) if e))

@@ -13,7 +13,9 @@ from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_li
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
+from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
+    sent_by,
     CallMedia,
     audio_checks,
     call_media,
@@ -37,6 +39,7 @@ class Outcome:
     #: why the run cannot prove anything (a capture that died or dropped packets,
     #: an agent that died): the run is an infrastructure error, whatever the checks say
     infrastructure: tuple[str, ...] = ()
+    load_rows: tuple = ()  #: a load run's per-call rows (``callgen.verdict.load.LoadCallRow``)
 
 
 def sip_source(d: Dialog) -> str:
@@ -50,21 +53,9 @@ def _over_tls(scenario: Scenario, call: Call) -> bool:
             or "transport=tls" in uri or (call.callee is not None and scenario.agent(call.callee).transport is Transport.TLS))
 
 
-def _sent_by(msg, ag, agent) -> bool:
-    """Did this agent send ``msg``?  Its SIP port (UDP/TCP, or the TLS port next
-    to it) as source, or - over TCP/TLS, where the source port is ephemeral -
-    its address with its identity in From."""
-    if msg.src in {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
-        return True
-    if msg.transport == "udp":
-        return False
-    ident = f"{agent.user}@{agent.domain}"
-    return ident in (msg.header("From") or "") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
-
-
 def _placed_by(d: Dialog, ag, agent) -> bool:
     inv = first_invite(d)
-    return inv is not None and _sent_by(inv, ag, agent)
+    return inv is not None and sent_by(inv, ag, agent)
 
 
 def caller_ordinal(scenario: Scenario, call: Call) -> int:
@@ -154,7 +145,7 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
     bye_ok = [m for m in _msgs(d, status_for="BYE") if m.status == 200]
     if hangups:
         who = evidence.agent(hangups[0].by)
-        from_who = [m for m in byes if _sent_by(m, who, scenario.agent(hangups[0].by))]
+        from_who = [m for m in byes if sent_by(m, who, scenario.agent(hangups[0].by))]
         checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({host_port(who.address, who.sip_port)})",
                             ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
     if hangups or byes:
@@ -335,13 +326,19 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         checks += media_checks(scenario, evidence, analysis, call, d)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
         ladder += ["  " + line for line in ladder_lines(d)]
+    rows = ()
+    if scenario.load is not None:
+        rows = load_rows(scenario, evidence, analysis)
+        checks += load_checks(scenario.load, rows)
     checks += registration_checks(scenario, evidence, analysis)
     checks += step_checks(evidence)
     summary = analysis.to_json()
     summary.pop("dialogs", None)
     summary[SUMMARY_KEY] = build_flows([(CallInfo(f"call{c.index + 1}", c.caller, c.callee or c.uri or ""), dialogs[c.index]) for c in scenario.calls],
                                        [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
-    return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems))
+    if scenario.load is not None:
+        summary["load"] = load_summary(rows)
+    return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
 
 
 def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list, list[str]]:

@@ -25,5 +25,6 @@ def conclude(scenario: Scenario, run_dir: Path, evidence: Evidence | None, durat
         verdict = Verdict.PASS if all(c.passed for c in outcome.checks) else Verdict.FAIL
     return ScenarioResult(
         verdict=verdict, error="; ".join(errors), checks=outcome.checks, ladder=outcome.ladder, summary=outcome.summary,
+        load_rows=outcome.load_rows,
         **common
     )

@@ -45,6 +45,19 @@ def host_port(addr: str, port: int) -> str:
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
+def sent_by(msg, ag, agent) -> bool:
+    """Did this agent send ``msg``?  Its SIP port (UDP/TCP, or the TLS port next
+    to it) as source, or - over TCP/TLS, where the source port is ephemeral -
+    its address with its identity in From."""
+    if msg.src in {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
+        return True
+    if msg.transport == "udp":
+        return False
+    ident = f"{agent.user}@{agent.domain}"
+    return ident in (msg.header("From") or "") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
+
+
+
 def first_invite(d: Dialog):
     """The dialog's initial INVITE (None for dialogs without one)."""
     return next((m for m in d.messages if m.method == "INVITE"), None)

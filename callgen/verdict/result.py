@@ -57,6 +57,9 @@ class ScenarioResult:
     ladder: tuple[str, ...] = ()  #: the SIP ladder, one line per message
     summary: dict[str, Any] = field(default_factory=dict)  #: analysis findings (streams, dtmf)
     tags: tuple[str, ...] = ()
+    #: a load run's per-call rows (``callgen.verdict.load.LoadCallRow``): written to the run
+    #: folder's calls.jsonl, not into result.json (thousands of calls)
+    load_rows: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def flows(self) -> tuple[CallFlow, ...]:

@@ -1,0 +1,170 @@
+"""A load run: one pjsua caller places calls at a rate to pjsua callees, at most
+``max_concurrent`` up at once; pjsua hangs each up after ``hold_s`` (--duration).
+
+The caller's console is the only channel: calls are placed over the menu one at a
+time (``m`` and the URI, then its CALLING line gives pjsua's call slot), so INVITEs
+leave in placing order, which is how the verdict stage ties each call to its dialog
+in the capture.  With per-call DTMF the engine waits for the call to be CONFIRMED
+and sends its own digits while it is pjsua's current call (the one just placed).
+Every wait is bounded by the scenario deadline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Callable
+
+from callgen.errors import AgentTimeout
+from callgen.pjsua import patterns as pp
+from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
+from callgen.run.callflow import Deadline
+from callgen.run.evidence import LoadCallRecord
+from callgen.run.plan import RunPlan
+from callgen.scenario.model import Load
+
+#: how long a new call may take to show its CALLING line, and to be answered when DTMF must follow
+PLACE_TIMEOUT_S = 5.0
+ANSWER_TIMEOUT_S = 5.0
+
+
+class LoadRun:
+    def __init__(self, load: Load, plan: RunPlan, caller: PjsuaAgent, deadline: Deadline,
+                 progress: Callable[[str], None] | None = None):
+        self.load = load
+        self.plan = plan
+        self.caller = caller
+        self.deadline = deadline
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._records: list[LoadCallRecord] = []
+        self._active: dict[int, int] = {}  #: pjsua call slot -> index of the call in it
+        self._seen = 0  #: caller events consumed
+        self._answered = self._failed = 0
+
+    def records(self) -> tuple[LoadCallRecord, ...]:
+        with self._lock:
+            return tuple(self._records)
+
+    # -- the caller's events -------------------------------------------------
+    def _consume(self) -> None:
+        """Fold the caller's new state lines into the call records."""
+        events = self.caller.events_since(self._seen)
+        for ev in events:
+            self._fold(ev)
+        self._seen += len(events)
+
+    def _fold(self, ev: AgentEvent) -> None:
+        if ev.call is None or ev.call not in self._active:
+            return
+        k = self._active[ev.call]
+        rec = self._records[k]
+        if ev.kind is EventKind.CALL_STATE and ev.state == pp.STATE_CONFIRMED and rec.confirmed is None:
+            self._set(k, confirmed=ev.time)
+            self._answered += 1
+        elif ev.kind is EventKind.DISCONNECTED:
+            self._set(k, ended=ev.time, code=ev.code, reason=ev.reason)
+            del self._active[ev.call]
+            if rec.confirmed is None:
+                self._failed += 1
+
+    def _set(self, k: int, **changes) -> None:
+        with self._lock:
+            self._records[k] = dataclasses.replace(self._records[k], **changes)
+
+    # -- the run ---------------------------------------------------------------
+    def execute(self) -> None:
+        load, planned = self.load, self.load.planned()
+        t0 = time.monotonic()
+        self._seen = self.caller.mark()
+        for k in range(planned):
+            self._wait_turn(t0 + load.offset(k))
+            self._place(k)
+            self._report(k + 1, t0)
+        self._wait_all_ended()
+        self._report(planned, t0, final=True)
+
+    def _wait_turn(self, due: float) -> None:
+        """Until the call is due and a slot is free (max_concurrent), folding events meanwhile."""
+        while True:
+            self._consume()
+            now = time.monotonic()
+            if now >= due and len(self._active) < self.load.max_concurrent:
+                return
+            wait = max(0.001, due - now) if now < due else 0.5
+            self._await_event(min(wait, self.deadline.bound(wait, "the next load call")))
+
+    def _await_event(self, timeout: float) -> None:
+        try:
+            self.caller.wait_for(lambda e: True, "a state line", timeout, since=self._seen)
+        except AgentTimeout:
+            pass
+
+    def _place(self, k: int) -> None:
+        load = self.load
+        callee = self.plan.agent(load.callee(k))
+        uri = callee.contact_uri
+        since = self.caller.mark()
+        with self._lock:
+            self._records.append(LoadCallRecord(k, callee.name, uri, load.digits(k) if load.dtmf else "", time.time(), None))
+        self.caller.send(pp.CMD_MAKE_CALL, uri)
+        try:  # the new call's first line: CALLING (only the call just made prints it), or pjsua's reason
+            ev = self.caller.wait_for(
+                lambda e: (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CALLING) or e.kind is EventKind.CALL_ERROR,
+                f"load call {k} to start", self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}"), since=since)
+        except AgentTimeout as exc:
+            self._set(k, problem=str(exc))
+            return
+        if ev.kind is EventKind.CALL_ERROR:
+            self._set(k, problem=f"pjsua could not place it: {ev.reason}")
+            return
+        # what came before the CALLING line (an older call leaving the slot it now takes) is folded first
+        after = self.caller.events_since(since)
+        self._consume_until(since + next(i for i, e in enumerate(after) if e is ev))
+        self._active[ev.call] = k
+        self._set(k, pjsua_call=ev.call)
+        self._consume()
+        if load.dtmf:
+            self._send_digits(k, ev.call)
+
+    def _consume_until(self, index: int) -> None:
+        """Fold the caller's events before ``index``."""
+        for ev in self.caller.events_since(self._seen)[: max(0, index - self._seen)]:
+            self._fold(ev)
+        self._seen = max(self._seen, index)
+
+    def _send_digits(self, k: int, slot: int) -> None:
+        """The call's own digits, once it is answered, while it is pjsua's current call."""
+        try:
+            self.caller.wait_for(
+                lambda e: e.call == slot and (e.kind is EventKind.DISCONNECTED
+                                              or (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CONFIRMED)),
+                f"load call {k} to be answered", self.deadline.bound(ANSWER_TIMEOUT_S, f"answering load call {k}"),
+                since=self._seen)
+        except AgentTimeout:
+            return  # not answered: the verdict says so from the capture
+        self._consume()
+        rec = self._records[k]
+        if rec.confirmed is None or rec.ended is not None:
+            return
+        refused = self.caller.send_dtmf(rec.digits)
+        if refused:
+            self._set(k, dtmf_refused=refused)
+
+    def _wait_all_ended(self) -> None:
+        """Every call ends by itself after hold_s (pjsua's --duration); bounded by the deadline."""
+        end = time.monotonic() + self.load.hold_s + 10.0
+        while True:
+            self._consume()
+            left = min(end - time.monotonic(), self.deadline.left())
+            if not self._active or left <= 0:
+                return
+            self._await_event(min(left, 0.5))
+
+    def _report(self, placed: int, t0: float, *, final: bool = False) -> None:
+        if self.progress is None:
+            return
+        took = max(time.monotonic() - t0, 1e-6)
+        self.progress(f"placed {placed}/{self.load.planned()}  active {len(self._active)}  answered {self._answered}  "
+                      f"failed {self._failed}  {placed / took:.1f} cps" + ("\n" if final else ""))
