@@ -148,6 +148,9 @@ class PjsuaAgent:
             )
         except pexpect.ExceptionPexpect as exc:
             raise InfrastructureError(f"agent {self.name}: cannot start pjsua ({exc})") from None
+        # pexpect sleeps 50 ms before every send by default (for programs that lose early input);
+        # pjsua reads its menu line by line, and that sleep made placing a call take 100 ms
+        self._child.delaybeforesend = None
         self._child.logfile_send = _SendLog(self)
         self._reader = threading.Thread(target=self._read_loop, name=f"pjsua-{self.name}", daemon=True)
         self._reader.start()
