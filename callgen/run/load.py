@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Callable
 
-from callgen.errors import AgentTimeout
+from callgen.errors import AgentTimeout, InfrastructureError
 from callgen.pjsua import patterns as pp
 from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
 from callgen.run.callflow import Deadline
@@ -30,11 +30,12 @@ ANSWER_TIMEOUT_S = 5.0
 
 
 class LoadRun:
-    def __init__(self, load: Load, plan: RunPlan, caller: PjsuaAgent, deadline: Deadline,
+    def __init__(self, load: Load, plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
                  progress: Callable[[str], None] | None = None):
         self.load = load
         self.plan = plan
-        self.caller = caller
+        self.agents = agents
+        self.caller = agents[load.caller]
         self.deadline = deadline
         self.progress = progress
         self._lock = threading.Lock()
@@ -89,11 +90,18 @@ class LoadRun:
         """Until the call is due and a slot is free (max_concurrent), folding events meanwhile."""
         while True:
             self._consume()
+            self._check_alive()
             now = time.monotonic()
             if now >= due and len(self._active) < self.load.max_concurrent:
                 return
             wait = max(0.001, due - now) if now < due else 0.5
             self._await_event(min(wait, self.deadline.bound(wait, "the next load call")))
+
+    def _check_alive(self) -> None:
+        """A pjsua of the load that died ends the run: what follows would only measure its absence."""
+        dead = [name for name, a in self.agents.items() if a.died]
+        if dead:
+            raise InfrastructureError(f"agent {dead[0]}: pjsua died during the load, after {len(self._records)} calls")
 
     def _await_event(self, timeout: float) -> None:
         try:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.errors import ScenarioError
-from callgen.scenario.model import Agent, Call, Load, Role, Scenario, TlsFiles, Transport
 from callgen.pjsua.render import PjsuaOption, RenderError, render_config
+from callgen.run.ports import LOAD_REGION
+from callgen.scenario.model import Agent, Call, Load, Role, Scenario, TlsFiles, Transport
 
 SIP_STRIDE = 2  #: agent i: SIP port base + 2i, its TLS port the next one
 RTP_OFFSET = 40
@@ -221,7 +222,7 @@ def contact_uri(agent: Agent, sip_port: int) -> str:
 
 
 def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int, *,
-             tls: TlsFiles | None = None, load_region: tuple[int, int] = (0, 0)) -> RunPlan:
+             tls: TlsFiles | None = None, load_region: tuple[int, int] = LOAD_REGION) -> RunPlan:
     """``tls``: the run's generated certificates, used by agents that bring none
     (every agent gets TLS when any agent of the scenario uses it)."""
     agents = []

@@ -53,12 +53,11 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     offsets = [SIP_STRIDE * i + k for i in range(len(scenario.agents)) for k in (0, 1)]
     started = time.time()
     tls = _run_tls(scenario, run_dir)
-    with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario) as region:
+    with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario):
         if systems:  # load the file again with the addresses of what was just started
             given = {**dict(scenario.variables), **{n: f"{a}:{p}" for n, (a, p) in systems.items()}}
             scenario = load_scenario(scenario.source, variables=given)
-        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls,
-                        load_region=(region.base, region.base + region.size) if region else (0, 0))
+        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)  # a load run holds the load region
         plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
         for ap in plan.agents:
             if ap.agent.is_pjsua:
@@ -145,7 +144,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
             agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
-            load_run = LoadRun(scenario.load, plan, agents[scenario.load.caller], deadline, options.progress)
+            load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress)
             load_run.execute()
         for group in scenario.call_groups():
             _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)
