@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 CALLGEN := $(VENV)/bin/callgen
 PYTEST_ARGS ?=
 
-.PHONY: setup venv demo test test-unit test-integration lint bench doctor clean reference library
+.PHONY: setup venv demo test test-unit test-integration lint bench bench-load doctor clean reference library
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +36,10 @@ test-integration: setup
 
 bench: setup
 	$(PY) bench/bench_analyze.py
+
+# callgen's load (PCMA through a local Kamailio, every call proven) and SIPp beside it
+bench-load: setup
+	$(PY) bench/bench_load.py $(BENCH_ARGS)
 
 doctor: setup
 	$(CALLGEN) doctor

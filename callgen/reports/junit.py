@@ -135,10 +135,27 @@ def testcase(result: ScenarioResult) -> ET.Element:
     return tc
 
 
+def threshold_testcases(result: ScenarioResult) -> list[ET.Element]:
+    """A load run's thresholds (``load.*`` checks), one testcase each beside the scenario's,
+    so CI shows which threshold failed, the failed calls named in the failure text."""
+    out = []
+    for c in result.checks:
+        if not c.name.startswith("load."):
+            continue
+        tc = ET.Element("testcase", {"classname": xml_text(classname(result) + ".load"),
+                                     "name": xml_text(f"{result.name} {c.name}"), "time": junit_time(0)})
+        if not c.passed:
+            _el(tc, "failure", check_line(c) + "\n", message=failed_check_line(c), type="callgen.ThresholdMissed")
+        _el(tc, "system-out", f"expected: {c.expected}\nseen: {c.seen}\nevidence: {c.evidence}\n")
+        out.append(tc)
+    return out
+
+
 def build_junit(suite: "SuiteResult", *, hostname: str | None = None) -> ET.Element:
     """``<testsuites>`` with one ``<testsuite name="callgen">``."""
     return build_from_testcases(
-        [testcase(r) for r in suite.results] + [not_run_testcase(n.name, n.file) for n in suite.not_run_units],
+        [tc for r in suite.results for tc in (testcase(r), *threshold_testcases(r))]
+        + [not_run_testcase(n.name, n.file) for n in suite.not_run_units],
         duration_s=suite.duration_s,
         timestamp=suite.started,
         hostname=hostname or socket.gethostname(),

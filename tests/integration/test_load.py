@@ -144,3 +144,18 @@ def test_a_pjsua_killed_mid_run_is_exit_3_with_rows_kept(tmp_path, pjsua_bin):
     assert 5 <= len(rows) < 40, len(rows)
     assert sum(row["verdict"] == "proven" for row in rows) >= 5  # the calls that ended before the kill
     assert any(row["verdict"] == "unproven" for row in rows)  # the calls bob took with him
+
+
+def test_junit_has_a_testcase_per_threshold(cli, tmp_path, pjsua_bin):
+    import xml.etree.ElementTree as ET
+
+    f = tmp_path / "busy.yaml"
+    f.write_text(REJECTED_SHARE)
+    junit = tmp_path / "junit.xml"
+    r = cli("run", str(f), "-o", str(tmp_path / "out"), "--junit", str(junit))
+    assert r.status == 1, r.out + r.err
+    cases = {tc.get("name"): tc for tc in ET.parse(junit).getroot().iter("testcase")}
+    assert "load_busy_share load.answered_pct" in cases and "load_busy_share load.setup_ms.p95" in cases
+    failure = cases["load_busy_share load.answered_pct"].find("failure")
+    assert failure is not None and "call 3 (486)" in failure.get("message")
+    assert cases["load_busy_share load.setup_ms.p95"].find("failure") is None

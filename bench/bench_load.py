@@ -1,0 +1,198 @@
+"""make bench-load: callgen's load against a local Kamailio, and SIPp beside it in the same run.
+
+callgen places PCMA calls (20 ms) from one pjsua caller through a local Kamailio to one
+pjsua callee at --rate new calls per second, each held --hold seconds and sending its
+own DTMF digits, for --seconds; every call is then proven from the capture.  Measured
+while it runs (from /proc): callgen's own CPU (the Python process, without its
+children), each pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
+Then SIPp's built-in uac calls SIPp's uas at the same rate and hold: SIPp counts SIP
+flows it saw complete; it proves no media and no DTMF.
+
+The last line is for scripts:
+  load: <max concurrent> concurrent, <sustained> cps, <proven>% proven, callgen cpu <pct>%, sipp proven <pct>%
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from callgen.sut.ports import free_port_block  # noqa: E402
+from callgen.sut.sipp import SippConfig, SippProcess  # noqa: E402
+
+SCENARIO = """\
+name: bench_load
+timeout: {timeout}
+targets:
+  KAMAILIO:
+    local: {{kind: kamailio, password: bench-secret}}
+agents:
+  alice:
+    role: caller
+    codecs: [PCMA]
+    register: {{registrar: "sip:${{KAMAILIO}}", password: bench-secret}}
+    proxy: "sip:${{KAMAILIO}};lr"
+  bob:
+    role: callee
+    codecs: [PCMA]
+    register: {{registrar: "sip:${{KAMAILIO}}", password: bench-secret}}
+    proxy: "sip:${{KAMAILIO}};lr"
+load:
+  from: alice
+  to: bob
+  rate: {rate}
+  ramp_s: {ramp}
+  duration_s: {seconds}
+  hold_s: {hold}
+  max_concurrent: {concurrent}
+  dtmf: per-call
+  expect:
+    answered_pct_min: 99.9
+    proven_pct_min: 99.9
+"""
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[str, float] | None:
+    """(comm, CPU seconds of the process itself) from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    comm = text[text.index("(") + 1: text.rindex(")")]
+    fields = text.rsplit(")", 1)[1].split()
+    return comm, (int(fields[11]) + int(fields[12])) / HZ
+
+
+def _descendants(pid: int) -> set[int]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = set(), [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def run_callgen(args, work: Path) -> dict:
+    timeout = int(args.ramp + args.seconds + args.hold + 120)
+    scenario = work / "bench_load.yaml"
+    scenario.write_text(SCENARIO.format(timeout=timeout, rate=args.rate, ramp=args.ramp, seconds=args.seconds,
+                                        hold=args.hold, concurrent=args.concurrent))
+    out = work / "callgen"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(scenario), "-o", str(out), "-j", "1"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cpu: dict[int, tuple[str, float]] = {}
+    own_at_load: list[tuple[float, float]] = []  #: (wall, callgen's own CPU) while calls are placed and held
+    start = time.monotonic()
+    while proc.poll() is None:
+        for pid in _descendants(proc.pid) | {proc.pid}:
+            st = _stat(pid)
+            if st:
+                cpu[pid] = st
+        own = cpu.get(proc.pid)
+        t = time.monotonic() - start
+        if own and args.ramp + 5 < t < args.ramp + args.seconds:
+            own_at_load.append((t, own[1]))
+        time.sleep(0.5)  # sampling /proc: there is no event to wait for
+    output = proc.stdout.read()
+    run = out / "bench_load"
+    result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
+    summary = result.get("summary", {}).get("load", {})
+    by_comm: dict[str, float] = {}
+    for pid, (comm, sec) in cpu.items():
+        if pid != proc.pid:
+            by_comm[comm] = by_comm.get(comm, 0.0) + sec
+    own_pct = None
+    if len(own_at_load) >= 2:
+        (t0, c0), (t1, c1) = own_at_load[0], own_at_load[-1]
+        own_pct = 100.0 * (c1 - c0) / (t1 - t0)
+    return {"summary": summary, "verdict": result.get("verdict"), "error": result.get("error", ""),
+            "cpu_s": by_comm, "callgen_cpu_pct_during_load": own_pct, "wall_s": time.monotonic() - start,
+            "output_tail": output[-2000:]}
+
+
+def run_sipp(args, work: Path) -> dict:
+    """SIPp uac -> SIPp uas at the same rate and hold: what SIPp itself reports."""
+    calls = int(args.rate * args.seconds)
+    uas = SippProcess(SippConfig(work / "sipp", scenario="uas", calls=calls, timeout_s=args.seconds + args.hold + 60))
+    (work / "sipp").mkdir(exist_ok=True)
+    uas.start()
+    try:
+        uac = SippProcess(SippConfig(work / "sipp", scenario="uac", remote=f"127.0.0.1:{uas.port}", calls=calls,
+                                     rate=args.rate, call_duration_ms=args.hold * 1000,
+                                     timeout_s=args.seconds + args.hold + 60,
+                                     extra_args=("-l", str(args.concurrent))))
+        uac.start()
+        res = uac.wait(args.seconds + args.hold + 90)
+    finally:
+        uas.stop()
+    return {"successful": res.successful_calls, "failed": res.failed_calls, "expected": calls, "exit": res.exit_code}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rate", type=float, default=50.0, help="new calls per second (default 50)")
+    p.add_argument("--hold", type=int, default=10, help="seconds each call is held (default 10: 500 held at 50 cps)")
+    p.add_argument("--seconds", type=float, default=70.0, help="seconds of placing calls after the ramp (default 70)")
+    p.add_argument("--ramp", type=float, default=5.0)
+    p.add_argument("--concurrent", type=int, default=500)
+    p.add_argument("--no-sipp", action="store_true")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="callgen-bench-load-") as d:
+        work = Path(d)
+        cg = run_callgen(args, work)
+        sipp = None if args.no_sipp else run_sipp(args, work)
+    s = cg["summary"]
+    print(f"callgen: verdict {cg['verdict']} {cg['error']}".rstrip())
+    print(json.dumps({k: s.get(k) for k in ("attempted", "answered", "proven", "proven_pct", "concurrency_max",
+                                            "setup_ms", "loss_pct", "jitter_ms", "dtmf_proven_pct")}, indent=1))
+    cps = s.get("cps_per_second", [])
+    steady = cps[int(args.ramp) + 1: int(args.ramp + args.seconds) - 1] or cps
+    sustained = min(steady) if steady else 0
+    print(f"cps per second (steady part): min {sustained}, mean {sum(steady) / max(1, len(steady)):.1f}")
+    cpu = cg["cpu_s"]
+    held_s = sum(cps) * args.hold if cps else 0
+    for comm, sec in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        print(f"cpu {comm:12} {sec:7.1f} s over {cg['wall_s']:.0f} s ({100 * sec / cg['wall_s']:.1f}% of a core)")
+    pj = cpu.get("pjsua", 0.0)
+    if held_s:
+        print(f"pjsua cpu per held call: {100 * pj / held_s:.3f}% of a core (both sides, {held_s:.0f} call-seconds held)")
+    own = cg["callgen_cpu_pct_during_load"]
+    print(f"callgen's own cpu while placing and holding calls: {own:.1f}% of a core" if own is not None else "callgen cpu: not sampled")
+    sipp_pct = None
+    if sipp:
+        ok = sipp["successful"] or 0
+        sipp_pct = 0.0  # SIPp's own count is of SIP flows: no call's media or DTMF is proven
+        print(f"sipp: {ok} of {sipp['expected']} calls successful by its own count (SIP flow only; media and DTMF "
+              f"unproven: 0% proven in callgen's sense), exit {sipp['exit']}")
+        print(f"ratio of proven calls callgen/sipp: {s.get('proven', 0)}/0 (SIPp proves none)")
+    print(f"load: {s.get('concurrency_max', 0)} concurrent, {sustained} cps, {s.get('proven_pct', 0)}% proven, "
+          f"callgen cpu {own if own is not None else float('nan'):.1f}%, sipp proven "
+          f"{sipp_pct if sipp_pct is not None else float('nan'):.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
