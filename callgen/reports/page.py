@@ -75,7 +75,7 @@ form.addEventListener('change',apply);apply();})();"""
 
 #: summary keys this page draws itself; anything else is listed as "other findings"
 KNOWN_SUMMARY = frozenset({"format", "source", "packets", "first_time", "last_time", "rtp_streams", "dtmf",
-                           "warnings", "failed_attempts", "call_flows", "dialogs"})
+                           "warnings", "failed_attempts", "call_flows", "dialogs", "load"})
 MEDIA_WORDS = ("rtp", "srtp", "dtmf", "audio", "keying", "media", "codec_rtp")
 
 
@@ -369,6 +369,45 @@ def _other_media(result: ScenarioResult) -> Iterable[str]:
     yield from dtmf_row(dtmf, {}, span.start)
 
 
+def bars_svg(title: str, values: Sequence[float], x_label: str, unit: str = "", width: int = 640, height: int = 120) -> str:
+    """A small bar chart (inline SVG, no script): one bar per value, the largest labelled."""
+    if not values:
+        return ""
+    top = max(max(values), 1)
+    bw = max(1.0, (width - 40) / len(values))
+    bars = "".join(
+        f'<rect x="{40 + i * bw:.1f}" y="{height - 20 - (v / top) * (height - 40):.1f}" width="{max(bw - 1, 0.5):.1f}" '
+        f'height="{(v / top) * (height - 40):.1f}" fill="#4a78c2"><title>{esc(f"{i}: {v:g}{unit}")}</title></rect>'
+        for i, v in enumerate(values))
+    return (f'<figure class="load-chart"><svg role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}"><text x="40" y="12" font-size="12">{esc(title)} (max {top:g}{esc(unit)})</text>'
+            f'<line x1="40" y1="{height - 20}" x2="{width}" y2="{height - 20}" stroke="#888"/>{bars}'
+            f'<text x="40" y="{height - 4}" font-size="11">{esc(x_label)}</text></svg></figure>')
+
+
+def load_html(result: ScenarioResult) -> Iterable[str]:
+    """A load run at a glance: its figures, calls up and calls started per second, setup times."""
+    load = result.summary.get("load")
+    if not isinstance(load, Mapping):
+        return
+    setup = load.get("setup_ms") if isinstance(load.get("setup_ms"), Mapping) else {}
+    rows = [("calls attempted", load.get("attempted")), ("answered (ASR)", f"{load.get('answered')} ({load.get('asr_pct')}%)"),
+            ("proven from the capture", f"{load.get('proven')} ({load.get('proven_pct')}%)"),
+            ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.get("final_codes") or {}).items())),
+            ("setup ms p50 / p95 / p99 / max", " / ".join(str(setup.get(k)) for k in ("p50", "p95", "p99", "max"))),
+            ("calls up at once (max)", load.get("concurrency_max")), ("DTMF proven", load.get("dtmf_proven_pct"))]
+    yield "<h3>Load</h3><table class=\"load\">" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
+    yield bars_svg("calls up", [float(v) for v in load.get("active_per_second") or ()], "seconds into the run")
+    yield bars_svg("calls started per second", [float(v) for v in load.get("cps_per_second") or ()], "seconds into the run", " cps")
+    hist = load.get("setup_histogram") if isinstance(load.get("setup_histogram"), Mapping) else {}
+    yield bars_svg(f"setup time histogram ({hist.get('bin_ms', '?')} ms bins)", [float(v) for v in hist.get("counts") or ()],
+                   "setup time, ms", " calls")
+    unproven = load.get("unproven") or ()
+    if unproven:
+        yield "<h4>Unproven calls</h4><ul>" + "".join(
+            f"<li>call {esc(u.get('index'))}: {esc('; '.join(u.get('why', ())))}</li>" for u in unproven if isinstance(u, Mapping)) + "</ul>"
+
+
 def _findings(result: ScenarioResult) -> Iterable[str]:
     from callgen.reports.index import findings_rows
 
@@ -416,6 +455,7 @@ def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link:
         yield from call_html(flow, result.summary, anchor)
     if not result.flows and result.ladder:
         yield "<h3>SIP ladder</h3><pre>" + esc("\n".join(result.ladder)) + "</pre>"
+    yield from load_html(result)
     yield from _other_media(result)
     yield from checks_table(result.checks)
     yield from _findings(result)

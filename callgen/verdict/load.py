@@ -252,6 +252,12 @@ def load_summary(rows: tuple[LoadCallRow, ...]) -> dict[str, Any]:
         peak = max(peak, active)
     t0 = min((a for a, _ in spans), default=0.0)
     cps = Counter(int(a - t0) for a, _ in spans)
+    seconds = int(max((b for _, b in spans), default=t0) - t0) + 1 if spans else 0
+    # calls up at each whole second of the run (an INVITE sent, no BYE yet)
+    active_per_second = [sum(1 for a, b in spans if a <= t0 + sec < b) for sec in range(seconds)]
+    width = max(1.0, (percentile(setups, 100) or 0) / 20) if setups else 1.0
+    width = float(next(w for w in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 1e9) if w >= width))
+    histogram = Counter(int(v // width) for v in setups)
 
     def dist(values: list[float]) -> dict[str, float | None]:
         return {"p50": _round(percentile(values, 50)), "p95": _round(percentile(values, 95)), "max": _round(percentile(values, 100))}
@@ -271,6 +277,8 @@ def load_summary(rows: tuple[LoadCallRow, ...]) -> dict[str, Any]:
                      "p99": _round(percentile(setups, 99)), "max": _round(percentile(setups, 100))},
         "concurrency_max": peak,
         "cps_per_second": [cps.get(s, 0) for s in range(max(cps) + 1)] if cps else [],
+        "active_per_second": active_per_second,
+        "setup_histogram": {"bin_ms": width, "counts": [histogram.get(i, 0) for i in range(max(histogram) + 1)] if histogram else []},
         "loss_pct": dist(loss),
         "jitter_ms": dist(jitter),
         "dtmf_proven_pct": _round(_pct(sum(r.dtmf_seen == r.dtmf_sent for r in dtmf_calls), len(dtmf_calls))) if dtmf_calls else None,
