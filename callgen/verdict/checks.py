@@ -336,7 +336,9 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     summary.pop("dialogs", None)
     summary[SUMMARY_KEY] = build_flows([(CallInfo(f"call{c.index + 1}", c.caller, c.callee or c.uri or ""), dialogs[c.index]) for c in scenario.calls],
                                        [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
-    if scenario.load is not None:
+    if scenario.load is not None:  # thousands of streams: calls.jsonl has each call's; result.json the totals
+        summary["rtp_streams_count"] = len(summary.pop("rtp_streams", ()))
+        summary["dtmf_events_count"] = len(summary.pop("dtmf", ()))
         summary["load"] = load_summary(rows)
     return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
 
