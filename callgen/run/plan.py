@@ -101,7 +101,9 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
         PjsuaOption("--max-calls", str(load_max_calls(agent, load) or MAX_CALLS_PER_AGENT), k),
         PjsuaOption("--log-file", str(log_path), k),
         PjsuaOption("--log-level", "5", k),
-        PjsuaOption("--app-log-level", "4", k),  # level 4 has the media state lines
+        # level 4 has the media state lines; a load's agents print at 3 (state lines only): at tens of
+        # calls per second level 4 prints every SIP message to the console, which callgen would have to read
+        PjsuaOption("--app-log-level", "3" if load_max_calls(agent, load) else "4", k),
         PjsuaOption("--no-color", None, k),
     ]
     if agent.transport is not Transport.TCP and not needs_tcp:
