@@ -26,7 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from callgen.sut.ports import free_port_block  # noqa: E402
 from callgen.sut.sipp import SippConfig, SippProcess  # noqa: E402
 
 SCENARIO = """\
