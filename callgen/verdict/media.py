@@ -134,9 +134,28 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[Che
             out.append(check(f"{p}.rtp[{label}].jitter", known and jitter <= want.max_jitter_ms, f"jitter <= {want.max_jitter_ms} ms",
                              f"{jitter:.2f} ms" if known else "unknown: no clock rate for a payload type",
                              f"jitter {jitter:.2f} ms {label}" if known else f"jitter {label} cannot be measured"))
+        if want.mos_min is not None:
+            out.append(_mos_check(f"{p}.rtp[{label}].mos", streams, want.mos_min, label))
         if allowed is not None and streams:
             out.append(_payload_type_check(f"{p}.rtp[{label}].payload_types", streams, allowed[0 if forward else 1]))
     return out
+
+
+def _mos_check(name: str, streams: tuple[RtpStream, ...], mos_min: float, label: str) -> CheckResult:
+    """The E-model MOS of every stream of one direction (the worst one counts); a stream
+    the E-model cannot rate (codec not in its table, clock unknown) proves nothing."""
+    expected = f"E-model MOS >= {mos_min:g}"
+    if not streams:
+        return check(name, False, expected, "no RTP", f"no RTP {label} to rate")
+    rated = [(s, s.rating()) for s in streams]
+    unrated = [s for s, r in rated if r is None]
+    if unrated:
+        return check(name, False, expected, ", ".join(f"{s.codec or 'unknown codec'}: not rated" for s in unrated),
+                     f"the E-model cannot rate {label} (codec not in its table or clock rate unknown)")
+    worst_s, worst = min(rated, key=lambda sr: sr[1].mos)
+    seen = (f"MOS {worst.mos:.2f} (R {worst.r_factor:.1f}) for {worst_s.codec}, loss {worst_s.loss_pct:.2f}%, "
+            f"jitter {worst_s.jitter_ms_mean:.2f} ms" + (f", RTT {worst_s.rtcp_rtt_ms:.1f} ms" if worst_s.rtcp_rtt_ms is not None else ""))
+    return check(name, worst.mos >= mos_min, expected, seen, f"MOS {worst.mos:.2f} {label}")
 
 
 def _payload_type_check(name: str, streams: tuple[RtpStream, ...], allowed: frozenset[int]) -> CheckResult:
