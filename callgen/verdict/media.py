@@ -317,8 +317,9 @@ def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Captur
     return out
 
 
-def audio_checks(p: str, want: AudioExpect, run_dir: Path) -> list[CheckResult]:
-    """One receiver's recording: enough signal, and the expected tone dominating."""
+def audio_checks(p: str, want: AudioExpect, run_dir: Path, codec: str | None = None) -> list[CheckResult]:
+    """One receiver's recording: enough signal, the expected tone dominating, and its
+    PESQ against the sender's file (wide-band when ``codec``, the codec it arrived in, is)."""
     from callgen.analysis.audio import active_seconds, dominant_frequency
 
     name = f"{p}.audio[{want.receiver}]"
@@ -334,4 +335,20 @@ def audio_checks(p: str, want: AudioExpect, run_dir: Path) -> list[CheckResult]:
         ok = dom is not None and abs(dom - want.tone_hz) < 1.0
         out.append(check(f"{name}.tone", ok, f"a {want.tone_hz:g} Hz tone dominates", f"dominant {dom:g} Hz" if dom else "no dominant tone",
                          "another sound dominates the recording", "recording"))
+    if want.pesq_min is not None:
+        out.append(_pesq_check(f"{name}.pesq", want, rec, codec))
     return out
+
+
+def _pesq_check(name: str, want: AudioExpect, rec: Path, codec: str | None) -> CheckResult:
+    from callgen.analysis.pesqscore import is_wideband, score
+
+    assert want.reference is not None and want.pesq_min is not None
+    got = score(want.reference, rec, wideband=is_wideband(codec))
+    std = "P.862.2 wide-band" if got.mode == "wb" else "P.862.1 narrow-band"
+    expected = f"PESQ MOS-LQO >= {want.pesq_min:g} ({std}) against {want.sender}'s {want.reference.name}"
+    if got.mos_lqo is None:
+        return check(name, False, expected, f"not scored: {got.error}", f"no PESQ score: {got.error}", "recording")
+    seen = (f"PESQ MOS-LQO {got.mos_lqo:.2f} ({got.mode}, {codec or 'codec unknown'}), reference found at "
+            f"{got.offset_s:.2f} s (correlation {got.correlation:.2f})")
+    return check(name, got.mos_lqo >= want.pesq_min, expected, seen, f"PESQ {got.mos_lqo:.2f} at {want.receiver}", "recording")
