@@ -269,17 +269,19 @@ class RtpStream:
     def loss_pct(self) -> float:
         return 100.0 * self.lost / self.expected if self.expected else 0.0
 
-    def rating(self) -> Rating | None:
+    def rating(self, loss_pct: float | None = None) -> Rating | None:
         """E-model R and MOS (``callgen.analysis.emodel``) from what the capture shows:
         the loss and its burstiness (the listed gaps), the jitter, and half the RTCP
-        round trip as the one-way delay where known. None: the codec is not in the
+        round trip as the one-way delay where known; ``loss_pct`` replaces the capture's
+        loss (e.g. by what the receiver reported). None: the codec is not in the
         E-model table, or the jitter cannot be measured (clock rate unknown)."""
         if not self.clock_known or math.isnan(self.jitter_ms_mean):
             return None
         gap_lost = sum(g.lost for g in self.gaps)
         burst = emodel.burst_ratio(gap_lost, len(self.gaps), self.loss_pct / 100.0)
         delay = self.rtcp_rtt_ms / 2.0 if self.rtcp_rtt_ms is not None else 0.0
-        return emodel.rate(self.codec, self.loss_pct, burst_r=burst, one_way_ms=delay, jitter_ms=self.jitter_ms_mean)
+        loss = self.loss_pct if loss_pct is None else loss_pct
+        return emodel.rate(self.codec, loss, burst_r=burst, one_way_ms=delay, jitter_ms=self.jitter_ms_mean)
 
     def to_json(self) -> dict[str, Any]:
         rating = self.rating()

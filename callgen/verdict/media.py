@@ -136,6 +136,7 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[Che
                              f"jitter {jitter:.2f} ms {label}" if known else f"jitter {label} cannot be measured"))
         if want.mos_min is not None:
             out.append(_mos_check(f"{p}.rtp[{label}].mos", streams, want.mos_min, label))
+        out += _reported_checks(f"{p}.rtp[{label}]", streams, want, label)
         if allowed is not None and streams:
             out.append(_payload_type_check(f"{p}.rtp[{label}].payload_types", streams, allowed[0 if forward else 1]))
     return out
@@ -156,6 +157,30 @@ def _mos_check(name: str, streams: tuple[RtpStream, ...], mos_min: float, label:
     seen = (f"MOS {worst.mos:.2f} (R {worst.r_factor:.1f}) for {worst_s.codec}, loss {worst_s.loss_pct:.2f}%, "
             f"jitter {worst_s.jitter_ms_mean:.2f} ms" + (f", RTT {worst_s.rtcp_rtt_ms:.1f} ms" if worst_s.rtcp_rtt_ms is not None else ""))
     return check(name, worst.mos >= mos_min, expected, seen, f"MOS {worst.mos:.2f} {label}")
+
+
+def _reported_checks(name: str, streams: tuple[RtpStream, ...], want: RtpExpect, label: str) -> list[CheckResult]:
+    """Loss the capture cannot see: a receiver that throws packets away after they
+    arrived (pjsua --rx-drop-pct, a full socket buffer) counts them in its RTCP receiver
+    reports. Checked only for streams such a report is about (none: nothing claimed)."""
+    reported = [s for s in streams if s.rtcp_reports and s.rtcp_reported_loss_pct is not None]
+    if not reported:
+        return []
+    worst = max(reported, key=lambda s: s.rtcp_reported_loss_pct)
+    loss = worst.rtcp_reported_loss_pct
+    evidence = "/".join(sorted({s.rtcp_evidence or "rtcp" for s in reported}))
+    seen = f"{loss:.2f}% ({worst.rtcp_reported_lost} lost) in the receiver's latest report"
+    out = []
+    if want.max_loss_pct is not None:
+        out.append(check(f"{name}.loss_reported", loss <= want.max_loss_pct, f"receiver-reported loss <= {want.max_loss_pct}%",
+                         seen, f"the receiver reported {loss:.2f}% lost {label}", evidence))
+    if want.mos_min is not None:
+        rating = worst.rating(loss_pct=max(loss, 0.0))
+        ok = rating is not None and rating.mos >= want.mos_min
+        shown = f"MOS {rating.mos:.2f} (R {rating.r_factor:.1f}) at {seen}" if rating else f"{worst.codec or 'unknown codec'}: not rated"
+        out.append(check(f"{name}.mos_reported", ok, f"E-model MOS >= {want.mos_min:g} with the receiver-reported loss", shown,
+                         f"{shown.split(' at ')[0]} {label} by the receiver's reports", evidence))
+    return out
 
 
 def _payload_type_check(name: str, streams: tuple[RtpStream, ...], allowed: frozenset[int]) -> CheckResult:

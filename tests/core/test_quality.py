@@ -105,3 +105,31 @@ def test_mos_check_fails_when_the_codec_cannot_be_rated():
     c = _checks(0, 0, mos_min=1.0, codec="L16/8000")
     assert not c["call1.rtp[caller->callee].mos"].passed
     assert "not rated" in c["call1.rtp[caller->callee].mos"].seen
+
+
+def test_loss_only_the_receiver_saw_is_caught_from_its_rtcp_reports():
+    """rx_loss_pct: packets arrive (the capture shows no loss) and are thrown away by the
+    receiver, whose RTCP receiver reports count them: a real call with 5 % rx loss at
+    alice passed every capture check before this."""
+    d = answered_dialog()
+    f = stream(A_RTP, B_RTP, packets=600)
+    b = replace(stream(B_RTP, A_RTP, packets=600), rtcp_reports=5, rtcp_reported_lost=24,
+                rtcp_reported_loss_pct=3.98, rtcp_evidence="rtcp")
+    c = {x.name: x for x in rtp_checks("call1", CallMedia((f,), (b,)), RtpExpect(max_loss_pct=1, mos_min=4.3), d)}
+    assert c["call1.rtp[callee->caller].loss"].passed  # the capture really shows none
+    rep = c["call1.rtp[callee->caller].loss_reported"]
+    assert not rep.passed and rep.evidence == "rtcp" and "3.98%" in rep.seen, rep
+    mos = c["call1.rtp[callee->caller].mos_reported"]
+    want = emodel.rate("PCMA/8000", 3.98, jitter_ms=0.1).mos
+    assert not mos.passed and mos.evidence == "rtcp" and f"MOS {want:.2f}" in mos.seen, mos
+    # no RTCP about the other direction: no reported-loss checks, nothing claimed
+    assert "call1.rtp[caller->callee].loss_reported" not in c and "call1.rtp[caller->callee].mos_reported" not in c
+
+
+def test_srtcp_reports_are_labelled_srtcp():
+    d = answered_dialog()
+    b = replace(stream(B_RTP, A_RTP), rtcp_reports=2, rtcp_reported_lost=0, rtcp_reported_loss_pct=0.0,
+                rtcp_evidence="srtcp")
+    c = {x.name: x for x in rtp_checks("call1", CallMedia((stream(A_RTP, B_RTP),), (b,)), RtpExpect(max_loss_pct=1), d)}
+    assert c["call1.rtp[callee->caller].loss_reported"].passed
+    assert c["call1.rtp[callee->caller].loss_reported"].evidence == "srtcp"
