@@ -49,6 +49,8 @@ from callgen.scenario.yamlsrc import SourceMap, load_yaml
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_WAIT_TIMEOUT = 10.0
 DEFAULT_HANGUP_AFTER = 1.0
+#: Reference rates ``callgen.analysis.pesqscore`` resamples to 8/16 kHz with small ratios.
+PESQ_REFERENCE_RATES = (8000, 16000, 32000, 48000)
 
 
 def _display_path(path: Path) -> str:
@@ -378,7 +380,22 @@ def _audio_expect(key: tuple, a: dict[str, Any], parties: set[str], agents: dict
         reference = agents[sender].audio.play
         if reference is None:
             raise smap.error(where, f"'{sender}' plays no file to compare with: set agents.{sender}.audio.play")
+        rate = _wav_rate(reference)
+        if rate is not None and rate not in PESQ_REFERENCE_RATES:
+            raise smap.error(where, f"{reference.name} is sampled at {rate} Hz; PESQ compares at 8 or 16 kHz and callgen "
+                             f"resamples only from {', '.join(str(r) for r in PESQ_REFERENCE_RATES)} Hz")
     return AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz"), a.get("pesq_min"), sender, reference)
+
+
+def _wav_rate(path: Path) -> int | None:
+    """The sample rate of a WAV file; None when unreadable (``_check_wav`` reports that)."""
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getframerate()
+    except (wave.Error, EOFError, OSError):
+        return None
 
 
 def _check_expected_codec(key: tuple, want: str, parties: list[Agent], smap: SourceMap) -> None:

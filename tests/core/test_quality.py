@@ -133,3 +133,22 @@ def test_srtcp_reports_are_labelled_srtcp():
     c = {x.name: x for x in rtp_checks("call1", CallMedia((stream(A_RTP, B_RTP),), (b,)), RtpExpect(max_loss_pct=1), d)}
     assert c["call1.rtp[callee->caller].loss_reported"].passed
     assert c["call1.rtp[callee->caller].loss_reported"].evidence == "srtcp"
+
+
+def _pesq_scenario(write_yaml, tmp_path, rate=16000, extra=""):
+    from callgen.analysis.audio import write_tone_wav
+
+    write_tone_wav(tmp_path / "speech.wav", 440, 1.0, rate=rate)
+    text = BASE.replace("bob: {role: callee}", "bob: {role: callee, audio: {play: speech.wav}}").replace(
+        "alice: {role: caller}", "alice: {role: caller, audio: {record: true}}")
+    return text + f"    expect:\n      audio: {{receiver: alice, pesq_min: 3.5{extra}}}\n"
+
+
+def test_pesq_reference_rate_pesq_cannot_use_is_refused_at_load(write_yaml, tmp_path):
+    line = _error(write_yaml, _pesq_scenario(write_yaml, tmp_path, rate=44100))
+    assert ":9: calls[0].expect.audio.pesq_min:" in line and "44100 Hz" in line, line
+
+
+def test_pesq_from_must_be_the_other_party(write_yaml, tmp_path):
+    line = _error(write_yaml, _pesq_scenario(write_yaml, tmp_path, extra=", from: alice"))
+    assert "calls[0].expect.audio.from:" in line and "not the other party" in line, line
