@@ -38,6 +38,8 @@ class CodecImpairment:
     source: str  #: where the figures come from
 
 
+#: The figures below are G.113's as widely cited (G.711/PLC Bpl 25.1, G.729A+VAD 11/19,
+#: GSM-FR Ie 20, GSM-EFR Bpl 10); the Recommendation's text was not at hand to re-check them.
 _G113 = "ITU-T G.113 (11/2007) Appendix I"
 #: Keyed by the lower-case RTP encoding name (SDP rtpmap).
 CODECS: dict[str, CodecImpairment] = {
