@@ -20,8 +20,9 @@ flock 9
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# python3-dev: the pesq package (PESQ checks) builds a C extension from its source release
 DEB_PACKAGES=(
-  build-essential pkg-config xz-utils ca-certificates
+  build-essential pkg-config xz-utils ca-certificates python3-dev
   libssl-dev libsrtp2-dev libopus-dev libspeex-dev libspeexdsp-dev libgsm1-dev uuid-dev
   tcpdump tshark kamailio sip-tester baresip sox espeak-ng openssl procps
   chromium fonts-dejavu-core

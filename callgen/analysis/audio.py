@@ -6,9 +6,9 @@ proven from the recording, not from the fact that a ``cc`` command was typed
 here measure: how long the signal is non-silent, and whether the energy sits at
 the expected frequency rather than at the other candidate frequencies.
 
-Only the standard library (``wave``, ``array``, ``math``): numpy is not a
-dependency.  Goertzel is O(n) per frequency, cheap enough for a few seconds of
-16 kHz audio.
+Only the standard library (``wave``, ``array``, ``math``) here: numpy comes in only
+with PESQ (``callgen.analysis.pesqscore``).  Goertzel is O(n) per frequency, cheap enough
+for a few seconds of 16 kHz audio.
 
 Generate the shipped WAVs with ``python -m callgen.analysis.audio scenarios/audio``.
 """

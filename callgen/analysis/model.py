@@ -10,6 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from callgen.analysis import emodel
+from callgen.analysis.emodel import Rating
+
 
 def _ms(v: float) -> float | None:
     """A figure in ms for JSON; NaN (not measurable) becomes null."""
@@ -262,7 +265,26 @@ class RtpStream:
     def duration(self) -> float:
         return self.last_time - self.first_time
 
+    @property
+    def loss_pct(self) -> float:
+        return 100.0 * self.lost / self.expected if self.expected else 0.0
+
+    def rating(self, loss_pct: float | None = None) -> Rating | None:
+        """E-model R and MOS (``callgen.analysis.emodel``) from what the capture shows:
+        the loss and its burstiness (the listed gaps), the jitter, and half the RTCP
+        round trip as the one-way delay where known; ``loss_pct`` replaces the capture's
+        loss (e.g. by what the receiver reported). None: the codec is not in the
+        E-model table, or the jitter cannot be measured (clock rate unknown)."""
+        if not self.clock_known or math.isnan(self.jitter_ms_mean):
+            return None
+        gap_lost = sum(g.lost for g in self.gaps)
+        burst = emodel.burst_ratio(gap_lost, len(self.gaps), self.loss_pct / 100.0)
+        delay = self.rtcp_rtt_ms / 2.0 if self.rtcp_rtt_ms is not None else 0.0
+        loss = self.loss_pct if loss_pct is None else loss_pct
+        return emodel.rate(self.codec, loss, burst_r=burst, one_way_ms=delay, jitter_ms=self.jitter_ms_mean)
+
     def to_json(self) -> dict[str, Any]:
+        rating = self.rating()
         return {
             "src": self.src,
             "dst": self.dst,
@@ -303,6 +325,8 @@ class RtpStream:
             "rtcp_sender_packets": self.rtcp_sender_packets,
             "rtcp_xr": self.rtcp_xr.to_json() if self.rtcp_xr else None,
             "rtcp_evidence": self.rtcp_evidence,
+            "r_factor": round(rating.r_factor, 2) if rating else None,
+            "mos": round(rating.mos, 2) if rating else None,
         }
 
 

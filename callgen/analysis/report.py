@@ -25,6 +25,11 @@ def _jitter(s: RtpStream) -> str:
     return f"jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms{resets}"
 
 
+def _mos(s: RtpStream) -> str:
+    r = s.rating()
+    return f"E-model MOS {r.mos:.2f} (R {r.r_factor:.1f})" if r else "E-model MOS ? (codec or clock unknown)"
+
+
 def _far_end(s: RtpStream) -> str:
     """What the receiver's RTCP says about this stream, beside what the capture shows."""
     parts = [f"far end ({s.rtcp_evidence}):"]
@@ -79,7 +84,7 @@ def summary_text(a: CaptureAnalysis) -> str:
             f"  {s.src} -> {s.dst} ssrc 0x{s.ssrc:08X} pt {','.join(map(str, s.payload_types))}"
             f" {s.codec or '?'}: {s.packets} pkts, expected {s.expected}, lost {s.lost}, dup {s.duplicates},"
             f" ooo {s.out_of_order}, {_jitter(s)},"
-            f" max delta {s.max_delta_ms:.1f} ms, {s.duration:.1f} s{enc}"
+            f" max delta {s.max_delta_ms:.1f} ms, {s.duration:.1f} s, {_mos(s)}{enc}"
             + ("" if s.announced else " (not in SDP)")
         )
         if s.rtcp_reports or s.rtcp_xr is not None:

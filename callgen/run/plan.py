@@ -172,6 +172,12 @@ def _media_options(agent: Agent, k: tuple, rec_path: Path | None) -> list[PjsuaO
             o.append(PjsuaOption("--add-codec", codec, k + ("codecs", i)))
     if agent.ptime is not None:
         o.append(PjsuaOption("--ptime", str(agent.ptime), k + ("ptime",)))
+    # pjmedia drops a packet when pj_rand() % 100 <= PCT (transport_udp.c), i.e. PCT+1
+    # percent of them: pass one less to get the rate the scenario asked for.
+    for opt, pct, key in (("--tx-drop-pct", agent.impair.tx_loss_pct, "tx_loss_pct"),
+                          ("--rx-drop-pct", agent.impair.rx_loss_pct, "rx_loss_pct")):
+        if pct:
+            o.append(PjsuaOption(opt, str(pct - 1), k + ("impair", key)))
     if agent.srtp.enabled:
         ks = k + ("srtp",)
         o += [

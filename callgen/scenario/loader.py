@@ -27,6 +27,7 @@ from callgen.scenario.model import (
     DtmfStep,
     HangupStep,
     HoldStep,
+    Impairment,
     Load,
     LoadExpect,
     PauseStep,
@@ -51,6 +52,8 @@ from callgen.scenario.yamlsrc import SourceMap, load_yaml
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_WAIT_TIMEOUT = 10.0
 DEFAULT_HANGUP_AFTER = 1.0
+#: Reference rates ``callgen.analysis.pesqscore`` resamples to 8/16 kHz with small ratios.
+PESQ_REFERENCE_RATES = (8000, 16000, 32000, 48000)
 
 
 def _display_path(path: Path) -> str:
@@ -264,7 +267,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         if sipp.scenario != want:
             problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
         for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
-                    "answer", "domain", "max_call_s", "ptime"):
+                    "answer", "domain", "max_call_s", "ptime", "impair"):
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
@@ -293,6 +296,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         sipp=sipp,
         max_call_s=spec.get("max_call_s"),
         ptime=spec.get("ptime"),
+        impair=Impairment(int(spec.get("impair", {}).get("tx_loss_pct", 0)), int(spec.get("impair", {}).get("rx_loss_pct", 0))),
     )
 
 
@@ -382,7 +386,8 @@ def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents
 def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, parties: set[str],
             agents: dict[str, Agent], steps: tuple[Step, ...], smap: SourceMap) -> CallExpect:
     dur = e.get("duration_s", {})
-    rtp = RtpExpect(int(e["rtp"].get("min_packets", 1)), e["rtp"].get("max_loss_pct"), e["rtp"].get("max_jitter_ms")) if "rtp" in e else None
+    rtp = RtpExpect(int(e["rtp"].get("min_packets", 1)), e["rtp"].get("max_loss_pct"), e["rtp"].get("max_jitter_ms"),
+                    e["rtp"].get("mos_min")) if "rtp" in e else None
     dtmf = None
     if "dtmf" in e:
         d = e["dtmf"]
@@ -404,12 +409,42 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
             raise smap.error(key + ("receiver",), f"'{a['receiver']}' is not a party of this call")
         if not agents[a["receiver"]].audio.record:
             raise smap.error(key + ("receiver",), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
-        audio.append(AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz")))
+        audio.append(_audio_expect(key, a, parties, agents, smap))
     return CallExpect(
         final_code=e.get("final_code"), codec=e.get("codec"), answered=e.get("answered"),
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
         srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=tuple(audio),
     )
+
+
+def _audio_expect(key: tuple, a: dict[str, Any], parties: set[str], agents: dict[str, Agent], smap: SourceMap) -> AudioExpect:
+    """One ``expect.audio`` entry; ``pesq_min`` needs the file the sender plays as reference."""
+    sender = reference = None
+    if "pesq_min" in a or "from" in a:
+        others = sorted(parties - {a["receiver"]})
+        sender = a.get("from") or (others[0] if others else None)
+        where = key + (("from",) if "from" in a else ("pesq_min",))
+        if sender is None or sender not in parties or sender == a["receiver"]:
+            raise smap.error(where, f"'{sender}' is not the other party of this call" if sender else "no other party to compare with")
+        reference = agents[sender].audio.play
+        if reference is None:
+            raise smap.error(where, f"'{sender}' plays no file to compare with: set agents.{sender}.audio.play")
+        rate = _wav_rate(reference)
+        if rate is not None and rate not in PESQ_REFERENCE_RATES:
+            raise smap.error(where, f"{reference.name} is sampled at {rate} Hz; PESQ compares at 8 or 16 kHz and callgen "
+                             f"resamples only from {', '.join(str(r) for r in PESQ_REFERENCE_RATES)} Hz")
+    return AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz"), a.get("pesq_min"), sender, reference)
+
+
+def _wav_rate(path: Path) -> int | None:
+    """The sample rate of a WAV file; None when unreadable (``_check_wav`` reports that)."""
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getframerate()
+    except (wave.Error, EOFError, OSError):
+        return None
 
 
 def _check_expected_codec(key: tuple, want: str, parties: list[Agent], smap: SourceMap) -> None:

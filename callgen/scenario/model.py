@@ -90,6 +90,14 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
+class Impairment:
+    """Loss an agent inflicts on its own media (``impair:``), in percent of RTP packets."""
+
+    tx_loss_pct: int = 0  #: not sent (visible in the capture)
+    rx_loss_pct: int = 0  #: received, then thrown away (visible in RTCP and the recording)
+
+
+@dataclass(frozen=True)
 class SippSpec:
     """An agent played by SIPp's built-in uas/uac scenario instead of pjsua."""
 
@@ -137,6 +145,7 @@ class Agent:
     sipp: SippSpec | None = None
     max_call_s: int | None = None
     ptime: int | None = None  #: audio packet duration in ms (pjsua --ptime); None: the codec's own
+    impair: Impairment = Impairment()
 
     @property
     def is_pjsua(self) -> bool:
@@ -181,6 +190,7 @@ class RtpExpect:
     min_packets: int = 1
     max_loss_pct: float | None = None
     max_jitter_ms: float | None = None
+    mos_min: float | None = None  #: E-model MOS each direction must reach
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,9 @@ class AudioExpect:
     receiver: str
     min_active_s: float = 1.0
     tone_hz: float | None = None
+    pesq_min: float | None = None  #: PESQ MOS-LQO of the recording against ``sender``'s file
+    sender: str | None = None  #: whose ``audio.play`` file is the PESQ reference
+    reference: Path | None = None  #: that file
 
 
 @dataclass(frozen=True)

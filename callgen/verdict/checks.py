@@ -241,7 +241,9 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
         window = (d.messages[0].time - 1, d.messages[-1].time + 1)
         out += dtmf_checks(p, scenario, evidence, analysis, call, d, media, window)
     for want in call.expect.audio:
-        out += audio_checks(p, want, evidence.run_dir)
+        toward = media.forward if want.receiver == call.callee else media.backward
+        codec = next((s.codec for s in toward if s.codec), None)
+        out += audio_checks(p, want, evidence.run_dir, codec)
     return out
 
 

@@ -147,8 +147,52 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[Che
             out.append(check(f"{p}.rtp[{label}].jitter", known and jitter <= want.max_jitter_ms, f"jitter <= {want.max_jitter_ms} ms",
                              f"{jitter:.2f} ms" if known else "unknown: no clock rate for a payload type",
                              f"jitter {jitter:.2f} ms {label}" if known else f"jitter {label} cannot be measured"))
+        if want.mos_min is not None:
+            out.append(_mos_check(f"{p}.rtp[{label}].mos", streams, want.mos_min, label))
+        out += _reported_checks(f"{p}.rtp[{label}]", streams, want, label)
         if allowed is not None and streams:
             out.append(_payload_type_check(f"{p}.rtp[{label}].payload_types", streams, allowed[0 if forward else 1]))
+    return out
+
+
+def _mos_check(name: str, streams: tuple[RtpStream, ...], mos_min: float, label: str) -> CheckResult:
+    """The E-model MOS of every stream of one direction (the worst one counts); a stream
+    the E-model cannot rate (codec not in its table, clock unknown) proves nothing."""
+    expected = f"E-model MOS >= {mos_min:g}"
+    if not streams:
+        return check(name, False, expected, "no RTP", f"no RTP {label} to rate")
+    rated = [(s, s.rating()) for s in streams]
+    unrated = [s for s, r in rated if r is None]
+    if unrated:
+        return check(name, False, expected, ", ".join(f"{s.codec or 'unknown codec'}: not rated" for s in unrated),
+                     f"the E-model cannot rate {label} (codec not in its table or clock rate unknown)")
+    worst_s, worst = min(rated, key=lambda sr: sr[1].mos)
+    seen = (f"MOS {worst.mos:.2f} (R {worst.r_factor:.1f}) for {worst_s.codec}, loss {worst_s.loss_pct:.2f}%, "
+            f"jitter {worst_s.jitter_ms_mean:.2f} ms" + (f", RTT {worst_s.rtcp_rtt_ms:.1f} ms" if worst_s.rtcp_rtt_ms is not None else ""))
+    return check(name, worst.mos >= mos_min, expected, seen, f"MOS {worst.mos:.2f} {label}")
+
+
+def _reported_checks(name: str, streams: tuple[RtpStream, ...], want: RtpExpect, label: str) -> list[CheckResult]:
+    """Loss the capture cannot see: a receiver that throws packets away after they
+    arrived (pjsua --rx-drop-pct, a full socket buffer) counts them in its RTCP receiver
+    reports. Checked only for streams such a report is about (none: nothing claimed)."""
+    reported = [s for s in streams if s.rtcp_reports and s.rtcp_reported_loss_pct is not None]
+    if not reported:
+        return []
+    worst = max(reported, key=lambda s: s.rtcp_reported_loss_pct)
+    loss = worst.rtcp_reported_loss_pct
+    evidence = "/".join(sorted({s.rtcp_evidence or "rtcp" for s in reported}))
+    seen = f"{loss:.2f}% ({worst.rtcp_reported_lost} lost) in the receiver's latest report"
+    out = []
+    if want.max_loss_pct is not None:
+        out.append(check(f"{name}.loss_reported", loss <= want.max_loss_pct, f"receiver-reported loss <= {want.max_loss_pct}%",
+                         seen, f"the receiver reported {loss:.2f}% lost {label}", evidence))
+    if want.mos_min is not None:
+        rating = worst.rating(loss_pct=max(loss, 0.0))
+        ok = rating is not None and rating.mos >= want.mos_min
+        shown = f"MOS {rating.mos:.2f} (R {rating.r_factor:.1f}) at {seen}" if rating else f"{worst.codec or 'unknown codec'}: not rated"
+        out.append(check(f"{name}.mos_reported", ok, f"E-model MOS >= {want.mos_min:g} with the receiver-reported loss", shown,
+                         f"{shown.split(' at ')[0]} {label} by the receiver's reports", evidence))
     return out
 
 
@@ -311,8 +355,9 @@ def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Captur
     return out
 
 
-def audio_checks(p: str, want: AudioExpect, run_dir: Path) -> list[CheckResult]:
-    """One receiver's recording: enough signal, and the expected tone dominating."""
+def audio_checks(p: str, want: AudioExpect, run_dir: Path, codec: str | None = None) -> list[CheckResult]:
+    """One receiver's recording: enough signal, the expected tone dominating, and its
+    PESQ against the sender's file (wide-band when ``codec``, the codec it arrived in, is)."""
     from callgen.analysis.audio import active_seconds, dominant_frequency
 
     name = f"{p}.audio[{want.receiver}]"
@@ -328,4 +373,20 @@ def audio_checks(p: str, want: AudioExpect, run_dir: Path) -> list[CheckResult]:
         ok = dom is not None and abs(dom - want.tone_hz) < 1.0
         out.append(check(f"{name}.tone", ok, f"a {want.tone_hz:g} Hz tone dominates", f"dominant {dom:g} Hz" if dom else "no dominant tone",
                          "another sound dominates the recording", "recording"))
+    if want.pesq_min is not None:
+        out.append(_pesq_check(f"{name}.pesq", want, rec, codec))
     return out
+
+
+def _pesq_check(name: str, want: AudioExpect, rec: Path, codec: str | None) -> CheckResult:
+    from callgen.analysis.pesqscore import is_wideband, score
+
+    assert want.reference is not None and want.pesq_min is not None
+    got = score(want.reference, rec, wideband=is_wideband(codec))
+    std = "P.862.2 wide-band" if got.mode == "wb" else "P.862.1 narrow-band"
+    expected = f"PESQ MOS-LQO >= {want.pesq_min:g} ({std}) against {want.sender}'s {want.reference.name}"
+    if got.mos_lqo is None:
+        return check(name, False, expected, f"not scored: {got.error}", f"no PESQ score: {got.error}", "recording")
+    seen = (f"PESQ MOS-LQO {got.mos_lqo:.2f} ({got.mode}, {codec or 'codec unknown'}), reference found at "
+            f"{got.offset_s:.2f} s (correlation {got.correlation:.2f})")
+    return check(name, got.mos_lqo >= want.pesq_min, expected, seen, f"PESQ {got.mos_lqo:.2f} at {want.receiver}", "recording")
