@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -98,12 +99,16 @@ def _run(args: argparse.Namespace, io: IO) -> int:
             args.out = args.out.with_name(args.out.name + "-" + shard_label(*args.shard))
 
     def make_options(a: argparse.Namespace, out_dir: Path) -> RunOptions:
-        return RunOptions(out_dir=out_dir, pjsua=a.pjsua, keep=a.keep, progress=_progress_line(io))
+        return RunOptions(out_dir=out_dir, pjsua=a.pjsua, keep=a.keep, progress=_progress_line(io), start_at=a.start_at)
 
     pjsua = find_pjsua(args.pjsua, required=False)
+    share = _load_share_of(args)
 
     def load(path: Path, *, variables=None):
-        return load_checked(path, pjsua, variables=variables)
+        scenario = load_checked(path, pjsua, variables=variables)
+        if share is not None and scenario.load is not None:
+            scenario = dataclasses.replace(scenario, load=scenario.load.shared(*share))
+        return scenario
 
     with interrupt_once():
         status = run_suite_command(args, io, make_run_options=make_options, load=load)
@@ -123,6 +128,24 @@ def _progress_line(io: IO):
         io.err.flush()
 
     return show
+
+
+def _load_share_of(args: argparse.Namespace) -> tuple[int, int] | None:
+    """--load-share I/N, or from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, CALLGEN_SHARDS)."""
+    import os
+
+    from callgen.suite.sharding import parse_shard, shard_from_env
+
+    if args.load_share_text and args.load_share_from_env:
+        raise UsageError("give --load-share or --load-share-from-env, not both")
+    if args.load_share_text:
+        return parse_shard(args.load_share_text)
+    if args.load_share_from_env:
+        found = shard_from_env(os.environ)
+        if found is None:
+            raise UsageError("--load-share-from-env: JOB_COMPLETION_INDEX is not set (not in an Indexed Job?)")
+        return found
+    return None
 
 
 def _shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -177,6 +200,12 @@ def register_run(sub: argparse._SubParsersAction) -> None:
                    help="run only shard I of N (0-based): sorted(files)[I::N]")
     p.add_argument("--shard-from-env", action="store_true",
                    help="take the shard from JOB_COMPLETION_INDEX and CALLGEN_SHARDS (Kubernetes Indexed Job)")
+    p.add_argument("--load-share", dest="load_share_text", metavar="I/N",
+                   help="a load scenario: run share I of N (its part of the rate, concurrency and calls)")
+    p.add_argument("--load-share-from-env", action="store_true",
+                   help="take the load share from JOB_COMPLETION_INDEX and CALLGEN_SHARDS")
+    p.add_argument("--start-at", type=float, default=None, metavar="EPOCH",
+                   help="a load scenario: place the first call at this time (seconds since the epoch), so shares start together")
     add_suite_arguments(p)
     p.set_defaults(func=_run)
 

@@ -185,6 +185,42 @@ def _not_run(data: dict[str, Any], path: Path) -> int:
     return value
 
 
+def _share(r: ScenarioResult) -> tuple[int, int] | None:
+    load = r.summary.get("load")
+    share = load.get("share") if isinstance(load, dict) else None
+    return (int(share[0]), int(share[1])) if isinstance(share, list) and len(share) == 2 and share[1] > 1 else None
+
+
+def merged_loads(results: Sequence[ScenarioResult], inputs: Sequence[Path]) -> dict[str, Any]:
+    """A sharded load's summary over all its shares, recomputed from every share's per-call
+    rows (calls.jsonl in each run folder): percentiles are recomputed, never averaged."""
+    from callgen.verdict.load import LoadCallRow, load_summary
+
+    groups: dict[str, list[ScenarioResult]] = {}
+    for r in results:
+        if isinstance(r.summary.get("load"), dict):
+            groups.setdefault(r.name, []).append(r)
+    out: dict[str, Any] = {}
+    for name, shares in sorted(groups.items()):
+        rows, missing = [], []
+        for r in shares:
+            path = _rows_path(r, inputs)
+            if path is None:
+                missing.append(r.artefacts)
+                continue
+            rows += [LoadCallRow.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+        rows.sort(key=lambda row: row.index)
+        out[name] = {**load_summary(tuple(rows)), "shares": len(shares), "rows_missing": missing}
+    return out
+
+
+def _rows_path(r: ScenarioResult, inputs: Sequence[Path]) -> Path | None:
+    """A share's calls.jsonl: its run folder as recorded, or beside one of the merged reports."""
+    folder = Path(r.artefacts)
+    candidates = [folder] + [p.parent / folder for p in inputs if not folder.is_absolute()]
+    return next((c / "calls.jsonl" for c in candidates if (c / "calls.jsonl").is_file()), None)
+
+
 def _parse_time(text: str) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(text)
@@ -212,7 +248,8 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
         jobs += int(data.get("jobs", 0))
         interrupted = interrupted or bool(data.get("interrupted"))
     results.sort(key=lambda r: (r.file, r.name))
-    keys = Counter(f"{r.file}::{r.name}" for r in results)
+    # the shares of one load scenario are meant to appear once each (--load-share I/N)
+    keys = Counter(f"{r.file}::{r.name}" + (f"#share{_share(r)[0]}" if _share(r) else "") for r in results)
     dups = tuple(sorted(k for k, n in keys.items() if n > 1))
     started = min((s for s, _ in spans), default=None)
     # Shards run side by side: the merged wall time spans first start to last end.
@@ -228,5 +265,8 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
         "duplicates": list(dups),
         "merged_from": [str(p) for p in inputs],
     }
+    loads = merged_loads(results, inputs)
+    if loads:
+        merged["load"] = loads
     write_json_data(merged, output)
     return MergeResult(output, "json", len(results), dups, inputs)

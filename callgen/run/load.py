@@ -31,7 +31,8 @@ ANSWER_TIMEOUT_S = 5.0
 
 class LoadRun:
     def __init__(self, load: Load, plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, start_at: float | None = None):
+        self.start_at = start_at
         self.load = load
         self.plan = plan
         self.agents = agents
@@ -78,6 +79,11 @@ class LoadRun:
     def execute(self) -> None:
         load, planned = self.load, self.load.planned()
         t0 = time.monotonic()
+        if self.start_at is not None:  # the shares of one load start together
+            wait = self.start_at - time.time()
+            if wait > self.deadline.left():
+                raise InfrastructureError(f"--start-at is {wait:.0f} s away, past the scenario timeout")
+            t0 += max(0.0, wait)
         self._seen = self.caller.mark()
         for k in range(planned):
             self._wait_turn(t0 + load.offset(k))
@@ -115,7 +121,8 @@ class LoadRun:
         uri = callee.contact_uri
         since = self.caller.mark()
         with self._lock:
-            self._records.append(LoadCallRecord(k, callee.name, uri, load.digits(k) if load.dtmf else "", time.time(), None))
+            self._records.append(LoadCallRecord(load.number(k), callee.name, uri, load.digits(k) if load.dtmf else "",
+                                                time.time(), None))
         self.caller.send(pp.CMD_MAKE_CALL, uri)
         try:  # the new call's first line: CALLING (only the call just made prints it), or pjsua's reason
             ev = self.caller.wait_for(

@@ -70,15 +70,16 @@ class PortBlock:
 LOAD_REGION = (4000, FIRST)
 
 
-def acquire_load_region() -> PortBlock:
-    """The load region, for one load run at a time on this machine."""
-    fd = os.open(_lock_dir() / "load-region.lock", os.O_RDWR | os.O_CREAT, 0o644)
+def acquire_load_region(address: str = "127.0.0.1") -> PortBlock:
+    """The load region on ``address``, for one load run at a time there (shares of a load
+    on one machine run on loopback addresses of their own, e.g. 127.0.0.2 and 127.0.0.3)."""
+    fd = os.open(_lock_dir() / f"load-region-{address}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise InfrastructureError("another load run holds the load port region "
-                                  f"{LOAD_REGION[0]}-{LOAD_REGION[1] - 1}; one load run at a time per machine") from None
+        raise InfrastructureError(f"another load run holds the load port region {LOAD_REGION[0]}-{LOAD_REGION[1] - 1} "
+                                  f"on {address}; one load run at a time per address") from None
     return PortBlock(LOAD_REGION[0], LOAD_REGION[1] - LOAD_REGION[0], fd)
 
 

@@ -45,6 +45,7 @@ class RunOptions:
     capture_tool: str | None = None  #: tcpdump | dumpcap | auto (default: $CALLGEN_CAPTURE, else auto)
     cancel: CancelToken | None = None  #: set by a suite on Ctrl-C: every wait raises Interrupted
     progress: Callable[[str], None] | None = None  #: a load run's live progress line (a terminal's), or None
+    start_at: float | None = None  #: a load run places its first call at this wall-clock time (shares start together)
 
 
 def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
@@ -72,7 +73,7 @@ def _load_region(scenario: Scenario):
     if scenario.load is None:
         yield None
         return
-    with acquire_load_region() as region:
+    with acquire_load_region(scenario.agent(scenario.load.caller).address) as region:
         yield region
 
 
@@ -144,7 +145,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
             agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
-            load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress)
+            load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at)
             load_run.execute()
         for group in scenario.call_groups():
             _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)

@@ -6,6 +6,8 @@ loader works on these types only (no raw dicts travel between layers).
 
 from __future__ import annotations
 
+import dataclasses
+
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,14 +278,28 @@ class Load:
     hold_s: int = 3
     dtmf: bool = False  #: each call sends its own digits (``digits(k)``)
     expect: LoadExpect = LoadExpect()
+    share: tuple[int, int] = (0, 1)  #: (index, count): this process runs share ``index`` of ``count``
+
+    def shared(self, index: int, count: int) -> "Load":
+        """Share ``index`` of ``count`` (Kubernetes Indexed Job pods, or processes on one machine):
+        its part of the rate, of max_concurrent and of the calls; its calls keep their global
+        numbers (callee, digits), so the shares together are the whole load."""
+        calls = None if self.calls is None else self.calls // count + (1 if index < self.calls % count else 0)
+        return dataclasses.replace(self, rate=self.rate / count, max_concurrent=-(-self.max_concurrent // count),
+                                   calls=calls, share=(index, count))
+
+    def number(self, k: int) -> int:
+        """The global number of this share's ``k``-th call."""
+        return k * self.share[1] + self.share[0]
 
     def offset(self, k: int) -> float:
         """Seconds after the start at which call ``k`` (0-based) is due: the rate rises
         linearly over ``ramp_s`` (n(t) = rate t^2 / 2 ramp), then stays."""
         in_ramp = self.rate * self.ramp_s / 2
+        phase = self.share[0] / (self.rate * self.share[1])  # the shares' calls interleave
         if self.ramp_s > 0 and k < in_ramp:
-            return (2 * k * self.ramp_s / self.rate) ** 0.5
-        return self.ramp_s + (k - in_ramp) / self.rate if self.ramp_s > 0 else k / self.rate
+            return (2 * k * self.ramp_s / self.rate) ** 0.5 + phase
+        return (self.ramp_s + (k - in_ramp) / self.rate if self.ramp_s > 0 else k / self.rate) + phase
 
     def planned(self) -> int:
         """How many calls the run places: ``calls``, or as many as are due within ``duration_s``."""
@@ -297,11 +313,11 @@ class Load:
         return self.calls if self.calls is not None else int(by_time or 0)
 
     def callee(self, k: int) -> str:
-        return self.callees[k % len(self.callees)]
+        return self.callees[self.number(k) % len(self.callees)]
 
     def digits(self, k: int) -> str:
-        """Call ``k``'s own DTMF digits: its index, at least 3 digits, then '#' (unique per call)."""
-        return f"{k:03d}#"
+        """Call ``k``'s own DTMF digits: its global number, at least 3 digits, then '#' (unique per call)."""
+        return f"{self.number(k):03d}#"
 
 
 @dataclass(frozen=True)

@@ -341,7 +341,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     if scenario.load is not None:  # thousands of streams: calls.jsonl has each call's; result.json the totals
         summary["rtp_streams_count"] = len(summary.pop("rtp_streams", ()))
         summary["dtmf_events_count"] = len(summary.pop("dtmf", ()))
-        summary["load"] = load_summary(rows)
+        summary["load"] = {**load_summary(rows), "share": list(scenario.load.share)}
     return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
 
 

@@ -35,6 +35,10 @@ class Direction:
     def to_json(self) -> dict[str, Any]:
         return {"packets": self.packets, "loss_pct": _round(self.loss_pct), "jitter_ms": _round(self.jitter_ms)}
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Direction":
+        return cls(int(d["packets"]), d.get("loss_pct"), d.get("jitter_ms"))
+
 
 @dataclass(frozen=True)
 class LoadCallRow:
@@ -72,6 +76,15 @@ class LoadCallRow:
             "srtp_decrypted": self.srtp_decrypted, "dtmf_sent": self.dtmf_sent, "dtmf_seen": self.dtmf_seen,
             "pjsua_code": self.pjsua_code, "verdict": "proven" if self.proven else "unproven", "why": list(self.why),
         }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "LoadCallRow":
+        """A row of calls.jsonl (merge-reports recomputes a sharded load's summary from them)."""
+        return cls(int(d["index"]), str(d["callee"]), d.get("call_id"), d.get("invite_time"), d.get("final_code"),
+                   d.get("setup_ms"), d.get("bye_time"), d.get("duration_s"), bool(d.get("ack")), bool(d.get("bye_answered")),
+                   Direction.from_json(d["rtp_caller_to_callee"]), Direction.from_json(d["rtp_callee_to_caller"]),
+                   bool(d.get("srtp_decrypted")), str(d.get("dtmf_sent", "")), str(d.get("dtmf_seen", "")),
+                   d.get("pjsua_code"), d.get("verdict") == "proven", tuple(d.get("why", ())))
 
 
 def _round(x: float | None, nd: int = 3) -> float | None:
