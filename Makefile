@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 CALLGEN := $(VENV)/bin/callgen
 PYTEST_ARGS ?=
 
-.PHONY: setup venv demo test test-unit test-integration lint bench doctor clean reference library
+.PHONY: setup venv demo test test-unit test-integration lint bench bench-overhead doctor clean reference library
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +36,10 @@ test-integration: setup
 
 bench: setup
 	$(PY) bench/bench_analyze.py
+
+# wall time minus scripted time per library scenario, -j 1 (places real calls)
+bench-overhead: setup
+	$(PY) bench/bench_overhead.py
 
 doctor: setup
 	$(CALLGEN) doctor
