@@ -274,6 +274,20 @@ class PjsuaAgent:
             what, timeout, since=since,
         )  # fmt: skip
 
+    def live_calls(self) -> set[int]:
+        """Call ids this agent saw in a call state and not (yet) disconnected.
+
+        pjsua reuses call ids, so events are taken in order.  An incoming call that
+        never changed state is not seen here; its caller's CALLING state is."""
+        live: set[int] = set()
+        with self._cond:
+            for e in self._st.events:
+                if e.kind is EventKind.DISCONNECTED or (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_DISCONNECTED):
+                    live.discard(e.call)
+                elif e.kind is EventKind.CALL_STATE and e.call is not None:
+                    live.add(e.call)
+        return live
+
     def _last_words(self) -> str:
         tail = [l for l in self._st.lines[-40:] if pp.STARTUP_ERROR.search(l)]
         return f" (pjsua said: {tail[-1].strip()})" if tail else ""
