@@ -87,16 +87,23 @@ def _unknown_key_message(error: jsonschema.ValidationError) -> tuple[KeyPath, st
     return tuple(error.absolute_path) + (key,), msg
 
 
+def _step_actions(step_schema: dict[str, Any]) -> list[str]:
+    """The step's actions, in schema order: each 'oneOf' branch requires exactly one."""
+    return [b["required"][0] for b in step_schema.get("oneOf", ())
+            if isinstance(b, dict) and len(b.get("required", ())) == 1]
+
+
 def _step_message(error: jsonschema.ValidationError) -> str | None:
     """The step 'oneOf' says 'valid under each of'/'not valid under any': say what is meant."""
     if error.validator == "oneOf" and isinstance(error.instance, dict) and "wait" in error.schema.get(
         "properties", {}
     ):
-        actions = [k for k in ("wait", "pause", "hangup") if k in error.instance]
+        every = _step_actions(error.schema)
+        actions = [k for k in every if k in error.instance]
         if len(actions) > 1:
             return f"a step has exactly one action, found {', '.join(actions)}"
         if not actions:
-            return "a step needs one action: wait, pause or hangup"
+            return f"a step needs one action: {', '.join(every[:-1])} or {every[-1]}"
         if "timeout" in error.instance and actions[0] != "wait":
             return "'timeout' goes only with 'wait'"
     return None
