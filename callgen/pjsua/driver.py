@@ -146,6 +146,9 @@ class PjsuaAgent:
                 echo=False, encoding="utf-8", codec_errors="replace", timeout=None,
                 dimensions=(50, 400), env={**os.environ, "TERM": "dumb"},
             )
+            # pexpect sleeps 50 ms before every send by default (for programs that switch
+            # echo off late); pjsua's lines are proven read by the echo barrier instead
+            self._child.delaybeforesend = None
         except pexpect.ExceptionPexpect as exc:
             raise InfrastructureError(f"agent {self.name}: cannot start pjsua ({exc})") from None
         self._child.logfile_send = _SendLog(self)
@@ -394,6 +397,8 @@ class PjsuaAgent:
             self._unsubscribe()
             if self._reader is not None:
                 self._reader.join(timeout=3.0)
+            if not child.isalive():  # reaped: closing needs no 'time for the kernel' (ptyprocess sleeps 0.1 s)
+                child.delayafterclose = child.ptyproc.delayafterclose = 0
             try:
                 child.close(force=True)
             except Exception:  # noqa: BLE001 - closing is best effort after kill
