@@ -25,7 +25,7 @@ from callgen.fileio import write_atomic
 from callgen.scenario.model import Scenario, TlsFiles, Transport
 from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
 from callgen.run.ports import acquire_block
-from callgen.scenario.loader import load_scenario
+from callgen.scenario.loader import bind_scenario
 from callgen.run.localsut import local_systems
 from callgen.run.signals import shielded
 from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
@@ -50,9 +50,8 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     started = time.time()
     tls = _run_tls(scenario, run_dir)
     with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block:
-        if systems:  # load the file again with the addresses of what was just started
-            given = {**dict(scenario.variables), **{n: f"{a}:{p}" for n, (a, p) in systems.items()}}
-            scenario = load_scenario(scenario.source, variables=given)
+        if systems:  # bind the parsed file again, with the addresses of what was just started
+            scenario = _bind_systems(scenario, systems)
         plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)
         plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
         for ap in plan.agents:
@@ -60,6 +59,17 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
                 _write_private(ap.config_path, ap.config_text(scenario))
         _check_fixed_ports(plan)
         return _execute_plan(plan, pjsua, options, started)
+
+
+def _bind_systems(scenario: Scenario, systems: dict[str, tuple[str, int]]) -> Scenario:
+    """The scenario with each local target's placeholder replaced by the started system's
+    address; the file is not read again, and other targets are not looked up again."""
+    if scenario.parsed is None:
+        raise InfrastructureError(f"{scenario.source}: the scenario was not loaded from a file; cannot bind "
+                                  f"the address of {', '.join(systems)}")
+    started = {n: f"{a}:{p}" for n, (a, p) in systems.items()}
+    return bind_scenario(scenario.parsed, variables=dict(scenario.variables),
+                         targets={**dict(scenario.resolved_targets), **started})
 
 
 def _check_fixed_ports(plan: RunPlan) -> None:
