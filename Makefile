@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 CALLGEN := $(VENV)/bin/callgen
 PYTEST_ARGS ?=
 
-.PHONY: setup venv demo test test-unit test-integration lint bench bench-load doctor clean reference library
+.PHONY: setup venv demo test test-unit test-integration lint bench bench-load bench-overhead doctor clean reference library
 
 setup:
 	@bash scripts/setup.sh
@@ -40,6 +40,10 @@ bench: setup
 # callgen's load (PCMA through a local Kamailio, every call proven) and SIPp beside it
 bench-load: setup
 	$(PY) bench/bench_load.py $(BENCH_ARGS)
+
+# wall time minus scripted time per library scenario, -j 1 (places real calls)
+bench-overhead: setup
+	$(PY) bench/bench_overhead.py
 
 doctor: setup
 	$(CALLGEN) doctor

@@ -86,7 +86,9 @@ def test_cli_writes_material(tmp_path):
     import argparse
     import io
 
-    from callgen.run.tlsgen import register
+    from callgen.cli.tls import KEY_TYPES, register
+
+    assert KEY_TYPES == tuple(k.value for k in KeyType)
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))

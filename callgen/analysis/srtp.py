@@ -12,7 +12,6 @@ import binascii
 import hmac
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from callgen.errors import UsageError
 
@@ -71,6 +70,9 @@ def parse_cli_key(text: str) -> SrtpKey:
 
 
 def _aes_ctr(key: bytes, iv: bytes, data: bytes) -> bytes:
+    # imported here: only SRTP runs decrypt, and the import costs every run about 35 ms of start-up
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     enc = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
     return enc.update(data) + enc.finalize()
 

@@ -13,7 +13,7 @@ COMMAND_MODULES = (
     "callgen.analysis.command",
     "callgen.cli.sut",
     "callgen.analysis.audio",
-    "callgen.run.tlsgen",
+    "callgen.cli.tls",
     "callgen.reports.command",
     "callgen.k8s.command",
 )

@@ -146,11 +146,11 @@ class PjsuaAgent:
                 echo=False, encoding="utf-8", codec_errors="replace", timeout=None,
                 dimensions=(50, 400), env={**os.environ, "TERM": "dumb"},
             )
+            # pexpect sleeps 50 ms before every send by default (for programs that switch
+            # echo off late); pjsua's lines are proven read by the echo barrier instead
+            self._child.delaybeforesend = None
         except pexpect.ExceptionPexpect as exc:
             raise InfrastructureError(f"agent {self.name}: cannot start pjsua ({exc})") from None
-        # pexpect sleeps 50 ms before every send by default (for programs that lose early input);
-        # pjsua reads its menu line by line, and that sleep made placing a call take 100 ms
-        self._child.delaybeforesend = None
         self._child.logfile_send = _SendLog(self)
         self._reader = threading.Thread(target=self._read_loop, name=f"pjsua-{self.name}", daemon=True)
         self._reader.start()
@@ -282,6 +282,20 @@ class PjsuaAgent:
             what, timeout, since=since,
         )  # fmt: skip
 
+    def live_calls(self) -> set[int]:
+        """Call ids this agent saw in a call state and not (yet) disconnected.
+
+        pjsua reuses call ids, so events are taken in order.  An incoming call that
+        never changed state is not seen here; its caller's CALLING state is."""
+        live: set[int] = set()
+        with self._cond:
+            for e in self._st.events:
+                if e.kind is EventKind.DISCONNECTED or (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_DISCONNECTED):
+                    live.discard(e.call)
+                elif e.kind is EventKind.CALL_STATE and e.call is not None:
+                    live.add(e.call)
+        return live
+
     def _last_words(self) -> str:
         tail = [l for l in self._st.lines[-40:] if pp.STARTUP_ERROR.search(l)]
         return f" (pjsua said: {tail[-1].strip()})" if tail else ""
@@ -388,6 +402,8 @@ class PjsuaAgent:
             self._unsubscribe()
             if self._reader is not None:
                 self._reader.join(timeout=3.0)
+            if not child.isalive():  # reaped: closing needs no 'time for the kernel' (ptyprocess sleeps 0.1 s)
+                child.delayafterclose = child.ptyproc.delayafterclose = 0
             try:
                 child.close(force=True)
             except Exception:  # noqa: BLE001 - closing is best effort after kill

@@ -1,11 +1,13 @@
 """Rendering of pjsua configuration files (``--config-file``).
 
-pjsua's reader (pjsua_app_config.c read_config_file) reads lines of at most
-199 characters, splits them on blanks, honours one level of '...' or "..."
-quoting with no escapes, and drops the rest of a line at a token starting with
-'#'.  Every option therefore becomes one token on its own line, quoted when
-it contains blanks, and anything that reader could split, cut or reinterpret
-is refused here, so no scenario value can inject another pjsua option.
+pjsua's reader (pjsua_app_config.c read_config_file) reads with
+``fgets(line, 200)``: at most 199 characters, and the rest of a longer line is
+read as the next line.  It splits on blanks, honours one level of '...' or
+"..." quoting with no escapes, and drops the rest of a line at a token starting
+with '#'.  Every option therefore becomes one token on its own line, quoted
+when it contains blanks, and anything that reader could split, cut or
+reinterpret is refused here; comment lines are cleaned and cut to one read, so
+no scenario value or file name can inject another pjsua option.
 """
 
 from __future__ import annotations
@@ -50,17 +52,15 @@ def quote_token(option: PjsuaOption) -> str:
         raise RenderError(option, "contains a control character")
     if not option.name.startswith("--") or "=" in option.name or " " in option.name:
         raise RenderError(option, "is not a long option name")
-    needs_quotes = " " in tok or tok.startswith(("'", '"', "#"))
-    if needs_quotes:
+    # The token starts with "--", so only a blank needs quoting (a leading quote or '#'
+    # cannot occur); quotes inside an unquoted token are kept as they are by pjsua.
+    if " " in tok:
         if "'" not in tok:
             tok = f"'{tok}'"
         elif '"' not in tok:
             tok = f'"{tok}"'
         else:
             raise RenderError(option, "contains both quote characters and a blank; pjsua cannot read it as one token")
-    elif "'" in tok or '"' in tok:
-        # Unquoted tokens may carry quotes inside (pjsua only treats a leading quote specially)
-        pass
     if len(tok) + 1 > MAX_LINE:
         raise RenderError(option, f"is too long ({len(tok)} characters; pjsua reads lines of at most {MAX_LINE - 1})")
     return tok
@@ -70,16 +70,23 @@ def render_config(options: Sequence[PjsuaOption], header: Iterable[str] = ()) ->
     """The text of a pjsua config file with one option per line."""
     if len(options) > MAX_ARGS:
         raise RenderError(options[MAX_ARGS], f"is option number {len(options)}; pjsua reads at most {MAX_ARGS}")
-    lines = [f"# {h}" for h in header]
+    lines = [_comment(h) for h in header]
     lines += [quote_token(o) for o in options]
     return "\n".join(lines) + "\n"
+
+
+def _comment(text: str) -> str:
+    """One comment line pjsua skips whole: control characters (a newline in a file name)
+    become blanks, and the line is cut to what one fgets() reads, since pjsua reads the
+    rest of a longer line as a line of its own (its tokens would be options)."""
+    clean = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
+    return f"# {clean}"[: MAX_LINE - 1]
 
 
 def parse_config(text: str) -> list[str]:
     """pjsua's own tokenisation of a config file (for tests and 'render' checks)."""
     argv: list[str] = []
-    for raw in text.splitlines():
-        line = raw[: MAX_LINE - 1]
+    for line in _fgets_lines(text):
         i, n = 0, len(line)
         while i < n:
             while i < n and line[i] in " \t\r\n":
@@ -103,3 +110,20 @@ def parse_config(text: str) -> list[str]:
             if token:
                 argv.append(token)
     return argv
+
+
+def _fgets_lines(text: str) -> list[str]:
+    """The lines pjsua's reader sees: ``fgets(line, 200)`` takes at most 199 characters,
+    so a longer line goes on as the next one; then one trailing newline and one
+    carriage return are stripped."""
+    out = []
+    i = 0
+    while i < len(text):
+        j = text.find("\n", i, i + MAX_LINE)
+        end = j + 1 if j >= 0 else min(i + MAX_LINE, len(text))
+        line = text[i:end]
+        i = end
+        line = line[:-1] if line.endswith("\n") else line
+        line = line[:-1] if line.endswith("\r") else line
+        out.append(line)
+    return out

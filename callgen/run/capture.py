@@ -12,6 +12,10 @@ SIGINT: tcpdump wrote 0 (5 when the stop came 1.2 s later), dumpcap 0 (5 at
 0.5 s).  So stop() first waits ``settle`` (block timeout plus margin) and then
 until the process sleeps in poll again: asleep after its blocks were retired means
 it has written every packet that reached its socket before stop() was called.
+The settle counts from the last moment a packet could have been sent: from the
+stop() call, or earlier when the caller knows its senders went quiet earlier
+(``quiet_since``: the runner passes the moment it asked idle pjsua agents to
+quit, so pjsua's own 1 s of shutdown is not waited twice).
 (tcpdump's ``--immediate-mode`` is no cure: libpcap then uses TPACKET_V2 with one
 64 KiB frame per packet on lo, the 2 MiB ring holds 32 of them, and lo puts each
 packet in twice; with 8 captures in parallel tcpdump lost 3-4 of 20 packets
@@ -213,10 +217,12 @@ class _CaptureProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def _drain(self, proc: subprocess.Popen, until: float) -> None:
-        """Let the process write what the kernel holds for it: wait ``settle``, then for it to sleep in poll."""
+    def _drain(self, proc: subprocess.Popen, until: float, quiet_since: float | None = None) -> None:
+        """Let the process write what the kernel holds for it: wait until ``settle`` has passed since the
+        last packet could have been sent (``quiet_since``, else now), then for it to sleep in poll."""
+        settle = self.settle if quiet_since is None else max(0.0, quiet_since + self.settle - time.monotonic())
         try:  # returns early only if the process ends on its own
-            proc.wait(self.settle)
+            proc.wait(settle)
             return
         except subprocess.TimeoutExpired:
             pass
@@ -228,8 +234,12 @@ class _CaptureProcess:
             except subprocess.TimeoutExpired:
                 pass
 
-    def stop(self, timeout: float = 5.0) -> CaptureStats:
-        """Drain, SIGINT (the tool flushes and prints its counters), then SIGKILL."""
+    def stop(self, timeout: float = 5.0, *, quiet_since: float | None = None) -> CaptureStats:
+        """Drain, SIGINT (the tool flushes and prints its counters), then SIGKILL.
+
+        ``quiet_since``: a ``time.monotonic()`` value after which the caller knows no packet the
+        filter matches was sent (its senders were idle or gone); the drain's settle counts from
+        it, so the time the senders took to exit needs not be waited again."""
         proc = self._proc
         if proc is None:
             return CaptureStats(None, None, "", self.tool)
@@ -237,7 +247,7 @@ class _CaptureProcess:
         if not exited_early:
             deadline = time.monotonic() + timeout
             if self._ready_seen:
-                self._drain(proc, time.monotonic() + min(timeout / 2, max(2.0, 4 * self.settle)))
+                self._drain(proc, time.monotonic() + min(timeout / 2, max(2.0, 4 * self.settle)), quiet_since)
             try:
                 while True:
                     proc.send_signal(signal.SIGINT)

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.errors import InfrastructureError
+from callgen.sut.ports import RUN_PORTS_FIRST, RUN_PORTS_LAST
 
 BLOCK = 400
-FIRST = 20000
-LAST = 60000  #: below the usual Linux ephemeral range start (32768 is inside: we test-bind)
+FIRST = RUN_PORTS_FIRST
+LAST = RUN_PORTS_LAST  #: the Linux ephemeral range (32768-60999) is inside: we test-bind; helpers stay above LAST
 
 
 def _lock_dir() -> Path:

@@ -26,9 +26,9 @@ from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
 from callgen.fileio import write_atomic
 from callgen.scenario.model import Scenario, TlsFiles, Transport
 from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
-from callgen.run.ports import acquire_block, acquire_load_region
-from callgen.scenario.loader import load_scenario
 from callgen.run.load import LoadRun
+from callgen.run.ports import acquire_block, acquire_load_region
+from callgen.scenario.loader import bind_scenario
 from callgen.run.localsut import local_systems
 from callgen.run.signals import shielded
 from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
@@ -55,9 +55,8 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     started = time.time()
     tls = _run_tls(scenario, run_dir)
     with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario):
-        if systems:  # load the file again with the addresses of what was just started
-            given = {**dict(scenario.variables), **{n: f"{a}:{p}" for n, (a, p) in systems.items()}}
-            scenario = load_scenario(scenario.source, variables=given)
+        if systems:  # bind the parsed file again, with the addresses of what was just started
+            scenario = _bind_systems(scenario, systems)
         plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)  # a load run holds the load region
         plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
         for ap in plan.agents:
@@ -75,6 +74,19 @@ def _load_region(scenario: Scenario):
         return
     with acquire_load_region(scenario.agent(scenario.load.caller).address) as region:
         yield region
+
+
+def _bind_systems(scenario: Scenario, systems: dict[str, tuple[str, int]]) -> Scenario:
+    """The scenario with each local target's placeholder replaced by the started system's
+    address; the file is not read again, and other targets are not looked up again."""
+    if scenario.parsed is None:
+        raise InfrastructureError(f"{scenario.source}: the scenario was not loaded from a file; cannot bind "
+                                  f"the address of {', '.join(systems)}")
+    started = {n: f"{a}:{p}" for n, (a, p) in systems.items()}
+    bound = bind_scenario(scenario.parsed, variables=dict(scenario.variables),
+                          targets={**dict(scenario.resolved_targets), **started})
+    # what the caller made of the file stays: a load's share (--load-share) is not in the file
+    return dataclasses.replace(bound, load=scenario.load) if scenario.load is not None else bound
 
 
 def _check_fixed_ports(plan: RunPlan) -> None:
@@ -139,10 +151,9 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                 if ap.agent.sipp.scenario == "uas":
                     sipps[ap.name] = start_uas(plan, ap, deadline)
                 continue
-            agent = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path,
-                               cwd=plan.run_dir, cancel=options.cancel)
-            agents[ap.name] = agent
-            agent.start(timeout=deadline.bound(10.0, f"starting agent {ap.name}"))
+            agents[ap.name] = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path,
+                                         cwd=plan.run_dir, cancel=options.cancel)
+        _start_agents(agents, deadline)
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
             load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at)
@@ -161,11 +172,12 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         # closing a transcript fail): clean-up never depends on a write succeeding.
         with shielded():
             faults = []
+            quiet_since = time.monotonic() if _quiet_shutdown(plan, agents, sipps) else None
             statuses = _guarded(faults, "stopping the agents", lambda: _stop_agents(agents)) or {}
             for name, proc in sipps.items():
                 _guarded(faults, f"stopping sipp {name}", proc.stop)
             if capture is not None:
-                stats = _guarded(faults, "stopping the capture", capture.stop) or stats
+                stats = _guarded(faults, "stopping the capture", lambda: capture.stop(quiet_since=quiet_since)) or stats
             faults += [f"agent {n}: {a.write_error}" for n, a in agents.items() if a.write_error]
             error = "; ".join(e for e in (error, *faults) if e)
     return Evidence(
@@ -241,6 +253,39 @@ def _guarded(faults: list[str], what: str, stop):
     except (OSError, CallgenError) as exc:
         faults.append(f"{what}: {exc}")
         return None
+
+
+def _start_agents(agents: dict[str, PjsuaAgent], deadline: Deadline) -> None:
+    """Start every pjsua at once (each takes about 0.3 s to be ready; no call is placed
+    before all are, so the order callees-first needs no waiting); the first failure
+    is raised (an interrupt first) once all have tried, and ``agents`` keeps them all
+    for stopping."""
+    items = list(agents.items())
+    if len(items) == 1:
+        items[0][1].start(timeout=deadline.bound(10.0, f"starting agent {items[0][0]}"))
+        return
+    with ThreadPoolExecutor(max_workers=max(1, len(items)), thread_name_prefix="agent-start") as pool:
+        futures = [pool.submit(a.start, deadline.bound(10.0, f"starting agent {n}")) for n, a in items]
+        errors = [f.exception() for f in futures]
+    for exc in sorted((e for e in errors if e is not None), key=lambda e: not isinstance(e, Interrupted)):
+        raise exc
+
+
+def _quiet_shutdown(plan: RunPlan, agents: dict[str, PjsuaAgent], sipps: dict[str, SippProcess]) -> bool:
+    """Will stopping the agents send no packet?  Then the capture's settle may count from
+    the quit instead of from the last agent's exit (pjsua's quit alone takes 1 s).
+
+    True only when every agent is a pjsua on UDP (closing a TCP or TLS transport sends
+    FIN/ACK), none registers (pjsua unregisters as it quits) or calls through a proxy,
+    no SIPp or local system takes part, and no call is still up anywhere (pjsua hangs up
+    what is up: BYE, CANCEL)."""
+    if sipps or len(agents) != len(plan.agents) or plan.extra_ports:
+        return False
+    for ap in plan.agents:
+        a = ap.agent
+        if a.transport is not Transport.UDP or a.register is not None or a.proxy or not a.is_pjsua:
+            return False
+    return all(agent.pid is not None and not agent.live_calls() for agent in agents.values())
 
 
 def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:

@@ -14,7 +14,6 @@ ECDHE-RSA-AES256-GCM-SHA384).  Key files are written with mode 0600.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import enum
 import ipaddress
@@ -200,18 +199,3 @@ def make_tls_material(
     except OSError as exc:
         raise InfrastructureError(f"{dirpath}: cannot write TLS material ({exc.strerror})") from None
     return material
-
-
-def _cmd_tls(args: argparse.Namespace, io) -> int:
-    m = make_tls_material(args.directory, hosts=tuple(args.host or DEFAULT_HOSTS), key_type=KeyType(args.key_type))
-    print(f"ca: {m.ca_file}\ncert: {m.cert_file}\nkey: {m.key_file}\nvalid until: {m.not_after.isoformat()}", file=io.out)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``callgen tls-material DIR [--host H ...]``."""
-    p = subparsers.add_parser("tls-material", help="write a throwaway CA, certificate and key (PEM) for TLS/SRTP runs")
-    p.add_argument("directory", type=Path)
-    p.add_argument("--host", action="append", help="IP address or DNS name for the certificate (repeatable; default 127.0.0.1 and localhost)")
-    p.add_argument("--key-type", choices=[k.value for k in KeyType], default=KeyType.EC_P256.value)
-    p.set_defaults(func=_cmd_tls)

@@ -34,6 +34,7 @@ from callgen.scenario.model import (
     Registration,
     Role,
     RtpExpect,
+    ParsedScenario,
     Scenario,
     Secret,
     SetupMsExpect,
@@ -74,20 +75,41 @@ def load_scenario(path: Path | str, *, variables: Mapping[str, str] | None = Non
     (--var) first, then the environment, then the scenario's resolved ``targets``
     (a target given by --var or the environment is not looked up).
     """
+    return bind_scenario(parse_scenario(path), variables=variables, environ=environ, resolver=resolver)
+
+
+def parse_scenario(path: Path | str) -> ParsedScenario:
+    """Read the file: YAML (with its limits and line numbers), a mapping at the top.
+    The only I/O of loading; everything that depends on variables is ``bind_scenario``'s."""
     path = Path(path)
     data, smap = load_yaml(path, _display_path(path))
     if not isinstance(data, dict):
         raise smap.error((), "a scenario is a mapping with 'name', 'agents' and 'calls'")
+    return ParsedScenario(path, data, smap)
+
+
+def bind_scenario(parsed: ParsedScenario, *, variables: Mapping[str, str] | None = None,
+                  environ: Mapping[str, str] | None = None, resolver: Resolver = resolve_target,
+                  targets: Mapping[str, str] | None = None) -> Scenario:
+    """Variables and targets into a parsed file, then the schema and the model's own rules.
+
+    ``targets``: values for target names that are already known (a run binds the address
+    of the local system it started, and what other targets resolved to the first time):
+    they are neither looked up nor started again."""
+    data, smap = parsed.document, parsed.source_map
     env = os.environ if environ is None else environ
     given = {**env, **(variables or {})}
-    lookup = {**target_variables(data, given, smap, resolver), **given}
-    data = _substitute(data, (), lookup, smap)
+    known = {**(targets or {}), **given}
+    resolved = target_variables(data, known, smap, resolver)
+    lookup = {**(targets or {}), **resolved, **given}
+    data = _substitute(data, (), lookup, smap)  # a new tree: the parsed document stays as read
     errors = schema_errors(data, smap)
     if errors:
         raise errors[0] if len(errors) == 1 else ScenarioErrors(errors)
-    local = local_targets(data, given)  # again, now with substituted passwords
-    scenario = _build(data, smap, path)
-    return dataclasses.replace(scenario, local_targets=local, variables=tuple(sorted((variables or {}).items())))
+    local = local_targets(data, known)  # again, now with substituted passwords
+    scenario = _build(data, smap, parsed.path)
+    return dataclasses.replace(scenario, local_targets=local, variables=tuple(sorted((variables or {}).items())),
+                               parsed=parsed, resolved_targets=tuple(sorted({**(targets or {}), **resolved}.items())))
 
 
 def _substitute(node: Any, path: tuple, lookup: Mapping[str, str], smap: SourceMap) -> Any:

@@ -11,7 +11,7 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from callgen.scenario.yamlsrc import SourceMap
 
@@ -321,6 +321,17 @@ class Load:
 
 
 @dataclass(frozen=True)
+class ParsedScenario:
+    """A scenario file as read (YAML with its source map), before variables and targets
+    are bound (``callgen.scenario.loader.bind_scenario``).  Opaque outside the loader,
+    which never changes ``document``: binding builds a new tree."""
+
+    path: Path
+    document: Any = field(repr=False)
+    source_map: SourceMap = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -333,6 +344,10 @@ class Scenario:
     local_targets: tuple[LocalTarget, ...] = ()
     variables: tuple[tuple[str, str], ...] = ()  #: the --var values it was loaded with
     source_map: SourceMap = field(compare=False, repr=False, default_factory=lambda: SourceMap(file=""))
+    #: the file as parsed, so a run can bind it again (a local system's address) without reading it
+    parsed: ParsedScenario | None = field(compare=False, repr=False, default=None)
+    #: what each target resolved to when bound (not looked up again on a second bind)
+    resolved_targets: tuple[tuple[str, str], ...] = field(compare=False, repr=False, default=())
 
     def agent(self, name: str) -> Agent:
         for a in self.agents:

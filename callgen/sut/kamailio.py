@@ -42,12 +42,23 @@ PASSWORD_ENV = "CALLGEN_KAMAILIO_PASSWORD"
 _PASSWORD_RE = re.compile(r"^[A-Za-z0-9._~+-]{1,64}$")
 
 
+#: names the kamailio binary; ``KAMAILIO`` itself is the address of the system under
+#: test (``host:port``, given to scenarios and exported by ``callgen with-kamailio``)
+BINARY_ENV = "CALLGEN_KAMAILIO_BIN"
+
+
 def find_kamailio() -> Path:
-    found = os.environ.get("KAMAILIO") or shutil.which("kamailio") or (
+    """$CALLGEN_KAMAILIO_BIN, else ``kamailio`` on PATH, else /usr/sbin/kamailio."""
+    given = os.environ.get(BINARY_ENV, "").strip()
+    if given:
+        if os.path.isfile(given) and os.access(given, os.X_OK):
+            return Path(given)
+        raise InfrastructureError(f"${BINARY_ENV}={given} is not an executable file")
+    found = shutil.which("kamailio") or (
         "/usr/sbin/kamailio" if os.access("/usr/sbin/kamailio", os.X_OK) else None
     )
     if not found:
-        raise InfrastructureError("kamailio not found (Debian package 'kamailio'; or set KAMAILIO=/path)")
+        raise InfrastructureError(f"kamailio not found (Debian package 'kamailio'; or set {BINARY_ENV}=/path)")
     return Path(found)
 
 

@@ -4,7 +4,6 @@ report the digits the callee's pjsua says it received."""
 from __future__ import annotations
 
 import contextlib
-
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -71,9 +70,9 @@ def _call_with_digits(tmp_path, digits: str, info_digit: str = ""):
         a.send_dtmf(digits)
         b.wait_for_all(lambda e: e.kind is EventKind.DTMF and e.method == "RFC2833", len(digits),
                        "bob's RFC 2833 digits", 15, since=since)  # fmt: skip
-        # bob logs each digit as it starts; the last one still plays for its 200 ms (as callflow waits)
+        # bob logs a digit as it starts; the last one still plays out (as the runner's _digit_tail waits)
         with contextlib.suppress(AgentTimeout):
-            a.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the last digit to end", DIGIT_TAIL_S)
+            a.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the last digit's end", DIGIT_TAIL_S)
         if info_digit:
             since = b.mark()
             a.send_dtmf(info_digit, info=True)

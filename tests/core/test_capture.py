@@ -12,6 +12,8 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -269,3 +271,38 @@ def test_auto_captures_with_cap_net_raw_only(tmp_path):
     assert out["auto_choice"] == "dumpcap"
     for name in ("auto", "fallback"):
         assert out[name] == {"tool": "dumpcap", "exact": True, "captured": 7, "ended": True}, out
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_settle_counts_from_when_the_senders_went_quiet(name, tmp_path):
+    """The runner knows when its senders went quiet (it asked idle agents to quit, and
+    they took their second to exit): a stop after that needs no second settle, and
+    still has every packet; a stop told 'quiet since now' waits the whole settle."""
+    cls = backend(name)
+    rx, tx = bound_udp(), bound_udp()
+    port = rx.getsockname()[1]
+    cap = cls(tmp_path / f"{name}.pcap", f"udp and dst port {port}")
+    cap.start(timeout=10)
+    try:
+        sent = [f"{name}-{i:03d}".encode() for i in range(20)]
+        for payload in sent:
+            tx.sendto(payload, ("127.0.0.1", port))
+        receive_all(rx, sent)
+        quiet = time.monotonic()
+        # the agents' own exit: a wait nothing can end early (an event no one sets)
+        threading.Event().wait(cls.settle)
+        t0 = time.monotonic()
+        stats = cap.stop(timeout=10, quiet_since=quiet)
+        took = time.monotonic() - t0
+    finally:
+        rx.close()
+        tx.close()
+    assert [r[3] for r in udp_records(tmp_path / f"{name}.pcap")] == sent
+    assert stats.captured == len(sent) and stats.dropped_by_kernel == 0, stats.stderr
+    assert took < cls.settle * 0.8, f"stop took {took:.2f} s although the settle had passed"
+
+    cap2 = cls(tmp_path / f"{name}-2.pcap", f"udp and dst port {port}")
+    cap2.start(timeout=10)
+    t0 = time.monotonic()
+    cap2.stop(timeout=10, quiet_since=time.monotonic())
+    assert time.monotonic() - t0 >= cls.settle

@@ -114,6 +114,22 @@ def test_step_with_two_actions(write_yaml):
     assert "calls[0].steps[0]: a step has exactly one action, found wait, pause" in str(e)
 
 
+@pytest.mark.parametrize("step, found", [
+    ("dtmf: '1'\n        hold: alice", "dtmf, hold"),
+    ("dtmf: '1'\n        pause: 1", "pause, dtmf"),
+    ("unhold: alice\n        hangup: alice", "hangup, unhold"),
+])
+def test_step_with_two_actions_of_any_kind(write_yaml, step, found):
+    """Every action counts, not only wait/pause/hangup."""
+    e = _err(write_yaml, GOOD + f"    steps:\n      - {step}\n")
+    assert f"calls[0].steps[0]: a step has exactly one action, found {found}" in str(e)
+
+
+def test_step_without_action_lists_all_six(write_yaml):
+    e = _err(write_yaml, GOOD + "    steps:\n      - timeout: 3\n")
+    assert "a step needs one action: wait, pause, hangup, dtmf, hold or unhold" in str(e)
+
+
 def test_hangup_by_stranger(write_yaml):
     e = _err(write_yaml, GOOD + "    steps:\n      - hangup: carol\n")
     assert "calls[0].steps[0].hangup: 'carol' is not a party of this call" in str(e)

@@ -103,3 +103,31 @@ def test_renderer_error_names_the_scenario_key(write_yaml, tmp_path):
         load_checked(write_yaml(text), None)
     assert ":5: agents.alice.user: cannot pass to pjsua" in str(ei.value)
     assert "too long" in str(ei.value)
+
+
+def test_parse_config_reads_long_lines_as_pjsua_does():
+    """fgets(line, 200): a longer line goes on as the next line, it is not cut off."""
+    text = "# " + "x" * 197 + " --local-port=5\n--null-audio\n"
+    assert parse_config(text) == ["--local-port=5", "--null-audio"]
+
+
+@pytest.mark.parametrize("header", [
+    "scenario from /tmp/" + "d" * 230 + "/s.yaml",  # a long source path: its tail would become a token
+    "scenario 'x'\n--local-port=1",  # a file name with a newline: the next line would be an option
+    "tab\there and a carriage return\r--rtp-port=2",
+])
+def test_header_lines_cannot_become_options(header):
+    opts = [PjsuaOption("--null-audio"), PjsuaOption("--local-port", "5060")]
+    text = render_config(opts, [header])
+    assert parse_config(text) == ["--null-audio", "--local-port=5060"]
+    assert all(len(line) + 1 <= 199 for line in text.splitlines())
+
+
+def test_a_real_config_from_a_long_path_keeps_its_options(tmp_path):
+    deep = tmp_path / ("d" * 120) / ("e" * 120)
+    deep.mkdir(parents=True)
+    (deep / "s.yaml").write_text((SCENARIOS / "basic_call.yaml").read_text())
+    s = load_scenario(deep / "s.yaml")
+    plan = plan_run(s, tmp_path, 20000, 400)
+    ap = plan.agents[0]
+    assert parse_config(ap.config_text(s)) == [o.token for o in ap.options]

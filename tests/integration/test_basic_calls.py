@@ -121,3 +121,21 @@ def test_a_call_pjsua_cannot_place_is_reported_with_pjsuas_reason(cli, tmp_path,
     assert r.status == 3, r.out + r.err
     assert "pjsua could not place the call to sip:bob@127.0.0.1:9;transport=sctp" in r.out
     assert "Unsupported transport" in r.out
+
+
+def test_a_quick_stop_keeps_every_packet_and_every_log_line(cli, tmp_path, pjsua_bin):
+    """The stop overlaps the capture's settle with pjsua's shutdown; nothing may be lost:
+    every SIP message either pjsua logged as sent is in the capture, the last ones are
+    the BYE and its 200 (sent right before the agents were told to quit), and each log
+    ends with pjsua's own last shutdown line."""
+    r = cli("run", str(SCENARIOS / "basic_call.yaml"), "-o", str(tmp_path), "--pjsua", pjsua_bin)
+    assert r.status == 0, r.out + r.err
+    run = tmp_path / "basic_call"
+    logged = []
+    for name in ("alice", "bob"):
+        log = (run / f"{name}.pjsua.log").read_text(errors="replace")
+        assert log.rstrip().endswith("PJSUA destroyed..."), log[-300:]
+        logged += re.findall(r"\bTX \d+ bytes (?:Request|Response) msg (\S+?)/?(?:\w+)?/cseq", log)
+    methods = tshark_sip_methods(run / "capture.pcap")
+    assert len(methods) == len(logged), (methods, logged)
+    assert methods[-2:] == ["BYE", "200"], methods

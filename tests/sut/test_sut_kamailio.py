@@ -243,3 +243,23 @@ def test_password_is_not_on_any_command_line(tmp_path):
         assert all(secret.encode() not in cmd for cmd, _ in procs)
         assert any(f"CALLGEN_KAMAILIO_PASSWORD={secret}".encode() in env for _, env in procs)
     assert secret.encode() not in b" ".join(Path(f"/proc/{os.getpid()}/environ").read_bytes().split(b"\0"))
+
+
+def test_kamailio_variable_is_an_address_never_the_binary(monkeypatch, tmp_path):
+    """KAMAILIO=host:port names the system under test (scenarios, with-kamailio); the
+    binary is found on PATH or named by CALLGEN_KAMAILIO_BIN, never taken from KAMAILIO."""
+    from callgen.sut.kamailio import BINARY_ENV, find_kamailio
+
+    fake = tmp_path / "kamailio"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("KAMAILIO", "127.0.0.1:5060")
+    monkeypatch.delenv(BINARY_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_kamailio() == fake
+    monkeypatch.setenv(BINARY_ENV, str(fake))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert find_kamailio() == fake
+    monkeypatch.setenv(BINARY_ENV, str(tmp_path / "missing"))
+    with pytest.raises(InfrastructureError, match=BINARY_ENV):
+        find_kamailio()

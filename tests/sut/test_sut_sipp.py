@@ -173,3 +173,18 @@ def test_port_in_use_is_reported(tmp_path):
         taken.bind(("127.0.0.1", 0))
         with pytest.raises(InfrastructureError, match="sipp exited before binding"):
             start_sipp(tmp_path, "uas", port=taken.getsockname()[1])
+
+
+def test_free_ports_stay_out_of_the_run_blocks():
+    """Run blocks [FIRST, LAST) are locked by runs whose RTP ports are bound only later:
+    a port handed out from inside one (the kernel's ephemeral range 32768-60999 overlaps
+    them) would take another run's RTP port. Helpers' ports come from above the blocks."""
+    from callgen.run.ports import FIRST, LAST
+    from callgen.sut.ports import free_port
+
+    for count in (1, 6, 24):
+        for _ in range(30):
+            base = free_port_block(count)
+            assert not (base < LAST and base + count > FIRST), (base, count)
+            assert base + count - 1 <= 65535
+    assert all(free_port() >= LAST for _ in range(30))
