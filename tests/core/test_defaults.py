@@ -7,7 +7,9 @@ field's own default where the dataclass has one)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import tempfile
 import wave
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +17,7 @@ from typing import Any, Callable
 import pytest
 
 from callgen.scenario.loader import DEFAULT_WAIT_TIMEOUT, load_scenario
+from callgen.scenario import model as m
 from callgen.scenario.model import Scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,8 +83,32 @@ ROWS: dict[str, tuple[Callable[[Scenario], Any], type | None, str | None]] = {
         (lambda s: s.calls[0].expect.audio[0].min_active_s, type(None), "audio_expect.min_active_s"),
 }
 
+LOAD_YAML = """\
+name: load_defaults
+agents:
+  alice: {role: caller}
+  bob: {role: callee}
+load: {from: alice, to: bob, rate: 1, calls: 1}
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> m.Load:
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "l.yaml").write_text(LOAD_YAML)
+        return load_scenario(Path(d) / "l.yaml", environ={}).load
+
+
+ROWS.update({
+    "$defs/load/properties/ramp_s": (lambda s: _load().ramp_s, type(None), "load.ramp_s"),
+    "$defs/load/properties/max_concurrent": (lambda s: _load().max_concurrent, type(None), "load.max_concurrent"),
+    "$defs/load/properties/hold_s": (lambda s: _load().hold_s, type(None), "load.hold_s"),
+    "$defs/load/properties/dtmf": (lambda s: "per-call" if _load().dtmf else "none", None, None),
+    "$defs/load/properties/expect/properties/proven_pct_min":
+        (lambda s: _load().expect.proven_pct_min, type(None), "load.proven_pct_min"),
+})
+
 # the dataclass that holds each field, for the third place a default lives
-from callgen.scenario import model as m  # noqa: E402
 
 FIELDS = {
     "answer": (m.Agent, "answer"), "transport": (m.Agent, "transport"),
@@ -91,6 +118,8 @@ FIELDS = {
     "audio.record": (m.AudioConfig, "record"), "call.parallel": (m.Call, "parallel"),
     "dtmf.method": (m.DtmfStep, "method"), "dtmf.pause_ms": (m.DtmfStep, "pause_ms"),
     "rtp.min_packets": (m.RtpExpect, "min_packets"), "audio_expect.min_active_s": (m.AudioExpect, "min_active_s"),
+    "load.ramp_s": (m.Load, "ramp_s"), "load.max_concurrent": (m.Load, "max_concurrent"), "load.hold_s": (m.Load, "hold_s"),
+    "load.proven_pct_min": (m.LoadExpect, "proven_pct_min"),
 }
 
 
