@@ -117,8 +117,8 @@ def test_stop_before_start_and_argv():
     assert Dumpcap(Path("x.pcap"), "udp").stop().captured is None
     argv = Dumpcap(Path("x.pcap"), "udp port 5", interface="lo", binary="/usr/bin/dumpcap").argv()
     assert argv == ["/usr/bin/dumpcap", "-i", "lo", "-p", "-q", "-P", "-B", "32", "-w", "x.pcap", "-f", "udp port 5"]
-    assert Tcpdump(Path("x.pcap"), "udp", binary="/usr/bin/tcpdump").argv()[:8] == [
-        "/usr/bin/tcpdump", "-i", "lo", "-n", "-U", "-s", "0", "-w"]
+    assert Tcpdump(Path("x.pcap"), "udp", binary="/usr/bin/tcpdump").argv()[:10] == [
+        "/usr/bin/tcpdump", "-i", "lo", "-n", "-U", "-s", "0", "-B", "32768", "-w"]
 
 
 def test_missing_binary_is_an_infrastructure_error(tmp_path):
