@@ -53,7 +53,7 @@ load:
   duration_s: {seconds}
   hold_s: {hold}
   max_concurrent: {concurrent}
-  dtmf: per-call
+  dtmf: {dtmf}
   expect:
     answered_pct_min: 99.9
     proven_pct_min: 99.9
@@ -97,7 +97,7 @@ def run_callgen(args, work: Path) -> dict:
     timeout = int(args.ramp + args.seconds + args.hold + 120)
     scenario = work / "bench_load.yaml"
     scenario.write_text(SCENARIO.format(timeout=timeout, rate=args.rate, ramp=args.ramp, seconds=args.seconds,
-                                        hold=args.hold, concurrent=args.concurrent))
+                                        hold=args.hold, concurrent=args.concurrent, dtmf=args.dtmf))
     out = work / "callgen"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(scenario), "-o", str(out), "-j", "1"],
@@ -157,6 +157,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=70.0, help="seconds of placing calls after the ramp (default 70)")
     p.add_argument("--ramp", type=float, default=5.0)
     p.add_argument("--concurrent", type=int, default=500)
+    p.add_argument("--dtmf", choices=("per-call", "none"), default="per-call",
+                   help="per-call: each call sends and proves its own digits (default)")
     p.add_argument("--no-sipp", action="store_true")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="callgen-bench-load-") as d:
