@@ -5,7 +5,7 @@ models predict.
 
 Tolerance: pjsua drops each packet independently, so over N packets the measured loss is
 binomial around 10 %; 12 s of 20 ms packets is N ~ 600, sigma = sqrt(0.1*0.9/600) = 1.22 %.
-The test accepts 10 % +- 3 sigma, and as MOS bounds what the E-model gives for those loss
+The test accepts 10 % +- 4.5 sigma (3 sigma once failed a correct run), and as MOS bounds what the E-model gives for those loss
 bounds (G.711 with PLC; random loss, BurstR = 1, for the upper bound, BurstR up to 1.3 for
 the lower: independent drops still make an occasional pair). The sender's pjsua log names
 every packet it dropped: that count must match the capture's.
@@ -97,7 +97,9 @@ def test_clean_call_passes_and_injected_loss_is_caught(cli, tmp_path, pjsua_bin)
     pesq = c["call1.audio[alice].pesq"]
     assert not loss["passed"] and not mos["passed"] and not pesq["passed"], (loss, mos, pesq)
     sigma = 100 * math.sqrt(0.1 * 0.9 / (CALL_S * 50))
-    lo, hi = 10 - 3 * sigma, 10 + 3 * sigma
+    # 4.5 sigma: pjmedia's drops are independent draws, and this band must not fail a correct run
+    # (3 sigma failed once in a full-suite run: 6.01% of 599 packets); the exact check is the next one
+    lo, hi = 10 - 4.5 * sigma, 10 + 4.5 * sigma
     pct, lost = _loss(loss["seen"])
     assert lo <= pct <= hi, loss
     # what bob's pjsua says it dropped is what the capture misses, except drops after the
@@ -125,8 +127,8 @@ def test_loss_the_receiver_throws_away_is_caught_from_its_rtcp_reports(cli, tmp_
     rep, mos = c["call1.rtp[callee->caller].loss_reported"], c["call1.rtp[callee->caller].mos_reported"]
     assert not rep["passed"] and rep["evidence"] == "rtcp", rep
     assert not mos["passed"] and mos["evidence"] == "rtcp", mos
-    # the latest report covers ~10 of the 12 s: ~500 packets, 10 % +- 3 sigma (1.34 %)
+    # the latest report covers ~10 of the 12 s: ~500 packets, 10 % +- 4.5 sigma (1.34 %)
     pct, lost = _loss(rep["seen"])
-    assert 6.0 <= pct <= 14.0, rep
+    assert 4.0 <= pct <= 16.0, rep
     assert lost <= (run_dir / "alice.pjsua.log").read_text(errors="replace").count("RX RTP packet dropped")
     assert not c["call1.audio[alice].pesq"]["passed"], c["call1.audio[alice].pesq"]
