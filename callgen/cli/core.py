@@ -132,35 +132,27 @@ def _progress_line(io: IO):
 
 def _load_share_of(args: argparse.Namespace) -> tuple[int, int] | None:
     """--load-share I/N, or from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, CALLGEN_SHARDS)."""
-    import os
-
-    from callgen.suite.sharding import parse_shard, shard_from_env
-
-    if args.load_share_text and args.load_share_from_env:
-        raise UsageError("give --load-share or --load-share-from-env, not both")
-    if args.load_share_text:
-        return parse_shard(args.load_share_text)
-    if args.load_share_from_env:
-        found = shard_from_env(os.environ)
-        if found is None:
-            raise UsageError("--load-share-from-env: JOB_COMPLETION_INDEX is not set (not in an Indexed Job?)")
-        return found
-    return None
+    return _share_option("--load-share", args.load_share_text, args.load_share_from_env)
 
 
 def _shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
+    return _share_option("--shard", args.shard_text, args.shard_from_env)
+
+
+def _share_option(option: str, text: str | None, from_env: bool) -> tuple[int, int] | None:
+    """``option I/N`` or ``option-from-env`` (an Indexed Job's JOB_COMPLETION_INDEX and CALLGEN_SHARDS)."""
     import os
 
     from callgen.suite.sharding import parse_shard, shard_from_env
 
-    if args.shard_text and args.shard_from_env:
-        raise UsageError("give --shard or --shard-from-env, not both")
-    if args.shard_text:
-        return parse_shard(args.shard_text)
-    if args.shard_from_env:
+    if text and from_env:
+        raise UsageError(f"give {option} or {option}-from-env, not both")
+    if text:
+        return parse_shard(text)
+    if from_env:
         found = shard_from_env(os.environ)
         if found is None:
-            raise UsageError("--shard-from-env: JOB_COMPLETION_INDEX is not set (not in an Indexed Job?)")
+            raise UsageError(f"{option}-from-env: JOB_COMPLETION_INDEX is not set (not in an Indexed Job?)")
         return found
     return None
 
