@@ -1,7 +1,7 @@
 """What the capture analyser found: frozen data, the one thing that leaves the package.
 
 Checks and reports read these; nothing here refers back to the parser state.
-``to_json`` gives the stable JSON form documented in the README.
+``to_json`` gives the stable JSON form documented in docs/analysis.md.
 """
 
 from __future__ import annotations

@@ -70,3 +70,29 @@ def test_live_calls_follow_call_events_in_order(tmp_path):
     assert agent.live_calls() == {0, 1}  # pjsua reuses ids: the second call 0 is up again
     agent._ingest(["Call 0 state changed to DISCONNCTD (487 Request Terminated)"])
     assert agent.live_calls() == {1}
+
+
+class StartingAgent:
+    def __init__(self, fail: Exception | None = None):
+        self.fail = fail
+        self.started = False
+
+    def start(self, timeout: float) -> None:
+        self.started = True
+        if self.fail is not None:
+            raise self.fail
+
+
+def test_agents_start_together_and_the_first_failure_is_raised_after_all_tried():
+    from callgen.errors import InfrastructureError, Interrupted
+    from callgen.run.callflow import Deadline
+    from callgen.run.runner import _start_agents
+
+    agents = {"alice": StartingAgent(InfrastructureError("alice: port in use")), "bob": StartingAgent(),
+              "carol": StartingAgent(Interrupted("cancelled"))}
+    with pytest.raises(Interrupted):  # an interrupt wins over any other error
+        _start_agents(agents, Deadline(30))
+    assert all(a.started for a in agents.values())  # every one was tried, so each is stopped after
+    agents = {"alice": StartingAgent(), "bob": StartingAgent(InfrastructureError("bob: no pjsua"))}
+    with pytest.raises(InfrastructureError, match="bob: no pjsua"):
+        _start_agents(agents, Deadline(30))
