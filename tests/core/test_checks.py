@@ -227,3 +227,88 @@ def test_srtp_payload_entropy_never_prints_minus_zero(tmp_path):
     media = CallMedia((stream(A_RTP, B_RTP, entropy=-0.0),), ())
     c = {c.name: c for c in srtp_checks("call1", True, sc, sc.calls[0], d, media)}["call1.srtp.payload"]
     assert "0.00 bits/byte" in c.seen and "-0.00" not in c.seen
+
+
+# --------------------------------------------------------------- more verdict rules (issue #11)
+
+from callgen.pjsua.driver import AgentEvent, EventKind  # noqa: E402
+from callgen.verdict.checks import agent_agreement, expected_final_code, registration_checks  # noqa: E402
+
+
+@pytest.mark.parametrize("bob,steps,expect,want", [
+    ("{role: callee}", "[{wait: confirmed}, {hangup: alice}]", "", 200),
+    ("{role: callee, answer: 486}", "[{wait: disconnected}]", "", 486),
+    ("{role: callee, answer: 180}", "[{wait: ringing}, {hangup: alice}]", "", 487),  # a ringing callee is cancelled
+    ("{role: callee}", "[{wait: confirmed}, {hangup: alice}]", "\n    expect: {final_code: 603}", 603),
+    ("{role: callee}", "[{wait: confirmed}, {hangup: alice}]", "\n    expect: {answered: true}", None),
+])  # fmt: skip
+def test_expected_final_code_defaults(tmp_path, bob, steps, expect, want):
+    sc = scenario(tmp_path, f"  - from: alice\n    to: bob\n    steps: {steps}{expect}\n", f"alice: {{role: caller}}\n  bob: {bob}\n")
+    assert expected_final_code(sc, sc.calls[0]) == want
+
+
+def test_final_code_check_compares_with_the_capture(tmp_path):
+    sc = scenario(tmp_path, "  - from: alice\n    to: bob\n    steps: [{wait: disconnected}]\n",
+                  "alice: {role: caller}\n  bob: {role: callee, answer: 486}\n")
+    busy = Dialog("c1", (msg(0.0, ALICE, BOB, method="INVITE"), msg(0.1, BOB, ALICE, status=486)), 486, None, None)
+    ok = Dialog("c1", answered_dialog().messages, 200, None, None)
+    assert {c.name: c for c in sip_checks(sc, evidence(tmp_path), sc.calls[0], busy)}["call1.final_code"].passed
+    failed = {c.name: c for c in sip_checks(sc, evidence(tmp_path), sc.calls[0], ok)}["call1.final_code"]
+    assert not failed.passed and failed.seen == "200"
+
+
+def test_hold_and_unhold_need_their_reinvites(tmp_path):
+    sc = scenario(tmp_path, "  - from: alice\n    to: bob\n    steps: [{wait: confirmed}, {hold: alice}, {unhold: alice}, "
+                            "{hangup: alice}]\n")
+
+    def reinvite(t, direction, cseq):
+        media = audio(20040)
+        m0 = media.media[0]
+        sdp = Sdp((SdpMedia(m0.media, m0.addr, m0.port, m0.proto, m0.payload_types, m0.rtpmap, m0.telephone_event_pts,
+                            direction),))
+        return msg(t, ALICE, BOB, method="INVITE", cseq=cseq, sdp=sdp)
+
+    held = answered_dialog([reinvite(1.0, "sendonly", 2), reinvite(2.0, "sendrecv", 3)])
+    c = {x.name: x for x in sip_checks(sc, evidence(tmp_path), sc.calls[0], held)}
+    assert c["call1.hold"].passed and c["call1.unhold"].passed
+    never_released = answered_dialog([reinvite(1.0, "sendonly", 2)])
+    c = {x.name: x for x in sip_checks(sc, evidence(tmp_path), sc.calls[0], never_released)}
+    assert c["call1.hold"].passed and not c["call1.unhold"].passed
+    c = {x.name: x for x in sip_checks(sc, evidence(tmp_path), sc.calls[0], answered_dialog())}
+    assert not c["call1.hold"].passed
+
+
+@pytest.mark.parametrize("codes,expect,ok", [
+    ((401, 200), "", True),  # challenged, then accepted
+    ((401, 403), "", False),
+    ((401, 403), ", expect: failure", True),
+    ((), "", False),  # never answered
+])  # fmt: skip
+def test_registration_is_judged_from_the_capture(tmp_path, codes, expect, ok):
+    agents = ("alice: {role: caller, register: {registrar: 'sip:127.0.0.1:5070', password: pw" + expect + "}}\n"
+              "  bob: {role: callee}\n")
+    sc = scenario(tmp_path, "  - from: alice\n    to: bob\n", agents)
+    kam = "127.0.0.1:5070"
+    msgs = [msg(0.0, ALICE, kam, method="REGISTER", call_id="r1")]
+    msgs += [msg(0.1 * (i + 1), kam, ALICE, status=code, cseq_method="REGISTER", call_id="r1") for i, code in enumerate(codes)]
+    reg = Dialog("r1", tuple(msgs), None, None, None)
+    c = {x.name: x for x in registration_checks(sc, evidence(tmp_path), analysis([reg]))}
+    assert c["register.alice.capture"].passed is ok, c
+
+
+def test_pjsua_must_agree_with_the_capture(tmp_path):
+    sc = scenario(tmp_path, "  - from: alice\n    to: bob\n    steps: [{wait: disconnected}]\n",
+                  "alice: {role: caller}\n  bob: {role: callee, answer: 486}\n")
+    busy = Dialog("c1", (msg(0.0, ALICE, BOB, method="INVITE"), msg(0.1, BOB, ALICE, status=486)), 486, None, None)
+
+    def ev(code):
+        base = evidence(tmp_path)
+        alice = base.agents[0]
+        said = (AgentEvent(EventKind.DISCONNECTED, 1.0, 0, "DISCONNCTD", code, "Busy"),)
+        import dataclasses
+
+        return dataclasses.replace(base, agents=(dataclasses.replace(alice, events=said),) + base.agents[1:])
+
+    assert agent_agreement(sc, ev(486), sc.calls[0], busy)[0].passed
+    disagree = agent_agreement(sc, ev(408), sc.calls[0], busy)[0]
+    assert not disagree.passed and disagree.evidence == "pjsua"
