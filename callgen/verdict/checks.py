@@ -15,6 +15,7 @@ from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
 from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
+    final_response,
     sent_by,
     CallMedia,
     audio_checks,
@@ -94,10 +95,6 @@ def _msgs(d: Dialog, *, method: str | None = None, status_for: str | None = None
             yield m
 
 
-def _final_response(d: Dialog):
-    return next((m for m in d.messages if m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"), None)
-
-
 def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
     p = f"call{call.index + 1}"
     src = sip_source(d)
@@ -122,7 +119,7 @@ def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d
         checks.append(check(f"{p}.answered", answered == call.expect.answered, "answered (2xx)" if call.expect.answered else "not answered",
                             seen, f"the call was {'' if answered else 'not '}answered ({seen})"))
     invite = first_invite(d)
-    final = _final_response(d)
+    final = final_response(d)
     if call.expect.setup_ms_max is not None:
         ms = (final.time - invite.time) * 1000 if final and invite else None
         checks.append(check(f"{p}.setup_time", ms is not None and ms <= call.expect.setup_ms_max, f"<= {call.expect.setup_ms_max:g} ms INVITE to final response",

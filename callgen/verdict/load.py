@@ -19,7 +19,7 @@ from typing import Any
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
 from callgen.run.evidence import Evidence, LoadCallRecord
 from callgen.scenario.model import Load, Scenario
-from callgen.verdict.media import check, first_invite, media_addresses, sent_by
+from callgen.verdict.media import check, direction_summary, final_response, first_invite, media_addresses, sent_by
 from callgen.verdict.result import CheckResult
 
 #: failing calls named in a check's "seen" text, at most
@@ -120,13 +120,10 @@ class _StreamIndex:
 
 
 def _direction(streams: list[RtpStream]) -> Direction:
-    packets = sum(s.packets for s in streams)
-    expected = sum(s.expected for s in streams)
-    lost = sum(s.lost for s in streams)
     if not streams:
         return Direction(0, None, None)
-    jitter = None if any(not s.clock_known for s in streams) else max(s.jitter_ms_max for s in streams)
-    return Direction(packets, 100.0 * lost / expected if expected else 0.0, jitter)
+    packets, expected, lost, jitter = direction_summary(tuple(streams))
+    return Direction(packets, 100.0 * lost / expected if expected else 0.0, None if math.isnan(jitter) else jitter)
 
 
 def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: Scenario) -> LoadCallRow:
@@ -136,7 +133,7 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
         return LoadCallRow(rec.index, rec.callee, None, None, None, None, None, None, False, False, none, none, False,
                            rec.digits, "", rec.code, False, why)
     invite = first_invite(d)
-    final = next((m for m in d.messages if m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"), None)
+    final = final_response(d)
     ack = any(m.method == "ACK" for m in d.messages)
     bye = next((m for m in d.messages if m.method == "BYE"), None)
     bye_ok = any(m.status == 200 and m.cseq_method == "BYE" for m in d.messages)

@@ -117,7 +117,12 @@ def wire_codecs(d: Dialog, streams: tuple[RtpStream, ...], *, forward: bool) -> 
     return names
 
 
-def _direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, float]:
+def final_response(d: Dialog):
+    """The final response to the dialog's INVITE (None without one)."""
+    return next((m for m in d.messages if m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"), None)
+
+
+def direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, float]:
     """Packets, expected, lost, and the worst jitter (NaN when a stream's clock rate is
     unknown: its jitter cannot be measured, so no jitter bound can be proven)."""
     packets = sum(s.packets for s in streams)
@@ -133,7 +138,7 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[Che
     out = []
     allowed = negotiated_payload_types(d)
     for forward, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward)):
-        packets, expected, lost, jitter = _direction_summary(streams)
+        packets, expected, lost, jitter = direction_summary(streams)
         loss_pct = 100.0 * lost / expected if expected else 0.0
         shown = f"{jitter:.2f} ms" if not math.isnan(jitter) else "unknown"
         seen = f"{packets} packets in {len(streams)} stream(s), loss {loss_pct:.2f}%, jitter max {shown}"
