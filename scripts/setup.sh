@@ -24,7 +24,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 DEB_PACKAGES=(
   build-essential pkg-config xz-utils ca-certificates python3-dev
   libssl-dev libsrtp2-dev libopus-dev libspeex-dev libspeexdsp-dev libgsm1-dev uuid-dev
-  tcpdump tshark kamailio sip-tester baresip sox espeak-ng openssl procps
+  tcpdump tshark kamailio rtpengine sip-tester baresip sox espeak-ng openssl procps
   chromium fonts-dejavu-core
 )
 

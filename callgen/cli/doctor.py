@@ -50,6 +50,7 @@ def diagnose(pjsua: str | None = None) -> list[Finding]:
                        "" if ok else "run as root, or give tcpdump/dumpcap CAP_NET_RAW; CALLGEN_CAPTURE=dumpcap in pods"))
     for tool, pkg, why in (("tshark", "tshark", "independent oracle in the tests"),
                            ("kamailio", "kamailio", "registrar/proxy for scenarios that need one"),
+                           ("rtpengine", "rtpengine", "media relay of the local SBC (targets local kind sbc)"),
                            ("sipp", "sip-tester", "interop peer"),
                            ("sox", "sox", "audio file conversion")):
         path = shutil.which(tool)

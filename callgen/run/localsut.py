@@ -10,25 +10,34 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from callgen.scenario.model import Scenario
+from callgen.scenario.model import SbcSwitches, Scenario
 
 
 @contextlib.contextmanager
 def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[dict[str, tuple[str, int]]]:
     """Start every local target; yield name -> (address, port)."""
-    from callgen.sut.kamailio import start_kamailio
+    from callgen.sut.kamailio import KamailioConfig, KamailioProcess
+    from callgen.sut.sbc import SbcOptions, SbcProcess
 
-    started = []
+    started: list = []
     out: dict[str, tuple[str, int]] = {}
     try:
         for t in scenario.local_targets:
-            if t.kind != "kamailio":  # the schema allows nothing else
+            password = t.password.reveal() or None
+            if t.kind == "sbc":
+                sw = t.sbc or SbcSwitches()
+                system = SbcProcess(run_dir / f"{t.name.lower()}-sbc",
+                                    SbcOptions(sw.mask_callid, sw.srtp_to_rtp, sw.transcode, sw.block_media, sw.block_dtmf),
+                                    port=t.port, password=password)
+            elif t.kind == "kamailio":
+                system = KamailioProcess(KamailioConfig(run_dir / f"{t.name.lower()}-kamailio", port=t.port,
+                                                        password=password))
+            else:  # the schema allows nothing else
                 raise ValueError(t.kind)
-            kam = start_kamailio(run_dir / f"{t.name.lower()}-kamailio", port=t.port,
-                                 password=t.password.reveal() or None)
-            started.append(kam)
-            out[t.name] = (kam.address, kam.port)
+            started.append(system)  # before start: a half-started SBC is stopped too
+            system.start()
+            out[t.name] = (system.address, system.port)
         yield out
     finally:
-        for kam in reversed(started):
-            kam.stop()
+        for system in reversed(started):
+            system.stop()

@@ -47,7 +47,7 @@ from callgen.scenario.model import (
     WaitStep,
 )
 from callgen.scenario.schema import schema_errors
-from callgen.scenario.targets import Resolver, local_targets, resolve_target, target_variables
+from callgen.scenario.targets import SBC_KEYS, Resolver, local_targets, resolve_target, target_variables
 from callgen.scenario.yamlsrc import SourceMap, load_yaml
 
 DEFAULT_TIMEOUT = 60.0
@@ -143,6 +143,7 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
     _check_groups(calls, smap, problems)
     _check_uris(agents, calls, smap, problems)
     _check_pauses(calls, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems)
+    _check_local_targets(data.get("targets") or {}, smap, problems)
     load = _load(data["load"], by_name, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems) if "load" in data else None
     if problems:
         raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
@@ -158,6 +159,18 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
         source_map=smap,
     )
     return scenario
+
+
+def _check_local_targets(targets: dict[str, Any], smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """The SBC's switches mean nothing to a plain Kamailio: say so instead of ignoring them."""
+    for name, spec in targets.items():
+        local = spec.get("local") if isinstance(spec, dict) else None
+        if not isinstance(local, dict) or local.get("kind") == "sbc":
+            continue
+        for key in SBC_KEYS:
+            if key in local:
+                problems.append(smap.error(("targets", name, "local", key),
+                                           f"'{key}' is a switch of kind sbc (this target is kind {local.get('kind')})"))
 
 
 def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: SourceMap,

@@ -112,9 +112,21 @@ class LocalTarget:
     """A system under test callgen starts for each run (``targets: {X: {local: ...}}``)."""
 
     name: str  #: the variable it provides, e.g. KAMAILIO
-    kind: str  #: "kamailio"
+    kind: str  #: "kamailio" | "sbc"
     password: Secret
     port: int | None = None  #: fixed UDP port; None: a free one per run
+    sbc: "SbcSwitches | None" = None  #: what a kind "sbc" does besides relaying
+
+
+@dataclass(frozen=True)
+class SbcSwitches:
+    """A local SBC's switches (``local: {kind: sbc, ...}``)."""
+
+    mask_callid: bool = False
+    srtp_to_rtp: bool = False
+    transcode: tuple[str, str] | None = None  #: (from, to)
+    block_media: str | None = None  #: "caller" | "callee": that side's media is dropped
+    block_dtmf: str | None = None  #: "caller" | "callee": that side's DTMF is dropped
 
 
 class CallState(str, enum.Enum):

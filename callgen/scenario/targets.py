@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from callgen.errors import CallgenError, ScenarioError, UsageError
-from callgen.scenario.model import LocalTarget, Secret
+from callgen.scenario.model import LocalTarget, SbcSwitches, Secret
 from callgen.scenario.yamlsrc import SourceMap
 
 #: name, target mapping -> "host:port"
@@ -53,10 +53,23 @@ def local_targets(data: Mapping[str, Any], given: Mapping[str, str]) -> tuple[Lo
     """Targets callgen must start itself (those not given by --var or the environment)."""
     targets = data.get("targets") or {}
     return tuple(
-        LocalTarget(name, spec["local"]["kind"], Secret(spec["local"].get("password", "")), spec["local"].get("port"))
+        LocalTarget(name, spec["local"]["kind"], Secret(spec["local"].get("password", "")), spec["local"].get("port"),
+                    _sbc_switches(spec["local"]))
         for name, spec in targets.items()
         if isinstance(spec, dict) and "local" in spec and name not in given
     )
+
+
+#: keys of ``local:`` that only an SBC has
+SBC_KEYS = ("mask_callid", "srtp_to_rtp", "transcode", "block_media", "block_dtmf")
+
+
+def _sbc_switches(local: Mapping[str, Any]) -> SbcSwitches | None:
+    if local.get("kind") != "sbc":
+        return None
+    tc = local.get("transcode")
+    return SbcSwitches(bool(local.get("mask_callid", False)), bool(local.get("srtp_to_rtp", False)),
+                       (str(tc["from"]), str(tc["to"])) if tc else None, local.get("block_media"), local.get("block_dtmf"))
 
 
 def target_variables(data: Mapping[str, Any], variables: Mapping[str, str], smap: SourceMap,
