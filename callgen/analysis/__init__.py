@@ -18,6 +18,7 @@ from callgen.analysis.model import (
     Truncation,
     XrVoipMetrics,
 )
+from callgen.analysis.book import build_dialog
 from callgen.analysis.report import ladder_lines, summary_text
 from callgen.analysis.scan import analyze_capture
 from callgen.analysis.sip import sip_messages_from_pjsua_log, srtp_keys_from_pjsua_log
@@ -38,6 +39,7 @@ __all__ = [
     "Truncation",
     "XrVoipMetrics",
     "analyze_capture",
+    "build_dialog",
     "ladder_lines",
     "parse_cli_key",
     "sip_messages_from_pjsua_log",

@@ -56,6 +56,15 @@ class _DialogBuilder:
         return Dialog(self.call_id, msgs, self.final_code, self.offer, self.answer)
 
 
+def build_dialog(call_id: str, messages) -> Dialog:
+    """A dialog from some of a Call-ID's messages (e.g. one leg of a call through a proxy
+    that kept the Call-ID), with the initial INVITE, final code, offer and answer of those."""
+    b = _DialogBuilder(call_id)
+    for m in sorted(messages, key=lambda m: m.time):
+        b.add(m)
+    return b.freeze()
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     """What the SDP says about one RTP stream."""

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from callgen.errors import ScenarioError, ScenarioErrors
 from callgen.scenario.model import (
+    leg_roles,
     Agent,
     AudioConfig,
     AudioExpect,
@@ -384,8 +385,12 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         raise smap.error(base + ("from",), f"agent '{caller}' has role '{agents[caller].role.value}', a call needs a caller")
     to = spec["to"]
     callee, uri = None, None
+    if "callee" in spec and not to.startswith(("sip:", "sips:")):
+        raise smap.error(base + ("callee",), f"'callee' names the agent a URI reaches; 'to' already names the agent '{to}'")
     if to.startswith(("sip:", "sips:")):
         uri = to
+        if "callee" in spec:
+            callee = _uri_callee(base + ("callee",), spec["callee"], agents, smap)
     elif to not in agents:
         raise smap.error(base + ("to",), f"no agent named '{to}' (agents: {', '.join(agents)})")
     elif agents[to].role is not Role.CALLEE:
@@ -403,9 +408,17 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
     if "steps" not in spec and agents[caller].sipp is None:
         steps = _default_steps(agents[callee] if callee else None, caller)
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
-    _check_secure_transport(base, caller, callee, agents, smap)
+    _check_secure_transport(base, caller, callee if uri is None else None, agents, smap)
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)))
+
+
+def _uri_callee(key: tuple, name: str, agents: dict[str, Agent], smap: SourceMap) -> str:
+    if name not in agents:
+        raise smap.error(key, f"no agent named '{name}' (agents: {', '.join(agents)})")
+    if agents[name].role is not Role.CALLEE:
+        raise smap.error(key, f"agent '{name}' has role '{agents[name].role.value}', a call goes to a callee")
+    return name
 
 
 def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:
@@ -422,7 +435,9 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
             agents: dict[str, Agent], steps: tuple[Step, ...], smap: SourceMap) -> CallExpect:
     dur = e.get("duration_s", {})
     rtp = RtpExpect(int(e["rtp"].get("min_packets", 1)), e["rtp"].get("max_loss_pct"), e["rtp"].get("max_jitter_ms"),
-                    e["rtp"].get("mos_min")) if "rtp" in e else None
+                    e["rtp"].get("mos_min"), e["rtp"].get("leg")) if "rtp" in e else None
+    leg = e.get("leg", "both")
+    _check_legs(path, e, callee, smap)
     dtmf = None
     if "dtmf" in e:
         d = e["dtmf"]
@@ -433,9 +448,10 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
             senders = {s.by for s in steps if isinstance(s, DtmfStep)} or {caller}
             others = sorted(parties - senders)
             receiver = others[0] if others else None
-        dtmf = DtmfExpect(d["digits"].upper(), DtmfMethod(d["method"]) if "method" in d else None, receiver)
-    if e.get("codec"):
-        _check_expected_codec(path + ("codec",), e["codec"], [agents[caller]] + ([agents[callee]] if callee else []), smap)
+        dtmf = DtmfExpect(d["digits"].upper(), DtmfMethod(d["method"]) if "method" in d else None, receiver, d.get("leg"))
+    codec_legs = _codec_legs(e.get("codec"), leg)
+    if codec_legs:
+        _check_codec_legs(path + ("codec",), codec_legs, agents[caller], agents[callee] if callee else None, smap)
     audio = []
     specs = e.get("audio", [])
     for n, a in enumerate(specs if isinstance(specs, list) else [specs]):
@@ -445,11 +461,63 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
         if not agents[a["receiver"]].audio.record:
             raise smap.error(key + ("receiver",), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
         audio.append(_audio_expect(key, a, parties, agents, smap))
+    srtp_legs = _srtp_legs(e.get("srtp"), leg)
+    codec = e.get("codec")
     return CallExpect(
-        final_code=e.get("final_code"), codec=e.get("codec"), answered=e.get("answered"),
+        final_code=e.get("final_code"), codec=codec if isinstance(codec, str) else (codec_legs[0][1] if codec_legs else None),
+        answered=e.get("answered"),
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
-        srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=tuple(audio),
+        srtp=any(v for _, v in srtp_legs) if srtp_legs else None, rtp=rtp, dtmf=dtmf, audio=tuple(audio),
+        leg=leg, codec_legs=codec_legs, srtp_legs=srtp_legs, media=e.get("media"),
     )
+
+
+def _codec_legs(codec: Any, leg: str) -> tuple[tuple[str, str], ...]:
+    if codec is None:
+        return ()
+    if isinstance(codec, dict):
+        return tuple((r, codec[r]) for r in ("caller", "callee") if r in codec)
+    return tuple((r, codec) for r in leg_roles(leg))
+
+
+def _srtp_legs(srtp: Any, leg: str) -> tuple[tuple[str, bool], ...]:
+    if srtp is None:
+        return ()
+    if isinstance(srtp, bool):
+        return tuple((r, srtp) for r in leg_roles(leg))
+    out = {r: True for r in leg_roles(srtp["leg"])} if "leg" in srtp else {}
+    out.update({r: bool(srtp[r]) for r in ("caller", "callee") if r in srtp})
+    return tuple((r, out[r]) for r in ("caller", "callee") if r in out)
+
+
+def _check_legs(path: tuple, e: dict[str, Any], callee: str | None, smap: SourceMap) -> None:
+    """A call to an outside party has only the caller's leg: the callee's cannot be asked for."""
+    if callee is not None:
+        return
+    places = [("leg",), ("rtp", "leg"), ("dtmf", "leg"), ("srtp", "leg"), ("srtp", "callee"), ("codec", "callee")]
+    for where in places:
+        node: Any = e
+        for k in where:
+            node = node.get(k) if isinstance(node, dict) else None
+        if node is not None and (node == "callee" or where[-1] == "callee"):
+            raise smap.error(path + where, "this call has no callee's leg: 'to' is an outside party (name the agent it "
+                                           "reaches with 'callee')")
+
+
+def _check_codec_legs(key: tuple, codec_legs: tuple[tuple[str, str], ...], caller: Agent, callee: Agent | None,
+                      smap: SourceMap) -> None:
+    """A codec can only be selected on a leg if that leg's agent offers (caller) or accepts (callee) it;
+    with a system between the agents each leg negotiates on its own."""
+    for role, want in codec_legs:
+        agent = caller if role == "caller" else callee
+        if agent is None:
+            continue
+        base = want.split("/")[0].lower()
+        names = [c.split("/")[0].lower() for c in agent.codecs]
+        if names and base not in names:
+            does = "offers" if role == "caller" else "accepts"
+            raise smap.error(key + ((role,) if len(set(w for _, w in codec_legs)) > 1 else ()),
+                             f"'{want}' can never be selected: '{agent.name}' {does} only {', '.join(agent.codecs)}")
 
 
 def _audio_expect(key: tuple, a: dict[str, Any], parties: set[str], agents: dict[str, Agent], smap: SourceMap) -> AudioExpect:
@@ -480,15 +548,6 @@ def _wav_rate(path: Path) -> int | None:
             return w.getframerate()
     except (wave.Error, EOFError, OSError):
         return None
-
-
-def _check_expected_codec(key: tuple, want: str, parties: list[Agent], smap: SourceMap) -> None:
-    """A codec can only be selected if the caller offers it and the callee accepts it."""
-    base = want.split("/")[0].lower()
-    for agent, does in zip(parties, ("offers", "accepts")):
-        names = [c.split("/")[0].lower() for c in agent.codecs]
-        if names and base not in names:
-            raise smap.error(key, f"'{want}' can never be selected: '{agent.name}' {does} only {', '.join(agent.codecs)}")
 
 
 def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:

@@ -125,8 +125,8 @@ class SbcSwitches:
     mask_callid: bool = False
     srtp_to_rtp: bool = False
     transcode: tuple[str, str] | None = None  #: (from, to)
-    block_media: str | None = None  #: "caller" | "callee": that side's media is dropped
-    block_dtmf: str | None = None  #: "caller" | "callee": that side's DTMF is dropped
+    block_media: str | None = None  #: "caller": the caller's audio is dropped
+    block_dtmf: str | None = None  #: "caller": the caller's DTMF is dropped
 
 
 class CallState(str, enum.Enum):
@@ -199,12 +199,24 @@ class HoldStep:
 Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep]
 
 
+#: which leg(s) of a call an expectation is about (``leg:``): the caller's (caller <-> the
+#: system under test), the callee's (the system under test <-> callee), or both; a call
+#: without a system between its agents has one leg, which is both
+LEGS = ("caller", "callee", "both")
+
+
+def leg_roles(leg: str | None) -> tuple[str, ...]:
+    """The leg roles a ``leg:`` value names (None or "both": both)."""
+    return ("caller", "callee") if leg in (None, "both") else (leg,)
+
+
 @dataclass(frozen=True)
 class RtpExpect:
     min_packets: int = 1
     max_loss_pct: float | None = None
     max_jitter_ms: float | None = None
     mos_min: float | None = None  #: E-model MOS each direction must reach
+    leg: str | None = None  #: caller | callee | both; None: the call's ``expect.leg``
 
 
 @dataclass(frozen=True)
@@ -212,6 +224,9 @@ class DtmfExpect:
     digits: str
     method: DtmfMethod | None = None
     receiver: str | None = None
+    #: caller | callee | both: the digits are proven on the receiver's leg; "both" (the
+    #: default) also proves them on the sender's leg, so a relay that drops them is named
+    leg: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,21 @@ class CallExpect:
     rtp: RtpExpect | None = None
     dtmf: DtmfExpect | None = None
     audio: tuple[AudioExpect, ...] = ()
+    leg: str = "both"  #: the legs rtp/srtp/codec/dtmf are checked on unless they say otherwise
+    #: per leg (role, codec) when a system between the agents may select other codecs per leg
+    codec_legs: tuple[tuple[str, str], ...] = ()
+    #: per leg (role, SRTP wanted): from ``srtp: true|false`` on the legs in scope, or the
+    #: mapping form (``srtp: {leg: caller}``, ``srtp: {caller: true, callee: false}``)
+    srtp_legs: tuple[tuple[str, bool], ...] = ()
+    media: str | None = None  #: "anchored" (the SUT relays media) | "direct" (agents exchange it) | None
+
+    def codec_for(self, role: str) -> str | None:
+        """The codec expected on ``role``'s leg (None: not checked there)."""
+        return dict(self.codec_legs).get(role)
+
+    def srtp_for(self, role: str) -> bool | None:
+        """SRTP (True) or plain RTP (False) expected on ``role``'s leg; None: not checked there."""
+        return dict(self.srtp_legs).get(role)
 
 
 @dataclass(frozen=True)

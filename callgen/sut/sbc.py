@@ -20,8 +20,9 @@ from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.kamailio import KamailioConfig, KamailioProcess
 from callgen.sut.rtpengine import RtpengineConfig, RtpengineProcess
 
-#: which party's media the relay drops (``block_media``/``block_dtmf``): the sender's role
-SIDES = ("caller", "callee")
+#: whose media the relay can drop (``block_media``/``block_dtmf``): rtpengine's "directional"
+#: blocking goes by the dialog's From tag, which is the caller's on both legs
+SIDES = ("caller",)
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,14 @@ class SbcOptions:
     mask_callid: bool = False  #: topoh: the callee's leg gets another Call-ID
     srtp_to_rtp: bool = False  #: SDES-SRTP toward the caller, plain RTP/AVP toward the callee
     transcode: tuple[str, str] | None = None  #: (codec the caller offers, codec offered to the callee)
-    block_media: str | None = None  #: "caller" | "callee": drop what that side sends (tests)
-    block_dtmf: str | None = None  #: "caller" | "callee": drop the DTMF that side sends (tests)
+    block_media: str | None = None  #: "caller": drop the audio the caller sends (tests)
+    block_dtmf: str | None = None  #: "caller": drop the DTMF the caller sends (tests)
 
     def validate(self) -> None:
         for key in ("block_media", "block_dtmf"):
             v = getattr(self, key)
             if v is not None and v not in SIDES:
-                raise UsageError(f"sbc {key}: {v!r} is not one of caller, callee")
+                raise UsageError(f"sbc {key}: {v!r}: only the caller's side can be blocked")
         if self.transcode is not None:
             for codec in self.transcode:
                 if not codec.replace("-", "").isalnum():

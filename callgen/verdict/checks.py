@@ -30,6 +30,14 @@ from callgen.verdict.media import (
     wire_codecs,
 )
 from callgen.scenario.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport
+from callgen.verdict.legchecks import (
+    cancel_leg_checks,
+    leg_summary,
+    media_path_check,
+    relayed_bye_checks,
+    relayed_media_checks,
+)
+from callgen.verdict.legs import CALLEE, CALLER, CallLegs, agent_addresses, find_legs
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ def _msgs(d: Dialog, *, method: str | None = None, status_for: str | None = None
             yield m
 
 
-def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, legs: CallLegs | None = None) -> list:
     p = f"call{call.index + 1}"
     src = sip_source(d)
     checks = [check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}", evidence=src)]
@@ -104,10 +112,11 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) ->
         checks.append(check(f"{p}.sip_in_capture", False, "the call's SIP (UDP/TCP) in the capture",
                             "only in the pjsua logs", "the capture does not hold this call's SIP", src))
     return checks + [c if c.evidence != "capture" else replace(c, evidence=src)
-                     for c in _dialog_checks(p, scenario, evidence, call, d)]
+                     for c in _dialog_checks(p, scenario, evidence, call, d, legs)]
 
 
-def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog,
+                   legs: CallLegs | None = None) -> list:
     want = expected_final_code(scenario, call)
     seen = str(d.final_code) if d.final_code is not None else "no final response"
     checks = []
@@ -125,27 +134,32 @@ def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d
         checks.append(check(f"{p}.setup_time", ms is not None and ms <= call.expect.setup_ms_max, f"<= {call.expect.setup_ms_max:g} ms INVITE to final response",
                             f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
     if answered:
-        checks += _answered_checks(p, scenario, evidence, call, d, final)
+        checks += _answered_checks(p, scenario, evidence, call, d, final, legs)
     elif any(isinstance(s, HangupStep) for s in call.steps) and d.final_code in (None, 487):
         checks += _cancel_checks(p, d)
+        if legs is not None:
+            checks += cancel_leg_checks(p, legs)
     if any(isinstance(s, HoldStep) for s in call.steps):
         checks += _hold_checks(p, call, d)
     return checks
 
 
-def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, final) -> list:
+def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, final,
+                     legs: CallLegs | None = None) -> list:
     checks = []
     acks = list(_msgs(d, method="ACK"))
     checks.append(check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
     hangups = [s for s in call.steps if isinstance(s, HangupStep)]
     byes = list(_msgs(d, method="BYE"))
     bye_ok = [m for m in _msgs(d, status_for="BYE") if m.status == 200]
-    if hangups:
+    if legs is not None and legs.relayed:
+        checks += relayed_bye_checks(p, scenario, evidence, call, legs)
+    elif hangups:
         who = evidence.agent(hangups[0].by)
         from_who = [m for m in byes if sent_by(m, who, scenario.agent(hangups[0].by))]
         checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({host_port(who.address, who.sip_port)})",
                             ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
-    if hangups or byes:
+    if (hangups or byes) and not (legs is not None and legs.relayed):
         checks.append(check(f"{p}.bye_answered", bool(bye_ok), "200 OK to the BYE",
                             "200 OK" if bye_ok else ("BYE unanswered" if byes else "no BYE")))
     exp = call.expect
@@ -221,27 +235,54 @@ def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
     return None
 
 
-def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog) -> list:
+def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog,
+                 legs: CallLegs | None = None) -> list:
     p = f"call{call.index + 1}"
-    media = call_media(analysis, d)
+    media = legs.caller.media if legs is not None else call_media(analysis, d)
     out = []
-    if call.expect.codec:
-        out.append(_codec_check(p, call.expect.codec, d, media))
+    if call.expect.media is not None and legs is not None:
+        out.append(media_path_check(p, legs, call.expect.media))
     rtp = _default_rtp(scenario, call, d)
+    if legs is not None and legs.relayed:
+        out += relayed_media_checks(p, scenario, evidence, analysis, call, legs, rtp)
+        return out + _audio(p, call, evidence, media)
+    codec = call.expect.codec_for(CALLER) or call.expect.codec_for(CALLEE) or call.expect.codec
+    if codec:
+        out.append(_codec_check(p, codec, d, media))
     if rtp is not None:
         out += rtp_checks(p, media, rtp, d)
-    if call.expect.srtp is not None:
-        out += srtp_checks(p, call.expect.srtp, scenario, call, d, media)
-        if call.expect.srtp:
+    srtp = next((w for w in (call.expect.srtp_for(CALLER), call.expect.srtp_for(CALLEE)) if w is not None), call.expect.srtp)
+    if srtp is not None:
+        out += srtp_checks(p, srtp, scenario, call, d, media)
+        if srtp:
             out += keying_checks(p, scenario, evidence, call)
     if call.expect.dtmf is not None:
         window = (d.messages[0].time - 1, d.messages[-1].time + 1)
         out += dtmf_checks(p, scenario, evidence, analysis, call, d, media, window)
+    return out + _audio(p, call, evidence, media)
+
+
+def _audio(p: str, call: Call, evidence: Evidence, media: CallMedia) -> list:
+    out = []
     for want in call.expect.audio:
         toward = media.forward if want.receiver == call.callee else media.backward
         codec = next((s.codec for s in toward if s.codec), None)
         out += audio_checks(p, want, evidence.run_dir, codec)
     return out
+
+
+def call_legs(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog,
+              taken: set[str]) -> CallLegs:
+    """The call's legs: the caller's dialog, and the callee's when a system under test sits between."""
+    ag = evidence.agent(call.caller)
+    caller = (call.caller, agent_addresses(ag.address, ag.sip_port))
+    callee = None
+    if call.callee is not None and call.callee in {a.name for a in evidence.agents}:
+        cg = evidence.agent(call.callee)
+        callee = (call.callee, agent_addresses(cg.address, cg.sip_port))
+    inv = first_invite(d)
+    sut = next((name for name, value in scenario.resolved_targets if inv is not None and value == inv.dst), None)
+    return find_legs(analysis, d, caller, callee, taken, sut or (inv.dst if inv else "SUT"))
 
 
 def step_checks(evidence: Evidence) -> list:
@@ -314,17 +355,26 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     dialogs = dialogs_of_calls(scenario, evidence, analysis)
     checks: list = list(health)
     ladder: list[str] = []
+    taken: set[str] = set()
+    all_legs: dict[int, CallLegs] = {}
     for call in scenario.calls:
         d = dialogs[call.index]
         if d is None:
             checks.append(check(f"call{call.index + 1}.invite", False, f"an INVITE from {call.caller}",
                                 "no INVITE from its SIP ports in the capture or the logs"))
             continue
-        checks += sip_checks(scenario, evidence, call, d)
-        checks += agent_agreement(scenario, evidence, call, d)
-        checks += media_checks(scenario, evidence, analysis, call, d)
+        legs = all_legs[call.index] = call_legs(scenario, evidence, analysis, call, d, taken)
+        near = legs.caller.dialog
+        checks += sip_checks(scenario, evidence, call, near, legs)
+        checks += agent_agreement(scenario, evidence, call, near)
+        checks += media_checks(scenario, evidence, analysis, call, near, legs)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
-        ladder += ["  " + line for line in ladder_lines(d)]
+        if legs.relayed:
+            for leg in legs.legs:
+                ladder.append(f"  {leg.describe()}")
+                ladder += ["    " + line for line in ladder_lines(leg.dialog)]
+        else:
+            ladder += ["  " + line for line in ladder_lines(d)]
     rows = ()
     if scenario.load is not None:
         rows = load_rows(scenario, evidence, analysis)
@@ -333,6 +383,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     checks += step_checks(evidence)
     summary = analysis.to_json()
     summary.pop("dialogs", None)
+    summary["legs"] = {f"call{i + 1}": leg_summary(legs) for i, legs in all_legs.items()}
     summary[SUMMARY_KEY] = build_flows([(CallInfo(f"call{c.index + 1}", c.caller, c.callee or c.uri or ""), dialogs[c.index]) for c in scenario.calls],
                                        [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
     if scenario.load is not None:  # thousands of streams: calls.jsonl has each call's; result.json the totals

@@ -313,10 +313,10 @@ def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia,
     """Digits that reached the receiver (RFC 4733 events on its media, INFO
     answered 2xx), and the INFO requests that were refused or never answered."""
     toward = media.forward if receiver_is_callee else media.backward
-    ssrcs = {s.ssrc for s in toward}
-    dsts = {s.dst for s in toward}
+    # by 5-tuple and SSRC: a relay keeps the SSRC, so the same events cross two legs
+    flows = {(s.src, s.dst, s.ssrc) for s in toward}
     evs = [ReceivedDtmf(e.digit, e.method, e.start) for e in analysis.dtmf
-           if e.method == "rfc4733" and (e.ssrc in ssrcs or e.dst in dsts)]
+           if e.method == "rfc4733" and (e.src, e.dst, e.ssrc) in flows]
     infos = info_digits(d, receiver_is_callee)
     evs += [ReceivedDtmf(i.digit, "sip-info", i.time) for i in infos if i.delivered]
     return sorted(evs, key=lambda e: e.start), [i for i in infos if not i.delivered]

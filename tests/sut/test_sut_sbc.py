@@ -29,19 +29,21 @@ def _gone(pid: int) -> bool:
 
 def test_offer_flags_and_defines():
     o = SbcOptions(mask_callid=True, srtp_to_rtp=True, transcode=("PCMA", "PCMU"), block_media="caller",
-                   block_dtmf="callee")
+                   block_dtmf="caller")
     assert o.offer_flags().split() == ["replace-origin", "replace-session-connection", "RTP/AVP", "SDES-off",
                                        "codec-mask-PCMA", "codec-transcode-PCMU"]
     d = o.defines()
-    assert {"WITH_SBC", "WITH_TOPOH", "BLOCK_MEDIA_CALLER", "BLOCK_DTMF_CALLEE"} <= set(d)
+    assert {"WITH_SBC", "WITH_TOPOH", "BLOCK_MEDIA_CALLER", "BLOCK_DTMF_CALLER"} <= set(d)
     assert "WITH_TOPOH" not in SbcOptions().defines()
     with pytest.raises(UsageError):
         SbcOptions(block_media="bob").validate()
+    with pytest.raises(UsageError):
+        SbcOptions(block_dtmf="callee").validate()
 
 
 @needs_sbc
-@pytest.mark.parametrize("options", [SbcOptions(), SbcOptions(True, True, ("PCMA", "PCMU"), "caller", "callee"),
-                                     SbcOptions(block_media="callee", block_dtmf="caller")])
+@pytest.mark.parametrize("options", [SbcOptions(), SbcOptions(True, True, ("PCMA", "PCMU"), "caller", "caller"),
+                                     SbcOptions(block_dtmf="caller")])
 def test_sbc_starts_answers_and_stops_whole(tmp_path, options):
     sbc = SbcProcess(tmp_path, options).start()
     try:
@@ -84,10 +86,10 @@ calls:
 
 
 def test_sbc_switches_reach_the_model(write_yaml):
-    s = load_scenario(write_yaml(SCENARIO % ("sbc", ", mask_callid: true, srtp_to_rtp: true, block_media: callee, "
+    s = load_scenario(write_yaml(SCENARIO % ("sbc", ", mask_callid: true, srtp_to_rtp: true, block_media: caller, "
                                                     "transcode: {from: PCMA, to: PCMU}")))
     (t,) = s.local_targets
-    assert t.kind == "sbc" and t.sbc.mask_callid and t.sbc.srtp_to_rtp and t.sbc.block_media == "callee"
+    assert t.kind == "sbc" and t.sbc.mask_callid and t.sbc.srtp_to_rtp and t.sbc.block_media == "caller"
     assert t.sbc.transcode == ("PCMA", "PCMU") and t.sbc.block_dtmf is None
 
 
