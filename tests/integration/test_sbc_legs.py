@@ -1,0 +1,135 @@
+"""Proof through the middle (issue 19): calls through a real SBC (Kamailio + userspace
+rtpengine, the local target kind ``sbc``) are judged on every leg.
+
+alice <-> SBC is the caller's leg, SBC <-> bob the callee's; rtpengine keeps the SSRC
+when it only relays, and Kamailio keeps the Call-ID unless topoh masks it.  Before
+legs, callgen judged alice <-> SBC alone (or added both legs together under one
+Call-ID): relayed DTMF counted twice, a relay that dropped media or DTMF toward bob
+passed, SRTP was claimed for a plain far leg, and bob's own BYE was "not seen".
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("rtpengine") is None, reason="rtpengine is installed by make setup")
+
+SCENARIO = """\
+name: {name}
+timeout: 40
+targets:
+  SBC:
+    local: {{kind: sbc{switches}}}
+agents:
+  alice:
+    role: caller
+{alice_extra}    register: {{registrar: "sip:${{SBC}}", password: x}}
+    proxy: sip:${{SBC}};lr
+  bob:
+    role: callee
+    register: {{registrar: "sip:${{SBC}}", password: x}}
+    proxy: sip:${{SBC}};lr
+calls:
+  - from: alice
+    to: sip:bob@${{SBC}}
+    callee: bob
+    steps:
+      - wait: confirmed
+      - pause: 1
+{steps}      - pause: 1
+      - hangup: {hangup}
+      - wait: disconnected
+    expect:
+{expect}"""
+
+DTMF_STEP = '      - dtmf: "123#"\n'
+DTMF_EXPECT = '      dtmf: {digits: "123#", receiver: bob}\n      rtp: {min_packets: 50}\n'
+
+
+def run_sbc(cli, tmp_path: Path, name: str, *, switches: str = "", expect: str = DTMF_EXPECT, steps: str = DTMF_STEP,
+            hangup: str = "alice", alice_extra: str = ""):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(SCENARIO.format(name=name, switches=switches, expect=expect, steps=steps, hangup=hangup,
+                                    alice_extra=alice_extra), encoding="utf-8")
+    out = tmp_path / "out"
+    r = cli("run", str(path), "-o", str(out))
+    result = json.loads((out / name / "result.json").read_text())
+    return r, result, {c["name"]: c for c in result["checks"]}
+
+
+def _verdicts(checks: dict) -> dict[str, bool]:
+    return {n: c["passed"] for n, c in checks.items()}
+
+
+def test_relayed_dtmf_counts_once_with_and_without_callid_masking(cli, tmp_path, pjsua_bin):
+    runs = {mask: run_sbc(cli, tmp_path, f"dtmf_mask_{mask}", switches=f", mask_callid: {str(mask).lower()}")
+            for mask in (False, True)}
+    for mask, (r, result, checks) in runs.items():
+        assert r.status == 0, (mask, r.out + r.err)
+        dtmf = checks["call1.dtmf"]
+        assert dtmf["passed"] and dtmf["seen"].startswith("digits 123# (rfc4733)"), dtmf  # once, not 112233##
+        assert "bob's leg" in dtmf["seen"], dtmf
+        assert checks["call1.caller_leg.dtmf"]["passed"]
+        legs = result["summary"]["legs"]["call1"]
+        assert [g["agent"] for g in legs] == ["alice", "bob"] and [g["peer"] for g in legs] == ["SBC", "SBC"]
+        # topoh gives bob's leg another Call-ID; without it both legs share one
+        assert (legs[0]["call_id"] != legs[1]["call_id"]) == mask, legs
+        # each leg's RTP is its own: 1 stream per direction per leg, never the two legs added
+        for name in ("caller_leg", "callee_leg"):
+            assert " in 1 stream(s)" in checks[f"call1.{name}.rtp[caller->callee].packets"]["seen"]
+    # the same expectation, the same verdicts, whether or not the SBC masks the Call-ID
+    assert _verdicts(runs[False][2]) == _verdicts(runs[True][2])
+
+
+def test_media_dropped_toward_bob_fails_on_bobs_leg(cli, tmp_path, pjsua_bin):
+    r, result, checks = run_sbc(cli, tmp_path, "drop_media", switches=", block_media: caller", steps="",
+                                expect="      rtp: {min_packets: 50}\n")
+    assert r.status == 1, r.out + r.err
+    assert checks["call1.caller_leg.rtp[caller->callee].packets"]["passed"]  # alice did send
+    far = checks["call1.callee_leg.rtp[caller->callee].packets"]
+    assert not far["passed"] and "bob's leg" in far["reason"] and "SBC -> bob" in far["reason"], far
+    relay = checks["call1.relay[caller->callee]"]
+    assert not relay["passed"] and "toward bob" in relay["reason"], relay
+    assert checks["call1.relay[callee->caller]"]["passed"]  # the other way is relayed
+
+
+def test_dtmf_blocked_by_the_relay_fails_on_bobs_leg(cli, tmp_path, pjsua_bin):
+    r, result, checks = run_sbc(cli, tmp_path, "drop_dtmf", switches=", block_dtmf: caller")
+    assert r.status == 1, r.out + r.err
+    dtmf = checks["call1.dtmf"]
+    assert not dtmf["passed"] and "bob's leg" in dtmf["reason"], dtmf
+    sent = checks["call1.caller_leg.dtmf"]
+    assert sent["passed"] and "123# alice -> SBC" in sent["seen"], sent  # the digits left alice
+
+
+def test_bob_hanging_up_behind_the_sbc_passes(cli, tmp_path, pjsua_bin):
+    r, result, checks = run_sbc(cli, tmp_path, "bob_hangs_up", hangup="bob")
+    assert r.status == 0, r.out + r.err
+    bye = checks["call1.bye"]
+    assert bye["passed"] and "bob's leg" in bye["expected"], bye
+    relayed = checks["call1.caller_leg.bye"]
+    assert relayed["passed"] and "relayed to alice" in relayed["expected"], relayed
+
+
+SRTP_ALICE = "    srtp: {use: mandatory}\n"
+
+
+@pytest.mark.parametrize("srtp, ok", [("true", False), ("{leg: caller}", True), ("{caller: true, callee: false}", True)])
+def test_srtp_per_leg_through_an_srtp_to_rtp_bridge(cli, tmp_path, pjsua_bin, srtp, ok):
+    r, result, checks = run_sbc(cli, tmp_path, "srtp_bridge", switches=", srtp_to_rtp: true", steps="",
+                                expect=f"      srtp: {srtp}\n      rtp: {{min_packets: 20}}\n", alice_extra=SRTP_ALICE)
+    assert r.status == (0 if ok else 1), r.out + r.err
+    assert checks["call1.caller_leg.srtp.sdp"]["passed"] and checks["call1.caller_leg.srtp.decrypted"]["passed"]
+    far = checks.get("call1.callee_leg.srtp.sdp")
+    if srtp == "true":
+        assert not far["passed"] and "RTP/AVP" in far["seen"], far
+        assert "bob's leg" in far["reason"], far
+        assert not checks["call1.callee_leg.srtp.payload"]["passed"]
+    elif "callee: false" in srtp:
+        assert far["passed"] and far["expected"] == "plain RTP/AVP without crypto", far
+    else:
+        assert far is None  # the callee's leg is not asked about
