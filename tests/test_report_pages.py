@@ -103,6 +103,41 @@ def test_flow_over_tls_from_logs_has_one_lane_per_agent():
     assert {m.source for m in flow.messages} == {"pjsua log"}
 
 
+def _relayed_dialog() -> Dialog:
+    """alice -> SBC -> bob over UDP, the SBC on bob's host (issue 19)."""
+    a, sbc, b = "127.0.0.1:5060", "127.0.0.1:7000", "127.0.0.1:5062"
+    msgs = (
+        msg(0.000, a, sbc, "INVITE", body=sdp(port=4000)),
+        msg(0.002, sbc, b, "INVITE", body=sdp(port=9000), branch="z9hG4bK9"),
+        msg(0.003, b, sbc, status=200, body=sdp(port=4002), branch="z9hG4bK9"),
+        msg(0.004, sbc, a, status=200, body=sdp(port=9002)),
+    )
+    return Dialog("cid-1", msgs, 200, msgs[0].sdp, msgs[3].sdp)
+
+
+def test_a_udp_peer_between_the_agents_is_a_lane_of_its_own():
+    """Over UDP nobody sends from an ephemeral port: an unnamed UDP peer that talks
+    only to alice (on bob's host; the caller's leg of a call through an SBC that
+    masks the Call-ID) is the SBC, not bob."""
+    d = _relayed_dialog()
+    caller_leg = Dialog("cid-1", (d.messages[0], d.messages[3]), 200, d.offer, d.answer)
+    flow = build_flow(CALL, caller_leg, AGENTS, [10**6])
+    assert [p.label for p in flow.parties] == ["alice", "bob", "127.0.0.1:7000"]
+    assert [(m.src_party, m.dst_party) for m in flow.messages] == [(0, 2), (2, 0)]
+    flow = build_flow(CALL, d, AGENTS, [10**6])
+    assert [(m.src_party, m.dst_party) for m in flow.messages] == [(0, 2), (2, 1), (1, 2), (2, 0)]
+
+
+def test_the_sut_lane_is_named_after_its_target_and_each_leg_keeps_its_call_id():
+    info = CallInfo("call1", "alice", "bob", sut="SBC", sut_address="127.0.0.1:7000",
+                    legs=(("alice", "cid-1"), ("bob", "cid-2")))
+    flow = build_flow(info, _relayed_dialog(), AGENTS, [10**6])
+    assert [p.label for p in flow.parties] == ["alice", "SBC", "bob"]  # the SUT drawn between the agents
+    assert flow.call_ids == ("cid-1", "cid-2")
+    back = CallFlow.from_dict(json.loads(json.dumps(flow.to_dict())))
+    assert back.legs == (("alice", "cid-1"), ("bob", "cid-2")) and back.parties == flow.parties
+
+
 def test_flows_survive_json_and_merge_reports(tmp_path):
     flows = build_flows([(CALL, udp_dialog()), (CallInfo("call2", "alice", "sip:x@127.0.0.1"), None)], AGENTS)
     r = ScenarioResult("s", "/l/s.yaml", Verdict.PASS, 1.0, summary={"call_flows": flows, "rtp_streams": []})

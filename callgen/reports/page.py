@@ -188,9 +188,10 @@ def _list(summary: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 
 
 def call_media(flow: CallFlow, summary: Mapping[str, Any]) -> CallMedia:
-    streams = tuple(s for s in _list(summary, "rtp_streams") if s.get("call_id") == flow.call_id)
+    ids = set(flow.call_ids)  # through a topology-hiding SUT each leg has its own
+    streams = tuple(s for s in _list(summary, "rtp_streams") if s.get("call_id") in ids)
     ssrcs = {s.get("ssrc") for s in streams}
-    dtmf = tuple(e for e in _list(summary, "dtmf") if e.get("call_id") == flow.call_id or (e.get("ssrc") in ssrcs and e.get("ssrc") is not None))
+    dtmf = tuple(e for e in _list(summary, "dtmf") if e.get("call_id") in ids or (e.get("ssrc") in ssrcs and e.get("ssrc") is not None))
     times = [m.time for m in flow.messages] + [t for s in streams for t in (_num(s.get("last_time")),) if t is not None]
     return CallMedia(streams, dtmf, Span(flow.start, max(times, default=flow.start)), media_owners(flow))
 
@@ -211,7 +212,9 @@ def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str) -> Iterab
     from_log = sum(1 for m in flow.messages if m.source != "capture")
     where = ("from the capture" if not from_log else "from the pjsua logs (the capture holds them encrypted: TLS)"
              if from_log == len(flow.messages) else f"{from_log} of them from the pjsua logs")
-    yield (f'<p class="meta">Call-ID <code>{esc(flow.call_id)}</code>; {len(flow.messages)} SIP messages {esc(where)}; '
+    ids = (f"Call-ID <code>{esc(flow.call_id)}</code>" if not flow.legs else
+           "; ".join(f"{esc(agent)}'s leg Call-ID <code>{esc(cid)}</code>" for agent, cid in flow.legs))
+    yield (f'<p class="meta">{ids}; {len(flow.messages)} SIP messages {esc(where)}; '
            "hover an arrow for the message, click it for the full text</p>")
     yield ladder_svg(flow, anchor)
     yield '<details class="messages"><summary>all SIP messages as text</summary>'
@@ -355,7 +358,7 @@ def checks_table(checks: Sequence[CheckResult]) -> Iterable[str]:
 
 def _other_media(result: ScenarioResult) -> Iterable[str]:
     """Streams and digits no call's flow claims (old results without flows, stray RTP)."""
-    ids = {f.call_id for f in result.flows}
+    ids = {cid for f in result.flows for cid in f.call_ids}
     streams = [s for s in _list(result.summary, "rtp_streams") if s.get("call_id") not in ids]
     dtmf = [e for e in _list(result.summary, "dtmf") if e.get("call_id") not in ids]
     if not streams and not dtmf:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
+from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dialog, ladder_lines
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
@@ -271,6 +271,17 @@ def _audio(p: str, call: Call, evidence: Evidence, media: CallMedia) -> list:
     return out
 
 
+def _flow_of(call: Call, d: Dialog | None, legs: CallLegs | None) -> tuple[CallInfo, Dialog | None]:
+    """What the ladder draws: the caller's dialog, or through a system under test both legs
+    in one picture, the SUT its own lane, each leg's Call-ID."""
+    info = CallInfo(f"call{call.index + 1}", call.caller, call.callee or call.uri or "")
+    if d is None or legs is None or not legs.relayed:
+        return info, d
+    both = build_dialog(legs.caller.call_id, [m for leg in legs.legs for m in leg.dialog.messages])
+    return replace(info, sut=legs.caller.peer, sut_address=legs.sut or "",
+                   legs=tuple((leg.agent, leg.call_id) for leg in legs.legs)), both
+
+
 def call_legs(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog,
               taken: set[str]) -> CallLegs:
     """The call's legs: the caller's dialog, and the callee's when a system under test sits between."""
@@ -384,7 +395,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     summary = analysis.to_json()
     summary.pop("dialogs", None)
     summary["legs"] = {f"call{i + 1}": leg_summary(legs) for i, legs in all_legs.items()}
-    summary[SUMMARY_KEY] = build_flows([(CallInfo(f"call{c.index + 1}", c.caller, c.callee or c.uri or ""), dialogs[c.index]) for c in scenario.calls],
+    summary[SUMMARY_KEY] = build_flows([_flow_of(c, dialogs[c.index], all_legs.get(c.index)) for c in scenario.calls],
                                        [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
     if scenario.load is not None:  # thousands of streams: calls.jsonl has each call's; result.json the totals
         summary["rtp_streams_count"] = len(summary.pop("rtp_streams", ()))

@@ -156,18 +156,30 @@ class CallFlow:
     start: float  #: time of the first message (epoch seconds)
     parties: tuple[FlowParty, ...]
     messages: tuple[FlowMessage, ...]
+    #: each leg's (agent, Call-ID) when a system under test sits between the agents
+    #: (its own lane); () for a direct call, whose one Call-ID is ``call_id``
+    legs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def call_ids(self) -> tuple[str, ...]:
+        """Every Call-ID of the call: one per leg (a topology-hiding SUT changes it), at least ``call_id``."""
+        ids = [self.call_id] + [cid for _, cid in self.legs]
+        return tuple(dict.fromkeys(ids))
 
     def to_dict(self) -> dict[str, Any]:
         return {"call": self.call, "caller": self.caller, "callee": self.callee, "call_id": self.call_id,
                 "start": round(self.start, 6), "parties": [p.to_dict() for p in self.parties],
-                "messages": [m.to_dict() for m in self.messages]}
+                "messages": [m.to_dict() for m in self.messages],
+                "legs": [{"agent": a, "call_id": c} for a, c in self.legs]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "CallFlow":
         return cls(str(d.get("call", "")), str(d.get("caller", "")), str(d.get("callee", "")),
                    str(d.get("call_id", "")), float(d.get("start", 0.0)),
                    tuple(FlowParty.from_dict(p) for p in d.get("parties", ())),
-                   tuple(FlowMessage.from_dict(m) for m in d.get("messages", ())))
+                   tuple(FlowMessage.from_dict(m) for m in d.get("messages", ())),
+                   tuple((str(g.get("agent", "")), str(g.get("call_id", ""))) for g in d.get("legs", ()) or ()
+                         if isinstance(g, Mapping)))
 
 
 def flows_from_summary(summary: Mapping[str, Any]) -> tuple[CallFlow, ...]:
@@ -198,6 +210,9 @@ class CallInfo:
     call: str
     caller: str
     callee: str
+    sut: str = ""  #: the system under test between the agents (its target's name), its own lane
+    sut_address: str = ""  #: its SIP address ("ip:port")
+    legs: tuple[tuple[str, str], ...] = ()  #: (agent, Call-ID) of each leg through the SUT
 
 
 def _host_port(address: str, port: int) -> str:
@@ -237,12 +252,16 @@ class _Lanes:
     names its lane; an ephemeral TCP/TLS port is the party at the other end of a
     known connection, else a lane of its own named by its address."""
 
-    def __init__(self, agents: Sequence[AgentAddress], first: Iterable[str]) -> None:
+    def __init__(self, agents: Sequence[AgentAddress], first: Iterable[str], named: Mapping[str, str] | None = None) -> None:
         self.parties: list[FlowParty] = []
         self._agents = {a.name: a for a in agents}
         self._agent_index: dict[str, int] = {}
+        self._named = dict(named or {})  #: address -> name of a party that is no agent (the SUT)
         for name in first:
-            self._agent(name)
+            if self._agent(name) is None:
+                address = next((a for a, n in self._named.items() if n == name), None)
+                if address is not None:
+                    self.parties.append(FlowParty(name, address))
 
     def _agent(self, name: str) -> int | None:
         a = self._agents.get(name)
@@ -260,7 +279,7 @@ class _Lanes:
         for i, p in enumerate(self.parties):
             if p.address == endpoint:
                 return i
-        self.parties.append(FlowParty("", endpoint))
+        self.parties.append(FlowParty(self._named.get(endpoint, ""), endpoint))
         return len(self.parties) - 1
 
 
@@ -285,8 +304,10 @@ def _lanes_of(m: "SipMessage", lanes: _Lanes, asked: dict[tuple[int, str], tuple
 
 def build_flow(call: CallInfo, dialog: "Dialog", agents: Sequence[AgentAddress], budget: list[int]) -> CallFlow:
     """One call's flow; ``budget`` holds the characters of message text still allowed."""
-    lanes = _Lanes(agents, [n for n in (call.caller, call.callee) if n])
+    named = {call.sut_address: call.sut} if call.sut and call.sut_address else {}
+    lanes = _Lanes(agents, [n for n in (call.caller, call.sut, call.callee) if n], named)
     seen: set[tuple] = set()
+    udp: set[int] = set()  #: lanes seen sending or receiving over UDP
     msgs = []
     offer_seen: set[tuple[str, int]] = set()
     asked: dict[tuple[int, str], tuple[int, int]] = {}
@@ -304,6 +325,8 @@ def build_flow(call: CallInfo, dialog: "Dialog", agents: Sequence[AgentAddress],
         keep = min(len(full), MAX_MESSAGE_CHARS, max(budget[0], 0))
         budget[0] -= keep
         src, dst = _lanes_of(m, lanes, asked)
+        if m.transport == "udp":
+            udp.update((src, dst))
         msgs.append(FlowMessage(
             time=m.time, src=m.src, dst=m.dst, src_party=src, dst_party=dst, method=m.method, status=m.status,
             reason=m.reason, cseq=m.cseq, cseq_method=m.cseq_method, retransmission=again,
@@ -312,19 +335,22 @@ def build_flow(call: CallInfo, dialog: "Dialog", agents: Sequence[AgentAddress],
         ))
     start = dialog.messages[0].time if dialog.messages else 0.0
     return _merge_ephemeral(CallFlow(call.call, call.caller, call.callee, dialog.call_id, start,
-                                     tuple(lanes.parties), tuple(msgs)))
+                                     tuple(lanes.parties), tuple(msgs), call.legs), frozenset(udp))
 
 
-def _merge_ephemeral(flow: CallFlow) -> CallFlow:
+def _merge_ephemeral(flow: CallFlow, udp: frozenset[int] = frozenset()) -> CallFlow:
     """Over TCP/TLS a party sends from an ephemeral port.  When a call has
     exactly two named parties, an unnamed lane that only ever talks to one of
-    them is the other one: fold it in so the ladder has one lane per party."""
+    them is the other one: fold it in so the ladder has one lane per party.
+    A lane seen over UDP (``udp``) is never folded: over UDP a party sends from
+    the port it listens on, so an unnamed UDP peer is a party of its own (a proxy,
+    an SBC), not an agent's ephemeral port."""
     named = [i for i, p in enumerate(flow.parties) if p.name]
     if len(named) != 2:
         return flow
     remap: dict[int, int] = {}
     for i, p in enumerate(flow.parties):
-        if p.name:
+        if p.name or i in udp:
             continue
         peers = {m.dst_party if m.src_party == i else m.src_party
                  for m in flow.messages if i in (m.src_party, m.dst_party)}
@@ -340,7 +366,7 @@ def _merge_ephemeral(flow: CallFlow) -> CallFlow:
     new_index.update({old: new_index[target] for old, target in remap.items()})
     msgs = tuple(replace(m, src_party=new_index[m.src_party], dst_party=new_index[m.dst_party]) for m in flow.messages)
     return CallFlow(flow.call, flow.caller, flow.callee, flow.call_id, flow.start,
-                    tuple(flow.parties[i] for i in keep), msgs)
+                    tuple(flow.parties[i] for i in keep), msgs, flow.legs)
 
 
 def build_flows(calls: Sequence[tuple[CallInfo, "Dialog | None"]], agents: Sequence[AgentAddress]) -> list[dict[str, Any]]:

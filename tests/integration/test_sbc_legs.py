@@ -81,6 +81,13 @@ def test_relayed_dtmf_counts_once_with_and_without_callid_masking(cli, tmp_path,
         # each leg's RTP is its own: 1 stream per direction per leg, never the two legs added
         for name in ("caller_leg", "callee_leg"):
             assert " in 1 stream(s)" in checks[f"call1.{name}.rtp[caller->callee].packets"]["seen"]
+        # the ladder: the SBC is a lane of its own between the agents, both legs drawn, each with its Call-ID
+        flow = result["summary"]["call_flows"][0]
+        assert [p["name"] for p in flow["parties"]] == ["alice", "SBC", "bob"], flow["parties"]
+        assert [(g["agent"], g["call_id"]) for g in flow["legs"]] == [(g["agent"], g["call_id"]) for g in legs]
+        page = (tmp_path / "out" / f"dtmf_mask_{mask}" / "report.html").read_text()
+        assert "alice → SBC" in page and "SBC → bob" in page  # the media table labels streams by leg
+        assert f"bob&#x27;s leg Call-ID <code>{legs[1]['call_id']}" in page or f"bob's leg Call-ID <code>{legs[1]['call_id']}" in page
     # the same expectation, the same verdicts, whether or not the SBC masks the Call-ID
     assert _verdicts(runs[False][2]) == _verdicts(runs[True][2])
 
