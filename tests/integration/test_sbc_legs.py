@@ -23,7 +23,7 @@ name: {name}
 timeout: 40
 targets:
   SBC:
-    local: {{kind: sbc{switches}}}
+    local: {{kind: {kind}{switches}}}
 agents:
   alice:
     role: caller
@@ -51,9 +51,9 @@ DTMF_EXPECT = '      dtmf: {digits: "123#", receiver: bob}\n      rtp: {min_pack
 
 
 def run_sbc(cli, tmp_path: Path, name: str, *, switches: str = "", expect: str = DTMF_EXPECT, steps: str = DTMF_STEP,
-            hangup: str = "alice", alice_extra: str = ""):
+            hangup: str = "alice", alice_extra: str = "", kind: str = "sbc"):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(SCENARIO.format(name=name, switches=switches, expect=expect, steps=steps, hangup=hangup,
+    path.write_text(SCENARIO.format(name=name, kind=kind, switches=switches, expect=expect, steps=steps, hangup=hangup,
                                     alice_extra=alice_extra), encoding="utf-8")
     out = tmp_path / "out"
     r = cli("run", str(path), "-o", str(out))
@@ -140,3 +140,18 @@ def test_srtp_per_leg_through_an_srtp_to_rtp_bridge(cli, tmp_path, pjsua_bin, sr
         assert far["passed"] and far["expected"] == "plain RTP/AVP without crypto", far
     else:
         assert far is None  # the callee's leg is not asked about
+
+
+def test_media_anchored_in_the_sbc_but_direct_through_a_plain_proxy(cli, tmp_path, pjsua_bin):
+    expect = "      media: anchored\n      rtp: {min_packets: 20}\n"
+    r, _, checks = run_sbc(cli, tmp_path, "anchored", steps="", expect=expect)
+    assert r.status == 0 and checks["call1.media_path"]["passed"], r.out + r.err
+    # Kamailio alone relays SIP only: both legs exist, the agents' SDP point at each other
+    r, result, checks = run_sbc(cli, tmp_path, "proxied", steps="", expect=expect, kind="kamailio")
+    assert r.status == 1, r.out + r.err
+    path = checks["call1.media_path"]
+    assert not path["passed"] and "not anchored" in path["reason"], path
+    assert [g["agent"] for g in result["summary"]["legs"]["call1"]] == ["alice", "bob"]
+    for name in ("caller_leg", "callee_leg"):  # the same streams serve both legs: nothing lost across the middle
+        assert checks[f"call1.{name}.rtp[caller->callee].packets"]["passed"]
+    assert checks["call1.relay[caller->callee]"]["passed"] and checks["call1.relay[callee->caller]"]["passed"]
