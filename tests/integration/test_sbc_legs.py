@@ -31,30 +31,32 @@ agents:
     proxy: sip:${{SBC}};lr
   bob:
     role: callee
-    register: {{registrar: "sip:${{SBC}}", password: x}}
+{bob_extra}    register: {{registrar: "sip:${{SBC}}", password: x}}
     proxy: sip:${{SBC}};lr
 calls:
   - from: alice
     to: sip:bob@${{SBC}}
     callee: bob
     steps:
-      - wait: confirmed
+{steps}    expect:
+{expect}"""
+ANSWERED = """      - wait: confirmed
       - pause: 1
-{steps}      - pause: 1
+{dtmf}      - pause: 1
       - hangup: {hangup}
       - wait: disconnected
-    expect:
-{expect}"""
+"""
 
 DTMF_STEP = '      - dtmf: "123#"\n'
 DTMF_EXPECT = '      dtmf: {digits: "123#", receiver: bob}\n      rtp: {min_packets: 50}\n'
 
 
 def run_sbc(cli, tmp_path: Path, name: str, *, switches: str = "", expect: str = DTMF_EXPECT, steps: str = DTMF_STEP,
-            hangup: str = "alice", alice_extra: str = "", kind: str = "sbc"):
+            hangup: str = "alice", alice_extra: str = "", kind: str = "sbc", bob_extra: str = "", flow: str | None = None):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(SCENARIO.format(name=name, kind=kind, switches=switches, expect=expect, steps=steps, hangup=hangup,
-                                    alice_extra=alice_extra), encoding="utf-8")
+    flow = flow if flow is not None else ANSWERED.format(dtmf=steps, hangup=hangup)
+    path.write_text(SCENARIO.format(name=name, kind=kind, switches=switches, expect=expect, steps=flow,
+                                    alice_extra=alice_extra, bob_extra=bob_extra), encoding="utf-8")
     out = tmp_path / "out"
     r = cli("run", str(path), "-o", str(out))
     result = json.loads((out / name / "result.json").read_text())
@@ -155,3 +157,13 @@ def test_media_anchored_in_the_sbc_but_direct_through_a_plain_proxy(cli, tmp_pat
     for name in ("caller_leg", "callee_leg"):  # the same streams serve both legs: nothing lost across the middle
         assert checks[f"call1.{name}.rtp[caller->callee].packets"]["passed"]
     assert checks["call1.relay[caller->callee]"]["passed"] and checks["call1.relay[callee->caller]"]["passed"]
+
+
+def test_cancel_before_the_answer_reaches_bobs_leg(cli, tmp_path, pjsua_bin):
+    ringing = "      - wait: ringing\n      - pause: 0.5\n      - hangup: alice\n      - wait: disconnected\n"
+    r, _, checks = run_sbc(cli, tmp_path, "cancelled", bob_extra="    answer: 180\n", flow=ringing,
+                           expect="      final_code: 487\n")
+    assert r.status == 0, r.out + r.err
+    assert checks["call1.cancel"]["passed"] and checks["call1.final_code"]["passed"]
+    far = checks["call1.callee_leg.cancel"]
+    assert far["passed"] and "CANCEL answered 200 OK" == far["expected"], far
