@@ -167,3 +167,17 @@ def test_cancel_before_the_answer_reaches_bobs_leg(cli, tmp_path, pjsua_bin):
     assert checks["call1.cancel"]["passed"] and checks["call1.final_code"]["passed"]
     far = checks["call1.callee_leg.cancel"]
     assert far["passed"] and "CANCEL answered 200 OK" == far["expected"], far
+
+
+@pytest.mark.parametrize("codec, ok", [("{caller: PCMA, callee: PCMU}", True), ("PCMA", False)])
+def test_codec_per_leg_through_a_transcoding_sbc(cli, tmp_path, pjsua_bin, codec, ok):
+    r, _, checks = run_sbc(cli, tmp_path, "transcoded", switches=", transcode: {from: PCMA, to: PCMU}", steps="",
+                           alice_extra="    codecs: [PCMA]\n", bob_extra="    codecs: [PCMU, PCMA]\n",
+                           expect=f"      codec: {codec}\n      rtp: {{min_packets: 20}}\n")
+    assert r.status == (0 if ok else 1), r.out + r.err
+    assert checks["call1.caller_leg.codec"]["passed"]
+    far = checks["call1.callee_leg.codec"]
+    assert far["passed"] == ok and "PCMU" in far["seen"], far
+    if not ok:
+        assert "bob's leg" in far["reason"], far
+    assert checks["call1.relay[caller->callee]"]["passed"]  # transcoded, not lost
