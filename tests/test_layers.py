@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LINT = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is in the test extra (make setup installs it)")
+pytestmark = pytest.mark.tool("import-linter")
 
 
 def lint(tree: Path) -> subprocess.CompletedProcess:
