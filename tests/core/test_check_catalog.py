@@ -224,3 +224,11 @@ def test_no_catalog_entry_describes_a_check_nothing_emits(tmp_path):
     globs = [re.compile(".+".join(re.escape(p) for p in t.split("*"))) for _, t in templates_in_source()]
     stale = [s.id for s in catalog.CATALOG if s.id not in reached and not any(g.fullmatch(s.id) for g in globs)]
     assert stale == []
+
+
+def test_the_report_shows_deciding_messages_only_for_catalogued_checks():
+    """reports/page.py keeps its own table keyed by check (the SIP messages a failed check
+    looked at); a key there that is no check of the catalog is a leftover."""
+    from callgen.reports.page import SIP_EVIDENCE
+
+    assert [k for k in SIP_EVIDENCE if catalog.entry(f"call1.{k}") is None] == []
