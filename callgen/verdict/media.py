@@ -16,7 +16,7 @@ from callgen.analysis.sip import STATIC_PT, info_dtmf
 from callgen.pjsua.driver import EventKind
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
-from callgen.verdict.result import CheckResult, check  # noqa: F401 - check: rules elsewhere may still take it from here
+from callgen.verdict.result import CheckResult, check
 
 #: Shannon entropy (bits/byte) above which RTP payloads read as ciphertext; PCMA/PCMU
 #: speech and tones stay far below (silence ~1, tones ~4-6), AES-CM output is ~7.9+
