@@ -27,7 +27,7 @@ from callgen.analysis.sip import (
     sip_messages_from_pjsua_log,
     srtp_keys_from_pjsua_log,
 )
-from callgen.analysis.srtp import SrtpKey
+from callgen.analysis.srtp import CIPHER_ENTROPY, SrtpKey
 from callgen.errors import CaptureFormatError
 
 IP4 = struct.Struct("!BxHxxHxB2x4s4s")  # ver/ihl, total length, flags/frag, proto, src, dst
@@ -704,9 +704,18 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
         name, rate = st.rtpmap.get(st.codec_pt) or STATIC_PT.get(st.codec_pt) or ("", 0)
         codec = f"{name}/{rate}" if name else None
     srtp = st.sdp_savp or st.srtp is not None
-    decrypted = st.srtp is not None and st.auth_ok > 0
+    # decrypted means every packet: one that fails is discarded by the receiver
+    decrypted = st.srtp is not None and st.auth_ok > 0 and st.auth_failures == 0
     err = st.decrypt_error
-    if srtp and not decrypted and err is None:
+    failed = st.failed_entropy()
+    if st.auth_failures and failed is not None and failed < CIPHER_ENTROPY:
+        what = "every packet" if not st.auth_ok else f"{st.auth_failures} of {st.auth_ok + st.auth_failures} packets"
+        err = (f"{what} failed SRTP authentication, and their payloads read as plain RTP"
+               f" ({failed:.2f} bits/byte): sent unencrypted, discarded by an SRTP receiver")
+    elif st.auth_failures and st.auth_ok:
+        err = (f"{st.auth_failures} of {st.auth_ok + st.auth_failures} packets failed SRTP authentication"
+               " (another key, or corrupted): discarded by the receiver")
+    elif srtp and not decrypted and err is None:
         err = "authentication failed on every packet: wrong key" if st.srtp is not None else "no key known"
     if decrypted:
         err = None
@@ -752,6 +761,8 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
         auth_failures=st.auth_failures,
         crypto_suite=st.srtp.suite.name if st.srtp is not None else None,
         payload_entropy=st.entropy(),
+        authenticated=st.auth_ok,
+        failed_entropy=failed,
         call_id=call_id,
         announced=st.announced,
         clock_known=known,

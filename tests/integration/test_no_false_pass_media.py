@@ -1,0 +1,146 @@
+"""No false pass, round two (issue #20): media that was thrown away, refused, or
+evidence that says more than happened.
+
+Every far end here is SIPp with its own XML scenario (tests/data/sipp/), some
+playing a capture the test builds with scapy (and SRTP packets protected by
+pylibsrtp, independent of callgen's own SRTP code).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from callgen.sut.sipp import start_sipp
+
+SIPP_XML = Path(__file__).resolve().parent.parent / "data" / "sipp"
+
+pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) is installed by make setup")
+
+#: the far end's SDES key (AES_CM_128: 16 bytes key + 14 bytes salt): it protects what the far end sends
+ANSWER_KEY = bytes(range(1, 31))
+
+
+def far_end(tmp_path: Path, xml: str, **replace: str):
+    """A SIPp UAS playing ``xml`` (with ``replace``'s placeholders filled) on a free loopback port."""
+    text = (SIPP_XML / xml).read_text(encoding="utf-8")
+    for k, v in replace.items():
+        text = text.replace(k, v)
+    path = tmp_path / xml
+    path.write_text(text, encoding="utf-8")
+    return start_sipp(tmp_path, scenario_file=path, service="peer", calls=1, timeout_s=60)
+
+
+def run_against(cli, tmp_path: Path, peer_uri: str, body: str, name: str, timeout: int = 60):
+    scenario = tmp_path / f"{name}.yaml"
+    scenario.write_text(f"name: {name}\ntimeout: {timeout}\n{body}", encoding="utf-8")
+    out = tmp_path / "out"
+    r = cli("run", str(scenario), "-o", str(out), "--var", f"PEER={peer_uri}")
+    result = json.loads((out / name / "result.json").read_text())
+    return r, result, {c["name"]: c for c in result["checks"]}
+
+
+def _rtp(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 8, marker: bool = False) -> bytes:
+    return bytes([0x80, (0x80 if marker else 0) | pt]) + seq.to_bytes(2, "big") + ts.to_bytes(4, "big") \
+        + ssrc.to_bytes(4, "big") + payload
+
+
+def _write_pcap(path: Path, payloads: list[bytes], interval: float = 0.02) -> Path:
+    """UDP datagrams every ``interval`` s, as SIPp's play_pcap_audio wants them."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    frames = []
+    for n, data in enumerate(payloads):
+        pkt = Ether() / IP(src="127.0.0.1", dst="127.0.0.1") / UDP(sport=40000, dport=40002) / Raw(data)
+        pkt.time = 1_700_000_000 + n * interval
+        frames.append(pkt)
+    wrpcap(str(path), frames)
+    return path
+
+
+def _tone(n: int) -> bytes:
+    """160 bytes of PCMA that vary like speech (low entropy, clearly not ciphertext)."""
+    return bytes((0xD5 ^ ((i * 7 + n) % 16)) for i in range(160))
+
+
+def srtp_then_plain_pcap(path: Path, srtp_packets: int = 70, plain_packets: int = 166) -> Path:
+    """One SSRC: ``srtp_packets`` protected with ANSWER_KEY (pylibsrtp), then plain PCMA."""
+    import pylibsrtp
+
+    policy = pylibsrtp.Policy(key=ANSWER_KEY, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                              srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
+    session = pylibsrtp.Session(policy=policy)
+    ssrc = 0x2A2A0070
+    packets = []
+    for n in range(srtp_packets + plain_packets):
+        clear = _rtp(5000 + n, 160 * n, ssrc, _tone(n), marker=n == 0)
+        packets.append(session.protect(clear) if n < srtp_packets else clear)
+    return _write_pcap(path, packets)
+
+
+SRTP_OPTIONAL_CALL = """
+agents:
+  alice: {role: caller, codecs: [PCMA], srtp: {use: optional, secure: 0}}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: confirmed
+      - pause: 5.5
+      - hangup: alice
+      - wait: disconnected
+    expect:
+      srtp: true
+      rtp: {min_packets: 100, max_loss_pct: 5}
+"""
+
+
+def test_optional_srtp_then_plain_rtp_on_one_ssrc_fails(cli, tmp_path, pjsua_bin):
+    """70 SRTP packets then 166 plain ones: alice's pjsua keeps 70 and discards 166
+    ("Failed to unprotect SRTP"). The stream is not decrypted, the discarded packets
+    are not received, and the failing count is a failing check although SRTP was optional."""
+    pcap = srtp_then_plain_pcap(tmp_path / "mixed.pcap")
+    with far_end(tmp_path, "srtp_then_plain.xml", PCAP_FILE=str(pcap),
+                 ANSWER_KEY=base64.b64encode(ANSWER_KEY).decode()) as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, SRTP_OPTIONAL_CALL, "srtp_mixed")
+    assert r.status == 1, r.out + r.err
+    log = (tmp_path / "out" / "srtp_mixed" / "alice.pjsua.log").read_text(errors="replace")
+    assert "Failed to unprotect SRTP" in log, "the far end's plain packets must reach alice"
+    dec = checks["call1.srtp.decrypted"]
+    assert not dec["passed"], dec
+    assert "166" in dec["seen"], dec
+    plain = checks["call1.srtp.no_plain_rtp"]
+    assert not plain["passed"] and "166" in plain["seen"], plain
+    got = checks["call1.rtp[callee->caller].packets"]
+    assert not got["passed"] and got["seen"].startswith("70 packets"), got
+    loss = checks["call1.rtp[callee->caller].loss"]
+    assert not loss["passed"], loss
+    # what alice sent was SRTP all through
+    assert checks["call1.rtp[caller->callee].packets"]["passed"]
+
+
+def test_plain_rtp_where_srtp_was_negotiated_is_reported_plain(cli, tmp_path, pjsua_bin):
+    """The far end negotiates SDES-SRTP, then sends nothing but plain RTP: that is
+    unencrypted media, not "a wrong key"."""
+    pcap = srtp_then_plain_pcap(tmp_path / "plain.pcap", srtp_packets=0, plain_packets=200)
+    with far_end(tmp_path, "srtp_then_plain.xml", PCAP_FILE=str(pcap),
+                 ANSWER_KEY=base64.b64encode(ANSWER_KEY).decode()) as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, SRTP_OPTIONAL_CALL, "srtp_plain")
+    assert r.status == 1, r.out + r.err
+    dec = checks["call1.srtp.decrypted"]
+    assert not dec["passed"], dec
+    back = next(s for s in result["summary"]["rtp_streams"] if s["auth_failures"])
+    assert back["authenticated"] == 0 and back["failed_entropy"] < 7, back
+    why = back["decrypt_error"]
+    assert "plain RTP" in why and "unencrypted" in why and "wrong key" not in why, why
+    assert why in dec["seen"]
+    assert not checks["call1.srtp.no_plain_rtp"]["passed"]
+    got = checks["call1.rtp[callee->caller].packets"]
+    assert not got["passed"] and got["seen"].startswith("0 packets"), got
