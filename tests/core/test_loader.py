@@ -62,6 +62,13 @@ def test_default_steps_rejected_call(write_yaml):
     assert s.calls[0].steps[0].state is CallState.DISCONNECTED
 
 
+@pytest.mark.parametrize("expect", ["final_code: 486", "answered: false"])
+def test_default_steps_uri_call_expected_to_be_refused(write_yaml, expect):
+    text = GOOD.replace("    to: bob\n", f"    to: sip:far@127.0.0.1:5999\n    expect: {{{expect}}}\n")
+    steps = load_scenario(write_yaml(text)).calls[0].steps
+    assert [type(x) for x in steps] == [WaitStep] and steps[0].state is CallState.DISCONNECTED
+
+
 def _err(write_yaml, text: str) -> ScenarioError:
     with pytest.raises(ScenarioError) as ei:
         load_scenario(write_yaml(text))

@@ -144,3 +144,46 @@ def test_plain_rtp_where_srtp_was_negotiated_is_reported_plain(cli, tmp_path, pj
     assert not checks["call1.srtp.no_plain_rtp"]["passed"]
     got = checks["call1.rtp[callee->caller].packets"]
     assert not got["passed"] and got["seen"].startswith("0 packets"), got
+
+
+def test_uri_call_without_steps_honours_expected_final_code(cli, tmp_path, pjsua_bin):
+    """A URI call with no steps and expect.final_code 486: the default steps wait for
+    the end of the call, and the verdict judges the final code (no "wait confirmed")."""
+    body = """
+agents:
+  alice: {role: caller}
+calls:
+  - from: alice
+    to: ${PEER}
+    expect:
+      final_code: 486
+"""
+    with far_end(tmp_path, "busy_486.xml") as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, body, "busy")
+    assert r.status == 0, r.out + r.err
+    assert checks["call1.final_code"]["passed"] and checks["call1.final_code"]["seen"] == "486"
+    steps = [c for n, c in checks.items() if ".step" in n]
+    assert steps and all("confirmed" not in c["expected"] for c in steps), steps
+
+
+def test_scenario_timeout_during_a_wait_names_the_step(cli, tmp_path, pjsua_bin):
+    """The scenario timeout runs out while waiting for CONFIRMED at a far end that
+    rings forever: the error names that step, not "ending the call"."""
+    body = """
+agents:
+  alice: {role: caller}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: ringing
+      - wait: confirmed
+        timeout: 30
+"""
+    with far_end(tmp_path, "rings_forever.xml") as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, body, "noanswer", timeout=3)
+    assert r.status == 3, r.out + r.err
+    assert result["verdict"] == "error"
+    assert "scenario timeout (3 s)" in result["error"] and "wait confirmed" in result["error"], result["error"]
+    assert "ending the call" not in result["error"]
+    assert result["duration_s"] < 15
