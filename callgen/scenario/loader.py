@@ -391,6 +391,8 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         steps = _default_steps(agents[callee] if callee else None, caller, spec.get("expect", {}))
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
     _check_secure_transport(base, caller, callee, agents, smap)
+    if uri is not None:
+        _check_uri_transport(base + ("to",), uri, caller, agents, smap)
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)))
 
@@ -403,6 +405,16 @@ def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents
     if agents[callee].transport is not Transport.TLS:
         raise smap.error(base + ("to",), f"'{caller}' has srtp.secure {c.srtp.secure}, which needs TLS: "
                          f"give '{callee}' transport: tls (or set srtp.secure: 0)")
+
+
+def _check_uri_transport(key: tuple, uri: str, caller: str, agents: dict[str, Agent], smap: SourceMap) -> None:
+    """A sips: URI or ;transport=tls needs a TLS transport, which pjsua agents get only when
+    some agent of the scenario has transport: tls; without one nothing would be sent."""
+    low = uri.lower()
+    if agents[caller].sipp is not None or not (low.startswith("sips:") or ";transport=tls" in low):
+        return
+    if not any(a.transport is Transport.TLS for a in agents.values()):
+        raise smap.error(key, f"'{uri}' needs TLS, but no agent has a TLS transport: give '{caller}' transport: tls")
 
 
 def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, parties: set[str],

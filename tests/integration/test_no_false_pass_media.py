@@ -187,3 +187,16 @@ calls:
     assert "scenario timeout (3 s)" in result["error"] and "wait confirmed" in result["error"], result["error"]
     assert "ending the call" not in result["error"]
     assert result["duration_s"] < 15
+
+
+def test_sips_uri_from_an_agent_without_tls_is_refused_before_running(cli, tmp_path):
+    """Dialling sips: (or ;transport=tls) from UDP-only agents sends nothing: exit 2 at
+    validate with file:line, not a capture error after the run."""
+    scenario = tmp_path / "sips.yaml"
+    scenario.write_text("name: sips\nagents:\n  alice: {role: caller}\ncalls:\n  - from: alice\n"
+                        "    to: sips:peer@127.0.0.1:5999\n", encoding="utf-8")
+    for command in (("validate", str(scenario)), ("run", str(scenario), "-o", str(tmp_path / "out"))):
+        r = cli(*command)
+        assert r.status == 2, r.out + r.err
+        assert f"{scenario}:6: calls[0].to: 'sips:peer@127.0.0.1:5999' needs TLS" in r.err, r.err
+    assert not (tmp_path / "out" / "sips" / "capture.pcap").exists()
