@@ -200,3 +200,50 @@ def test_sips_uri_from_an_agent_without_tls_is_refused_before_running(cli, tmp_p
         assert r.status == 2, r.out + r.err
         assert f"{scenario}:6: calls[0].to: 'sips:peer@127.0.0.1:5999' needs TLS" in r.err, r.err
     assert not (tmp_path / "out" / "sips" / "capture.pcap").exists()
+
+
+def test_codec_of_a_declined_stream_does_not_pass(cli, tmp_path, pjsua_bin):
+    """The far end answers m=audio 0 (declined) with PCMA listed and no RTP flows:
+    nothing shows PCMA "in the SDP answer and on the wire"."""
+    body = """
+agents:
+  alice: {role: caller, codecs: [PCMA]}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: confirmed
+      - pause: 1
+      - hangup: alice
+      - wait: disconnected
+    expect:
+      codec: PCMA
+"""
+    with far_end(tmp_path, "declined_audio.xml") as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, body, "declined")
+    assert r.status == 1, r.out + r.err
+    codec = checks["call1.codec"]
+    assert not codec["passed"], codec
+    assert "m=audio 0" in codec["seen"] and "declined" in codec["reason"], codec
+
+
+def test_hold_refused_with_488_is_no_hold(cli, tmp_path, pjsua_bin):
+    body = """
+agents:
+  alice: {role: caller, codecs: [PCMA]}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: confirmed
+      - hold: alice
+      - pause: 0.5
+      - hangup: alice
+      - wait: disconnected
+"""
+    with far_end(tmp_path, "hold_488.xml") as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, body, "hold488")
+    assert r.status == 1, r.out + r.err
+    hold = checks["call1.hold"]
+    assert not hold["passed"], hold
+    assert "sendonly -> 488" in hold["seen"] and "not accepted" in hold["reason"], hold
