@@ -362,6 +362,15 @@ class DtmfEvent:
     dst: str
     payload_type: int | None = None
     rtp_timestamp: int | None = None
+    #: SIP INFO only: the final response to this INFO transaction (None: none seen), and how
+    #: often the request was sent again (one event per transaction, retransmissions folded in)
+    status: int | None = None
+    retransmissions: int = 0
+
+    @property
+    def delivered(self) -> bool:
+        """An RFC 4733 event is on the receiver's media; an INFO delivers its digit only when answered 2xx."""
+        return self.method != "sip-info" or (self.status is not None and 200 <= self.status < 300)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -377,6 +386,9 @@ class DtmfEvent:
             "dst": self.dst,
             "payload_type": self.payload_type,
             "rtp_timestamp": self.rtp_timestamp,
+            "status": self.status,
+            "retransmissions": self.retransmissions,
+            "delivered": self.delivered,
         }
 
 
@@ -417,11 +429,12 @@ class CaptureAnalysis:
         return None
 
     def digits(self, ssrc: int | None = None, method: str | None = None) -> str:
-        """The DTMF digits in capture order, optionally of one stream or method."""
+        """The delivered DTMF digits in capture order (an INFO not answered 2xx delivers
+        none), optionally of one stream or method."""
         return "".join(
             e.digit
             for e in self.dtmf
-            if (ssrc is None or e.ssrc == ssrc) and (method is None or e.method == method)
+            if e.delivered and (ssrc is None or e.ssrc == ssrc) and (method is None or e.method == method)
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import struct
 from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
-from callgen.analysis.model import CaptureAnalysis, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
+from callgen.analysis.model import CaptureAnalysis, Dialog, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
 from callgen.analysis.pcapio import PcapHeader, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
@@ -526,10 +526,11 @@ class _Scanner:
         st.call_id = info.call_id
         st.rtpmap = info.rtpmap()
         ev = info.event_pts()
-        if ev:
+        if ev or info.receiver is not None:  # the receiver's SDP says which PTs are events (maybe none)
             st.event_pts = ev
             st.guess_events = False
-            st.event_rate = st.rtpmap.get(min(ev), ("", 8000))[1] or 8000
+            if ev:
+                st.event_rate = st.rtpmap.get(min(ev), ("", 8000))[1] or 8000
         st.sdp_savp = info.savp
         if info.key is not None:
             st.set_key(info.key)
@@ -615,12 +616,7 @@ class _Scanner:
                     )
                 )
         for d in dialogs:
-            for m in d.messages:
-                got = info_dtmf(m)
-                if got:
-                    dtmf.append(
-                        DtmfEvent(got[0], "sip-info", m.time, got[1], None, True, None, d.call_id, m.src, m.dst)
-                    )
+            dtmf.extend(_info_events(d))
         streams.sort(key=lambda s: (s.first_time, s.src, s.dst, s.ssrc))
         dtmf.sort(key=lambda e: (e.start, e.src))
         return CaptureAnalysis(
@@ -635,6 +631,26 @@ class _Scanner:
             skipped=self._skipped_total(),
             truncated=self.truncated,
         )
+
+
+def _info_events(d: Dialog) -> list[DtmfEvent]:
+    """One event per DTMF INFO transaction (sender, CSeq): its retransmissions folded in and
+    counted, and the final response it got, which says whether the digit was delivered."""
+    first: dict[tuple[str, int], tuple[SipMessage, tuple[str, float]]] = {}
+    sent: dict[tuple[str, int], int] = {}
+    for m in d.messages:
+        got = info_dtmf(m)
+        if got:
+            key = (m.src, m.cseq)
+            first.setdefault(key, (m, got))
+            sent[key] = sent.get(key, 0) + 1
+    out = []
+    for key, (m, (digit, duration)) in first.items():
+        final = next((r for r in d.messages if r.status is not None and r.status >= 200 and r.cseq_method == "INFO"
+                      and r.cseq == m.cseq and r.dst == m.src), None)
+        out.append(DtmfEvent(digit, "sip-info", m.time, duration, None, True, None, d.call_id, m.src, m.dst,
+                             status=final.status if final else None, retransmissions=sent[key] - 1))
+    return out
 
 
 #: UDP ports of protocols that are not RTP but whose headers can pass RTP's version test

@@ -247,3 +247,99 @@ calls:
     hold = checks["call1.hold"]
     assert not hold["passed"], hold
     assert "sendonly -> 488" in hold["seen"] and "not accepted" in hold["reason"], hold
+
+
+def dtmf_pcap(path: Path, digits: str, event_pt: int) -> Path:
+    """PCMU audio on one SSRC with RFC 4733 events of ``event_pt`` for ``digits``, as pjsua sends
+    them: marker on the first packet, one timestamp per digit, duration growing, 3 end packets."""
+    ssrc, seq, ts, packets = 0x0D7F0101, 100, 0, []
+
+    def audio(n):
+        nonlocal seq, ts
+        for k in range(n):
+            packets.append(_rtp(seq, ts, ssrc, b"\xff" * 160, pt=0))
+            seq, ts = seq + 1, ts + 160
+
+    audio(25)
+    for d in digits:
+        code = "0123456789*#".index(d)
+        start = ts
+        for k in range(10):
+            end = k >= 7
+            dur = min(160 * (k + 1), 1280)
+            packets.append(_rtp(seq, start, ssrc, bytes([code, (0x80 if end else 0) | 10]) + dur.to_bytes(2, "big"),
+                                pt=event_pt, marker=k == 0))
+            seq += 1
+        ts = start + 1280 + 160
+        audio(15)
+    audio(25)
+    return _write_pcap(path, packets)
+
+
+def test_rfc4733_events_of_a_pt_the_receiver_never_offered_are_no_digits(cli, tmp_path, pjsua_bin):
+    """alice offered telephone-event 120; the far end sends its events with PT 101 (its
+    own answer's number). alice's pjsua drops them ("Bad RTP pt 101"): no digits at alice."""
+    pcap = dtmf_pcap(tmp_path / "dtmf101.pcap", "1#", 101)
+    body = """
+agents:
+  alice: {role: caller, codecs: [PCMU]}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: confirmed
+      - pause: 2.5
+      - hangup: alice
+      - wait: disconnected
+    expect:
+      dtmf: {digits: "1#", receiver: alice}
+"""
+    with far_end(tmp_path, "dtmf_pt_101.xml", PCAP_FILE=str(pcap)) as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, body, "dtmf101")
+    assert r.status == 1, r.out + r.err
+    log = (tmp_path / "out" / "dtmf101" / "alice.pjsua.log").read_text(errors="replace")
+    assert "Bad RTP pt 101" in log, "alice's pjsua must have dropped the events"
+    dtmf = checks["call1.dtmf"]
+    assert not dtmf["passed"] and dtmf["seen"].startswith("digits (none)"), dtmf
+    assert checks["call1.dtmf.pjsua_log"]["passed"], checks["call1.dtmf.pjsua_log"]  # alice logged none either
+    events = [e for e in result["summary"]["dtmf"] if e["method"] == "rfc4733"]
+    assert not events, events  # the analyser keeps PT 101 out of the events towards alice
+
+
+INFO_CALL = """
+agents:
+  alice: {role: caller, codecs: [PCMU]}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: confirmed
+      - dtmf: "DIGITS"
+        method: info
+      - hangup: alice
+      - wait: disconnected
+"""
+
+
+@pytest.mark.parametrize("xml,digits", [("info_501.xml", "42#"), ("info_slow.xml", "4")])
+def test_analyze_json_says_which_info_digits_were_answered_2xx(cli, tmp_path, pjsua_bin, xml, digits):
+    """One DTMF entry per INFO transaction (retransmissions folded in and counted), with
+    its final response; only those answered 2xx are delivered digits."""
+    with far_end(tmp_path, xml) as sipp:
+        run_against(cli, tmp_path, sipp.uri, INFO_CALL.replace("DIGITS", digits), "info")
+    pcap = tmp_path / "out" / "info" / "capture.pcap"
+    r = cli("analyze", "--json", str(pcap))
+    doc = json.loads(r.out)
+    infos = [e for e in doc["dtmf"] if e["method"] == "sip-info"]
+    assert "".join(e["digit"] for e in infos) == digits, infos  # no retransmission listed as a digit
+    if xml == "info_501.xml":
+        assert all(e["status"] == 501 and e["delivered"] is False for e in infos), infos
+    else:
+        assert infos[0]["status"] == 200 and infos[0]["delivered"] is True, infos
+        assert infos[0]["retransmissions"] >= 1, infos  # the slow peer made alice send it again
+    from callgen.analysis import analyze_capture
+
+    a = analyze_capture(str(pcap))
+    assert a.digits(method="sip-info") == ("" if xml == "info_501.xml" else digits)
+    text = cli("analyze", str(pcap)).out
+    assert ("not delivered" in text) == (xml == "info_501.xml"), text
