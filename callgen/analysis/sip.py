@@ -436,6 +436,27 @@ def sip_messages_from_pjsua_log(path: str, day: _dt.date | None = None) -> list[
     return out
 
 
+def sip_times_in_pjsua_log(path: str) -> list[float]:
+    """When a pjsua level-5 log printed each SIP message it sent or received (``TX``/``RX``
+    lines), as epoch seconds; cheap: the messages themselves are not parsed.  A line stamped
+    later than the file's last write was printed before midnight: it is put a day earlier."""
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return []
+    base_day = _dt.date.fromtimestamp(mtime)
+    out = []
+    for line in _read_log(path):
+        if "msg" not in line:
+            continue
+        m = _LOG_TXRX.match(line)
+        if m:
+            hh, mm, ss, ms = (int(x) for x in m.groups()[:4])
+            t = _dt.datetime.combine(base_day, _dt.time(hh, mm, ss, ms * 1000)).timestamp()
+            out.append(t - 86400 if t > mtime + 60 else t)
+    return out
+
+
 def srtp_keys_from_pjsua_log(path: str) -> list[LogKey]:
     """The SRTP keys pjsua logged when media started (level 5)."""
     out = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
+from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines, sip_times_in_pjsua_log
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
@@ -397,6 +397,28 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
 
 
+#: a SIP message an agent logged this long after the capture's last packet was not captured
+STALL_MARGIN_S = 1.0
+
+
+def _capture_stalled(evidence: Evidence, analysis: CaptureAnalysis) -> list[str]:
+    """Did the capture stop receiving while the agents still exchanged SIP? Every SIP message a
+    pjsua agent sent or received crosses the captured ports, so one its log shows well after the
+    capture's last packet means the capture stalled (a tool stopped, a full disk, a dead socket)."""
+    last = analysis.last_time
+    if last is None:
+        return []
+    out = []
+    for a in evidence.agents:
+        if a.kind != "pjsua" or not a.log_path.is_file():
+            continue
+        after = [t for t in sip_times_in_pjsua_log(str(a.log_path)) if t > last + STALL_MARGIN_S]
+        if after:
+            out.append(f"{a.name}'s pjsua log shows {len(after)} SIP message(s) after the capture's last packet,"
+                       f" the last {max(after) - last:.1f} s after it: {evidence.capture.tool} stopped capturing mid-run")
+    return out
+
+
 def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list, list[str]]:
     """Is the capture the whole record of the run, and did every agent live to the end?
     Each problem is also a failed check naming what failed."""
@@ -404,6 +426,8 @@ def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list, lis
     problems = cap.problems()
     if analysis.packets == 0:
         problems.append(f"the capture holds no packet ({evidence.pcap_path.name}: {cap.tool} recorded nothing)")
+    else:
+        problems += _capture_stalled(evidence, analysis)
     seen = (f"{analysis.packets} packets" + (f", {cap.dropped_by_kernel} dropped" if cap.dropped_by_kernel else "")
             + (", the tool died before the end" if cap.exited_early else ""))
     checks = [check("capture.complete", not problems, "a live capture of the whole run, nothing dropped", seen,
