@@ -324,6 +324,22 @@ def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia,
     return sorted(evs, key=lambda e: e.start), [i for i in infos if not i.delivered]
 
 
+def _foreign_event_pts(d: Dialog, toward: tuple[RtpStream, ...], receiver_is_callee: bool) -> str:
+    """RTP toward the receiver carrying the SENDER's telephone-event PT where the receiver
+    offered/answered another one: the receiver drops those events, so they are no digits."""
+    mine, theirs = (d.answer, d.offer) if receiver_is_callee else (d.offer, d.answer)
+    rx = mine.audio() if mine else None
+    tx = theirs.audio() if theirs else None
+    if rx is None or tx is None:
+        return ""
+    foreign = sorted({pt for s in toward for pt in s.payload_types}
+                     & (set(tx.telephone_event_pts) - set(rx.telephone_event_pts)))
+    if not foreign:
+        return ""
+    want = ", ".join(map(str, rx.telephone_event_pts)) or "none"
+    return f"; RTP of PT {', '.join(map(str, foreign))} (the sender's telephone-event) where the receiver expects {want}: dropped, no digits"
+
+
 def _sip_addrs(d: Dialog, *, callee: bool) -> set[str]:
     invite = first_invite(d)
     if invite is None:
@@ -346,6 +362,7 @@ def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Captur
     seen = f"digits {digits or '(none)'} ({', '.join(methods) or 'no DTMF'})"
     if refused:
         seen += "; not delivered: " + ", ".join(i.describe() for i in refused)
+    seen += _foreign_event_pts(d, media.forward if receiver_is_callee else media.backward, receiver_is_callee)
     expected = f"digits {want.digits} at {where}" if want.digits else f"no DTMF at {where}"
     out = [check(f"{p}.dtmf", digits == want.digits and not (refused and want.digits), expected, seen,
                  f"expected {want.digits or 'no digits'}, the capture shows {digits or 'no digits'}"

@@ -301,6 +301,7 @@ calls:
     assert "Bad RTP pt 101" in log, "alice's pjsua must have dropped the events"
     dtmf = checks["call1.dtmf"]
     assert not dtmf["passed"] and dtmf["seen"].startswith("digits (none)"), dtmf
+    assert "RTP of PT 101" in dtmf["seen"] and "expects 120" in dtmf["seen"], dtmf
     assert checks["call1.dtmf.pjsua_log"]["passed"], checks["call1.dtmf.pjsua_log"]  # alice logged none either
     events = [e for e in result["summary"]["dtmf"] if e["method"] == "rfc4733"]
     assert not events, events  # the analyser keeps PT 101 out of the events towards alice
