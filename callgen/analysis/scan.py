@@ -647,7 +647,7 @@ def _info_events(d: Dialog) -> list[DtmfEvent]:
     out = []
     for key, (m, (digit, duration)) in first.items():
         final = next((r for r in d.messages if r.status is not None and r.status >= 200 and r.cseq_method == "INFO"
-                      and r.cseq == m.cseq and r.dst == m.src), None)
+                      and r.cseq == m.cseq and (r.dst == m.src or r.src == m.dst)), None)  # a log's near end may be "local"
         out.append(DtmfEvent(digit, "sip-info", m.time, duration, None, True, None, d.call_id, m.src, m.dst,
                              status=final.status if final else None, retransmissions=sent[key] - 1))
     return out
@@ -724,13 +724,14 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
     decrypted = st.srtp is not None and st.auth_ok > 0 and st.auth_failures == 0
     err = st.decrypt_error
     failed = st.failed_entropy()
-    if st.auth_failures and failed is not None and failed < CIPHER_ENTROPY:
+    plain = failed is not None and failed < CIPHER_ENTROPY  # what failed reads as audio, not ciphertext
+    if st.srtp is not None and st.auth_failures and (plain or st.auth_ok):
         what = "every packet" if not st.auth_ok else f"{st.auth_failures} of {st.auth_ok + st.auth_failures} packets"
         err = (f"{what} failed SRTP authentication, and their payloads read as plain RTP"
-               f" ({failed:.2f} bits/byte): sent unencrypted, discarded by an SRTP receiver")
-    elif st.auth_failures and st.auth_ok:
-        err = (f"{st.auth_failures} of {st.auth_ok + st.auth_failures} packets failed SRTP authentication"
-               " (another key, or corrupted): discarded by the receiver")
+               f" ({failed:.2f} bits/byte): sent unencrypted, discarded by an SRTP receiver" if plain
+               else f"{what} failed SRTP authentication (another key, or corrupted): discarded by the receiver")
+    elif st.srtp is None and srtp and plain:
+        err = f"{err or 'no key known'}; the payloads read as plain RTP ({failed:.2f} bits/byte): sent unencrypted"
     elif srtp and not decrypted and err is None:
         err = "authentication failed on every packet: wrong key" if st.srtp is not None else "no key known"
     if decrypted:
