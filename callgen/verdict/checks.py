@@ -412,7 +412,7 @@ def _capture_stalled(evidence: Evidence, analysis: CaptureAnalysis) -> list[str]
     for a in evidence.agents:
         if a.kind != "pjsua" or not a.log_path.is_file():
             continue
-        after = [t for t in sip_times_in_pjsua_log(str(a.log_path)) if t > last + STALL_MARGIN_S]
+        after = sip_times_in_pjsua_log(str(a.log_path), after=last + STALL_MARGIN_S)
         if after:
             out.append(f"{a.name}'s pjsua log shows {len(after)} SIP message(s) after the capture's last packet,"
                        f" the last {max(after) - last:.1f} s after it: {evidence.capture.tool} stopped capturing mid-run")
