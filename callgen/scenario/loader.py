@@ -27,7 +27,6 @@ from callgen.scenario.model import (
     DtmfMethod,
     DtmfStep,
     HangupStep,
-    HoldStep,
     Impairment,
     Load,
     LoadExpect,
@@ -48,11 +47,11 @@ from callgen.scenario.model import (
     WaitStep,
 )
 from callgen.scenario.schema import schema_errors
+from callgen.scenario.steps import DEFAULT_WAIT_TIMEOUT, StepSource, parse_step
 from callgen.scenario.targets import SBC_KEYS, Resolver, local_targets, resolve_target, target_variables
 from callgen.scenario.yamlsrc import SourceMap, load_yaml
 
 DEFAULT_TIMEOUT = 60.0
-DEFAULT_WAIT_TIMEOUT = 10.0
 DEFAULT_HANGUP_AFTER = 1.0
 #: Reference rates ``callgen.analysis.pesqscore`` resamples to 8/16 kHz with small ratios.
 PESQ_REFERENCE_RATES = (8000, 16000, 32000, 48000)
@@ -406,9 +405,11 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         if by and agents[by].sipp is not None:
             raise smap.error(base + ("steps", j), f"'{by}' is a SIPp agent; only pjsua agents take steps")
     if "steps" not in spec and agents[caller].sipp is None:
-        steps = _default_steps(agents[callee] if callee else None, caller)
+        steps = _default_steps(agents[callee] if callee else None, caller, spec.get("expect", {}))
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
     _check_secure_transport(base, caller, callee if uri is None else None, agents, smap)
+    if uri is not None:
+        _check_uri_transport(base + ("to",), uri, caller, agents, smap)
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)))
 
@@ -429,6 +430,16 @@ def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents
     if agents[callee].transport is not Transport.TLS:
         raise smap.error(base + ("to",), f"'{caller}' has srtp.secure {c.srtp.secure}, which needs TLS: "
                          f"give '{callee}' transport: tls (or set srtp.secure: 0)")
+
+
+def _check_uri_transport(key: tuple, uri: str, caller: str, agents: dict[str, Agent], smap: SourceMap) -> None:
+    """A sips: URI or ;transport=tls needs a TLS transport, which pjsua agents get only when
+    some agent of the scenario has transport: tls; without one nothing would be sent."""
+    low = uri.lower()
+    if agents[caller].sipp is not None or not (low.startswith("sips:") or ";transport=tls" in low):
+        return
+    if not any(a.transport is Transport.TLS for a in agents.values()):
+        raise smap.error(key, f"'{uri}' needs TLS, but no agent has a TLS transport: give '{caller}' transport: tls")
 
 
 def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, parties: set[str],
@@ -550,8 +561,14 @@ def _wav_rate(path: Path) -> int | None:
         return None
 
 
-def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:
-    if callee is not None and callee.answer >= 300:
+def _default_steps(callee: Agent | None, caller: str, expect: dict[str, Any]) -> tuple[Step, ...]:
+    """Wait for the end of a call that is to be refused (the callee answers >= 300, or
+    ``expect`` asks for a final code >= 300 or no answer: a URI's far end is known only
+    by that); else answer, hold the call a moment and hang up."""
+    code = expect.get("final_code") if isinstance(expect, dict) else None
+    refused = (callee is not None and callee.answer >= 300) or (isinstance(code, int) and code >= 300) \
+        or (isinstance(expect, dict) and expect.get("answered") is False)
+    if refused:
         return (WaitStep(CallState.DISCONNECTED, DEFAULT_WAIT_TIMEOUT),)
     return (
         WaitStep(CallState.CONFIRMED, DEFAULT_WAIT_TIMEOUT),
@@ -562,22 +579,5 @@ def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:
 
 
 def _step(path: tuple, spec: dict[str, Any], caller: str, parties: set[str], smap: SourceMap) -> Step:
-    if "wait" in spec:
-        return WaitStep(CallState(spec["wait"]), float(spec.get("timeout", DEFAULT_WAIT_TIMEOUT)))
-    if "pause" in spec:
-        return PauseStep(float(spec["pause"]))
-    if "dtmf" in spec:
-        by = _party(path + ("by",), spec.get("by", caller), parties, smap)
-        return DtmfStep(spec["dtmf"].upper(), DtmfMethod(spec.get("method", "rfc2833")), int(spec.get("pause_ms", 500)), by)
-    for key in ("hold", "unhold"):
-        if key in spec:
-            by = caller if spec[key] is True else spec[key]
-            return HoldStep(_party(path + (key,), by, parties, smap), release=key == "unhold")
-    by = caller if spec["hangup"] is True else spec["hangup"]
-    return HangupStep(_party(path + ("hangup",), by, parties, smap))
-
-
-def _party(path: tuple, name: str, parties: set[str], smap: SourceMap) -> str:
-    if name not in parties:
-        raise smap.error(path, f"'{name}' is not a party of this call ({', '.join(sorted(parties))})")
-    return name
+    """One step, parsed by its kind's entry in ``callgen.scenario.steps``."""
+    return parse_step(spec, StepSource(path, caller, frozenset(parties), smap))

@@ -6,10 +6,10 @@ agents said is a second source used to cross-check, never the only one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Callable
 
-from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dialog, ladder_lines
+from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dialog, ladder_lines, sip_times_in_pjsua_log
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
@@ -20,7 +20,6 @@ from callgen.verdict.media import (
     CallMedia,
     audio_checks,
     call_media,
-    check,
     dtmf_checks,
     first_invite,
     host_port,
@@ -29,7 +28,8 @@ from callgen.verdict.media import (
     srtp_checks,
     wire_codecs,
 )
-from callgen.scenario.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport
+from callgen.verdict.result import Check, Outcome, check
+from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport, WaitStep
 from callgen.verdict.legchecks import (
     cancel_leg_checks,
     leg_summary,
@@ -38,17 +38,6 @@ from callgen.verdict.legchecks import (
     relayed_media_checks,
 )
 from callgen.verdict.legs import CALLEE, CALLER, CallLegs, agent_addresses, find_legs
-
-
-@dataclass(frozen=True)
-class Outcome:
-    checks: tuple
-    ladder: tuple[str, ...] = ()
-    summary: dict[str, Any] = field(default_factory=dict)
-    #: why the run cannot prove anything (a capture that died or dropped packets,
-    #: an agent that died): the run is an infrastructure error, whatever the checks say
-    infrastructure: tuple[str, ...] = ()
-    load_rows: tuple = ()  #: a load run's per-call rows (``callgen.verdict.load.LoadCallRow``)
 
 
 def sip_source(d: Dialog) -> str:
@@ -103,7 +92,7 @@ def _msgs(d: Dialog, *, method: str | None = None, status_for: str | None = None
             yield m
 
 
-def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, legs: CallLegs | None = None) -> list:
+def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, legs: CallLegs | None = None) -> list[Check]:
     p = f"call{call.index + 1}"
     src = sip_source(d)
     checks = [check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}", evidence=src)]
@@ -116,7 +105,7 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, le
 
 
 def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog,
-                   legs: CallLegs | None = None) -> list:
+                   legs: CallLegs | None = None) -> list[Check]:
     want = expected_final_code(scenario, call)
     seen = str(d.final_code) if d.final_code is not None else "no final response"
     checks = []
@@ -135,17 +124,17 @@ def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d
                             f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
     if answered:
         checks += _answered_checks(p, scenario, evidence, call, d, final, legs)
-    elif any(isinstance(s, HangupStep) for s in call.steps) and d.final_code in (None, 487):
-        checks += _cancel_checks(p, d)
-        if legs is not None:
-            checks += cancel_leg_checks(p, legs)
-    if any(isinstance(s, HoldStep) for s in call.steps):
-        checks += _hold_checks(p, call, d)
+    kinds = {type(s) for s in call.steps}
+    for kind, rule in STEP_CHECKS.items():  # each step kind the call has adds its checks once
+        if kind in kinds:
+            checks += rule(p, call, d, answered)
+    if legs is not None and not answered and HangupStep in kinds and d.final_code in (None, 487):
+        checks += cancel_leg_checks(p, legs, _cancel_checks)
     return checks
 
 
 def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, final,
-                     legs: CallLegs | None = None) -> list:
+                     legs: CallLegs | None = None) -> list[Check]:
     checks = []
     acks = list(_msgs(d, method="ACK"))
     checks.append(check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
@@ -172,7 +161,7 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
     return checks
 
 
-def _cancel_checks(p: str, d: Dialog) -> list:
+def _cancel_checks(p: str, d: Dialog) -> list[Check]:
     """Hanging up before the answer is a CANCEL, answered 200, and the INVITE ends 487.
     Before any provisional response no CANCEL may be sent (RFC 3261 9.1): then
     there is nothing to check here; the final code check says what came back."""
@@ -185,7 +174,7 @@ def _cancel_checks(p: str, d: Dialog) -> list:
                   f"{len(cancels)} CANCEL, {'200 OK' if ok else 'no 200 OK'} to it", "the call was not cancelled cleanly")]
 
 
-def _codec_check(p: str, want: str, d: Dialog, media: CallMedia):
+def _codec_check(p: str, want: str, d: Dialog, media: CallMedia) -> Check:
     """The SDP answer selected ``want``, and the audio that flowed either way is ``want``."""
     seen = "no SDP answer"
     a = d.answer.audio() if d.answer else None
@@ -194,31 +183,107 @@ def _codec_check(p: str, want: str, d: Dialog, media: CallMedia):
         if pts:
             seen = a.rtpmap.get(pts[0], (f"PT {pts[0]}", 0))[0]
     name = want.split("/")[0].lower()
+    declined = a is not None and a.port == 0  # m=audio 0: the far end refused the stream (RFC 3264 6)
+    if declined:
+        seen += " (declined: m=audio 0)"
     ok = seen.lower() == name
     wire = {label: wire_codecs(d, streams, forward=fwd)
             for fwd, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward))}
     wrong = {label: names for label, names in wire.items() if any(n.lower() != name for n in names)}
+    silent = not any(wire.values())  # nothing on the wire either way proves no codec
     shown = "; ".join(f"{label} {'/'.join(names) or 'no RTP'}" for label, names in wire.items())
-    reason = (f"the SDP answer selected {seen}, not {want}" if not ok
-              else "; ".join(f"{label} carried {'/'.join(n)}" for label, n in wrong.items()))
-    return check(f"{p}.codec", ok and not wrong, f"{want} in the SDP answer and on the wire", f"SDP answer {seen}; RTP {shown}",
-                 reason)
+    if declined:
+        reason = "the SDP answer declined the audio stream (m=audio 0): no codec was selected"
+    elif not ok:
+        reason = f"the SDP answer selected {seen}, not {want}"
+    elif silent:
+        reason = f"no RTP either way: {want} never went on the wire"
+    else:
+        reason = "; ".join(f"{label} carried {'/'.join(n)}" for label, n in wrong.items())
+    return check(f"{p}.codec", ok and not wrong and not silent, f"{want} in the SDP answer and on the wire",
+                 f"SDP answer {seen}; RTP {shown}", reason)
 
 
-def _hold_checks(p: str, call: Call, d: Dialog) -> list:
-    reinvites = [m for m in d.messages if m.method == "INVITE" and m.sdp is not None][1:]
-    dirs = [(m.sdp.audio().direction if m.sdp.audio() else "?") for m in reinvites]
+#: the answer's direction that accepts an offered one (RFC 3264 6.1)
+_FITTING_ANSWER = {"sendonly": ("recvonly", "inactive"), "inactive": ("inactive",), "sendrecv": ("sendrecv", "sendonly", "recvonly", "inactive")}
+
+
+@dataclass(frozen=True)
+class ReInvite:
+    """A re-INVITE with SDP (one per CSeq) and how it ended."""
+
+    offered: str  #: the offer's audio direction
+    status: int | None  #: its final response; None: none seen
+    answered: str | None  #: the audio direction of the 2xx's SDP answer (None: no SDP in it)
+
+    @property
+    def accepted(self) -> bool:
+        """Answered 2xx with a direction that fits the offer (no SDP in the 2xx: nothing to contradict)."""
+        return (self.status is not None and 200 <= self.status < 300
+                and (self.answered is None or self.answered in _FITTING_ANSWER.get(self.offered, ())))
+
+    def describe(self) -> str:
+        got = ("no final response" if self.status is None
+               else f"{self.status}" + (f" {self.answered}" if self.answered else ""))
+        return f"{self.offered} -> {got}"
+
+
+def re_invites(d: Dialog) -> list[ReInvite]:
+    """In-dialog INVITEs (a To tag) with SDP, in order, with their final responses."""
+    first: dict[int, str] = {}
+    for m in d.messages:
+        if (m.method == "INVITE" and m.sdp is not None and "tag=" in (m.header("To") or "").replace(" ", "")
+                and m.cseq not in first):
+            a = m.sdp.audio()
+            first[m.cseq] = a.direction if a else "?"
+    out = []
+    for cseq, offered in first.items():
+        final = next((m for m in d.messages if m.status is not None and m.status >= 200
+                      and m.cseq_method == "INVITE" and m.cseq == cseq), None)
+        answer = final.sdp.audio() if final is not None and final.sdp is not None else None
+        out.append(ReInvite(offered, final.status if final else None, answer.direction if answer else None))
+    return out
+
+
+def _no_checks(p: str, call: Call, d: Dialog, answered: bool) -> list[Check]:
+    return []
+
+
+def _hangup_checks(p: str, call: Call, d: Dialog, answered: bool) -> list[Check]:
+    """Answered, the BYE checks come with the answer (``_answered_checks``); before it a CANCEL."""
+    return _cancel_checks(p, d) if not answered and d.final_code in (None, 487) else []
+
+
+def _hold_checks(p: str, call: Call, d: Dialog, answered: bool = False) -> list[Check]:
+    """A hold is proven by a re-INVITE offering sendonly/inactive that was answered 2xx
+    with a fitting direction; a refused one (488, say) holds nothing."""
+    offers = re_invites(d)
+    seen = "re-INVITEs: " + (", ".join(r.describe() for r in offers) or "none")
     out = []
     holds = [s for s in call.steps if isinstance(s, HoldStep) and not s.release]
     unholds = [s for s in call.steps if isinstance(s, HoldStep) and s.release]
+    held = next((k for k, r in enumerate(offers) if r.offered in ("sendonly", "inactive") and r.accepted), None)
     if holds:
-        out.append(check(f"{p}.hold", any(x in ("sendonly", "inactive") for x in dirs), "a re-INVITE with a=sendonly",
-                         "re-INVITEs: " + (", ".join(dirs) or "none"), "no hold re-INVITE in the capture"))
+        tried = any(r.offered in ("sendonly", "inactive") for r in offers)
+        out.append(check(f"{p}.hold", held is not None, "a re-INVITE with a=sendonly answered 2xx (recvonly/inactive)", seen,
+                         "the hold re-INVITE was not accepted" if tried else "no hold re-INVITE in the capture"))
     if unholds:
-        ok = "sendrecv" in dirs[dirs.index("sendonly") + 1:] if "sendonly" in dirs else False
-        out.append(check(f"{p}.unhold", ok, "a later re-INVITE with a=sendrecv", "re-INVITEs: " + (", ".join(dirs) or "none"),
+        ok = held is not None and any(r.offered == "sendrecv" and r.accepted for r in offers[held + 1:])
+        out.append(check(f"{p}.unhold", ok, "a later re-INVITE with a=sendrecv answered 2xx", seen,
                          "the hold was not released in the capture"))
     return out
+
+
+#: step model class (``callgen.scenario.steps``) -> the SIP checks a call with such a step gets
+#: (in this order, after the final code and the answer); tests/core/test_step_seam.py keeps it complete.
+#: Pauses feed the default RTP expectation (``_default_rtp``), DTMF steps the DTMF checks' method.
+STEP_CHECKS: dict[type, Callable[[str, Call, Dialog, bool], list[Check]]] = {
+    WaitStep: _no_checks,
+    PauseStep: _no_checks,
+    HangupStep: _hangup_checks,
+    DtmfStep: _no_checks,
+    HoldStep: _hold_checks,
+}
 
 
 def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
@@ -236,7 +301,7 @@ def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
 
 
 def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog,
-                 legs: CallLegs | None = None) -> list:
+                 legs: CallLegs | None = None) -> list[Check]:
     p = f"call{call.index + 1}"
     media = legs.caller.media if legs is not None else call_media(analysis, d)
     out = []
@@ -244,7 +309,7 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
         out.append(media_path_check(p, legs, call.expect.media))
     rtp = _default_rtp(scenario, call, d)
     if legs is not None and legs.relayed:
-        out += relayed_media_checks(p, scenario, evidence, analysis, call, legs, rtp)
+        out += relayed_media_checks(p, scenario, evidence, analysis, call, legs, rtp, _codec_check)
         return out + _audio(p, call, evidence, media)
     codec = call.expect.codec_for(CALLER) or call.expect.codec_for(CALLEE) or call.expect.codec
     if codec:
@@ -262,7 +327,7 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
     return out + _audio(p, call, evidence, media)
 
 
-def _audio(p: str, call: Call, evidence: Evidence, media: CallMedia) -> list:
+def _audio(p: str, call: Call, evidence: Evidence, media: CallMedia) -> list[Check]:
     out = []
     for want in call.expect.audio:
         toward = media.forward if want.receiver == call.callee else media.backward
@@ -296,7 +361,7 @@ def call_legs(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis,
     return find_legs(analysis, d, caller, callee, taken, sut or (inv.dst if inv else "SUT"))
 
 
-def step_checks(evidence: Evidence) -> list:
+def step_checks(evidence: Evidence) -> list[Check]:
     """One check per recorded outcome, named by its kind (a second one of a name gets a number)."""
     out, used = [], {}
     for s in evidence.steps:
@@ -310,7 +375,7 @@ def step_checks(evidence: Evidence) -> list:
     return out
 
 
-def registration_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> list:
+def registration_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> list[Check]:
     """What the registrar answered each registering agent, seen in the capture."""
     out = []
     for agent in scenario.agents:
@@ -334,7 +399,7 @@ def registration_checks(scenario: Scenario, evidence: Evidence, analysis: Captur
     return out
 
 
-def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list[Check]:
     """pjsua's own account of the call must match the capture."""
     if d.final_code is None or d.final_code < 300:
         return []
@@ -364,7 +429,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
                        infrastructure=(f"the capture cannot be read: {exc}",))
     health, problems = run_health(evidence, analysis)
     dialogs = dialogs_of_calls(scenario, evidence, analysis)
-    checks: list = list(health)
+    checks: list[Check] = list(health)
     ladder: list[str] = []
     taken: set[str] = set()
     all_legs: dict[int, CallLegs] = {}
@@ -404,13 +469,37 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
 
 
-def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list, list[str]]:
+#: a SIP message an agent logged this long after the capture's last packet was not captured
+STALL_MARGIN_S = 1.0
+
+
+def _capture_stalled(evidence: Evidence, analysis: CaptureAnalysis) -> list[str]:
+    """Did the capture stop receiving while the agents still exchanged SIP? Every SIP message a
+    pjsua agent sent or received crosses the captured ports, so one its log shows well after the
+    capture's last packet means the capture stalled (a tool stopped, a full disk, a dead socket)."""
+    last = analysis.last_time
+    if last is None:
+        return []
+    out = []
+    for a in evidence.agents:
+        if a.kind != "pjsua" or not a.log_path.is_file():
+            continue
+        after = sip_times_in_pjsua_log(str(a.log_path), after=last + STALL_MARGIN_S)
+        if after:
+            out.append(f"{a.name}'s pjsua log shows {len(after)} SIP message(s) after the capture's last packet,"
+                       f" the last {max(after) - last:.1f} s after it: {evidence.capture.tool} stopped capturing mid-run")
+    return out
+
+
+def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list[Check], list[str]]:
     """Is the capture the whole record of the run, and did every agent live to the end?
     Each problem is also a failed check naming what failed."""
     cap = evidence.capture
     problems = cap.problems()
     if analysis.packets == 0:
         problems.append(f"the capture holds no packet ({evidence.pcap_path.name}: {cap.tool} recorded nothing)")
+    else:
+        problems += _capture_stalled(evidence, analysis)
     seen = (f"{analysis.packets} packets" + (f", {cap.dropped_by_kernel} dropped" if cap.dropped_by_kernel else "")
             + (", the tool died before the end" if cap.exited_early else ""))
     checks = [check("capture.complete", not problems, "a live capture of the whole run, nothing dropped", seen,

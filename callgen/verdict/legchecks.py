@@ -11,14 +11,15 @@ its direct-call name (``callN.dtmf``, ``callN.bye``); each failure names its leg
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
-from callgen.analysis import CaptureAnalysis
+from callgen.analysis import CaptureAnalysis, Dialog
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import Call, HangupStep, RtpExpect, Scenario, leg_roles
 from callgen.verdict.legs import CALLEE, CALLER, CallLeg, CallLegs, agent_addresses, sdp_addresses
 from callgen.verdict.media import (
+    CallMedia,
     _dtmf_in_capture,
-    check,
     direction_summary,
     dtmf_checks,
     host_port,
@@ -27,7 +28,7 @@ from callgen.verdict.media import (
     sent_by,
     srtp_checks,
 )
-from callgen.verdict.result import CheckResult
+from callgen.verdict.result import CheckResult, check
 
 #: packets the relay may lose across the middle when the scenario gives no max_loss_pct
 DEFAULT_RELAY_LOSS_PCT = 10.0
@@ -51,7 +52,7 @@ def on_leg(checks: list[CheckResult], leg: CallLeg) -> list[CheckResult]:
 
 
 def _no_leg(p: str, role: str, legs: CallLegs) -> CheckResult:
-    return check(leg_prefix(p, role), False, f"the {role}'s leg in the capture", legs.missing or "not found",
+    return check(f"{p}.{role}_leg", False, f"the {role}'s leg in the capture", legs.missing or "not found",
                  f"the {role}'s leg is missing: {legs.missing or 'not found'}")
 
 
@@ -77,10 +78,15 @@ def relay_checks(p: str, legs: CallLegs, want: RtpExpect) -> list[CheckResult]:
     return out
 
 
-def _codec_on_leg(name: str, want: str, leg: CallLeg) -> CheckResult:
-    from callgen.verdict.checks import _codec_check  # the direct call's rule, applied to one leg's SDP and media
+#: the direct call's codec rule (``checks._codec_check``): (prefix, codec, dialog, media) -> check
+CodecRule = Callable[[str, str, Dialog, CallMedia], CheckResult]
+#: the direct call's CANCEL rule (``checks._cancel_checks``): (prefix, dialog) -> checks
+CancelRule = Callable[[str, Dialog], list]
 
-    return dataclasses.replace(_codec_check("x", want, leg.dialog, leg.media), name=name)
+
+def _codec_on_leg(name: str, want: str, leg: CallLeg, rule: CodecRule) -> CheckResult:
+    """The direct call's rule, applied to one leg's SDP and media."""
+    return dataclasses.replace(rule("x", want, leg.dialog, leg.media), name=name)
 
 
 def dtmf_leg_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call,
@@ -109,14 +115,14 @@ def dtmf_leg_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Ca
 
 
 def relayed_media_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call,
-                         legs: CallLegs, rtp: RtpExpect | None) -> list[CheckResult]:
+                         legs: CallLegs, rtp: RtpExpect | None, codec_rule: CodecRule) -> list[CheckResult]:
     out: list[CheckResult] = []
     exp = call.expect
     for role in (CALLER, CALLEE):
         want = exp.codec_for(role)
         if want:
             leg = legs.leg(role)
-            out += [_no_leg(p, role, legs)] if leg is None else on_leg([_codec_on_leg(f"{leg_prefix(p, role)}.codec", want, leg)], leg)
+            out += [_no_leg(p, role, legs)] if leg is None else on_leg([_codec_on_leg(f"{leg_prefix(p, role)}.codec", want, leg, codec_rule)], leg)
     if rtp is not None:
         roles = leg_roles(rtp.leg or exp.leg)
         for role in roles:
@@ -190,15 +196,14 @@ def relayed_bye_checks(p: str, scenario: Scenario, evidence: Evidence, call: Cal
     return out
 
 
-def cancel_leg_checks(p: str, legs: CallLegs) -> list[CheckResult]:
-    """The callee's leg of a call cancelled before the answer: the CANCEL reached it too."""
-    from callgen.verdict.checks import _cancel_checks  # the direct call's rule, applied to the callee's leg
-
+def cancel_leg_checks(p: str, legs: CallLegs, rule: CancelRule) -> list[CheckResult]:
+    """The callee's leg of a call cancelled before the answer: the CANCEL reached it too
+    (``rule``: the direct call's CANCEL rule, applied to the callee's leg)."""
     leg = legs.leg(CALLEE)
     if not legs.relayed or leg is None:
         return []
     return on_leg([dataclasses.replace(c, name=c.name.replace("x.", f"{leg_prefix(p, CALLEE)}.", 1))
-                   for c in _cancel_checks("x", leg.dialog)], leg)
+                   for c in rule("x", leg.dialog)], leg)
 
 
 def leg_summary(legs: CallLegs) -> list[dict]:

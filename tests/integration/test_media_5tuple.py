@@ -11,7 +11,6 @@ source was announced, whatever their destination.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import struct
 import threading
@@ -24,7 +23,7 @@ from callgen.sut.sipp import start_sipp
 
 SIPP_XML = Path(__file__).resolve().parent.parent / "data" / "sipp"
 
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) is installed by make setup")
+pytestmark = pytest.mark.tool("sipp")
 
 
 class WrongPortSender:

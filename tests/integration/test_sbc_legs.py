@@ -11,12 +11,13 @@ passed, SRTP was claimed for a plain far leg, and bob's own BYE was "not seen".
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("rtpengine") is None, reason="rtpengine is installed by make setup")
+from callgen.verdict.catalog import entry
+
+pytestmark = pytest.mark.tool("rtpengine", "kamailio")
 
 SCENARIO = """\
 name: {name}
@@ -60,6 +61,8 @@ def run_sbc(cli, tmp_path: Path, name: str, *, switches: str = "", expect: str =
     out = tmp_path / "out"
     r = cli("run", str(path), "-o", str(out))
     result = json.loads((out / name / "result.json").read_text())
+    undescribed = [c["name"] for c in result["checks"] if entry(c["name"]) is None]
+    assert not undescribed, f"checks without a catalog entry: {undescribed}"
     return r, result, {c["name"]: c for c in result["checks"]}
 
 

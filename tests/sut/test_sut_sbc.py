@@ -4,7 +4,6 @@ anchors media, and leaves no process behind; the scenario kind reaches it."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
@@ -15,8 +14,7 @@ from callgen.sut.rtpengine import ng_ping
 from callgen.sut.sbc import SbcOptions, SbcProcess
 from callgen.sut.sipprobe import sip_options_probe
 
-needs_sbc = pytest.mark.skipif(shutil.which("rtpengine") is None or shutil.which("kamailio") is None
-                               and not os.path.exists("/usr/sbin/kamailio"), reason="rtpengine/kamailio missing")
+needs_sbc = pytest.mark.tool("rtpengine", "kamailio")
 
 
 def _gone(pid: int) -> bool:
