@@ -101,7 +101,10 @@ class MediaBook:
     def __init__(self) -> None:
         self.dialogs: dict[str, _DialogBuilder] = {}
         self.order: list[str] = []
-        self._by_addr: dict[tuple[str, int], str] = {}
+        #: the same Call-ID on each hop between two SIP addresses: a proxy or SBC that keeps the
+        #: Call-ID gives a call two legs, each with its own offer/answer (and SRTP keys)
+        self._legs: dict[tuple[str, frozenset[str]], _DialogBuilder] = {}
+        self._by_addr: dict[tuple[str, int], tuple[str, frozenset[str]]] = {}
         self._by_ssrc: dict[int, str] = {}
 
     def add(self, msg: SipMessage) -> None:
@@ -110,22 +113,32 @@ class MediaBook:
             d = self.dialogs[msg.call_id] = _DialogBuilder(msg.call_id)
             self.order.append(msg.call_id)
         d.add(msg)
+        leg = (msg.call_id, frozenset((msg.src, msg.dst)))
+        self._legs.setdefault(leg, _DialogBuilder(msg.call_id)).add(msg)
         if msg.sdp is not None:
             for m in msg.sdp.media:
                 if m.port:
-                    self._by_addr[(m.addr, m.port)] = msg.call_id
+                    self._by_addr[(m.addr, m.port)] = leg
                 for s in m.ssrcs:
                     self._by_ssrc[s] = msg.call_id
+
+    def _sdp_of(self, leg: tuple[str, frozenset[str]], addr: tuple[str, int]) -> _DialogBuilder:
+        """The offer/answer that announced ``addr``: its leg's, when that leg saw both and
+        names the address, else the dialog's (e.g. a pjsua log names no address for one end)."""
+        b = self._legs.get(leg)
+        if b is not None and b.offer is not None and b.answer is not None and _side_of(b, addr) is not None:
+            return b
+        return self.dialogs[leg[0]]
 
     def has_call(self, call_id: str) -> bool:
         return call_id in self.dialogs
 
     def lookup(self, src: tuple[str, int], dst: tuple[str, int], ssrc: int) -> MediaInfo | None:
         for addr, sending in ((src, True), (dst, False)):
-            cid = self._by_addr.get(addr)
-            if cid is None:
+            leg = self._by_addr.get(addr)
+            if leg is None:
                 continue
-            d = self.dialogs[cid]
+            d = self._sdp_of(leg, addr)
             side = _side_of(d, addr)
             if side is None:
                 continue
@@ -163,9 +176,9 @@ class MediaBook:
 
     def call_for(self, src: tuple[str, int], dst: tuple[str, int], ssrc: int) -> str | None:
         for a in (src, dst):
-            cid = self._by_addr.get(a)
-            if cid is not None:
-                return cid
+            leg = self._by_addr.get(a)
+            if leg is not None:
+                return leg[0]
         return self._by_ssrc.get(ssrc)
 
 
