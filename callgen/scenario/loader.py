@@ -479,7 +479,7 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
         answered=e.get("answered"),
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
         srtp=any(v for _, v in srtp_legs) if srtp_legs else None, rtp=rtp, dtmf=dtmf, audio=tuple(audio),
-        leg=leg, codec_legs=codec_legs, srtp_legs=srtp_legs, media=e.get("media"),
+        leg=leg, codec_legs=codec_legs, srtp_legs=srtp_legs, media=e.get("media"), call_id=e.get("call_id"),
     )
 
 
@@ -505,12 +505,13 @@ def _check_legs(path: tuple, e: dict[str, Any], callee: str | None, smap: Source
     """A call to an outside party has only the caller's leg: the callee's cannot be asked for."""
     if callee is not None:
         return
-    places = [("leg",), ("rtp", "leg"), ("dtmf", "leg"), ("srtp", "leg"), ("srtp", "callee"), ("codec", "callee")]
+    places = [("leg",), ("rtp", "leg"), ("dtmf", "leg"), ("srtp", "leg"), ("srtp", "callee"), ("codec", "callee"),
+              ("call_id",)]
     for where in places:
         node: Any = e
         for k in where:
             node = node.get(k) if isinstance(node, dict) else None
-        if node is not None and (node == "callee" or where[-1] == "callee"):
+        if node is not None and (node == "callee" or where[-1] in ("callee", "call_id")):
             raise smap.error(path + where, "this call has no callee's leg: 'to' is an outside party (name the agent it "
                                            "reaches with 'callee')")
 

@@ -258,6 +258,7 @@ class CallExpect:
     #: mapping form (``srtp: {leg: caller}``, ``srtp: {caller: true, callee: false}``)
     srtp_legs: tuple[tuple[str, bool], ...] = ()
     media: str | None = None  #: "anchored" (the SUT relays media) | "direct" (agents exchange it) | None
+    call_id: str | None = None  #: "same" | "changed": the callee's leg's Call-ID against the caller's
 
     def codec_for(self, role: str) -> str | None:
         """The codec expected on ``role``'s leg (None: not checked there)."""

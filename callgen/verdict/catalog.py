@@ -109,6 +109,8 @@ CATALOG: tuple[CheckSpec, ...] = (
               "as its relay of the hang-up", _SIP, OTHER_LEG, "legchecks.relayed_bye_checks", "SIP"),
     CheckSpec("callN.LEG_leg.bye_answered", "through a SUT, that BYE answered 200 on the other agent's leg", _SIP, OTHER_LEG,
               "legchecks.relayed_bye_checks", "SIP"),
+    CheckSpec("callN.call_id", "with `expect.call_id`: the callee's leg carries the caller's Call-ID (`same`) or another one "
+              "(`changed`: topology hiding, a B2BUA)", "`capture`", "both legs: their Call-IDs", "legchecks.call_id_check", "SIP"),
     CheckSpec("callN.callee_leg.cancel", "through a SUT, hanging up before the answer: the CANCEL reached the callee's leg too, "
               "answered 200", _SIP, CALLEE_LEG, "legchecks.cancel_leg_checks", "SIP"),
     CheckSpec("callN.LEG_leg", "through a SUT, fails when a leg an expectation needs is not in the capture (e.g. no INVITE "

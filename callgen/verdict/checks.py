@@ -31,6 +31,7 @@ from callgen.verdict.media import (
 from callgen.verdict.result import Check, Outcome, check
 from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport, WaitStep
 from callgen.verdict.legchecks import (
+    call_id_check,
     cancel_leg_checks,
     leg_summary,
     media_path_check,
@@ -307,6 +308,8 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
     out = []
     if call.expect.media is not None and legs is not None:
         out.append(media_path_check(p, legs, call.expect.media))
+    if call.expect.call_id is not None and legs is not None:
+        out.append(call_id_check(p, legs, call.expect.call_id))
     rtp = _default_rtp(scenario, call, d)
     if legs is not None and legs.relayed:
         out += relayed_media_checks(p, scenario, evidence, analysis, call, legs, rtp, _codec_check)

@@ -210,3 +210,16 @@ def leg_summary(legs: CallLegs) -> list[dict]:
     """For result.json and the reports: each leg, its agents and its Call-ID."""
     return [{"role": g.role, "agent": g.agent, "peer": g.peer, "call_id": g.call_id,
              "forward": g.label(True), "backward": g.label(False)} for g in legs.legs]
+
+
+def call_id_check(p: str, legs: CallLegs, want: str) -> CheckResult:
+    """``expect.call_id``: the callee's leg carries the caller's Call-ID (same) or another (changed)."""
+    callee = legs.leg(CALLEE)
+    if not legs.relayed or callee is None:
+        seen = "one leg: no system under test between the agents" if not legs.relayed else (legs.missing or "no callee's leg")
+        return check(f"{p}.call_id", False, f"the callee's leg with the {want} Call-ID", seen, f"no callee's leg to compare: {seen}")
+    same = callee.call_id == legs.caller.call_id
+    seen = f"{legs.caller.agent}'s leg {legs.caller.call_id}, {callee.agent}'s leg {callee.call_id}"
+    return check(f"{p}.call_id", same == (want == "same"), f"the callee's leg with the {want} Call-ID", seen,
+                 "the system under test " + ("changed the Call-ID" if not same else "kept the Call-ID")
+                 + f" ({seen})")

@@ -83,11 +83,13 @@ def test_leg_on_parts(write_yaml):
     e = load(write_yaml, '      rtp: {min_packets: 5, leg: callee}\n      dtmf: {digits: "1", receiver: bob, leg: callee}\n'
                          "      media: anchored\n").calls[0].expect
     assert e.rtp.leg == "callee" and e.dtmf.leg == "callee" and e.leg == "both" and e.media == "anchored"
+    assert load(write_yaml, "      call_id: changed\n").calls[0].expect.call_id == "changed"
 
 
 @pytest.mark.parametrize("expect, key", [("      leg: callee\n", "leg"), ("      rtp: {leg: callee}\n", "rtp.leg"),
                                          ("      srtp: {callee: true}\n", "srtp.callee"),
-                                         ("      codec: {callee: PCMU}\n", "codec.callee")])
+                                         ("      codec: {callee: PCMU}\n", "codec.callee"),
+                                         ("      call_id: changed\n", "call_id")])
 def test_a_call_to_an_outside_party_has_no_callee_leg(write_yaml, cli, expect, key):
     text = BASE.format(to="sip:carol@${SBC}", callee="", expect=expect, alice="", bob="").replace("      - hangup: bob\n", "")
     r = cli("validate", str(write_yaml(text)))

@@ -184,3 +184,12 @@ def test_codec_per_leg_through_a_transcoding_sbc(cli, tmp_path, pjsua_bin, codec
     if not ok:
         assert "bob's leg" in far["reason"], far
     assert checks["call1.relay[caller->callee]"]["passed"]  # transcoded, not lost
+
+
+def test_the_call_id_mapping_can_be_checked(cli, tmp_path, pjsua_bin):
+    r, result, checks = run_sbc(cli, tmp_path, "masked", switches=", mask_callid: true", steps="",
+                                expect="      call_id: same\n")
+    assert r.status == 1, r.out + r.err
+    got = checks["call1.call_id"]
+    legs = result["summary"]["legs"]["call1"]
+    assert not got["passed"] and "changed the Call-ID" in got["reason"] and legs[1]["call_id"] in got["seen"], got
