@@ -247,7 +247,12 @@ class RtpStream:
     #: the RTP clock rate is known (SDP rtpmap of any m-line, or a static PT); when not,
     #: ``clock_rate`` is 0 and both jitter figures are NaN (``null`` in JSON): not a guess
     clock_known: bool = True
-    timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter
+    timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter (restarts included)
+    restarts: int = 0  #: sequence number and timestamp restarted together: a new segment, counted apart
+    event_repeats: int = 0  #: RFC 4733 packets sent again with a sequence number already received (not loss)
+    clock_inferred: bool = False  #: no SDP or static PT gave the clock: measured from the timestamps
+    payload_type_packets: tuple[tuple[int, int], ...] = ()  #: (PT, packets) in order of first appearance
+    pt_codecs: tuple[tuple[int, str | None], ...] = ()  #: (PT, "name/rate" or None)
     timeline: Timeline | None = None
     gaps: tuple[Gap, ...] = ()
     # The far end's view, from the RTCP receiver reports about this SSRC (the latest one):
@@ -264,6 +269,12 @@ class RtpStream:
     @property
     def duration(self) -> float:
         return self.last_time - self.first_time
+
+    def codecs(self) -> list[dict[str, Any]]:
+        """Every payload type the stream carried, most packets first: ``codec`` is the dominant one."""
+        names = dict(self.pt_codecs)
+        rows = [{"pt": pt, "codec": names.get(pt), "packets": n} for pt, n in self.payload_type_packets]
+        return sorted(rows, key=lambda r: -r["packets"])
 
     @property
     def loss_pct(self) -> float:
@@ -301,6 +312,10 @@ class RtpStream:
             "jitter_ms_mean": _ms(self.jitter_ms_mean),
             "jitter_ms_max": _ms(self.jitter_ms_max),
             "timestamp_resets": self.timestamp_resets,
+            "restarts": self.restarts,
+            "event_repeats": self.event_repeats,
+            "clock_inferred": self.clock_inferred,
+            "codecs": self.codecs(),
             "max_delta_ms": round(self.max_delta_ms, 3),
             "first_time": round(self.first_time, 6),
             "last_time": round(self.last_time, 6),

@@ -586,6 +586,7 @@ class _Scanner:
         streams = []
         dtmf: list[DtmfEvent] = []
         for st in self.streams.values():
+            st.finish_inference()
             src_ip, _, sport = st.src.rpartition(":")
             dst_ip, _, dport = st.dst.rpartition(":")
             if not st.announced and not _plausible_rtp(st, int(sport), int(dport)):
@@ -643,8 +644,6 @@ NON_RTP_PORTS = frozenset({
     53, 67, 68, 69, 123, 137, 138, 161, 162, 389, 427, 443, 500, 514, 520, 546, 547, 1194, 1812, 1813,
     1900, 3702, 4500, 4789, 5353, 5355, 6081, 11211,
 })
-#: SSRC values that are constants of other protocols (DNS/NetBIOS NS+AR counts, padding)
-NON_RTP_SSRCS = frozenset({0, 0xFFFFFFFF})
 MIN_CLOCK, MAX_CLOCK = 1000.0, 200000.0  # plausible RTP clock rates (units per second)
 
 
@@ -653,29 +652,30 @@ def _frag_reason(key: tuple) -> str:
 
 
 def _plausible_rtp(st: StreamState, sport: int, dport: int) -> bool:
-    """A stream no SDP announced must earn the name RTP (checked once, at the end):
-
-    enough packets with one SSRC that is not a constant of another protocol; never on
-    a port of a well-known non-RTP protocol; sequence numbers that advance (few
-    duplicates, no wild jumps); a payload type that stays (a handful of PTs, switching
-    rarely: audio and an event PT alternate per digit, not per packet), PTs outside
-    RTCP's 64-95 (RFC 5761); and timestamps that advance at a plausible clock rate.
+    """A stream no SDP announced must earn the name RTP, from the flow as a whole (checked
+    once, at the end): never on a port of a well-known non-RTP protocol; enough distinct
+    sequence numbers (duplicates and event repeats do not count); sequence numbers that
+    advance (packets from before the first, jumps of thousands and restarts are rare);
+    a payload type that stays (a handful of PTs, switching rarely: audio and an event PT
+    alternate per digit, not per packet), PTs outside RTCP's 64-95 (RFC 5761); timestamps
+    that advance at a plausible clock rate, with few resets. Loss, duplicates and a
+    restart are measured, not held against the stream; SSRC 0 is legal.
     """
-    n = st.packets
-    if n < MIN_HEURISTIC_PACKETS or st.expected() > 2 * n + 16:
+    if sport in NON_RTP_PORTS or dport in NON_RTP_PORTS:
         return False
-    if st.ssrc in NON_RTP_SSRCS or sport in NON_RTP_PORTS or dport in NON_RTP_PORTS:
+    distinct = st.packets - st.duplicates - st.event_repeats
+    if distinct < MIN_HEURISTIC_PACKETS:
         return False
-    if st.duplicates * 4 > n or st.out_of_order * 4 > n:
+    if (st.out_of_order + st.jumps + st.restarts) * 4 > distinct:
         return False
-    if len(st.pts) > 3 or st.pt_changes * 4 > n + 8:
+    if len(st.pts) > 3 or st.pt_changes * 4 > st.packets + 8:
         return False
     if all(64 <= pt <= 95 for pt in st.pts):
         return False
     rate = st.clock_estimate()
     if rate is not None and not MIN_CLOCK <= rate <= MAX_CLOCK:
         return False
-    return st.resets * 8 <= n
+    return st.resets * 8 <= distinct
 
 
 def _rtcp_view(st: StreamState, r: Report | None, known: bool, rate: int) -> dict:
@@ -696,13 +696,19 @@ def _rtcp_view(st: StreamState, r: Report | None, known: bool, rate: int) -> dic
     return view
 
 
+def _codec_name(st: StreamState, pt: int) -> str | None:
+    """``name/rate`` of a PT from the SDP or the static table; None when unknown."""
+    if pt < 0:
+        return None
+    name, rate = st.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0)
+    return f"{name}/{rate}" if name else None
+
+
 def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None = None) -> RtpStream:
     expected = st.expected()
-    received = st.packets - st.duplicates
-    codec = None
-    if st.codec_pt >= 0:
-        name, rate = st.rtpmap.get(st.codec_pt) or STATIC_PT.get(st.codec_pt) or ("", 0)
-        codec = f"{name}/{rate}" if name else None
+    received = st.packets - st.duplicates - st.event_repeats
+    by_pt = st.packets_by_pt()
+    codec = _codec_name(st, st.dominant_pt())
     srtp = st.sdp_savp or st.srtp is not None
     decrypted = st.srtp is not None and st.auth_ok > 0
     err = st.decrypt_error
@@ -756,6 +762,11 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
         announced=st.announced,
         clock_known=known,
         timestamp_resets=st.resets,
+        restarts=st.restarts,
+        event_repeats=st.event_repeats,
+        clock_inferred=st.clock_inferred and known,
+        payload_type_packets=tuple(by_pt.items()),
+        pt_codecs=tuple((pt, _codec_name(st, pt)) for pt in by_pt),
         timeline=Timeline(round(bin_s * 1000), st.first_time, counts),
         gaps=tuple(Gap(t, n) for t, n in st.gaps),
         **_rtcp_view(st, report, known, rate),
