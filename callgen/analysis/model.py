@@ -155,11 +155,15 @@ class Dialog:
     final_code: int | None  #: final response to the initial INVITE (its auth retry if challenged); None if none
     offer: Sdp | None
     answer: Sdp | None
+    #: False: the INVITE is not in the capture; ``final_code`` then comes from the responses
+    #: to INVITE alone (the lowest CSeq's, or its retry after a 401/407 challenge)
+    invite_captured: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "call_id": self.call_id,
             "final_code": self.final_code,
+            "invite_captured": self.invite_captured,
             "messages": [m.to_json() for m in self.messages],
             "offer": self.offer.to_json() if self.offer else None,
             "answer": self.answer.to_json() if self.answer else None,
