@@ -399,6 +399,23 @@ class Truncation:
 
 
 @dataclass(frozen=True)
+class Corruption:
+    """A corrupt record/block header mid-file: reading went on at the next valid one."""
+
+    offset: int  #: byte offset of the corrupt header
+    bytes_skipped: int  #: bytes from it to the next valid record or block
+
+    def message(self, source: str) -> str:
+        return (
+            f"{source}: corrupt record header at byte offset {self.offset}: {self.bytes_skipped} bytes skipped"
+            " to the next valid record; the rest of the file was analysed"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offset": self.offset, "bytes_skipped": self.bytes_skipped}
+
+
+@dataclass(frozen=True)
 class CaptureAnalysis:
     dialogs: tuple[Dialog, ...]
     rtp_streams: tuple[RtpStream, ...]
@@ -410,6 +427,7 @@ class CaptureAnalysis:
     warnings: tuple[str, ...] = field(default=())
     truncated: Truncation | None = None  #: the file is cut inside a record (see ``Truncation``)
     skipped: Mapping[str, int] = field(default_factory=dict)  #: packets not used, by reason
+    corrupt: tuple[Corruption, ...] = ()  #: corrupt record/block headers skipped mid-file
 
     def dialog(self, call_id: str) -> Dialog | None:
         for d in self.dialogs:
@@ -437,5 +455,6 @@ class CaptureAnalysis:
             "dtmf": [e.to_json() for e in self.dtmf],
             "warnings": list(self.warnings),
             "truncated": self.truncated.to_json() if self.truncated else None,
+            "corrupt": [c.to_json() for c in self.corrupt],
             "skipped": dict(self.skipped),
         }

@@ -56,6 +56,11 @@ def summary_text(a: CaptureAnalysis) -> str:
             f"truncated at byte offset {a.truncated.offset} ({a.truncated.bytes_left} bytes of the last record):"
             " complete records before it analysed"
         )
+    if a.corrupt:
+        lines.append(
+            f"corrupt: {len(a.corrupt)} record header(s), {sum(c.bytes_skipped for c in a.corrupt)} bytes skipped"
+            f" (first at byte offset {a.corrupt[0].offset}): reading went on at the next valid record"
+        )
     if a.skipped:
         lines.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(a.skipped.items())))
     lines.append("")

@@ -13,8 +13,8 @@ import struct
 from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
-from callgen.analysis.model import CaptureAnalysis, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
-from callgen.analysis.pcapio import PcapHeader, open_capture, pcap_chunks, read_packets
+from callgen.analysis.model import CaptureAnalysis, Corruption, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
+from callgen.analysis.pcapio import PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
 from callgen.analysis.sip import (
@@ -88,6 +88,7 @@ class _Scanner:
         self.last: float | None = None
         self.candidates = 0
         self.truncated: Truncation | None = None
+        self.corrupt: list[Corruption] = []  # corrupt record/block headers skipped, in file order
         self.skipped: dict[str, int] = {}
         self.rtcp = RtcpBook(self._keys_for)
         for m in sorted(log_messages, key=lambda m: m.time):
@@ -112,7 +113,7 @@ class _Scanner:
         last_on = last_on_flow.get
         npk = 0
         t = 0.0
-        for t, lt, buf, s, e in read_packets(self.path, self._cut):
+        for t, lt, buf, s, e in read_packets(self.path, self._cut, self._corrupt):
             if not npk:
                 self.first = t
             npk += 1
@@ -165,6 +166,7 @@ class _Scanner:
         frac = 1e-9 if hdr.nano else 1e-6
         limit = hdr.limit
         state = [0, None, 0.0]  # packets, first time, last time
+        on_corrupt = self._corrupt
 
         def consume(buf: bytes, base: int) -> int:
             same = buf.startswith
@@ -175,7 +177,12 @@ class _Scanner:
             while off + 16 <= n:
                 sec, sub, incl = rec(buf, off)
                 if incl > limit:
-                    raise CaptureFormatError(f"{path}: garbage record header (length {incl}) at byte offset {base + off}")
+                    last = int(t) if npk else int(state[2]) if state[0] else None
+                    nxt = corrupt_record(path, buf, base, off, hdr, last, on_corrupt)
+                    if nxt < 0:
+                        break
+                    off = nxt
+                    continue
                 s = off + 16
                 e = s + incl
                 if e > n:
@@ -440,6 +447,9 @@ class _Scanner:
     def _cut(self, offset: int, bytes_left: int) -> None:
         self.truncated = Truncation(offset, bytes_left)
 
+    def _corrupt(self, offset: int, bytes_skipped: int) -> None:
+        self.corrupt.append(Corruption(offset, bytes_skipped))
+
     def _fragment(self, key: tuple, frag: int, data: bytes) -> bytes | None:
         """Reassemble IPv4 or IPv6 fragments (big INVITEs over UDP are fragmented on Ethernet).
 
@@ -632,9 +642,10 @@ class _Scanner:
             first_time=self.first,
             last_time=self.last,
             source=self.path,
-            warnings=(self.truncated.message(self.path),) if self.truncated else (),
+            warnings=_file_warnings(self.path, self.corrupt, self.truncated),
             skipped=self._skipped_total(),
             truncated=self.truncated,
+            corrupt=tuple(self.corrupt),
         )
 
 
@@ -645,6 +656,19 @@ NON_RTP_PORTS = frozenset({
     1900, 3702, 4500, 4789, 5353, 5355, 6081, 11211,
 })
 MIN_CLOCK, MAX_CLOCK = 1000.0, 200000.0  # plausible RTP clock rates (units per second)
+
+
+MAX_CORRUPT_WARNINGS = 10
+
+
+def _file_warnings(path: str, corrupt: list[Corruption], cut: Truncation | None) -> tuple[str, ...]:
+    out = [c.message(path) for c in corrupt[:MAX_CORRUPT_WARNINGS]]
+    if len(corrupt) > MAX_CORRUPT_WARNINGS:
+        skipped = sum(c.bytes_skipped for c in corrupt)
+        out.append(f"{path}: {len(corrupt)} corrupt regions in all ({skipped} bytes skipped)")
+    if cut is not None:
+        out.append(cut.message(path))
+    return tuple(out)
 
 
 def _frag_reason(key: tuple) -> str:
@@ -800,6 +824,12 @@ def analyze_capture(
                 keys.append(k)
     scanner = _Scanner(path, keys, log_messages)
     scanner.run()
+    if scanner.corrupt and not partial:
+        bad = scanner.corrupt[0]
+        raise CaptureFormatError(
+            f"{path}: garbage record header (corrupt, {bad.bytes_skipped} bytes to the next valid record)"
+            f" at byte offset {bad.offset}"
+        )
     if scanner.truncated is not None and not partial:
         cut = scanner.truncated
         raise CaptureFormatError(

@@ -318,6 +318,24 @@ def test_corrupt_pcap_record_header_is_skipped(tmp_path, cli):
     assert doc["corrupt"] == [{"offset": at, "bytes_skipped": rec_len}] and doc["packets"] == 59
 
 
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_corrupt_header_found_across_small_chunks(tmp_path, monkeypatch, fmt):
+    """The search for the next valid record carries over chunk boundaries."""
+    import callgen.analysis.pcapio as pcapio
+
+    frames = _audio(60)
+    path = tmp_path / f"c.{fmt}"
+    sg.write(path, frames, fmt=fmt)
+    sg.write(tmp_path / f"20.{fmt}", frames[:20], fmt=fmt)
+    at = os.path.getsize(tmp_path / f"20.{fmt}")
+    data = bytearray(path.read_bytes())
+    data[at + (8 if fmt == "pcap" else 4) : at + 12] = b"\xff\xff\xff\x7f"[: 4 if fmt == "pcap" else 8] * (1 if fmt == "pcap" else 2)
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(pcapio, "CHUNK", 97)
+    a = analyze_capture(str(path), partial=True)
+    assert a.packets == 59 and len(a.corrupt) == 1 and a.corrupt[0].offset == at and a.truncated is None
+
+
 def test_corrupt_pcapng_block_is_skipped(tmp_path, cli):
     frames = _audio(60)
     path = tmp_path / "corrupt.pcapng"
