@@ -226,7 +226,8 @@ class StreamState:
         delta = (seq - ext) & 0xFFFF
         if 0 < delta <= MAX_GAP_TRACKED:  # forward, skipping delta - 1 numbers
             return self._forward(ext, delta)
-        if self._restarted(t, rts):
+        if b1 & 0x7F not in self.event_pts and self._restarted(t, rts):
+            # (an event's timestamp is its start, seconds behind arrival by design)
             return self._new_segment(seq)
         if delta == 0:
             return self._repeat(b1)

@@ -107,6 +107,35 @@ def test_events_only_stream_with_repeated_start_and_end_packets(tmp_path):
     assert all(e.end_seen for e in a.dtmf)
 
 
+def test_long_event_end_repeats_are_not_a_restart(tmp_path):
+    """A 3 s digit in an audio stream whose end packet is repeated with the same sequence
+    number: its timestamp (the event's start) is 3 s behind arrival by design."""
+    s = RtpSender(ssrc=0x10E70001, seq=1, ts=0, event_pt=101)
+    t = s.audio(5.0, 50)
+    start_ts, code = s.ts, 4
+    for k in range(1, 151):
+        end = k == 150
+        for _ in range(3 if end else 1):
+            s.packets.append((t, rtp(101, s.seq, start_ts, s.ssrc, event_payload(code, end, 10, 160 * k), marker=k == 1)))
+        s.seq += 1
+        t += 0.02
+    s.ts = start_ts + 150 * 160
+    s.audio(t, 50)
+    cid = "longevent@test"
+    offer = sdp(A, 23000, {8: "PCMA/8000", 101: "telephone-event/8000"})
+    answer = sdp(B, 23002, {8: "PCMA/8000", 101: "telephone-event/8000"})
+    frames = [
+        sg.at(4.0, sg.eth(sg.udp(A, 5060, B, 5060, sip_request("INVITE", cid, 1, f"{A}:5060", f"{B}:5060", offer)))),
+        sg.at(4.1, sg.eth(sg.udp(B, 5060, A, 5060, sip_response(200, "OK", cid, 1, "INVITE", f"{B}:5060", f"{A}:5060", answer)))),
+    ]
+    path = tmp_path / "longevent.pcap"
+    _write(path, frames + _frames(s.packets, A, 23000, B, 23002))
+    a = analyze_capture(str(path))
+    [st] = a.rtp_streams
+    assert a.digits() == "4" and st.restarts == 0 and st.event_repeats == 2 and st.lost == 0
+    assert st.expected == 250 and st.duplicates == 0
+
+
 def test_span_capture_with_every_frame_twice_keeps_both_directions(tmp_path):
     s1 = RtpSender(ssrc=0x5FA40001, seq=100, ts=0, audio_pt=8)
     s1.audio(30.0, 150)
