@@ -218,21 +218,20 @@ class StreamState:
     def _seq(self, seq: int, t: float, b1: int, rts: int) -> int | None:
         """Extended sequence number of an out-of-line packet; None for a duplicate.
 
-        A packet whose sequence number is not ahead by a few thousand at most is a
-        restart when its timestamp is also off by more than the reset limit against
-        arrival time (a restarted sender): a new segment, not duplicates or reordering.
+        A packet that is not the next one is a restart when its timestamp is also off by
+        more than the reset limit against arrival time (a restarted sender): a new
+        segment, not loss, duplicates or reordering.
         """
         ext = self.max_ext
         delta = (seq - ext) & 0xFFFF
-        if 0 < delta <= MAX_GAP_TRACKED:  # forward, skipping delta - 1 numbers
-            return self._forward(ext, delta)
         if b1 & 0x7F not in self.event_pts and self._restarted(t, rts):
             # (an event's timestamp is its start, seconds behind arrival by design)
             return self._new_segment(seq)
         if delta == 0:
             return self._repeat(b1)
-        if delta < 0x8000:  # a jump forward too big to remember number by number
-            self.jumps += 1
+        if delta < 0x8000:  # forward, skipping delta - 1 numbers
+            if delta > MAX_GAP_TRACKED:  # too many to remember number by number
+                self.jumps += 1
             return self._forward(ext, delta)
         back = ext - (0x10000 - delta)
         if back < self.min_ext:  # older than anything seen so far

@@ -167,14 +167,16 @@ def test_sequence_and_timestamp_restart_starts_a_new_segment(tmp_path):
     s.seq, s.ts = 1030, 0  # the sender restarts: sequence back into the range already seen, timestamp from 0
     t = s.audio(t, 480)
     s.seq, s.ts = 7, 123_456  # and again
-    s.audio(t, 100)
+    t = s.audio(t, 100)
+    s.seq, s.ts = s.seq + 40, 9_000_000  # and once more, a little ahead: not 39 lost
+    s.audio(t, 20)
     path = tmp_path / "restart.pcap"
     _write(path, _frames(s.packets, A, 17100, B, 17102))
     [st] = analyze_capture(str(path)).rtp_streams
-    assert (st.packets, st.duplicates, st.out_of_order, st.lost) == (1080, 0, 0, 0)
-    assert st.expected == 1080 and st.restarts == 2 and st.timestamp_resets == 2
+    assert (st.packets, st.duplicates, st.out_of_order, st.lost) == (1100, 0, 0, 0)
+    assert st.expected == 1100 and st.restarts == 3 and st.timestamp_resets == 3
     assert st.jitter_ms_max < 0.01
-    assert st.to_json()["restarts"] == 2
+    assert st.to_json()["restarts"] == 3
 
 
 # --- 5. the codec is the dominant payload type ---------------------------------------------------
