@@ -12,6 +12,7 @@ import random
 import struct
 
 import pytest
+from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, UDP
 from scapy.packet import Raw
 
@@ -463,6 +464,9 @@ def test_stun_dtls_quic_and_random_junk_are_not_rtp(tmp_path):
         junk = rng.randbytes(rng.randrange(12, 200))
         for k, (payload, port) in enumerate(((stun, 3478), (dtls, 40000), (quic, 40010), (quic_short, 40020), (junk, 40030))):
             frames.append(sg.at(t + k * 1e-3, sg.eth(IP(src=A, dst=B) / UDP(sport=port + 1, dport=port) / Raw(payload))))
+        # DNS off its port: ids in 0x8000-0xBFFF pass the version test, its "SSRC" (NS/AR counts) is 0
+        q = DNS(id=rng.randrange(0x8000, 0xC000), rd=1, qd=DNSQR(qname=f"h{i}.example.invalid"))
+        frames.append(sg.at(t + 0.006, sg.eth(IP(src=A, dst=B) / UDP(sport=40051, dport=10053) / q)))
         # junk whose first byte always passes RTP's version test
         frames.append(sg.at(t + 0.01, sg.eth(IP(src=A, dst=B) / UDP(sport=40041, dport=40040)
                                               / Raw(bytes([0x80 | rng.randrange(64)]) + rng.randbytes(rng.randrange(11, 200))))))
