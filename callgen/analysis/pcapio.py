@@ -9,6 +9,7 @@ and the byte offset of the bad record.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
@@ -76,8 +77,18 @@ def resync_pcap(buf: bytes, off: int, bo: str, nano: bool, limit: int, last_sec:
             return -1
         return incl
 
+    # The high bytes of both lengths are 0 in any plausible header: a C-speed search for
+    # that pair of zeros skips the rest (a Python loop over every offset costs ~0.4 s/MiB).
+    hi = 11 if bo == "<" else 8
     p = off + 1
     while p + 16 <= n:
+        if limit < 1 << 24:
+            m = _HIGH_ZEROS.search(buf, p + hi)
+            if m is None:
+                return -1
+            p = m.start() - hi
+            if p + 16 > n:
+                return -1
         incl = plausible(p)
         if incl >= 0:
             q = p + 16 + incl
@@ -85,6 +96,9 @@ def resync_pcap(buf: bytes, off: int, bo: str, nano: bool, limit: int, last_sec:
                 return p
         p += 1
     return -1
+
+
+_HIGH_ZEROS = re.compile(rb"\x00[\s\S]{3}\x00")  # the high bytes of captured and original length
 
 
 def resync_pcapng(buf: bytes, off: int, bo: str) -> int:
