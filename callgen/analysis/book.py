@@ -66,11 +66,10 @@ class _DialogBuilder:
 
     def freeze(self) -> Dialog:
         msgs = tuple(sorted(self.messages, key=lambda m: m.time))
-        if self.invite_cseq is None:
-            orphan = self._orphan_final()
-            code, sdp = orphan if orphan is not None else (None, None)
-            return Dialog(self.call_id, msgs, code, None, sdp if code is not None and code < 300 else None,
-                          invite_captured=False)
+        orphan = self._orphan_final() if self.invite_cseq is None else None
+        if orphan is not None:
+            code, sdp = orphan
+            return Dialog(self.call_id, msgs, code, None, sdp if code < 300 else None, invite_captured=False)
         return Dialog(self.call_id, msgs, self.final_code, self.offer, self.answer)
 
 

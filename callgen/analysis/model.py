@@ -155,8 +155,9 @@ class Dialog:
     final_code: int | None  #: final response to the initial INVITE (its auth retry if challenged); None if none
     offer: Sdp | None
     answer: Sdp | None
-    #: False: the INVITE is not in the capture; ``final_code`` then comes from the responses
-    #: to INVITE alone (the lowest CSeq's, or its retry after a 401/407 challenge)
+    #: False: final responses to an INVITE are in the capture but the INVITE is not;
+    #: ``final_code`` then comes from them alone (the lowest CSeq's, or its retry's after a
+    #: 401/407 challenge)
     invite_captured: bool = True
 
     def to_json(self) -> dict[str, Any]:

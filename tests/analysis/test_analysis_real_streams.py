@@ -311,10 +311,13 @@ def test_final_code_with_the_invite_is_marked_captured(tmp_path):
         sg.at(1.0, sg.eth(sg.udp(A, 5060, B, 5060, sip_request("INVITE", cid, 1, f"{A}:5060", f"{B}:5060", sdp(A, 1, {8: "PCMA/8000"}))))),
         sg.at(1.5, sg.eth(sg.udp(B, 5060, A, 5060, sip_response(603, "Decline", cid, 1, "INVITE", f"{B}:5060", f"{A}:5060")))),
     ]
+    frames.append(sg.at(2.0, sg.eth(sg.udp(A, 5060, B, 5060, sip_request("OPTIONS", "opt@test", 1, f"{A}:5060", f"{B}:5060")))))
     path = tmp_path / "invite.pcap"
     _write(path, frames)
-    d = analyze_capture(str(path)).dialog(cid)
+    a = analyze_capture(str(path))
+    d = a.dialog(cid)
     assert d.final_code == 603 and d.invite_captured is True
+    assert a.dialog("opt@test").invite_captured is True  # nothing of an INVITE is missing
 
 
 # --- 9. a corrupt record mid-file --------------------------------------------------------------------
