@@ -89,6 +89,7 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     from callgen.run.runner import RunOptions
     from callgen.run.signals import interrupt_once
     from callgen.pjsua.toolpaths import find_pjsua
+    from callgen.history.command import record_suite
 
     args.shard = _shard_of(args)
     if args.out is None:
@@ -110,11 +111,26 @@ def _run(args: argparse.Namespace, io: IO) -> int:
             scenario = dataclasses.replace(scenario, load=scenario.load.shared(*share))
         return scenario
 
-    with interrupt_once():
-        status = run_suite_command(args, io, make_run_options=make_options, load=load)
+    recorder = None if args.list_only else _history_recorder(args)
+    try:
+        with interrupt_once():
+            status = run_suite_command(args, io, make_run_options=make_options, load=load,
+                                       after=record_suite(recorder, io) if recorder and recorder.store else None)
+    finally:
+        if recorder is not None:
+            recorder.close()
     if status == ExitStatus.INTERRUPTED:
         print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)
     return status
+
+
+def _history_recorder(args: argparse.Namespace):
+    """The history store opened before anything runs (a bad one stops the run first), or None."""
+    import os
+
+    from callgen.history.command import Recorder
+
+    return Recorder(args, os.environ)
 
 
 def _progress_line(io: IO):
@@ -199,6 +215,9 @@ def register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start-at", type=float, default=None, metavar="EPOCH",
                    help="a load scenario: place the first call at this time (seconds since the epoch), so shares start together")
     add_suite_arguments(p)
+    from callgen.history.command import add_history_arguments
+
+    add_history_arguments(p)
     p.set_defaults(func=_run)
 
 

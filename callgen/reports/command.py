@@ -119,11 +119,13 @@ def run_suite_command(
     make_run_options: Callable[[argparse.Namespace, Path], Any],
     load: Callable[..., Any] | None = None,
     run_one: Callable[[Any, Any], Any] | None = None,
+    after: Callable[[Any], None] | None = None,
 ) -> int:
     """collect ``args.paths`` -> validate all -> select -> run -> reports.
 
     ``make_run_options(args, out_dir)`` builds the runner's ``RunOptions``
-    (the CLI layer knows its fields); ``args.out`` is the output folder.
+    (the CLI layer knows its fields); ``args.out`` is the output folder;
+    ``after(suite)`` runs once the reports are written (the history records there).
     """
     from callgen.suite.execute import SuiteOptions, collect, run_suite, select, stream_progress, validate_all
 
@@ -158,4 +160,6 @@ def run_suite_command(
     io.out.write(format_summary(suite))
     done = publish(suite, out_dir, junit=args.junit, json_path=args.json_report, keep=args.keep)
     io.out.write(f"report: {done.index_html}\n")
+    if after is not None:
+        after(suite)
     return suite.exit_status
