@@ -171,8 +171,7 @@ print("done")
 
 
 def test_two_processes_write_at_once(tmp_path):
-    store = tmp_path / "shared.sqlite"
-    open_store(store).close()
+    store = tmp_path / "shared.sqlite"  # made by whichever shard comes first
     reports = tmp_path / "reports.json"
     reports.write_text(json.dumps(night_reports()))
     n = 40
@@ -207,3 +206,22 @@ def test_text_summary_of_an_empty_range(cli, tmp_path):
     r = cli("history", "report", "--history", str(store), "--text", "--since", "2030-01-01")
     assert r.status == 0 and r.out == "callgen history: no night recorded in this range\n"
     assert render_text(build_history([])) == r.out
+
+
+@pytest.mark.integration
+def test_a_real_run_records_its_night(cli, tmp_path):
+    """`run --history` on a real call: the figures come from its capture, the revision from git."""
+    store = tmp_path / "h.sqlite"
+    scenario = Path(__file__).parent.parent / "scenarios" / "basic_call.yaml"
+    r = cli("run", str(scenario), "-o", str(tmp_path / "out"), "--history", str(store), "--json", str(tmp_path / "r.json"))
+    assert r.status == 0, r.out + r.err
+    assert "history: 1 scenario runs recorded as night" in r.out
+    with open_store(store) as s:
+        (row,) = s.results()
+    data = json.loads((tmp_path / "r.json").read_text())["results"][0]
+    head = subprocess.run(["git", "-C", str(scenario.parent), "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    assert row.entry.revision.split("+")[0] == head
+    assert row.entry.verdict is Verdict.PASS and row.entry.setup_ms and row.entry.setup_ms > 0
+    assert len(row.entry.legs) == len(data["summary"]["rtp_streams"]) == 2
+    assert {leg.mos for leg in row.entry.legs} == {s["mos"] for s in data["summary"]["rtp_streams"]}

@@ -72,6 +72,11 @@ def _fmt(value: float, unit: str, span: float | None = None) -> str:
     return f"{value:.{decimals}f}" + (f" {unit}" if unit else "")
 
 
+def _point(value: float, unit: str) -> str:
+    """One night's value as its hover shows it: MOS to two decimals, times to 0.1 ms."""
+    return f"{value:.1f} {unit}" if unit else f"{value:.2f}"
+
+
 def trend_svg(title: str, nights: Sequence[str], values: Sequence[float | None], unit: str,
               fixed: tuple[float, float] | None = None) -> str:
     """A line over the nights with both axes labelled: y the value range, x first/last night."""
@@ -108,7 +113,7 @@ def trend_svg(title: str, nights: Sequence[str], values: Sequence[float | None],
         out.append(f'<polyline class="line" points="{path}"/>')
     for i, v in points:
         out.append(f'<circle class="dot" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5">'
-                   f'<title>{esc(nights[i])}: {esc(_fmt(v, unit))}</title></circle>')
+                   f'<title>{esc(nights[i])}: {esc(_point(v, unit))}</title></circle>')
     out.append("</svg>")
     return "".join(out)
 
