@@ -43,6 +43,15 @@ def test_one_result_keeps_verdict_setup_time_and_legs():
     assert failing.failed_checks == ("call1.final_code: expected 486, seen 200",)
 
 
+def test_pesq_belongs_to_the_leg_its_receiver_heard():
+    data = recorded("pass")
+    data["checks"].append({"name": "call1.audio[bob].pesq", "passed": True, "expected": "PESQ MOS-LQO >= 3",
+                           "seen": "PESQ MOS-LQO 3.87 (wb, speex/16000), reference found at 0.10 s (correlation 0.93)",
+                           "reason": "", "evidence": "recording"})
+    legs = {leg.leg: leg.pesq for leg in scenario_night(data).legs}
+    assert legs == {"call1 alice→bob": 3.87, "call1 bob→alice": None}
+
+
 def test_three_nights_read_back_with_findings(cli, tmp_path):
     store = tmp_path / "h.sqlite"
     record_all(cli, store, write_nights(tmp_path))

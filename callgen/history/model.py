@@ -20,6 +20,7 @@ MAX_TEXT = 300  #: characters kept of one failed check or error line
 MAX_LEGS = 32  #: media legs kept per scenario run
 
 _PESQ = re.compile(r"PESQ MOS-LQO (\d+(?:\.\d+)?)")
+_PESQ_CHECK = re.compile(r"^(call\d+)\.audio\[(.+)\]\.pesq$")
 
 
 @dataclass(frozen=True)
@@ -108,14 +109,14 @@ def _owners(flow: CallFlow) -> dict[str, str]:
     return owners
 
 
-def _pesq_by_call(checks: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """``callN`` -> PESQ MOS-LQO, from the ``callN.audio….pesq`` checks' seen text."""
-    out: dict[str, float] = {}
+def _pesq_by_receiver(checks: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], float]:
+    """(``callN``, receiver) -> PESQ MOS-LQO, from the ``callN.audio[receiver].pesq`` checks' seen text."""
+    out: dict[tuple[str, str], float] = {}
     for c in checks:
-        name = str(c.get("name", ""))
-        found = _PESQ.search(str(c.get("seen", ""))) if name.endswith(".pesq") else None
-        if found:
-            out[name.split(".", 1)[0]] = float(found.group(1))
+        name = _PESQ_CHECK.match(str(c.get("name", "")))
+        found = _PESQ.search(str(c.get("seen", ""))) if name else None
+        if name and found:
+            out[(name.group(1), name.group(2))] = float(found.group(1))
     return out
 
 
@@ -130,7 +131,7 @@ def legs_of(result: ScenarioResult) -> tuple[LegMetric, ...]:
         return (LegMetric("all calls (median)", None, _number(loss.get("p50")), _number(jitter.get("p50")), None, None),)
     flows = result.flows
     by_call = {f.call_id: f for f in flows}
-    pesq = _pesq_by_call([c.to_dict() for c in result.checks])
+    pesq = _pesq_by_receiver([c.to_dict() for c in result.checks])
     streams = summary.get("rtp_streams")
     legs: list[LegMetric] = []
     for s in streams if isinstance(streams, list) else ():
@@ -143,9 +144,8 @@ def legs_of(result: ScenarioResult) -> tuple[LegMetric, ...]:
         label = f"{call} {owners.get(src, src)}→{owners.get(dst, dst)}"
         expected, lost = _number(s.get("expected")), _number(s.get("lost"))
         loss = round(100.0 * lost / expected, 3) if expected and lost is not None else None
-        receiver = owners.get(dst)
         legs.append(LegMetric(label, str(s["codec"]) if s.get("codec") else None, loss, _number(s.get("jitter_ms_mean")),
-                              _number(s.get("mos")), pesq.get(call) if receiver else None))
+                              _number(s.get("mos")), pesq.get((call, owners.get(dst, "")))))
     legs.sort(key=lambda leg: leg.leg)
     return tuple(legs[:MAX_LEGS])
 
