@@ -90,8 +90,8 @@ def test_junit_validates_and_carries_everything(tmp_path):
     assert (ts.get("tests"), ts.get("failures"), ts.get("errors"), ts.get("skipped")) == ("4", "1", "1", "0")
     assert ts.get("time") == "6.750" and ts.get("timestamp") and ts.get("hostname")
     cases = {c.get("name"): c for c in ts.findall("testcase")}
-    assert cases["basic call"].get("classname") == "callgen.basic"
-    assert cases["srtp"].get("classname") == "callgen.sec_rtp"
+    assert cases["basic call"].get("classname") == "callgen.lib"  # the library folder is the class
+    assert cases["srtp"].get("classname") == "callgen.lib"
     assert cases["basic call"].get("time") == "1.250"
     fail = cases["dtmf"].find("failure")
     assert 'dtmf.received[bob]: expected "123", seen "12"' in fail.get("message")
@@ -107,7 +107,19 @@ def test_junit_validates_and_carries_everything(tmp_path):
     assert len(flaky.findall("flakyFailure")) == 1
     assert "flaky=true" in flaky.find("system-out").text
     props = {(p.get("name"), p.get("value")) for p in ts.findall("properties/property")}
-    assert ("flaky", "callgen.flaky::flaky one") in props
+    assert ("flaky", "callgen.lib::flaky one") in props
+
+
+def test_junit_class_is_the_library_folder_else_the_first_tag(tmp_path):
+    """Jenkins groups test cases by class: one class per library folder, not one per scenario."""
+    results = (ScenarioResult("a", "library/sip.v2/a.yaml", Verdict.PASS, 1.0, tags=("smoke",)),
+               ScenarioResult("b", "library/sip.v2/b.yaml", Verdict.FAIL, 1.0, (CheckResult("c", False, "1", "2"),)),
+               ScenarioResult("c", "c.yaml", Verdict.PASS, 1.0, tags=("nightly", "srtp")),
+               ScenarioResult("d", "d.yaml", Verdict.PASS, 1.0))
+    path = write_junit(SuiteResult(results, 4.0, 1, started="2025-01-01T10:00:00+00:00"), tmp_path / "j.xml")
+    SCHEMA.validate(str(path))
+    classes = {tc.get("name"): tc.get("classname") for tc in ET.parse(path).getroot().iter("testcase")}
+    assert classes == {"a": "callgen.sip_v2", "b": "callgen.sip_v2", "c": "callgen.nightly", "d": "callgen"}
 
 
 def test_schema_is_strict_enough_to_catch_mistakes(tmp_path):
@@ -202,8 +214,8 @@ def test_merge_junit_shards(tmp_path):
     ts = ET.parse(res.output).getroot().find("testsuite")
     assert (ts.get("tests"), ts.get("failures"), ts.get("errors"), ts.get("time")) == ("4", "1", "1", "4.000")
     assert [t.get("name") for t in ts.findall("testcase")] == ["a", "a", "b", "c"]
-    assert res.duplicates == ("callgen.a::a",)
-    assert ("duplicate", "callgen.a::a") in {(p.get("name"), p.get("value")) for p in ts.iter("property")}
+    assert res.duplicates == ("callgen.l::a",)
+    assert ("duplicate", "callgen.l::a") in {(p.get("name"), p.get("value")) for p in ts.iter("property")}
 
 
 def test_merge_json_shards(tmp_path):
@@ -246,7 +258,26 @@ def test_merge_reports_subcommand(tmp_path):
     streams = argparse.Namespace(out=io.StringIO(), err=io.StringIO())
     assert args.func(args, streams) == 0
     assert "2 junit reports, 2 tests" in streams.out.getvalue()
-    assert "callgen.a::a is reported by more than one shard" in streams.err.getvalue()
+    assert "callgen.l::a is reported by more than one shard" in streams.err.getvalue()
+
+
+@pytest.mark.parametrize("suffix", [".xml", ".json"])
+def test_merge_reports_exit_status_says_whether_the_merge_holds_failures(cli, tmp_path, suffix):
+    from callgen.reports.jsonreport import write_json
+
+    def shard(name, *results):
+        suite = SuiteResult(tuple(results), 2.0, 1, started="2025-01-01T10:00:00+00:00")
+        return str(write_junit(suite, tmp_path / (name + suffix)) if suffix == ".xml" else write_json(suite, tmp_path / (name + suffix)))
+
+    good = shard("good", ScenarioResult("a", "/l/a.yaml", Verdict.PASS, 1.0),
+                 ScenarioResult("f", "/l/f.yaml", Verdict.FLAKY, 1.0, attempts=2))
+    bad = shard("bad", ScenarioResult("b", "/l/b.yaml", Verdict.FAIL, 1.0, (CheckResult("c", False, "1", "2"),)))
+    broken = shard("broken", ScenarioResult("e", "/l/e.yaml", Verdict.ERROR, 1.0, error="boom"))
+    assert cli("merge-reports", "-o", str(tmp_path / ("ok" + suffix)), good).status == 0
+    for other in (bad, broken):
+        r = cli("merge-reports", "-o", str(tmp_path / ("all" + suffix)), good, other)
+        assert r.status == 1, r.err
+        assert "1 failed" in r.out or "1 error" in r.out
 
 
 def test_terminal_text_has_no_control_characters(tmp_path):

@@ -151,10 +151,10 @@ def legs_of(result: ScenarioResult) -> tuple[LegMetric, ...]:
 
 
 def class_of(result: ScenarioResult) -> str:
-    """The library folder of the scenario file, else its first tag, else "callgen"."""
-    parent = result.file.replace("\\", "/").rsplit("/", 1)[0] if "/" in result.file else ""
-    folder = parent.rstrip("/").rsplit("/", 1)[-1] if parent else ""
-    return folder or (result.tags[0] if result.tags else "callgen")
+    """The library folder of the scenario file, else its first tag, else "callgen" (JUnit's class)."""
+    from callgen.reports.junit import classname_of
+
+    return classname_of(result.file, result.tags).removeprefix("callgen.")
 
 
 def scenario_night(data: Mapping[str, Any], revision: str = "") -> ScenarioNight:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from callgen.errors import InfrastructureError, UsageError
+from callgen.errors import ExitStatus, InfrastructureError, UsageError
 from callgen.reports import publish
 from callgen.reports.keep import KEEP_CHOICES
 from callgen.reports.merge import merge_reports
@@ -42,8 +42,10 @@ def merge_command(args: argparse.Namespace, io: Any) -> int:
     res = merge_reports(args.inputs, args.output)
     for dup in res.duplicates:
         print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
-    print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests -> {res.output}", file=io.out)
-    return 0
+    print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests, {res.failed} failed, {res.errors} error"
+          f" -> {res.output}", file=io.out)
+    # a nightly job gates on the merged report as it would on one run: failures exit 1
+    return int(ExitStatus.CHECKS_FAILED) if res.failed or res.errors else 0
 
 
 def prepare_dir(path: Path, what: str) -> None:
