@@ -18,7 +18,7 @@ def _validate(args: argparse.Namespace, io: IO) -> int:
 
     pjsua = find_pjsua(None, required=False)  # codec names are checked against it
     bad = 0
-    for f in args.files:
+    for f in _scenario_files(args.files):
         try:  # no Kubernetes lookups while validating: targets get a placeholder
             s = load_checked(Path(f), pjsua, resolver=placeholder_target)
         except ScenarioErrors as exc:
@@ -33,6 +33,25 @@ def _validate(args: argparse.Namespace, io: IO) -> int:
         else:
             print(f"{f}: ok ({s.name}: {len(s.agents)} agents, {len(s.calls)} calls)", file=io.out)
     return int(ExitStatus.INVALID_INPUT) if bad else 0
+
+
+def _scenario_files(paths: list[str]) -> list[str]:
+    """Files as given; folders and globs expanded as ``run`` expands them."""
+    import glob
+
+    from callgen.suite.execute import collect
+
+    out: list[str] = []
+    for raw in paths:
+        if not (Path(raw).is_dir() or glob.has_magic(raw)):
+            out.append(raw)
+            continue
+        found = collect([raw])
+        if not found:
+            raise UsageError(f"no scenario file found in {raw}")
+        here = Path.cwd()
+        out += [str(p.relative_to(here)) if p.is_relative_to(here) else str(p) for p in found]
+    return out
 
 
 def _render(args: argparse.Namespace, io: IO) -> int:
@@ -175,8 +194,9 @@ def _share_option(option: str, text: str | None, from_env: bool) -> tuple[int, i
 
 def register_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check scenario files against the schema; run nothing",
-                       description="Validate scenario files; print one line per problem (file:line: key: message).")
-    p.add_argument("files", nargs="+", metavar="FILE")
+                       description="Validate scenario files (files, directories, globs, as run takes them); "
+                                   "print one line per problem (file:line: key: message).")
+    p.add_argument("files", nargs="+", metavar="PATH")
     p.set_defaults(func=_validate)
 
 

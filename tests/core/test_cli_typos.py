@@ -41,3 +41,25 @@ def test_nested_subcommands_get_their_own_usage(cli, capsys, argv, usage, hint):
 def test_nothing_close_suggests_nothing(cli, capsys):
     assert cli("zzzzzz").status == 2
     assert "did you mean" not in capsys.readouterr().err
+
+
+def test_validate_accepts_a_folder_like_run(cli):
+    r = cli("validate", str(SCENARIOS))
+    assert r.status == 0, r.err
+    listed = sorted(line.split(": ok")[0] for line in r.out.splitlines())
+    run = cli("run", str(SCENARIOS), "--list")
+    assert len(listed) == len(run.out.strip().splitlines()) > 5
+    assert all(line.endswith((".yaml", ".yml")) for line in listed)
+
+
+def test_validate_folder_reports_each_bad_file_and_exits_2(cli, tmp_path):
+    (tmp_path / "good.yaml").write_text((SCENARIOS / "basic_call.yaml").read_text())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.yaml").write_text("name: x\nagents: {}\ncalls: []\nbogus: 1\n")
+    r = cli("validate", str(tmp_path))
+    assert r.status == 2
+    assert "good.yaml: ok" in r.out and "bad.yaml" in r.err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli("validate", str(empty))
+    assert r.status == 2 and "no scenario file found" in r.err
