@@ -67,6 +67,16 @@ def test_format_scenario_lists_checks_and_ladder():
     assert "alice <- bob 200 OK" in text
 
 
+def test_single_scenario_lists_failed_checks_before_passed_ones():
+    checks = tuple(CheckResult(f"p{i}", True, "1", "1") for i in range(8))
+    checks = checks[:5] + (CheckResult("bad", False, "486", "200"),) + checks[5:]
+    text = format_scenario(ScenarioResult("x", "/x.yaml", Verdict.FAIL, 1.0, checks))
+    lines = [line.strip() for line in text.splitlines()]
+    start = lines.index("checks: 1 of 9 failed")
+    assert lines[start + 1] == "FAIL bad: expected 486, seen 200"
+    assert [line.split(":")[0] for line in lines[start + 2:start + 10]] == [f"PASS p{i}" for i in range(8)]
+
+
 def test_format_summary_table(tmp_path):
     text = format_summary(make_suite(tmp_path))
     lines = text.splitlines()
@@ -328,3 +338,7 @@ def test_run_suite_command_end_to_end_with_fakes(tmp_path):
     assert "\nb         FAIL" in streams.out.getvalue() and "k: expected 1, seen 2" in streams.out.getvalue()
     assert sorted(p.name for p in out.iterdir()) == ["b", "index.html", "junit.xml", "summary.md"]
     SCHEMA.validate(str(out / "junit.xml"))
+    # the failing scenario's own page is named, so the reader goes straight to it
+    page = out / "b" / "report.html"
+    assert page.is_file() and f"FAIL b: {page}\n" in streams.out.getvalue()
+    assert "PASS a:" not in streams.out.getvalue()

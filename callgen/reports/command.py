@@ -18,7 +18,8 @@ from callgen.errors import ExitStatus, InfrastructureError, UsageError
 from callgen.reports import publish
 from callgen.reports.keep import KEEP_CHOICES
 from callgen.reports.merge import merge_reports
-from callgen.reports.text import format_scenario, format_summary
+from callgen.reports.index import PAGE_NAME, failures_first
+from callgen.reports.text import failing_pages, format_scenario, format_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -162,6 +163,7 @@ def run_suite_command(
     io.out.write(format_summary(suite))
     done = publish(suite, out_dir, junit=args.junit, json_path=args.json_report, keep=args.keep)
     io.out.write(f"report: {done.index_html}\n")
+    io.out.write(failing_pages(failures_first(suite.results), out_dir, PAGE_NAME))
     if after is not None:
         after(suite)
     return suite.exit_status

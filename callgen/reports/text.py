@@ -8,6 +8,7 @@ that is what a reader needs to decide whether the system or the scenario is wron
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
@@ -61,8 +62,11 @@ def format_scenario(result: ScenarioResult) -> str:
     if result.error:
         lines.append(f"  error: {one_line(result.error)}")
     if result.checks:
-        lines.append("  checks:")
-        lines.extend(f"    {check_line(c)}" for c in result.checks)
+        failed = result.failed_checks
+        n = len(result.checks)
+        lines.append(f"  checks: {len(failed)} of {n} failed" if failed else f"  checks: all {n} passed")
+        # the failures first: 20-30 PASS lines must not hide the one FAIL
+        lines.extend(f"    {check_line(c)}" for c in failed + tuple(c for c in result.checks if c.passed))
     for att in result.summary.get("failed_attempts", ()):
         lines.append(f"  attempt {att.get('attempt')}: {str(att.get('verdict', '')).upper()}"
                      + (f" - {one_line(att['error'])}" if att.get("error") else ""))
@@ -73,6 +77,19 @@ def format_scenario(result: ScenarioResult) -> str:
         lines.append("  SIP ladder:")
         lines.extend(f"    {clean_line(line)}" for line in result.ladder)
     return "\n".join(lines) + "\n"
+
+
+def failing_pages(results: Sequence[ScenarioResult], out_dir: Path, page_name: str) -> str:
+    """``FAIL name: path/report.html`` for every scenario that did not plainly pass and has a page."""
+    lines = []
+    for r in results:
+        if r.verdict is Verdict.PASS or not r.artefacts:
+            continue
+        folder = Path(r.artefacts)
+        page = (folder if folder.is_absolute() else out_dir / folder) / page_name
+        if page.is_file():
+            lines.append(f"{r.verdict.value.upper()} {one_line(r.name)}: {page}")
+    return "".join(line + "\n" for line in lines)
 
 
 def _problems(result: ScenarioResult) -> list[str]:
