@@ -159,7 +159,9 @@ def _progress_line(io: IO):
         return None
 
     def show(text: str) -> None:
-        io.err.write("\r" + text + ("" if text.endswith("\n") else "\033[K"))
+        # clear to the end of the line before any newline: a shorter line leaves nothing behind
+        final = text.endswith("\n")
+        io.err.write("\r" + text.rstrip("\n") + "\033[K" + ("\n" if final else ""))
         io.err.flush()
 
     return show
