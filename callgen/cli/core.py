@@ -48,7 +48,8 @@ def _scenario_files(paths: list[str]) -> list[str]:
             continue
         found = collect([raw])
         if not found:
-            raise UsageError(f"no scenario file found in {raw}")
+            raise UsageError(f"{raw}: no scenario file found in the folder" if Path(raw).is_dir()
+                             else f"{raw}: the pattern matches no scenario file")
         here = Path.cwd()
         out += [str(p.relative_to(here)) if p.is_relative_to(here) else str(p) for p in found]
     return out

@@ -62,4 +62,4 @@ def test_validate_folder_reports_each_bad_file_and_exits_2(cli, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     r = cli("validate", str(empty))
-    assert r.status == 2 and "no scenario file found" in r.err
+    assert r.status == 2 and r.err.strip() == f"callgen: error: {empty}: no scenario file found in the folder"
