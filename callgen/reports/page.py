@@ -21,7 +21,7 @@ from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1400px}
 h1{margin:.2em 0}h2{margin:.2em 0;font-size:1.3em}h3{font-size:1.05em;margin:1em 0 .3em}
-table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#f2f2f2;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.media{font-size:.92em}table.media td{white-space:nowrap;overflow-wrap:normal}table.media tr.tl td{border-top:none;padding-left:2em}
 table.index td:last-child{white-space:nowrap}
@@ -341,6 +341,12 @@ def failure_html(result: ScenarioResult, anchor: str) -> Iterable[str]:
 # --------------------------------------------------------------------------- the section
 
 
+def check_name_html(name: str) -> str:
+    """A check name that may wrap after its dots and before a bracket, never inside a word
+    (``overflow-wrap:anywhere`` made "no_plain_r tp")."""
+    return esc(name).replace(".", ".<wbr>").replace("[", "<wbr>[")
+
+
 def checks_table(checks: Sequence[CheckResult]) -> Iterable[str]:
     if not checks:
         return
@@ -348,7 +354,7 @@ def checks_table(checks: Sequence[CheckResult]) -> Iterable[str]:
            "<th>seen</th><th>reason</th><th>evidence</th></tr>")
     for c in checks:
         cls = "pass" if c.passed else "fail"
-        yield (f'<tr><td>{esc(c.name)}</td><td class="{cls}">{"PASS" if c.passed else "FAIL"}</td><td>{esc(c.expected)}</td>'
+        yield (f'<tr><td>{check_name_html(c.name)}</td><td class="{cls}">{"PASS" if c.passed else "FAIL"}</td><td>{esc(c.expected)}</td>'
                f"<td>{esc(c.seen)}</td><td>{esc(c.reason)}</td><td>{esc(c.evidence or '-')}</td></tr>")
     yield "</table>"
 
