@@ -34,3 +34,16 @@ def test_run_page_shows_no_unset_finding():
 def test_summary_md_shows_no_unset_finding(tmp_path):
     md = render_markdown(SuiteResult((with_unset_findings(),), 1.0, 1, started="2026-12-01T02:00:00+00:00"), tmp_path)
     assert "None" not in md and "| truncated |" not in md and "| skipped |" not in md
+
+
+def test_a_reason_that_restates_expected_and_seen_is_not_repeated():
+    from callgen.reports.text import check_line
+    from callgen.verdict.result import CheckResult
+
+    same = CheckResult("call1.final_code", False, "486", "200", "expected 486, the capture shows 200", "capture")
+    assert check_line(same) == "FAIL call1.final_code: expected 486, seen 200 [capture]"
+    more = CheckResult("call1.dtmf", False, "1234", "124", "digit 3 missing", "capture")
+    assert check_line(more) == "FAIL call1.dtmf: expected 1234, seen 124 (digit 3 missing) [capture]"
+    page = render_run_page(replace(with_unset_findings(), checks=(same,)), None)
+    row = re.search(r'<table class="failed-checks">.*?</table>', page, re.S).group(0)
+    assert "the capture shows 200" not in row

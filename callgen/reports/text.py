@@ -17,12 +17,28 @@ if TYPE_CHECKING:
     from callgen.suite.execute import SuiteResult
 
 
+def added_reason(check: CheckResult) -> str:
+    """The check's reason, or "" when it only restates expected and seen
+    ("expected 486, the capture shows 200" beside "expected 486, seen 200")."""
+    reason = check.reason.strip()
+    expected, seen = str(check.expected).strip(), str(check.seen).strip()
+    if reason and expected and seen and expected in reason and seen in reason:
+        words = re.findall(r"\w+", reason.replace(expected, " ").replace(seen, " "))
+        if all(w.lower() in _FILLER for w in words):
+            return ""
+    return reason
+
+
+_FILLER = {"expected", "the", "capture", "shows", "showed", "seen", "saw", "got", "but", "log", "logs", "pjsua"}
+
+
 def check_line(check: CheckResult) -> str:
     """``PASS name: expected X, seen Y (reason) [evidence]`` on one line."""
     mark = "PASS" if check.passed else "FAIL"
     line = f"{mark} {check.name}: expected {check.expected}, seen {check.seen}"
-    if check.reason:
-        line += f" ({check.reason})"
+    reason = added_reason(check)
+    if reason:
+        line += f" ({reason})"
     if check.evidence:
         line += f" [{check.evidence}]"
     return one_line(line)
