@@ -47,3 +47,17 @@ def test_a_reason_that_restates_expected_and_seen_is_not_repeated():
     page = render_run_page(replace(with_unset_findings(), checks=(same,)), None)
     row = re.search(r'<table class="failed-checks">.*?</table>', page, re.S).group(0)
     assert "the capture shows 200" not in row
+
+
+def test_load_figures_carry_their_unit_and_a_sane_rounding():
+    load = {"attempted": 30, "answered": 23, "asr_pct": 76.667, "proven": 30, "proven_pct": 100.0,
+            "final_codes": {"200": 23, "486": 7}, "setup_ms": {"p50": 1.2, "p95": 3.4, "p99": 3.9, "max": 4.0},
+            "concurrency_max": 11, "dtmf_proven_pct": 100.0, "active_per_second": [], "cps_per_second": []}
+    r = replace(with_unset_findings(), summary={"load": load})
+    page = render_run_page(r, None)
+    table = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", page))
+    assert table["answered (ASR)"] == "23 (76.7%)"
+    assert table["proven from the capture"] == "30 (100.0%)"
+    assert table["DTMF proven"] == "100.0%"
+    r = replace(r, summary={"load": {**load, "dtmf_proven_pct": None}})
+    assert dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", render_run_page(r, None)))["DTMF proven"] == "no DTMF sent"

@@ -392,17 +392,24 @@ def bars_svg(title: str, values: Sequence[float], x_label: str, unit: str = "", 
             f'<text x="40" y="{height - 4}" font-size="11">{esc(x_label)}</text></svg></figure>')
 
 
+def pct_text(value: Any, none: str = "n/a") -> str:
+    """A percentage to one decimal with its sign ("76.7%"), ``none`` when not measured."""
+    number = _num(value)
+    return f"{number:.1f}%" if number is not None else none
+
+
 def load_html(result: ScenarioResult) -> Iterable[str]:
     """A load run at a glance: its figures, calls up and calls started per second, setup times."""
     load = result.summary.get("load")
     if not isinstance(load, Mapping):
         return
     setup = load.get("setup_ms") if isinstance(load.get("setup_ms"), Mapping) else {}
-    rows = [("calls attempted", load.get("attempted")), ("answered (ASR)", f"{load.get('answered')} ({load.get('asr_pct')}%)"),
-            ("proven from the capture", f"{load.get('proven')} ({load.get('proven_pct')}%)"),
+    rows = [("calls attempted", load.get("attempted")), ("answered (ASR)", f"{load.get('answered')} ({pct_text(load.get('asr_pct'))})"),
+            ("proven from the capture", f"{load.get('proven')} ({pct_text(load.get('proven_pct'))})"),
             ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.get("final_codes") or {}).items())),
             ("setup ms p50 / p95 / p99 / max", " / ".join(str(setup.get(k)) for k in ("p50", "p95", "p99", "max"))),
-            ("calls up at once (max)", load.get("concurrency_max")), ("DTMF proven", load.get("dtmf_proven_pct"))]
+            ("calls up at once (max)", load.get("concurrency_max")),
+            ("DTMF proven", pct_text(load.get("dtmf_proven_pct"), "no DTMF sent"))]
     yield "<h3>Load</h3><table class=\"load\">" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
     yield bars_svg("calls up", [float(v) for v in load.get("active_per_second") or ()], "seconds into the run")
     yield bars_svg("calls started per second", [float(v) for v in load.get("cps_per_second") or ()], "seconds into the run", " cps")
