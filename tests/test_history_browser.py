@@ -26,9 +26,9 @@ def page(tmp_path_factory):
 
 
 def _row(dom: str, scenario: str) -> str:
-    found = re.search(rf'<tr id="s-{scenario}".*?</tr>', dom, re.S)
-    assert found, f"no row for {scenario}"
-    return found.group(0)
+    rows = [part for part in dom.split('<tr id="s-')[1:] if part.startswith(f'{scenario}"')]
+    assert len(rows) == 1, f"no row for {scenario}"
+    return rows[0]
 
 
 def test_failing_then_passing_scenario_over_three_nights(page, tmp_path):
@@ -46,6 +46,10 @@ def test_failing_then_passing_scenario_over_three_nights(page, tmp_path):
         assert svg.count('class="axis"') == 2
         assert re.findall(r'class="xtick"[^>]*>([^<]+)<', svg) == list(NIGHTS)
         assert len(re.findall(r'class="ytick"[^>]*>[^<]+<', svg)) >= 2
+    legs = re.search(r'<details class="legs">.*?</details>', row, re.S).group(0)
+    assert "media of 2026-12-02" in legs
+    cells = re.findall(r"<tr><td>(call1 [^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>[^<]+</td><td>([^<]+)</td><td>([^<]+)</td>", legs)
+    assert cells == [("call1 alice→bob", "speex/16000", "0.0", "4.10", "–"), ("call1 bob→alice", "speex/16000", "0.0", "4.10", "–")]
     mos = re.search(r'data-metric="MOS \(E-model\)".*?</svg>', row, re.S).group(0)
     assert re.findall(r"<title>([^<]+)</title>", mos) == [f"{NIGHTS[0]}: 3.10", f"{NIGHTS[1]}: 3.40", f"{NIGHTS[2]}: 4.10"]
     assert re.findall(r'class="ytick"[^>]*>([^<]+)<', mos) == ["1.0", "2.8", "4.5"]  # MOS on its fixed 1 to 4.5 scale

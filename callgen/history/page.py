@@ -129,13 +129,31 @@ def _findings_html(title: str, cls: str, findings: Sequence[Finding]) -> Iterabl
     yield "</ul>"
 
 
+def _num(value: float | None, fmt: str) -> str:
+    return format(value, fmt) if value is not None else "–"
+
+
+def _legs_html(cell: Cell | None) -> str:
+    """The last night's media legs (loss, jitter, MOS, PESQ) in a collapsed table."""
+    if cell is None or not cell.legs:
+        return ""
+    rows = "".join(f"<tr><td>{esc(leg.leg)}</td><td>{esc(leg.codec or '–')}</td><td>{_num(leg.loss_pct, '.1f')}</td>"
+                   f"<td>{_num(leg.jitter_ms, '.2f')}</td><td>{_num(leg.mos, '.2f')}</td><td>{_num(leg.pesq, '.2f')}</td></tr>"
+                   for leg in cell.legs)
+    revision = f" · library {esc(cell.revision)}" if cell.revision else ""
+    return (f'<details class="legs"><summary><small>media of {esc(cell.night)}{revision}</small></summary>'
+            '<table><tr><th>leg</th><th>codec</th><th>loss %</th><th>jitter ms</th><th>MOS</th><th>PESQ</th></tr>'
+            f"{rows}</table></details>")
+
+
 def _row_html(row: Row, nights: Sequence[str]) -> Iterable[str]:
     last = row.last
     verdict = last.verdict.value if last else "notrun"
     yield f'<tr id="s-{esc(row.scenario)}" class="scenario {verdict}-row">'
     yield (f'<td><b>{esc(row.scenario)}</b><br><small>{esc(row.klass)} · <code>{esc(row.file)}</code></small>'
            f'<br><span class="{verdict}">{esc(verdict.upper() if last else "not run last night")}</span>'
-           + (f'<br><small>{esc(last.reason)}</small>' if last and last.reason else "") + "</td>")
+           + (f'<br><small>{esc(last.reason)}</small>' if last and last.reason else "")
+           + _legs_html(last) + "</td>")
     yield f"<td>{strip_svg(row, nights)}</td>"
     setups = [c.setup_ms if c else None for c in row.cells]
     moses = [c.mos if c else None for c in row.cells]

@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
+from callgen.history.model import LegMetric
 from callgen.history.store import StoredResult
 from callgen.verdict.result import Verdict
 
@@ -30,6 +31,7 @@ class Cell:
     failed_checks: tuple[str, ...]
     error: str
     revision: str
+    legs: tuple[LegMetric, ...] = ()  #: the worst run's media legs
 
     @property
     def reason(self) -> str:
@@ -98,6 +100,7 @@ def _cell(night: str, runs: Sequence[StoredResult]) -> Cell:
         failed_checks=worst.entry.failed_checks,
         error=worst.entry.error,
         revision=worst.entry.revision,
+        legs=worst.entry.legs,
     )
 
 
