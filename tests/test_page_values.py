@@ -61,3 +61,15 @@ def test_load_figures_carry_their_unit_and_a_sane_rounding():
     assert table["DTMF proven"] == "100.0%"
     r = replace(r, summary={"load": {**load, "dtmf_proven_pct": None}})
     assert dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", render_run_page(r, None)))["DTMF proven"] == "no DTMF sent"
+
+
+def test_the_dtmf_digit_that_differs_is_marked():
+    from callgen.verdict.result import CheckResult
+
+    dtmf = CheckResult("call1.dtmf", False, "digits 1234 at bob", "digits 1244 (rfc4733)",
+                       "expected 1234, the capture shows 1244", "capture")
+    missing = CheckResult("call2.dtmf", False, "digits 1234# at bob", "digits 124# (rfc4733)", "", "capture")
+    page = render_run_page(replace(with_unset_findings(), checks=(dtmf, missing)), None)
+    table = re.search(r'<table class="failed-checks">.*?</table>', page, re.S).group(0)
+    assert "digits 12<mark>4</mark>4 (rfc4733)" in table and "digit 3: 3 expected, 4 seen" in table
+    assert "digits 12<mark>‸</mark>4# (rfc4733)" in table and "digit 3: 3 missing" in table

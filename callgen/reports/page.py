@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
+from callgen.reports.digits import marked_seen
 from callgen.reports.text import added_reason
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
@@ -331,8 +332,10 @@ def failure_html(result: ScenarioResult, anchor: str) -> Iterable[str]:
     if failed:
         yield '<table class="failed-checks"><tr><th>check</th><th>expected</th><th>seen</th><th>why</th><th>evidence</th></tr>'
         for c in failed:
-            yield (f"<tr><td>{esc(c.name)}</td><td>{esc(c.expected)}</td><td>{esc(c.seen)}</td>"
-                   f"<td>{esc(added_reason(c))}</td><td>{esc(c.evidence or '-')}</td></tr>")
+            seen, note = marked_seen(c) or (esc(c.seen), "")
+            why = "; ".join(esc(t) for t in (note, added_reason(c)) if t)
+            yield (f"<tr><td>{esc(c.name)}</td><td>{esc(c.expected)}</td><td>{seen}</td>"
+                   f"<td>{why}</td><td>{esc(c.evidence or '-')}</td></tr>")
         yield "</table>"
         for c in failed:
             yield from _evidence(c, result, anchor)
