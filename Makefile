@@ -53,6 +53,7 @@ clean:
 
 reference: setup
 	$(PY) scripts/schema_reference.py
+	$(PY) scripts/checks_reference.py
 
 library: setup
 	$(CALLGEN) run scenarios/ -j 2 --junit callgen-runs/junit.xml

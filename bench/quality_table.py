@@ -1,4 +1,4 @@
-"""Measure the README's call-quality table: one real call per codec (and SRTP setting).
+"""Measure the call-quality table (docs/call-quality.md): one real call per codec (and SRTP setting).
 
 For each row, bob (callee) plays ~9 s of espeak-ng speech, alice (caller) records it; the
 call lasts CALL_S seconds. Reported per row, from callgen's own checks: the E-model MOS of

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from callgen.cli.main import IO
+from callgen.console import IO
 from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
 
 

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from callgen.cli.main import IO
+from callgen.console import IO
 from callgen.errors import UsageError
 from callgen.run.signals import shielded, sigterm_as_interrupt
 

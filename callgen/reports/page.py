@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from callgen.verdict.ladder import CallFlow, FlowMessage
+from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.digits import marked_seen
 from callgen.reports.text import added_reason
@@ -426,8 +427,6 @@ def load_html(result: ScenarioResult) -> Iterable[str]:
 
 
 def _findings(result: ScenarioResult) -> Iterable[str]:
-    from callgen.reports.index import findings_rows
-
     s = result.summary
     rest = findings_rows({k: v for k, v in s.items() if k not in KNOWN_SUMMARY})
     if rest:
@@ -489,8 +488,6 @@ def html_document(title: str, body: Iterable[str]) -> str:
 
 def render_run_page(result: ScenarioResult, run_dir: Path | None, index_link: str = "") -> str:
     """The page of one run folder; file links are relative to ``run_dir``."""
-    from callgen.reports.index import RunFiles, run_files
-
     files = run_files(result, run_dir) if run_dir is not None else RunFiles("", (), "")
     body = [f'<p class="meta"><a href="{esc(index_link)}">run index</a></p>' if index_link else ""]
     body += list(scenario_section(result, "s0", files))

@@ -26,7 +26,6 @@ from callgen.scenario.model import (
     DtmfMethod,
     DtmfStep,
     HangupStep,
-    HoldStep,
     Impairment,
     Load,
     LoadExpect,
@@ -47,11 +46,11 @@ from callgen.scenario.model import (
     WaitStep,
 )
 from callgen.scenario.schema import schema_errors
+from callgen.scenario.steps import DEFAULT_WAIT_TIMEOUT, StepSource, parse_step
 from callgen.scenario.targets import Resolver, local_targets, resolve_target, target_variables
 from callgen.scenario.yamlsrc import SourceMap, load_yaml
 
 DEFAULT_TIMEOUT = 60.0
-DEFAULT_WAIT_TIMEOUT = 10.0
 DEFAULT_HANGUP_AFTER = 1.0
 #: Reference rates ``callgen.analysis.pesqscore`` resamples to 8/16 kHz with small ratios.
 PESQ_REFERENCE_RATES = (8000, 16000, 32000, 48000)
@@ -531,22 +530,5 @@ def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:
 
 
 def _step(path: tuple, spec: dict[str, Any], caller: str, parties: set[str], smap: SourceMap) -> Step:
-    if "wait" in spec:
-        return WaitStep(CallState(spec["wait"]), float(spec.get("timeout", DEFAULT_WAIT_TIMEOUT)))
-    if "pause" in spec:
-        return PauseStep(float(spec["pause"]))
-    if "dtmf" in spec:
-        by = _party(path + ("by",), spec.get("by", caller), parties, smap)
-        return DtmfStep(spec["dtmf"].upper(), DtmfMethod(spec.get("method", "rfc2833")), int(spec.get("pause_ms", 500)), by)
-    for key in ("hold", "unhold"):
-        if key in spec:
-            by = caller if spec[key] is True else spec[key]
-            return HoldStep(_party(path + (key,), by, parties, smap), release=key == "unhold")
-    by = caller if spec["hangup"] is True else spec["hangup"]
-    return HangupStep(_party(path + ("hangup",), by, parties, smap))
-
-
-def _party(path: tuple, name: str, parties: set[str], smap: SourceMap) -> str:
-    if name not in parties:
-        raise smap.error(path, f"'{name}' is not a party of this call ({', '.join(sorted(parties))})")
-    return name
+    """One step, parsed by its kind's entry in ``callgen.scenario.steps``."""
+    return parse_step(spec, StepSource(path, caller, frozenset(parties), smap))

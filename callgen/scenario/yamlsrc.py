@@ -23,7 +23,7 @@ from callgen.errors import ScenarioError
 
 KeyPath = tuple[str | int, ...]
 
-#: Input limits (documented in the README, "Input limits").  A scenario is a few
+#: Input limits (documented in docs/input-limits.md).  A scenario is a few
 #: kilobytes and a few hundred nodes; these bound time and memory for any file.
 MAX_BYTES = 256 << 10  #: file size (256 KiB); larger files are refused before reading them
 MAX_DEPTH = 64  #: nesting of mappings and lists

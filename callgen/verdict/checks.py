@@ -6,8 +6,8 @@ agents said is a second source used to cross-check, never the only one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
+from typing import Callable
 
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
 from callgen.errors import CallgenError
@@ -20,7 +20,6 @@ from callgen.verdict.media import (
     CallMedia,
     audio_checks,
     call_media,
-    check,
     dtmf_checks,
     first_invite,
     host_port,
@@ -29,18 +28,8 @@ from callgen.verdict.media import (
     srtp_checks,
     wire_codecs,
 )
-from callgen.scenario.model import Call, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport
-
-
-@dataclass(frozen=True)
-class Outcome:
-    checks: tuple
-    ladder: tuple[str, ...] = ()
-    summary: dict[str, Any] = field(default_factory=dict)
-    #: why the run cannot prove anything (a capture that died or dropped packets,
-    #: an agent that died): the run is an infrastructure error, whatever the checks say
-    infrastructure: tuple[str, ...] = ()
-    load_rows: tuple = ()  #: a load run's per-call rows (``callgen.verdict.load.LoadCallRow``)
+from callgen.verdict.result import Check, Outcome, check
+from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport, WaitStep
 
 
 def sip_source(d: Dialog) -> str:
@@ -95,7 +84,7 @@ def _msgs(d: Dialog, *, method: str | None = None, status_for: str | None = None
             yield m
 
 
-def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list[Check]:
     p = f"call{call.index + 1}"
     src = sip_source(d)
     checks = [check(f"{p}.invite", True, f"an INVITE from {call.caller}", f"INVITE {d.call_id}", evidence=src)]
@@ -107,7 +96,7 @@ def sip_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) ->
                      for c in _dialog_checks(p, scenario, evidence, call, d)]
 
 
-def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list[Check]:
     want = expected_final_code(scenario, call)
     seen = str(d.final_code) if d.final_code is not None else "no final response"
     checks = []
@@ -126,14 +115,14 @@ def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d
                             f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
     if answered:
         checks += _answered_checks(p, scenario, evidence, call, d, final)
-    elif any(isinstance(s, HangupStep) for s in call.steps) and d.final_code in (None, 487):
-        checks += _cancel_checks(p, d)
-    if any(isinstance(s, HoldStep) for s in call.steps):
-        checks += _hold_checks(p, call, d)
+    kinds = {type(s) for s in call.steps}
+    for kind, rule in STEP_CHECKS.items():  # each step kind the call has adds its checks once
+        if kind in kinds:
+            checks += rule(p, call, d, answered)
     return checks
 
 
-def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, final) -> list:
+def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d: Dialog, final) -> list[Check]:
     checks = []
     acks = list(_msgs(d, method="ACK"))
     checks.append(check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
@@ -158,7 +147,7 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
     return checks
 
 
-def _cancel_checks(p: str, d: Dialog) -> list:
+def _cancel_checks(p: str, d: Dialog) -> list[Check]:
     """Hanging up before the answer is a CANCEL, answered 200, and the INVITE ends 487.
     Before any provisional response no CANCEL may be sent (RFC 3261 9.1): then
     there is nothing to check here; the final code check says what came back."""
@@ -171,7 +160,7 @@ def _cancel_checks(p: str, d: Dialog) -> list:
                   f"{len(cancels)} CANCEL, {'200 OK' if ok else 'no 200 OK'} to it", "the call was not cancelled cleanly")]
 
 
-def _codec_check(p: str, want: str, d: Dialog, media: CallMedia):
+def _codec_check(p: str, want: str, d: Dialog, media: CallMedia) -> Check:
     """The SDP answer selected ``want``, and the audio that flowed either way is ``want``."""
     seen = "no SDP answer"
     a = d.answer.audio() if d.answer else None
@@ -191,7 +180,16 @@ def _codec_check(p: str, want: str, d: Dialog, media: CallMedia):
                  reason)
 
 
-def _hold_checks(p: str, call: Call, d: Dialog) -> list:
+def _no_checks(p: str, call: Call, d: Dialog, answered: bool) -> list[Check]:
+    return []
+
+
+def _hangup_checks(p: str, call: Call, d: Dialog, answered: bool) -> list[Check]:
+    """Answered, the BYE checks come with the answer (``_answered_checks``); before it a CANCEL."""
+    return _cancel_checks(p, d) if not answered and d.final_code in (None, 487) else []
+
+
+def _hold_checks(p: str, call: Call, d: Dialog, answered: bool = False) -> list[Check]:
     reinvites = [m for m in d.messages if m.method == "INVITE" and m.sdp is not None][1:]
     dirs = [(m.sdp.audio().direction if m.sdp.audio() else "?") for m in reinvites]
     out = []
@@ -205,6 +203,18 @@ def _hold_checks(p: str, call: Call, d: Dialog) -> list:
         out.append(check(f"{p}.unhold", ok, "a later re-INVITE with a=sendrecv", "re-INVITEs: " + (", ".join(dirs) or "none"),
                          "the hold was not released in the capture"))
     return out
+
+
+#: step model class (``callgen.scenario.steps``) -> the SIP checks a call with such a step gets
+#: (in this order, after the final code and the answer); tests/core/test_step_seam.py keeps it complete.
+#: Pauses feed the default RTP expectation (``_default_rtp``), DTMF steps the DTMF checks' method.
+STEP_CHECKS: dict[type, Callable[[str, Call, Dialog, bool], list[Check]]] = {
+    WaitStep: _no_checks,
+    PauseStep: _no_checks,
+    HangupStep: _hangup_checks,
+    DtmfStep: _no_checks,
+    HoldStep: _hold_checks,
+}
 
 
 def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
@@ -221,7 +231,7 @@ def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
     return None
 
 
-def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog) -> list:
+def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call, d: Dialog) -> list[Check]:
     p = f"call{call.index + 1}"
     media = call_media(analysis, d)
     out = []
@@ -244,7 +254,7 @@ def media_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
     return out
 
 
-def step_checks(evidence: Evidence) -> list:
+def step_checks(evidence: Evidence) -> list[Check]:
     """One check per recorded outcome, named by its kind (a second one of a name gets a number)."""
     out, used = [], {}
     for s in evidence.steps:
@@ -258,7 +268,7 @@ def step_checks(evidence: Evidence) -> list:
     return out
 
 
-def registration_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> list:
+def registration_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> list[Check]:
     """What the registrar answered each registering agent, seen in the capture."""
     out = []
     for agent in scenario.agents:
@@ -282,7 +292,7 @@ def registration_checks(scenario: Scenario, evidence: Evidence, analysis: Captur
     return out
 
 
-def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list[Check]:
     """pjsua's own account of the call must match the capture."""
     if d.final_code is None or d.final_code < 300:
         return []
@@ -312,7 +322,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
                        infrastructure=(f"the capture cannot be read: {exc}",))
     health, problems = run_health(evidence, analysis)
     dialogs = dialogs_of_calls(scenario, evidence, analysis)
-    checks: list = list(health)
+    checks: list[Check] = list(health)
     ladder: list[str] = []
     for call in scenario.calls:
         d = dialogs[call.index]
@@ -342,7 +352,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
 
 
-def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list, list[str]]:
+def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list[Check], list[str]]:
     """Is the capture the whole record of the run, and did every agent live to the end?
     Each problem is also a failed check naming what failed."""
     cap = evidence.capture

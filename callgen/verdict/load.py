@@ -19,8 +19,8 @@ from typing import Any
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
 from callgen.run.evidence import Evidence, LoadCallRecord
 from callgen.scenario.model import Load, Scenario
-from callgen.verdict.media import check, direction_summary, final_response, first_invite, media_addresses, sent_by
-from callgen.verdict.result import CheckResult
+from callgen.verdict.media import direction_summary, final_response, first_invite, media_addresses, sent_by
+from callgen.verdict.result import CheckResult, check
 
 #: failing calls named in a check's "seen" text, at most
 NAMED_CALLS = 10

@@ -16,16 +16,12 @@ from callgen.analysis.sip import STATIC_PT, info_dtmf
 from callgen.pjsua.driver import EventKind
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
-from callgen.verdict.result import CheckResult
+from callgen.verdict.result import CheckResult, check
 
 #: Shannon entropy (bits/byte) above which RTP payloads read as ciphertext; PCMA/PCMU
 #: speech and tones stay far below (silence ~1, tones ~4-6), AES-CM output is ~7.9+
 #: on samples of a few hundred bytes.
 CIPHER_ENTROPY = 7.0
-
-
-def check(name: str, ok: bool, expected: str, seen: str, reason: str = "", evidence: str = "capture") -> CheckResult:
-    return CheckResult(name=name, passed=ok, expected=expected, seen=seen, reason=reason if not ok else "", evidence=evidence)
 
 
 @dataclass(frozen=True)

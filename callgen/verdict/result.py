@@ -1,16 +1,21 @@
-"""Verdicts of a scenario run: the data that reports (text, JSON, JUnit) are made from.
+"""The verdict's core: a check (``CheckResult``, made by ``check()``), the ``Outcome`` of
+judging one run, and the ``ScenarioResult`` the reports (text, JSON, JUnit) are made from.
 
-Flow: analysis -> checks -> ``ScenarioResult`` -> reports.  Everything here is
-plain frozen data with a ``to_dict`` that gives the stable JSON form.
+Flow: analysis -> rules (``checks.py``, ``media.py``, ``load.py``; each check they
+emit is described in ``catalog.py``) -> ``Outcome`` -> ``ScenarioResult`` -> reports.
+Everything here is plain frozen data with a ``to_dict`` that gives the stable JSON form.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callgen.verdict.ladder import CallFlow, flows_from_summary
+
+if TYPE_CHECKING:
+    from callgen.verdict.load import LoadCallRow
 
 
 class Verdict(str, enum.Enum):
@@ -40,6 +45,27 @@ class CheckResult:
             "reason": self.reason,
             "evidence": self.evidence,
         }
+
+
+Check = CheckResult  #: what every rule returns a list of
+
+
+def check(name: str, ok: bool, expected: str, seen: str, reason: str = "", evidence: str = "capture") -> CheckResult:
+    """One named check; ``name`` is an id of ``callgen.verdict.catalog``, ``evidence`` the source really read."""
+    return CheckResult(name=name, passed=ok, expected=expected, seen=seen, reason=reason if not ok else "", evidence=evidence)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What judging one run gave: its checks, the SIP ladder, the findings."""
+
+    checks: tuple[CheckResult, ...]
+    ladder: tuple[str, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: why the run cannot prove anything (a capture that died or dropped packets,
+    #: an agent that died): the run is an infrastructure error, whatever the checks say
+    infrastructure: tuple[str, ...] = ()
+    load_rows: tuple[LoadCallRow, ...] = ()  #: a load run's per-call rows
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ report the digits the callee's pjsua says it received."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,7 @@ from callgen.pjsua.toolpaths import find_pjsua
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(find_pjsua(required=False) is None, reason="pjsua not built (scripts/setup.sh)"),
-    pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump missing"),
+    pytest.mark.tool("pjsua", "tcpdump"),
 ]
 
 DIGITS = "1123#*9"

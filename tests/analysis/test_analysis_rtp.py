@@ -11,7 +11,7 @@ from callgen.analysis import analyze_capture
 from capgen import CaptureWriter, RtpSender
 import oracle
 
-needs_tshark = pytest.mark.skipif(not oracle.have_tshark(), reason="tshark not installed")
+needs_tshark = pytest.mark.tool("tshark")
 A, B = "127.0.0.1", "127.0.0.2"
 
 

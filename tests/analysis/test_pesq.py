@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 import subprocess
 import wave
 
@@ -13,8 +12,7 @@ np = pytest.importorskip("numpy")
 
 from callgen.analysis.pesqscore import is_wideband, score  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
-                                reason="espeak-ng and sox are installed by make setup")
+pytestmark = pytest.mark.tool("espeak-ng", "sox")
 
 TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
 

@@ -62,15 +62,19 @@ def gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
 
-def backend(name: str):
-    cls, find = BACKENDS[name]
-    if not find():
-        pytest.skip(f"{name} not installed")
-    return cls
+@pytest.fixture
+def backend(need_tool):
+    """``backend(name)``: the capture class, once the tool is there (skip here, fail in CI)."""
+
+    def found(name: str):
+        need_tool(name)
+        return BACKENDS[name][0]
+
+    return found
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_backend_captures_exactly_the_packets_sent(name, tmp_path):
+def test_backend_captures_exactly_the_packets_sent(name, tmp_path, backend):
     cls = backend(name)
     rx, other, tx = bound_udp(), bound_udp(), bound_udp()
     port, other_port, tx_port = rx.getsockname()[1], other.getsockname()[1], tx.getsockname()[1]
@@ -100,7 +104,7 @@ def test_backend_captures_exactly_the_packets_sent(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_stop_right_after_start_ends_the_process(name, tmp_path):
+def test_stop_right_after_start_ends_the_process(name, tmp_path, backend):
     """A stop straight after the ready line must still end the tool (dumpcap may miss an early SIGINT)."""
     cls = backend(name)
     for i in range(3):
@@ -128,7 +132,7 @@ def test_missing_binary_is_an_infrastructure_error(tmp_path):
         cap.start(timeout=1)
 
 
-def test_tool_that_exits_at_start_is_reported(tmp_path):
+def test_tool_that_exits_at_start_is_reported(tmp_path, backend):
     cap = backend("dumpcap")(tmp_path / "x.pcap", "udp", interface="no-such-if0")
     with pytest.raises(InfrastructureError, match="dumpcap exited at start"):
         cap.start(timeout=10)
@@ -256,12 +260,11 @@ def setpriv_net_raw_only() -> str | None:
     return None
 
 
-def test_auto_captures_with_cap_net_raw_only(tmp_path):
+def test_auto_captures_with_cap_net_raw_only(tmp_path, need_tool):
     why = setpriv_net_raw_only()
     if why:
         pytest.skip(why)
-    if not (find_tcpdump() and find_dumpcap()):
-        pytest.skip("needs both tcpdump and dumpcap installed")
+    need_tool("tcpdump", "dumpcap")
     p = subprocess.run(["setpriv", *NET_RAW_ONLY, "--", sys.executable, "-c", CHILD, str(ROOT), str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -274,7 +277,7 @@ def test_auto_captures_with_cap_net_raw_only(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_settle_counts_from_when_the_senders_went_quiet(name, tmp_path):
+def test_settle_counts_from_when_the_senders_went_quiet(name, tmp_path, backend):
     """The runner knows when its senders went quiet (it asked idle agents to quit, and
     they took their second to exit): a stop after that needs no second settle, and
     still has every packet; a stop told 'quiet since now' waits the whole settle."""

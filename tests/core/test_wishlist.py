@@ -48,13 +48,11 @@ def test_ptime_pjsua_accepts_the_option(pjsua_path):
 
 
 @pytest.fixture
-def pjsua_path():
+def pjsua_path(need_tool):
     from callgen.pjsua.toolpaths import find_pjsua
 
-    found = find_pjsua(None, required=False)
-    if not found:
-        pytest.skip("no pjsua")
-    return found
+    need_tool("pjsua")
+    return find_pjsua(None, required=False)
 
 
 def test_ptime_must_be_whole_tens(write_yaml):

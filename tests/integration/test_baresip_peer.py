@@ -12,14 +12,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from callgen.analysis import analyze_capture
 from tests.integration.baresip_peer import Baresip
 
-pytestmark = pytest.mark.skipif(shutil.which("baresip") is None, reason="baresip is installed by make setup")
+pytestmark = pytest.mark.tool("baresip")
 
 
 def _run(cli, tmp_path, uri: str, body: str, name: str):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 
 import pytest
@@ -49,8 +48,7 @@ calls:
       audio: {{receiver: alice, pesq_min: 3.0}}
 """
 
-pytestmark = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
-                                reason="espeak-ng and sox are installed by make setup")
+pytestmark = pytest.mark.tool("espeak-ng", "sox")
 
 
 def speech_wav(path):

@@ -32,7 +32,7 @@ calls:
 
 def readme_exit_codes() -> list[int]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = text.split("### Exit status", 1)[1].split("\n\n", 2)[1]
+    table = text.split("## Exit status", 1)[1].split("\n\n", 2)[1]
     return [int(m[1]) for m in re.finditer(r"^\|\s*(\d+)\s*\|", table, re.M)]
 
 

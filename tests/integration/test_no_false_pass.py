@@ -9,7 +9,6 @@ the code before this test every one of these scenarios passed.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from callgen.sut.sipp import start_sipp
 
 SIPP_XML = Path(__file__).resolve().parent.parent / "data" / "sipp"
 
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) is installed by make setup")
+pytestmark = pytest.mark.tool("sipp")
 
 
 def far_end(tmp_path: Path, xml: str, text: str | None = None):

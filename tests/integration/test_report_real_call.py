@@ -9,7 +9,7 @@ import re
 
 from callgen.verdict.result import ScenarioResult
 from tests.conftest import SCENARIOS
-from tests.test_report_browser import arrows, browse, console_errors, labels
+from tests.reports.test_report_browser import arrows, browse, console_errors, labels
 
 
 def test_tls_call_flow_reaches_result_json_and_the_page(cli, tmp_path, pjsua_bin):

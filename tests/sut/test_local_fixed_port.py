@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -41,7 +39,7 @@ def test_port_out_of_range_is_refused(write_yaml, cli):
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(), reason="no kamailio")
+@pytest.mark.tool("kamailio")
 def test_local_kamailio_listens_on_the_fixed_port(write_yaml, tmp_path):
     port = free_port("127.0.0.1")
     s = load_scenario(write_yaml(SCENARIO.format(port=f", port: {port}")))

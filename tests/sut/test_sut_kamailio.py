@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -18,8 +17,7 @@ from callgen.sut.kamailio import DEFAULT_CONFIG, Kamailio, KamailioConfig, Kamai
 from callgen.sut.sipprobe import parse_status_line, sip_options_probe
 
 BROKEN_CFG = Path(__file__).resolve().parents[1] / "kamailio" / "broken.cfg"
-needs_kamailio = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
-                                    reason="kamailio not installed")  # fmt: skip
+needs_kamailio = pytest.mark.tool("kamailio")
 
 
 # ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from callgen.sut.ports import free_port_block
 from callgen.sut.process import group_alive
 from callgen.sut.sipp import SippConfig, SippProcess, SippResult, owns_udp_socket, parse_final_counts, start_sipp
 
-needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) not installed")
+needs_sipp = pytest.mark.tool("sipp")
 
 SCREEN = """\
 ----------------------------- Statistics Screen ------- [1-9]: Change Screen --

@@ -20,7 +20,7 @@ from callgen.reports import publish
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 from callgen.suite.execute import SuiteResult
 
-DATA = Path(__file__).parent / "data" / "reports"
+DATA = Path(__file__).parents[1] / "data" / "reports"
 HOSTILE = ('<script>document.body.setAttribute("data-pwned","1")</script>'
            "\"'><img src=x onerror=\"document.body.setAttribute('data-pwned','2')\">")
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).parent / "data" / "reports"
+DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
 NIGHTS = ("2026-11-30", "2026-12-01", "2026-12-02")
 
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from history_nights import NIGHTS, write_nights
-from test_report_browser import browse, console_errors
+from tests.history.history_nights import NIGHTS, write_nights
+from tests.reports.test_report_browser import browse, console_errors
 
 
 @pytest.fixture(scope="module")

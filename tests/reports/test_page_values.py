@@ -13,7 +13,7 @@ from callgen.reports.page import render_run_page
 from callgen.suite.execute import SuiteResult
 from callgen.verdict.result import ScenarioResult
 
-DATA = Path(__file__).parent / "data" / "reports"
+DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
 
 
 def with_unset_findings() -> ScenarioResult:

@@ -17,7 +17,7 @@ from callgen.errors import CaptureFormatError, UsageError
 from callgen.sut.ports import free_port_block
 from callgen.pjsua.toolpaths import find_pjsua
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "audio"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "audio"
 
 
 def test_tone_roundtrip_and_level(tmp_path):

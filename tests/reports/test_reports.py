@@ -18,7 +18,7 @@ from callgen.reports.merge import ReportInputError, merge_reports
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 from callgen.suite.execute import SuiteResult
 
-SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parent / "data" / "junit" / "junit.xsd"))
+SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parents[1] / "data" / "junit" / "junit.xsd"))
 LADDER = ("alice -> bob INVITE", "alice <- bob 200 OK", "alice -> bob ACK")
 
 

@@ -22,7 +22,7 @@ from callgen.reports.junit import write_junit
 from callgen.reports.merge import merge_reports
 from callgen.suite.execute import SuiteOptions, run_suite
 
-from tests.test_suite import FakeScenario, result_for
+from tests.suite.test_suite import FakeScenario, result_for
 
 @dataclass(frozen=True)
 class CancellableRunOptions:
@@ -31,7 +31,7 @@ class CancellableRunOptions:
     keep: str = "all"
 
 
-SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parent / "data" / "junit" / "junit.xsd"))
+SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parents[1] / "data" / "junit" / "junit.xsd"))
 
 
 @pytest.fixture

@@ -20,16 +20,13 @@ import pytest
 
 from callgen.history.store import open_store
 from callgen.history.trends import build_history
-from history_nights import NIGHTS, night_reports, write_nights
+from tests.history.history_nights import NIGHTS, night_reports, write_nights
 
-psycopg = pytest.importorskip("psycopg", reason="the test extra installs psycopg")
+pytestmark = pytest.mark.tool("postgresql", "psycopg")
 
 
 def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        pytest.fail("PostgreSQL is not installed: `make setup` installs Debian's postgresql for these tests")
-    return found[-1]
+    return sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))[-1]
 
 
 def _free_port() -> int:
@@ -69,6 +66,8 @@ class Server:
         return f"postgresql://callgen@127.0.0.1:{self.port}/{db}"
 
     def create_db(self, name: str) -> str:
+        import psycopg
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
@@ -76,6 +75,9 @@ class Server:
 
 @pytest.fixture(scope="module")
 def pg():
+    from tests.conftest import require_tool
+
+    require_tool("postgresql", "psycopg")  # module fixtures run before the marker's gate
     server = Server()
     try:
         server.start()
@@ -123,6 +125,8 @@ def test_two_shards_create_and_write_one_database_at_once(pg, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("shard0", "shard1")]
     outs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+    import psycopg
+
     with psycopg.connect(url) as conn:
         runs = conn.execute("SELECT source, COUNT(*) FROM callgen_runs GROUP BY source ORDER BY source").fetchall()
         results = conn.execute("SELECT COUNT(*) FROM callgen_results").fetchone()[0]
@@ -140,6 +144,8 @@ def test_unreachable_server_is_one_line_without_the_password(cli, tmp_path):
 
 def test_a_store_of_another_format_is_refused(cli, pg, tmp_path):
     url = pg.create_db("other")
+    import psycopg
+
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE callgen_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute("INSERT INTO callgen_meta VALUES ('schema', 'callgen-history/99')")

@@ -17,7 +17,8 @@ from callgen.history.page import render_text
 from callgen.history.store import open_store
 from callgen.history.trends import build_history
 from callgen.verdict.result import Verdict
-from history_nights import NIGHTS, night_reports, recorded, write_nights
+from tests.conftest import SCENARIOS
+from tests.history.history_nights import NIGHTS, night_reports, recorded, write_nights
 
 
 def record_all(cli, store: Path, reports: list[Path], *extra: str) -> None:
@@ -147,7 +148,7 @@ def test_run_refuses_a_corrupt_store_before_running(cli, tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_text("not a database at all\n" * 20)
     out = tmp_path / "out"
-    r = cli("run", str(Path(__file__).parent.parent / "scenarios" / "basic_call.yaml"), "-o", str(out), "--history", str(bad))
+    r = cli("run", str(SCENARIOS / "basic_call.yaml"), "-o", str(out), "--history", str(bad))
     assert r.status == 2 and "not an SQLite file" in r.err
     assert not out.exists()  # nothing ran
 
@@ -218,10 +219,11 @@ def test_text_summary_of_an_empty_range(cli, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.tool("pjsua", "tcpdump")
 def test_a_real_run_records_its_night(cli, tmp_path):
     """`run --history` on a real call: the figures come from its capture, the revision from git."""
     store = tmp_path / "h.sqlite"
-    scenario = Path(__file__).parent.parent / "scenarios" / "basic_call.yaml"
+    scenario = SCENARIOS / "basic_call.yaml"
     r = cli("run", str(scenario), "-o", str(tmp_path / "out"), "--history", str(store), "--json", str(tmp_path / "r.json"))
     assert r.status == 0, r.out + r.err
     assert "history: 1 scenario runs recorded as night" in r.out

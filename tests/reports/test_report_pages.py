@@ -21,7 +21,7 @@ from callgen.reports.page import render_run_page
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 from callgen.suite.execute import SuiteResult
 
-DATA = Path(__file__).parent / "data" / "reports"
+DATA = Path(__file__).parents[1] / "data" / "reports"
 AGENTS = (AgentAddress("alice", "127.0.0.1", 5060), AgentAddress("bob", "127.0.0.1", 5062))
 CALL = CallInfo("call1", "alice", "bob")
 T0 = 1_700_000_000.0

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from callgen.reports.page import render_run_page
 from callgen.verdict.result import ScenarioResult
-from test_report_browser import browse
+from tests.reports.test_report_browser import browse
 
-DATA = Path(__file__).parent / "data" / "reports"
+DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
 
 MEASURE = """<script>
 (() => {
