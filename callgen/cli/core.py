@@ -132,13 +132,9 @@ def _run(args: argparse.Namespace, io: IO) -> int:
         return scenario
 
     recorder = None if args.list_only else _history_recorder(args)
-    try:
-        with interrupt_once():
-            status = run_suite_command(args, io, make_run_options=make_options, load=load,
-                                       after=record_suite(recorder, io) if recorder and recorder.store else None)
-    finally:
-        if recorder is not None:
-            recorder.close()
+    with interrupt_once():
+        status = run_suite_command(args, io, make_run_options=make_options, load=load,
+                                   after=record_suite(recorder, io) if recorder and recorder.enabled else None)
     if status == ExitStatus.INTERRUPTED:
         print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)
     return status

@@ -78,27 +78,30 @@ def _open_existing(target: str) -> HistoryStore:
 
 
 class Recorder:
-    """Opened before a run (a bad store stops the run before any call), records after it."""
+    """Checked before a run (a bad store stops the run before any call), records after it.
+    The store is opened again to record: a run may outlast a database server's idle timeout."""
 
     def __init__(self, args: argparse.Namespace, env: Mapping[str, str]):
         self.target = target_of(getattr(args, "history", None), env)
         self.night = getattr(args, "history_night", None)
         self.keep = getattr(args, "history_keep", DEFAULT_KEEP_NIGHTS)
         self.revision = RevisionFinder(env.get(REVISION_ENV, ""))
-        self.store = open_store(self.target) if self.target else None
+        if self.target:
+            open_store(self.target).close()  # made when new, refused when foreign or damaged
+
+    @property
+    def enabled(self) -> bool:
+        return self.target is not None
 
     def record(self, data: Mapping[str, Any], source: str, io: Any) -> None:
-        if self.store is None:
+        if self.target is None:
             return
-        done = record_report(self.store, data, source=source, night=self.night, keep_nights=self.keep,
-                             revision_of=self.revision)
+        with open_store(self.target) as store:
+            done = record_report(store, data, source=source, night=self.night, keep_nights=self.keep,
+                                 revision_of=self.revision)
         pruned = f"; {len(done.pruned)} old nights removed" if done.pruned else ""
         print(f"history: {done.scenarios} scenario runs recorded as night {done.night} in {redact(self.target or '')}{pruned}",
               file=io.out)
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
 
 
 def record_suite(recorder: Recorder, io: Any) -> Callable[[Any], None]:
@@ -120,17 +123,16 @@ def attach_to_merge(parser: argparse.ArgumentParser) -> None:
     merge = parser.get_default("func")
 
     def merge_and_record(args: argparse.Namespace, io: Any) -> int:
-        recorder = Recorder(args, os.environ)
-        try:
-            if recorder.store is not None and Path(args.output).suffix.lower() != ".json":
+        if Path(args.output).suffix.lower() != ".json":
+            if args.history:
                 raise UsageError("--history: record from a JSON merge (-o FILE.json); JUnit lacks the figures")
-            status = merge(args, io)
-            if status in (ExitStatus.OK, ExitStatus.CHECKS_FAILED) and recorder.store is not None:
-                data = json.loads(Path(args.output).read_text(encoding="utf-8"))
-                recorder.record(data, f"merge-reports {args.output}", io)
-            return status
-        finally:
-            recorder.close()
+            return merge(args, io)  # $CALLGEN_HISTORY set for the runs: a JUnit merge records nothing
+        recorder = Recorder(args, os.environ)
+        status = merge(args, io)
+        if status in (ExitStatus.OK, ExitStatus.CHECKS_FAILED) and recorder.enabled:
+            data = json.loads(Path(args.output).read_text(encoding="utf-8"))
+            recorder.record(data, f"merge-reports {args.output}", io)
+        return status
 
     parser.set_defaults(func=merge_and_record)
 
@@ -140,12 +142,9 @@ def _record_cmd(args: argparse.Namespace, io: Any) -> int:
 
     data = load_report(Path(args.report))
     recorder = Recorder(args, os.environ)
-    try:
-        if recorder.store is None:
-            raise UsageError(f"history record: give --history FILE|URL or set ${ENV}")
-        recorder.record(data, str(args.report), io)
-    finally:
-        recorder.close()
+    if not recorder.enabled:
+        raise UsageError(f"history record: give --history FILE|URL or set ${ENV}")
+    recorder.record(data, str(args.report), io)
     return 0
 
 

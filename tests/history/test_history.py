@@ -210,6 +210,19 @@ def test_merge_reports_records_the_merged_night(cli, tmp_path):
     assert r.status == 2 and "JSON merge" in r.err
 
 
+def test_a_junit_merge_with_the_store_in_the_environment_just_merges(cli, tmp_path, monkeypatch):
+    from callgen.reports.junit import write_junit
+    from callgen.suite.execute import SuiteResult
+    from callgen.verdict.result import ScenarioResult
+
+    monkeypatch.setenv("CALLGEN_HISTORY", str(tmp_path / "h.sqlite"))
+    shard = write_junit(SuiteResult((ScenarioResult("a", "/l/a.yaml", Verdict.PASS, 1.0),), 1.0, 1, started="x"),
+                        tmp_path / "s.xml")
+    r = cli("merge-reports", "-o", str(tmp_path / "m.xml"), str(shard))
+    assert r.status == 0, r.err
+    assert "history:" not in r.out and not (tmp_path / "h.sqlite").exists()
+
+
 def test_text_summary_of_an_empty_range(cli, tmp_path):
     store = tmp_path / "h.sqlite"
     record_all(cli, store, write_nights(tmp_path))
