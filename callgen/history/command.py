@@ -21,6 +21,7 @@ from callgen.history.store import ENV, HistoryStore, is_postgres_url, open_store
 from callgen.history.trends import build_history
 
 DEFAULT_KEEP_NIGHTS = 366  #: nights kept unless --history-keep says otherwise
+DEFAULT_LAST_NIGHTS = 60  #: nights a report shows (a page of 366 nights x 200 scenarios was 17 MB)
 REVISION_ENV = "CALLGEN_LIBRARY_REVISION"
 
 
@@ -156,7 +157,7 @@ def _report_cmd(args: argparse.Namespace, io: Any) -> int:
         raise UsageError(f"history report: give --history FILE|URL or set ${ENV}")
     with _open_existing(target) as store:
         stored = store.results(args.since)
-    history = build_history(stored, flaky_window=args.nights, slower_factor=args.slower)
+    history = build_history(stored, flaky_window=args.nights, slower_factor=args.slower, last=args.last)
     if args.text:
         io.out.write(render_text(history))
     if args.output or not args.text:
@@ -196,6 +197,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="the page to write (default callgen-history.html unless --text alone)")
     rep.add_argument("--text", action="store_true", help="print a text summary (for chat or a CI log)")
     rep.add_argument("--since", type=_date, metavar="DATE", help="only runs started on or after DATE (YYYY-MM-DD)")
+    rep.add_argument("--last", type=_positive, default=DEFAULT_LAST_NIGHTS, metavar="N",
+                     help=f"show the last N nights (default {DEFAULT_LAST_NIGHTS}; medians are taken over them)")
     rep.add_argument("--nights", type=_positive, default=7, metavar="N", help="the window of 'flaky in the last N nights' (7)")
     rep.add_argument("--slower", type=_factor, default=1.5, metavar="FACTOR",
                      help="'slower than its median' when the last night took more than FACTOR times its median (1.5)")

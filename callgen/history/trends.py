@@ -152,12 +152,18 @@ def _findings(rows: Sequence[Row], nights: Sequence[str], window: int, factor: f
     return out
 
 
-def build_history(stored: Sequence[StoredResult], *, flaky_window: int = 7, slower_factor: float = 1.5) -> History:
-    """Group stored runs by night (ordered by when the night's first run started) and scenario."""
+def build_history(stored: Sequence[StoredResult], *, flaky_window: int = 7, slower_factor: float = 1.5,
+                  last: int | None = None) -> History:
+    """Group stored runs by night (ordered by when the night's first run started) and scenario;
+    only the ``last`` nights when given."""
     first_start: dict[str, str] = {}
     for r in stored:
         first_start[r.night] = min(first_start.get(r.night, r.started), r.started)
     nights = tuple(sorted(first_start, key=lambda n: (first_start[n], n)))
+    if last is not None and len(nights) > last:
+        nights = nights[-last:]
+        shown = set(nights)
+        stored = [r for r in stored if r.night in shown]
     grouped: dict[str, dict[str, list[StoredResult]]] = {}
     for r in stored:
         grouped.setdefault(r.entry.scenario, {}).setdefault(r.night, []).append(r)

@@ -95,6 +95,16 @@ def test_report_writes_the_page(cli, tmp_path):
     assert "<script" not in text and "http" not in text.replace('http-equiv', '')
 
 
+def test_report_shows_the_last_nights_only(cli, tmp_path):
+    store = tmp_path / "h.sqlite"
+    record_all(cli, store, write_nights(tmp_path))
+    r = cli("history", "report", "--history", str(store), "--text", "--last", "2")
+    assert r.status == 0 and r.out.startswith("callgen history: 2 nights (2026-12-01 .. 2026-12-02)")
+    page = tmp_path / "p.html"
+    assert cli("history", "report", "--history", str(store), "--last", "1", "-o", str(page)).status == 0
+    assert page.read_text().count('class="night ') == 3  # one night, three scenarios
+
+
 def test_retention_keeps_the_newest_nights(cli, tmp_path):
     store = tmp_path / "h.sqlite"
     record_all(cli, store, write_nights(tmp_path), "--history-keep", "2")
