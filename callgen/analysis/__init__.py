@@ -20,7 +20,7 @@ from callgen.analysis.model import (
 )
 from callgen.analysis.report import ladder_lines, summary_text
 from callgen.analysis.scan import analyze_capture
-from callgen.analysis.sip import sip_messages_from_pjsua_log, srtp_keys_from_pjsua_log
+from callgen.analysis.sip import sip_messages_from_pjsua_log, sip_times_in_pjsua_log, srtp_keys_from_pjsua_log
 from callgen.analysis.srtp import SrtpKey, parse_cli_key
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "ladder_lines",
     "parse_cli_key",
     "sip_messages_from_pjsua_log",
+    "sip_times_in_pjsua_log",
     "srtp_keys_from_pjsua_log",
     "summary_text",
 ]

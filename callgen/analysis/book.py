@@ -78,11 +78,12 @@ class MediaInfo:
         return out
 
     def event_pts(self) -> set[int]:
-        pts: set[int] = set()
-        for m in (self.sender, self.receiver):
-            if m is not None:
-                pts.update(m.telephone_event_pts)
-        return pts
+        """The telephone-event PTs this stream may carry: the ones its RECEIVER offered or
+        answered (RFC 3264: a party sends with the numbers the other side gave), the
+        sender's own only while the receiver's SDP is unknown."""
+        if self.receiver is not None:
+            return set(self.receiver.telephone_event_pts)
+        return set(self.sender.telephone_event_pts) if self.sender is not None else set()
 
 
 class MediaBook:

@@ -239,9 +239,9 @@ class RtpStream:
     sdp_savp: bool  #: SDP for this stream's address said RTP/SAVP
     decrypted: bool  #: SRTP payloads were authenticated and decrypted
     decrypt_error: str | None
-    auth_failures: int
+    auth_failures: int  #: packets that failed SRTP authentication: a receiver discards them
     crypto_suite: str | None
-    payload_entropy: float  #: mean Shannon bits/byte over sampled wire payloads
+    payload_entropy: float  #: Shannon bits/byte over the wire payloads (every packet of an SRTP stream)
     call_id: str | None
     announced: bool  #: address/port appeared in an SDP (else found heuristically)
     #: the RTP clock rate is known (SDP rtpmap of any m-line, or a static PT); when not,
@@ -260,6 +260,10 @@ class RtpStream:
     rtcp_sender_packets: int | None = None  #: packet count in this stream's own latest sender report
     rtcp_xr: XrVoipMetrics | None = None
     rtcp_evidence: str | None = None  #: "rtcp" or "srtcp" (decrypted): where the figures above come from
+    authenticated: int = 0  #: packets whose SRTP tag verified (``decrypted`` needs every packet to)
+    #: Shannon bits/byte of the payloads that failed authentication (None: none failed):
+    #: low means plain RTP sent where SRTP was negotiated, near 8 another key
+    failed_entropy: float | None = None
 
     @property
     def duration(self) -> float:
@@ -268,6 +272,18 @@ class RtpStream:
     @property
     def loss_pct(self) -> float:
         return 100.0 * self.lost / self.expected if self.expected else 0.0
+
+    @property
+    def usable(self) -> int:
+        """Packets a receiver keeps: every one received, less duplicates and those that
+        failed SRTP authentication (pjsua discards them: "Failed to unprotect SRTP")."""
+        return self.packets - self.duplicates - self.discarded
+
+    @property
+    def discarded(self) -> int:
+        """Packets that failed SRTP authentication under the stream's known key (without
+        a key the capture cannot tell what the receiver keeps)."""
+        return self.auth_failures if self.crypto_suite else 0
 
     def rating(self, loss_pct: float | None = None) -> Rating | None:
         """E-model R and MOS (``callgen.analysis.emodel``) from what the capture shows:
@@ -310,6 +326,8 @@ class RtpStream:
             "decrypted": self.decrypted,
             "decrypt_error": self.decrypt_error,
             "auth_failures": self.auth_failures,
+            "authenticated": self.authenticated,
+            "failed_entropy": _round(self.failed_entropy),
             "crypto_suite": self.crypto_suite,
             "payload_entropy": round(self.payload_entropy, 3),
             "call_id": self.call_id,
@@ -344,6 +362,15 @@ class DtmfEvent:
     dst: str
     payload_type: int | None = None
     rtp_timestamp: int | None = None
+    #: SIP INFO only: the final response to this INFO transaction (None: none seen), and how
+    #: often the request was sent again (one event per transaction, retransmissions folded in)
+    status: int | None = None
+    retransmissions: int = 0
+
+    @property
+    def delivered(self) -> bool:
+        """An RFC 4733 event is on the receiver's media; an INFO delivers its digit only when answered 2xx."""
+        return self.method != "sip-info" or (self.status is not None and 200 <= self.status < 300)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -359,6 +386,9 @@ class DtmfEvent:
             "dst": self.dst,
             "payload_type": self.payload_type,
             "rtp_timestamp": self.rtp_timestamp,
+            "status": self.status,
+            "retransmissions": self.retransmissions,
+            "delivered": self.delivered,
         }
 
 
@@ -399,11 +429,12 @@ class CaptureAnalysis:
         return None
 
     def digits(self, ssrc: int | None = None, method: str | None = None) -> str:
-        """The DTMF digits in capture order, optionally of one stream or method."""
+        """The delivered DTMF digits in capture order (an INFO not answered 2xx delivers
+        none), optionally of one stream or method."""
         return "".join(
             e.digit
             for e in self.dtmf
-            if (ssrc is None or e.ssrc == ssrc) and (method is None or e.method == method)
+            if e.delivered and (ssrc is None or e.ssrc == ssrc) and (method is None or e.method == method)
         )
 
     def to_json(self) -> dict[str, Any]:

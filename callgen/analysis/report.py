@@ -96,6 +96,10 @@ def summary_text(a: CaptureAnalysis) -> str:
         groups.setdefault((e.method, e.src, e.dst, e.ssrc), []).append(e)
     for (method, src, dst, ssrc), evs in groups.items():
         who = f"ssrc 0x{ssrc:08X}" if ssrc is not None else "SIP INFO"
-        digits = "".join(e.digit for e in evs)
-        lines.append(f"  {src} -> {dst} {who} ({method}): {digits}")
+        digits = "".join(e.digit for e in evs if e.delivered)
+        refused = [e for e in evs if not e.delivered]
+        lost = ("; not delivered: " + ", ".join(
+            f"{e.digit} ({'answered ' + str(e.status) if e.status is not None else 'never answered'})" for e in refused)
+            if refused else "")
+        lines.append(f"  {src} -> {dst} {who} ({method}): {digits or '(none)'}{lost}")
     return "\n".join(lines) + "\n"

@@ -62,7 +62,7 @@ class StreamState:
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
         "addrs", "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets",
-        "t0", "ts0", "pt_changes",
+        "t0", "ts0", "pt_changes", "wire_counts", "fail_counts",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
@@ -108,6 +108,10 @@ class StreamState:
         self.prev_ts = 0
         self.events: dict[tuple[int, int], DtmfAccumulator] = {}
         self.samples: list[bytes] = []
+        # byte counts of every protected packet's wire payload, and of those that failed
+        # authentication: the entropy of the whole stream, and of what a receiver discards
+        self.wire_counts: Counter[int] = Counter()
+        self.fail_counts: Counter[int] = Counter()
         self.slow = True
         self.fast_b1 = -1  # b1 (marker + PT) of packets that may take the inlined fast path; -1 none
         self.srtp: SrtpContext | None = None
@@ -255,7 +259,13 @@ class StreamState:
             self.samples.append(buf[start + hl : end])  # what crossed the wire
         clear = True
         if self.protected:
+            failures = self.auth_failures
             packet = self._unprotect(buf[start:end], ext)
+            if not is_event:  # every protected packet is judged, not a sample of the first ones
+                wire = buf[start + hl : end]
+                self.wire_counts.update(wire)
+                if self.auth_failures != failures:
+                    self.fail_counts.update(wire)
             if packet is None:
                 clear = False
             else:
@@ -405,18 +415,23 @@ class StreamState:
         return self.max_ext - self.min_ext + 1 if self.max_ext >= 0 else 0
 
     def entropy(self) -> float:
-        """Shannon entropy in bits/byte of the sampled wire payloads, pooled.
+        """Shannon entropy in bits/byte of the wire payloads, pooled: every packet of a
+        protected stream (SRTP by SDP or key), the first ENTROPY_SAMPLES of any other.
 
         Pooled rather than per payload: a 40-byte payload cannot show more than
         log2(40) bits, while ciphertext pooled over a few KB comes out near 8.
         """
+        if self.wire_counts:
+            return _entropy(self.wire_counts)
         counts: Counter[int] = Counter()
         for s in self.samples:
             counts.update(s)
-        n = sum(counts.values())
-        if not n:
-            return 0.0
-        return -sum(c / n * math.log2(c / n) for c in counts.values())
+        return _entropy(counts)
+
+    def failed_entropy(self) -> float | None:
+        """Entropy of the payloads that failed SRTP authentication (None: none failed):
+        near 8 for ciphertext under another key, far lower for plain audio."""
+        return _entropy(self.fail_counts) if self.fail_counts else None
 
     def dtmf_events(self) -> list["DtmfEvent_"]:
         """Events in time order, with long-event segments merged back (RFC 4733 2.5.2.3).
@@ -446,6 +461,13 @@ class StreamState:
                 continue
             out.append(DtmfEvent_(e))
         return out
+
+
+def _entropy(counts: Counter[int]) -> float:
+    n = sum(counts.values())
+    if not n:
+        return 0.0
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
 class DtmfEvent_:

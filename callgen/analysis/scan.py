@@ -13,7 +13,7 @@ import struct
 from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
-from callgen.analysis.model import CaptureAnalysis, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
+from callgen.analysis.model import CaptureAnalysis, Dialog, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
 from callgen.analysis.pcapio import PcapHeader, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
@@ -27,7 +27,7 @@ from callgen.analysis.sip import (
     sip_messages_from_pjsua_log,
     srtp_keys_from_pjsua_log,
 )
-from callgen.analysis.srtp import SrtpKey
+from callgen.analysis.srtp import CIPHER_ENTROPY, SrtpKey
 from callgen.errors import CaptureFormatError
 
 IP4 = struct.Struct("!BxHxxHxB2x4s4s")  # ver/ihl, total length, flags/frag, proto, src, dst
@@ -526,10 +526,11 @@ class _Scanner:
         st.call_id = info.call_id
         st.rtpmap = info.rtpmap()
         ev = info.event_pts()
-        if ev:
+        if ev or info.receiver is not None:  # the receiver's SDP says which PTs are events (maybe none)
             st.event_pts = ev
             st.guess_events = False
-            st.event_rate = st.rtpmap.get(min(ev), ("", 8000))[1] or 8000
+            if ev:
+                st.event_rate = st.rtpmap.get(min(ev), ("", 8000))[1] or 8000
         st.sdp_savp = info.savp
         if info.key is not None:
             st.set_key(info.key)
@@ -615,12 +616,7 @@ class _Scanner:
                     )
                 )
         for d in dialogs:
-            for m in d.messages:
-                got = info_dtmf(m)
-                if got:
-                    dtmf.append(
-                        DtmfEvent(got[0], "sip-info", m.time, got[1], None, True, None, d.call_id, m.src, m.dst)
-                    )
+            dtmf.extend(_info_events(d))
         streams.sort(key=lambda s: (s.first_time, s.src, s.dst, s.ssrc))
         dtmf.sort(key=lambda e: (e.start, e.src))
         return CaptureAnalysis(
@@ -635,6 +631,26 @@ class _Scanner:
             skipped=self._skipped_total(),
             truncated=self.truncated,
         )
+
+
+def _info_events(d: Dialog) -> list[DtmfEvent]:
+    """One event per DTMF INFO transaction (sender, CSeq): its retransmissions folded in and
+    counted, and the final response it got, which says whether the digit was delivered."""
+    first: dict[tuple[str, int], tuple[SipMessage, tuple[str, float]]] = {}
+    sent: dict[tuple[str, int], int] = {}
+    for m in d.messages:
+        got = info_dtmf(m)
+        if got:
+            key = (m.src, m.cseq)
+            first.setdefault(key, (m, got))
+            sent[key] = sent.get(key, 0) + 1
+    out = []
+    for key, (m, (digit, duration)) in first.items():
+        final = next((r for r in d.messages if r.status is not None and r.status >= 200 and r.cseq_method == "INFO"
+                      and r.cseq == m.cseq and (r.dst == m.src or r.src == m.dst)), None)  # a log's near end may be "local"
+        out.append(DtmfEvent(digit, "sip-info", m.time, duration, None, True, None, d.call_id, m.src, m.dst,
+                             status=final.status if final else None, retransmissions=sent[key] - 1))
+    return out
 
 
 #: UDP ports of protocols that are not RTP but whose headers can pass RTP's version test
@@ -704,9 +720,19 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
         name, rate = st.rtpmap.get(st.codec_pt) or STATIC_PT.get(st.codec_pt) or ("", 0)
         codec = f"{name}/{rate}" if name else None
     srtp = st.sdp_savp or st.srtp is not None
-    decrypted = st.srtp is not None and st.auth_ok > 0
+    # decrypted means every packet: one that fails is discarded by the receiver
+    decrypted = st.srtp is not None and st.auth_ok > 0 and st.auth_failures == 0
     err = st.decrypt_error
-    if srtp and not decrypted and err is None:
+    failed = st.failed_entropy()
+    plain = failed is not None and failed < CIPHER_ENTROPY  # what failed reads as audio, not ciphertext
+    if st.srtp is not None and st.auth_failures and (plain or st.auth_ok):
+        what = "every packet" if not st.auth_ok else f"{st.auth_failures} of {st.auth_ok + st.auth_failures} packets"
+        err = (f"{what} failed SRTP authentication, and their payloads read as plain RTP"
+               f" ({failed:.2f} bits/byte): sent unencrypted, discarded by an SRTP receiver" if plain
+               else f"{what} failed SRTP authentication (another key, or corrupted): discarded by the receiver")
+    elif st.srtp is None and srtp and plain:
+        err = f"{err or 'no key known'}; the payloads read as plain RTP ({failed:.2f} bits/byte): sent unencrypted"
+    elif srtp and not decrypted and err is None:
         err = "authentication failed on every packet: wrong key" if st.srtp is not None else "no key known"
     if decrypted:
         err = None
@@ -752,6 +778,8 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
         auth_failures=st.auth_failures,
         crypto_suite=st.srtp.suite.name if st.srtp is not None else None,
         payload_entropy=st.entropy(),
+        authenticated=st.auth_ok,
+        failed_entropy=failed,
         call_id=call_id,
         announced=st.announced,
         clock_known=known,

@@ -436,6 +436,46 @@ def sip_messages_from_pjsua_log(path: str, day: _dt.date | None = None) -> list[
     return out
 
 
+def sip_times_in_pjsua_log(path: str, after: float | None = None) -> list[float]:
+    """When a pjsua level-5 log printed each SIP message it sent or received (``TX``/``RX``
+    lines), as epoch seconds, only those later than ``after`` when given; cheap: the
+    messages are not parsed, and with ``after`` only the file's tail is read while it
+    reaches back far enough.  A line stamped later than the file's last write was printed
+    before midnight: it is put a day earlier."""
+    try:
+        size = os.stat(path).st_size
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return []
+    base_day = _dt.date.fromtimestamp(mtime)
+    tail = TAIL_BYTES if after is not None else size
+    while True:
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, size - tail))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+        times = []
+        for line in lines:
+            if "msg" not in line:
+                continue
+            m = _LOG_TXRX.match(line)
+            if m:
+                hh, mm, ss, ms = (int(x) for x in m.groups()[:4])
+                t = _dt.datetime.combine(base_day, _dt.time(hh, mm, ss, ms * 1000)).timestamp()
+                times.append(t - 86400 if t > mtime + 60 else t)
+        if after is None:
+            return times
+        if tail >= size or (times and times[0] <= after):
+            return [t for t in times if t > after]
+        tail *= 8
+
+
+#: how much of a log's end ``sip_times_in_pjsua_log`` reads first
+TAIL_BYTES = 1 << 20
+
+
 def srtp_keys_from_pjsua_log(path: str) -> list[LogKey]:
     """The SRTP keys pjsua logged when media started (level 5)."""
     out = []

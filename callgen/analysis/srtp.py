@@ -16,6 +16,12 @@ from dataclasses import dataclass
 from callgen.errors import UsageError
 
 
+#: Shannon entropy (bits/byte) above which pooled RTP payloads read as ciphertext; PCMA/PCMU
+#: speech and tones stay far below (silence ~1, tones ~4-6), AES-CM output is ~7.9+
+#: on samples of a few hundred bytes.
+CIPHER_ENTROPY = 7.0
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from callgen.pjsua import patterns as pp
 from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
-from callgen.errors import AgentTimeout, InfrastructureError
+from callgen.errors import AgentTimeout, CallgenError, InfrastructureError
 from callgen.run.evidence import StepKind, StepOutcome
 from callgen.scenario.model import Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, Step, WaitStep
 from callgen.run.plan import CallPlan, RunPlan
@@ -34,6 +34,8 @@ MAX_DTMF_BURST = 16
 DIGIT_TAIL_S = 0.3
 #: pjsua reports a DTMF INFO that got no answer once its transaction times out (timer F, 64*T1 = 32 s)
 INFO_TIMEOUT_S = 34.0
+#: after a step's error (the scenario timeout, an agent gone) the call still left is hung up within this bound
+END_GRACE_S = 2.0
 
 
 class ScenarioTimeout(InfrastructureError):
@@ -121,8 +123,14 @@ class CallRun:
             for i, step in enumerate(self.call.steps):
                 if not self._step(i, step):
                     break
-        finally:
+        except BaseException:
+            # the error already names the step it was in (the scenario timeout during a wait, say):
+            # hang up within a fixed bound, and let no second error about that replace it
+            self._ensure_ended(after_error=True)
+            raise
+        else:
             self._ensure_ended()
+        finally:
             if self._answerer is not None:
                 self._answerer.join(timeout=5.0)
 
@@ -329,8 +337,18 @@ class CallRun:
             self._record(StepKind.STEP, i, action, False, str(exc))
             return False
 
-    def _ensure_ended(self) -> None:
-        """Leave no call up between calls: hang up what is left, wait for the end."""
+    def _ensure_ended(self, *, after_error: bool = False) -> None:
+        """Leave no call up between calls: hang up what is left, wait for the end.
+        ``after_error``: a step raised (the run ends with that error); hang up and wait
+        at most END_GRACE_S, whatever the scenario timeout has left, and raise nothing new."""
+        if after_error:
+            try:
+                if self.disconnected() is None:
+                    self.caller.hangup_all()
+                    self.caller.wait_for(self._ended, "the call to end", END_GRACE_S, since=self.since)
+            except CallgenError:
+                pass  # the agents are stopped next; the original error says what went wrong
+            return
         if self.disconnected() is not None:
             return
         self.caller.hangup_all()

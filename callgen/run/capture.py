@@ -91,10 +91,16 @@ class CaptureStats:
     #: disk full): the file then ends wherever the tool died
     exited_early: bool = False
     exit_status: int | None = None  #: its exit status, negative for a signal
+    #: the tool did not exit on its stop signal and was killed; its /proc state then
+    #: ("T (stopped)": someone sent it SIGSTOP; it captured nothing since)
+    unresponsive: str | None = None
 
     def problems(self) -> list[str]:
         """Why this capture cannot be trusted as the whole record of the run."""
         out = []
+        if self.unresponsive is not None:
+            out.append(f"{self.tool} did not exit on SIGINT and was killed (process state {self.unresponsive}):"
+                       " it had stopped capturing, so the capture is not the whole record of the run")
         if self.exited_early:
             how = (f"killed by signal {-self.exit_status}" if self.exit_status is not None and self.exit_status < 0
                    else f"exit status {self.exit_status}")
@@ -249,6 +255,7 @@ class _CaptureProcess:
         if proc is None:
             return CaptureStats(None, None, "", self.tool)
         exited_early = proc.poll() is not None
+        unresponsive = None
         if not exited_early:
             deadline = time.monotonic() + timeout
             if self._ready_seen:
@@ -266,12 +273,27 @@ class _CaptureProcess:
                         if not self.resend or time.monotonic() >= deadline:
                             raise
             except subprocess.TimeoutExpired:
+                unresponsive = _process_state(proc.pid) or "unknown"
                 proc.kill()
                 proc.wait(2.0)
         if self._reader:
             self._reader.join(2.0)
         captured, dropped = self._stats()
-        return CaptureStats(captured, dropped, "\n".join(self._stderr), self.tool, exited_early, proc.returncode)
+        return CaptureStats(captured, dropped, "\n".join(self._stderr), self.tool, exited_early, proc.returncode,
+                            unresponsive)
+
+
+_STATES = {"R": "running", "S": "sleeping", "D": "in disk sleep", "T": "stopped", "t": "stopped by a tracer", "Z": "zombie"}
+
+
+def _process_state(pid: int) -> str | None:
+    """``T (stopped)`` and the like from /proc; None when /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+    return f"{state} ({_STATES.get(state, 'unknown')})"
 
 
 def _sleeping_in_poll(pid: int) -> bool | None:

@@ -387,9 +387,11 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         if by and agents[by].sipp is not None:
             raise smap.error(base + ("steps", j), f"'{by}' is a SIPp agent; only pjsua agents take steps")
     if "steps" not in spec and agents[caller].sipp is None:
-        steps = _default_steps(agents[callee] if callee else None, caller)
+        steps = _default_steps(agents[callee] if callee else None, caller, spec.get("expect", {}))
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
     _check_secure_transport(base, caller, callee, agents, smap)
+    if uri is not None:
+        _check_uri_transport(base + ("to",), uri, caller, agents, smap)
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)))
 
@@ -402,6 +404,16 @@ def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents
     if agents[callee].transport is not Transport.TLS:
         raise smap.error(base + ("to",), f"'{caller}' has srtp.secure {c.srtp.secure}, which needs TLS: "
                          f"give '{callee}' transport: tls (or set srtp.secure: 0)")
+
+
+def _check_uri_transport(key: tuple, uri: str, caller: str, agents: dict[str, Agent], smap: SourceMap) -> None:
+    """A sips: URI or ;transport=tls needs a TLS transport, which pjsua agents get only when
+    some agent of the scenario has transport: tls; without one nothing would be sent."""
+    low = uri.lower()
+    if agents[caller].sipp is not None or not (low.startswith("sips:") or ";transport=tls" in low):
+        return
+    if not any(a.transport is Transport.TLS for a in agents.values()):
+        raise smap.error(key, f"'{uri}' needs TLS, but no agent has a TLS transport: give '{caller}' transport: tls")
 
 
 def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, parties: set[str],
@@ -518,8 +530,14 @@ def _check_expected_codec(key: tuple, want: str, parties: list[Agent], smap: Sou
             raise smap.error(key, f"'{want}' can never be selected: '{agent.name}' {does} only {', '.join(agent.codecs)}")
 
 
-def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:
-    if callee is not None and callee.answer >= 300:
+def _default_steps(callee: Agent | None, caller: str, expect: dict[str, Any]) -> tuple[Step, ...]:
+    """Wait for the end of a call that is to be refused (the callee answers >= 300, or
+    ``expect`` asks for a final code >= 300 or no answer: a URI's far end is known only
+    by that); else answer, hold the call a moment and hang up."""
+    code = expect.get("final_code") if isinstance(expect, dict) else None
+    refused = (callee is not None and callee.answer >= 300) or (isinstance(code, int) and code >= 300) \
+        or (isinstance(expect, dict) and expect.get("answered") is False)
+    if refused:
         return (WaitStep(CallState.DISCONNECTED, DEFAULT_WAIT_TIMEOUT),)
     return (
         WaitStep(CallState.CONFIRMED, DEFAULT_WAIT_TIMEOUT),

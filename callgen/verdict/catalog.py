@@ -65,8 +65,10 @@ CATALOG: tuple[CheckSpec, ...] = (
     # ---------------------------------------------------------------- the run
     CheckSpec("capture", "a capture file was written and can be read; otherwise the run is an **error (exit 3)**",
               "`tcpdump` / `dumpcap` / `capture`", RUN, "checks.evaluate", "The run"),
-    CheckSpec("capture.complete", "the capture tool lived until callgen stopped it, reported no packet dropped by the kernel, "
-              "and wrote packets; otherwise the run is an **error (exit 3)** naming the tool",
+    CheckSpec("capture.complete", "the capture tool lived until callgen stopped it, exited on SIGINT (one that had to be killed, "
+              "e.g. stopped by SIGSTOP, had stopped capturing), reported no packet dropped by the kernel, and wrote packets; and no "
+              "pjsua agent's log shows a SIP message more than 1 s after the capture's last packet (the capture stalled while the "
+              "agents still talked); otherwise the run is an **error (exit 3)** naming the tool",
               "`tcpdump` / `dumpcap`", RUN, "checks.run_health", "The run"),
     CheckSpec("agent.A.alive", "agent A's process did not end before callgen stopped it (killed, crashed); otherwise the run "
               "is an **error (exit 3)** naming the agent", "`process`", AGENT, "checks.run_health", "The run"),
@@ -87,16 +89,19 @@ CATALOG: tuple[CheckSpec, ...] = (
               "checks._answered_checks", "SIP"),
     CheckSpec("callN.cancel", "hanging up before the answer: CANCEL answered 200 (only once a provisional response arrived; "
               "before it no CANCEL may be sent)", _SIP, CALLER_LEG, "checks._hangup_checks (hangup step)", "SIP"),
-    CheckSpec("callN.hold", "a `hold` step: a re-INVITE with a=sendonly (or inactive)", _SIP, CALLER_LEG,
+    CheckSpec("callN.hold", "a `hold` step: an in-dialog re-INVITE with a=sendonly (or inactive) **answered 2xx** with a "
+              "direction that fits (recvonly/inactive); a re-INVITE refused (e.g. 488) holds nothing", _SIP, CALLER_LEG,
               "checks._hold_checks (hold step)", "SIP"),
-    CheckSpec("callN.unhold", "an `unhold` step: a later re-INVITE with a=sendrecv", _SIP, CALLER_LEG,
+    CheckSpec("callN.unhold", "an `unhold` step: a later re-INVITE with a=sendrecv answered 2xx", _SIP, CALLER_LEG,
               "checks._hold_checks (hold step)", "SIP"),
     CheckSpec("callN.pjsua_agrees", "a rejected call: the caller pjsua's own final code agrees with the capture", "`pjsua`",
               CALLER_LEG, "checks.agent_agreement", "SIP"),
     # ---------------------------------------------------------------- media of a call
-    CheckSpec("callN.codec", "the first codec of the SDP answer **and** the audio payload types that really flowed each way",
+    CheckSpec("callN.codec", "the first codec of the SDP answer **and** the audio payload types that really flowed each way; "
+              "fails for a declined stream (`m=audio 0`) and when no RTP flowed either way",
               "`capture`", CALLER_LEG, "checks._codec_check", "Media"),
-    CheckSpec("callN.rtp[DIR].packets", "RTP streams tied to the call by SDP address carry at least `min_packets` in that direction",
+    CheckSpec("callN.rtp[DIR].packets", "RTP streams tied to the call by SDP address carry at least `min_packets` in that direction; "
+              "packets that failed SRTP authentication (the receiver discards them) count as lost, not as packets",
               "`capture`", CALLER_LEG, "media.rtp_checks", "Media"),
     CheckSpec("callN.rtp[DIR].loss", "loss of the direction's streams within `max_loss_pct`", "`capture`", CALLER_LEG,
               "media.rtp_checks", "Media"),
@@ -113,16 +118,20 @@ CATALOG: tuple[CheckSpec, ...] = (
               CALLER_LEG, "media._reported_checks", "Media"),
     CheckSpec("callN.srtp.sdp", "`srtp: true`: RTP/SAVP with a=crypto (or DTLS) in offer and answer; `srtp: false`: plain RTP/AVP "
               "without crypto", "`capture`", CALLER_LEG, "media.srtp_checks", "Media"),
-    CheckSpec("callN.srtp.payload", "payload entropy reads as ciphertext (~8 bits/byte; audio far below)", "`capture`", CALLER_LEG,
+    CheckSpec("callN.srtp.payload", "payload entropy over every packet of an SRTP stream reads as ciphertext (~8 bits/byte; "
+              "audio far below)", "`capture`", CALLER_LEG,
               "media.srtp_checks", "Media"),
-    CheckSpec("callN.srtp.decrypted", "every stream authenticates and decrypts with the SDP/log keys", "`capture`", CALLER_LEG,
+    CheckSpec("callN.srtp.decrypted", "every stream decrypts with the SDP/log keys, which means **every packet** authenticates "
+              "(the failing packets' entropy says whether they were plain RTP or another key)", "`capture`", CALLER_LEG,
               "media.srtp_checks", "Media"),
-    CheckSpec("callN.srtp.no_plain_rtp", "with mandatory SRTP no plain-looking stream and no packet failing SRTP authentication",
+    CheckSpec("callN.srtp.no_plain_rtp", "whenever SRTP is expected (mandatory or optional) no plain-looking stream and no packet "
+              "failing SRTP authentication",
               "`capture`", CALLER_LEG, "media.srtp_checks", "Media"),
     CheckSpec("callN.srtp.keying[A]", "what agent A's pjsua log says SRTP started with (SDES or DTLS)", "`pjsua log A`", AGENT,
               "media.keying_checks", "Media"),
     # ---------------------------------------------------------------- DTMF and audio
-    CheckSpec("callN.dtmf", "RFC 4733 events rebuilt from the (decrypted) capture, and SIP INFO digits counted once per "
+    CheckSpec("callN.dtmf", "RFC 4733 events rebuilt from the (decrypted) capture, of the telephone-event PT the "
+              "receiver offered or answered, and SIP INFO digits counted once per "
               "transaction (CSeq) and only when answered 2xx, are the expected digits; `digits: \"\"` asserts that none arrived",
               "`capture`", CALLER_LEG, "media.dtmf_checks", "DTMF and audio"),
     CheckSpec("callN.dtmf.method", "the digits arrived by the expected method (RFC 2833 events or SIP INFO)", "`capture`",

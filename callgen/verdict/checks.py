@@ -6,10 +6,10 @@ agents said is a second source used to cross-check, never the only one.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines
+from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines, sip_times_in_pjsua_log
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
@@ -169,15 +169,66 @@ def _codec_check(p: str, want: str, d: Dialog, media: CallMedia) -> Check:
         if pts:
             seen = a.rtpmap.get(pts[0], (f"PT {pts[0]}", 0))[0]
     name = want.split("/")[0].lower()
+    declined = a is not None and a.port == 0  # m=audio 0: the far end refused the stream (RFC 3264 6)
+    if declined:
+        seen += " (declined: m=audio 0)"
     ok = seen.lower() == name
     wire = {label: wire_codecs(d, streams, forward=fwd)
             for fwd, label, streams in ((True, "caller->callee", media.forward), (False, "callee->caller", media.backward))}
     wrong = {label: names for label, names in wire.items() if any(n.lower() != name for n in names)}
+    silent = not any(wire.values())  # nothing on the wire either way proves no codec
     shown = "; ".join(f"{label} {'/'.join(names) or 'no RTP'}" for label, names in wire.items())
-    reason = (f"the SDP answer selected {seen}, not {want}" if not ok
-              else "; ".join(f"{label} carried {'/'.join(n)}" for label, n in wrong.items()))
-    return check(f"{p}.codec", ok and not wrong, f"{want} in the SDP answer and on the wire", f"SDP answer {seen}; RTP {shown}",
-                 reason)
+    if declined:
+        reason = "the SDP answer declined the audio stream (m=audio 0): no codec was selected"
+    elif not ok:
+        reason = f"the SDP answer selected {seen}, not {want}"
+    elif silent:
+        reason = f"no RTP either way: {want} never went on the wire"
+    else:
+        reason = "; ".join(f"{label} carried {'/'.join(n)}" for label, n in wrong.items())
+    return check(f"{p}.codec", ok and not wrong and not silent, f"{want} in the SDP answer and on the wire",
+                 f"SDP answer {seen}; RTP {shown}", reason)
+
+
+#: the answer's direction that accepts an offered one (RFC 3264 6.1)
+_FITTING_ANSWER = {"sendonly": ("recvonly", "inactive"), "inactive": ("inactive",), "sendrecv": ("sendrecv", "sendonly", "recvonly", "inactive")}
+
+
+@dataclass(frozen=True)
+class ReInvite:
+    """A re-INVITE with SDP (one per CSeq) and how it ended."""
+
+    offered: str  #: the offer's audio direction
+    status: int | None  #: its final response; None: none seen
+    answered: str | None  #: the audio direction of the 2xx's SDP answer (None: no SDP in it)
+
+    @property
+    def accepted(self) -> bool:
+        """Answered 2xx with a direction that fits the offer (no SDP in the 2xx: nothing to contradict)."""
+        return (self.status is not None and 200 <= self.status < 300
+                and (self.answered is None or self.answered in _FITTING_ANSWER.get(self.offered, ())))
+
+    def describe(self) -> str:
+        got = ("no final response" if self.status is None
+               else f"{self.status}" + (f" {self.answered}" if self.answered else ""))
+        return f"{self.offered} -> {got}"
+
+
+def re_invites(d: Dialog) -> list[ReInvite]:
+    """In-dialog INVITEs (a To tag) with SDP, in order, with their final responses."""
+    first: dict[int, str] = {}
+    for m in d.messages:
+        if (m.method == "INVITE" and m.sdp is not None and "tag=" in (m.header("To") or "").replace(" ", "")
+                and m.cseq not in first):
+            a = m.sdp.audio()
+            first[m.cseq] = a.direction if a else "?"
+    out = []
+    for cseq, offered in first.items():
+        final = next((m for m in d.messages if m.status is not None and m.status >= 200
+                      and m.cseq_method == "INVITE" and m.cseq == cseq), None)
+        answer = final.sdp.audio() if final is not None and final.sdp is not None else None
+        out.append(ReInvite(offered, final.status if final else None, answer.direction if answer else None))
+    return out
 
 
 def _no_checks(p: str, call: Call, d: Dialog, answered: bool) -> list[Check]:
@@ -190,17 +241,21 @@ def _hangup_checks(p: str, call: Call, d: Dialog, answered: bool) -> list[Check]
 
 
 def _hold_checks(p: str, call: Call, d: Dialog, answered: bool = False) -> list[Check]:
-    reinvites = [m for m in d.messages if m.method == "INVITE" and m.sdp is not None][1:]
-    dirs = [(m.sdp.audio().direction if m.sdp.audio() else "?") for m in reinvites]
+    """A hold is proven by a re-INVITE offering sendonly/inactive that was answered 2xx
+    with a fitting direction; a refused one (488, say) holds nothing."""
+    offers = re_invites(d)
+    seen = "re-INVITEs: " + (", ".join(r.describe() for r in offers) or "none")
     out = []
     holds = [s for s in call.steps if isinstance(s, HoldStep) and not s.release]
     unholds = [s for s in call.steps if isinstance(s, HoldStep) and s.release]
+    held = next((k for k, r in enumerate(offers) if r.offered in ("sendonly", "inactive") and r.accepted), None)
     if holds:
-        out.append(check(f"{p}.hold", any(x in ("sendonly", "inactive") for x in dirs), "a re-INVITE with a=sendonly",
-                         "re-INVITEs: " + (", ".join(dirs) or "none"), "no hold re-INVITE in the capture"))
+        tried = any(r.offered in ("sendonly", "inactive") for r in offers)
+        out.append(check(f"{p}.hold", held is not None, "a re-INVITE with a=sendonly answered 2xx (recvonly/inactive)", seen,
+                         "the hold re-INVITE was not accepted" if tried else "no hold re-INVITE in the capture"))
     if unholds:
-        ok = "sendrecv" in dirs[dirs.index("sendonly") + 1:] if "sendonly" in dirs else False
-        out.append(check(f"{p}.unhold", ok, "a later re-INVITE with a=sendrecv", "re-INVITEs: " + (", ".join(dirs) or "none"),
+        ok = held is not None and any(r.offered == "sendrecv" and r.accepted for r in offers[held + 1:])
+        out.append(check(f"{p}.unhold", ok, "a later re-INVITE with a=sendrecv answered 2xx", seen,
                          "the hold was not released in the capture"))
     return out
 
@@ -352,6 +407,28 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
 
 
+#: a SIP message an agent logged this long after the capture's last packet was not captured
+STALL_MARGIN_S = 1.0
+
+
+def _capture_stalled(evidence: Evidence, analysis: CaptureAnalysis) -> list[str]:
+    """Did the capture stop receiving while the agents still exchanged SIP? Every SIP message a
+    pjsua agent sent or received crosses the captured ports, so one its log shows well after the
+    capture's last packet means the capture stalled (a tool stopped, a full disk, a dead socket)."""
+    last = analysis.last_time
+    if last is None:
+        return []
+    out = []
+    for a in evidence.agents:
+        if a.kind != "pjsua" or not a.log_path.is_file():
+            continue
+        after = sip_times_in_pjsua_log(str(a.log_path), after=last + STALL_MARGIN_S)
+        if after:
+            out.append(f"{a.name}'s pjsua log shows {len(after)} SIP message(s) after the capture's last packet,"
+                       f" the last {max(after) - last:.1f} s after it: {evidence.capture.tool} stopped capturing mid-run")
+    return out
+
+
 def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list[Check], list[str]]:
     """Is the capture the whole record of the run, and did every agent live to the end?
     Each problem is also a failed check naming what failed."""
@@ -359,6 +436,8 @@ def run_health(evidence: Evidence, analysis: CaptureAnalysis) -> tuple[list[Chec
     problems = cap.problems()
     if analysis.packets == 0:
         problems.append(f"the capture holds no packet ({evidence.pcap_path.name}: {cap.tool} recorded nothing)")
+    else:
+        problems += _capture_stalled(evidence, analysis)
     seen = (f"{analysis.packets} packets" + (f", {cap.dropped_by_kernel} dropped" if cap.dropped_by_kernel else "")
             + (", the tool died before the end" if cap.exited_early else ""))
     checks = [check("capture.complete", not problems, "a live capture of the whole run, nothing dropped", seen,

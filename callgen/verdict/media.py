@@ -13,15 +13,12 @@ from pathlib import Path
 from callgen.pjsua import patterns as pp
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
 from callgen.analysis.sip import STATIC_PT, info_dtmf
+from callgen.analysis.srtp import CIPHER_ENTROPY
 from callgen.pjsua.driver import EventKind
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
 from callgen.verdict.result import CheckResult, check
 
-#: Shannon entropy (bits/byte) above which RTP payloads read as ciphertext; PCMA/PCMU
-#: speech and tones stay far below (silence ~1, tones ~4-6), AES-CM output is ~7.9+
-#: on samples of a few hundred bytes.
-CIPHER_ENTROPY = 7.0
 
 
 @dataclass(frozen=True)
@@ -120,10 +117,11 @@ def final_response(d: Dialog):
 
 def direction_summary(streams: tuple[RtpStream, ...]) -> tuple[int, int, int, float]:
     """Packets, expected, lost, and the worst jitter (NaN when a stream's clock rate is
-    unknown: its jitter cannot be measured, so no jitter bound can be proven)."""
-    packets = sum(s.packets for s in streams)
+    unknown: its jitter cannot be measured, so no jitter bound can be proven).  Packets
+    that failed SRTP authentication are not received: the receiver discarded them."""
+    packets = sum(s.packets - s.discarded for s in streams)
     expected = sum(s.expected for s in streams)
-    lost = sum(s.lost for s in streams)
+    lost = sum(min(s.expected, s.lost + s.discarded) for s in streams)
     if any(not s.clock_known for s in streams):
         return packets, expected, lost, float("nan")
     jitter = max((s.jitter_ms_max for s in streams), default=0.0)
@@ -138,6 +136,9 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[Che
         loss_pct = 100.0 * lost / expected if expected else 0.0
         shown = f"{jitter:.2f} ms" if not math.isnan(jitter) else "unknown"
         seen = f"{packets} packets in {len(streams)} stream(s), loss {loss_pct:.2f}%, jitter max {shown}"
+        discarded = sum(s.discarded for s in streams)
+        if discarded:
+            seen += f"; {discarded} more failed SRTP authentication (discarded by the receiver, counted lost)"
         out.append(check(f"{p}.rtp[{label}].packets", packets >= max(want.min_packets, 1), f">= {max(want.min_packets, 1)} RTP packets", seen,
                          f"only {packets} RTP packets {label}"))
         if want.max_loss_pct is not None:
@@ -253,12 +254,13 @@ def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, m
             dec = ", ".join(f"{s.src}->{s.dst} {'decrypted' if s.decrypted else (s.decrypt_error or 'not decrypted')} ({s.crypto_suite})" for s in streams)
             out.append(check(f"{p}.srtp.decrypted", not undecrypted, "every stream authenticates and decrypts with the SDP keys", dec,
                              "a stream did not decrypt"))
-        if _srtp_mandatory(scenario, call):
-            fails = sum(s.auth_failures for s in streams)
-            out.append(check(f"{p}.srtp.no_plain_rtp", not plain and fails == 0,
-                             "no plain RTP packet on the call's media ports (mandatory SRTP)",
-                             f"{len(plain)} plain-looking stream(s), {fails} packets failing SRTP authentication",
-                             "plain RTP seen where SRTP is mandatory"))
+        # Mandatory or optional: once SRTP is negotiated, a packet that fails authentication is thrown away.
+        fails = sum(s.discarded for s in streams)  # under a known key; without one the entropy says "plain"
+        mode = "mandatory" if _srtp_mandatory(scenario, call) else "negotiated"
+        out.append(check(f"{p}.srtp.no_plain_rtp", not plain and fails == 0,
+                         f"no plain RTP packet and none failing authentication on the call's media ports ({mode} SRTP)",
+                         f"{len(plain)} plain-looking stream(s), {fails} packets failing SRTP authentication",
+                         f"plain RTP or packets failing authentication where SRTP is {mode}"))
     else:
         seen = f"answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
         plain_sdp = bool(answer) and not answer.savp and not answer.crypto
@@ -318,6 +320,22 @@ def _dtmf_in_capture(analysis: CaptureAnalysis, d: Dialog, media: CallMedia,
     return sorted(evs, key=lambda e: e.start), [i for i in infos if not i.delivered]
 
 
+def _foreign_event_pts(d: Dialog, toward: tuple[RtpStream, ...], receiver_is_callee: bool) -> str:
+    """RTP toward the receiver carrying the SENDER's telephone-event PT where the receiver
+    offered/answered another one: the receiver drops those events, so they are no digits."""
+    mine, theirs = (d.answer, d.offer) if receiver_is_callee else (d.offer, d.answer)
+    rx = mine.audio() if mine else None
+    tx = theirs.audio() if theirs else None
+    if rx is None or tx is None:
+        return ""
+    foreign = sorted({pt for s in toward for pt in s.payload_types}
+                     & (set(tx.telephone_event_pts) - set(rx.telephone_event_pts)))
+    if not foreign:
+        return ""
+    want = ", ".join(map(str, rx.telephone_event_pts)) or "none"
+    return f"; RTP of PT {', '.join(map(str, foreign))} (the sender's telephone-event) where the receiver expects {want}: dropped, no digits"
+
+
 def _sip_addrs(d: Dialog, *, callee: bool) -> set[str]:
     invite = first_invite(d)
     if invite is None:
@@ -340,6 +358,7 @@ def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Captur
     seen = f"digits {digits or '(none)'} ({', '.join(methods) or 'no DTMF'})"
     if refused:
         seen += "; not delivered: " + ", ".join(i.describe() for i in refused)
+    seen += _foreign_event_pts(d, media.forward if receiver_is_callee else media.backward, receiver_is_callee)
     expected = f"digits {want.digits} at {where}" if want.digits else f"no DTMF at {where}"
     out = [check(f"{p}.dtmf", digits == want.digits and not (refused and want.digits), expected, seen,
                  f"expected {want.digits or 'no digits'}, the capture shows {digits or 'no digits'}"

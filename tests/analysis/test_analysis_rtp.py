@@ -135,3 +135,30 @@ def test_noise_is_not_a_stream(tmp_path):
             w.udp(1.0 + i / 100, A, 5353, B, 5353, bytes([0x80]) + rng.randbytes(40))
     a = analyze_capture(str(path))
     assert a.rtp_streams == () and a.packets == 300
+
+
+def test_event_pt_is_the_receivers(tmp_path):
+    """A offers telephone-event 120, B answers 101. What B sends must use A's 120: events
+    B sends with 101 are dropped by A, so they are no digits; A's events with 101 count."""
+    from callgen.analysis import analyze_capture
+    from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
+
+    a, b, cid = "127.0.0.1", "127.0.0.3", "te-pt@test"
+    offer = sdp(a, 30000, {0: "PCMU/8000", 120: "telephone-event/8000"})
+    answer = sdp(b, 32000, {0: "PCMU/8000", 101: "telephone-event/8000"})
+    from_b = RtpSender(ssrc=0xB0B, seq=1, ts=0, audio_pt=0, event_pt=101)
+    from_a = RtpSender(ssrc=0xA1A, seq=1, ts=0, audio_pt=0, event_pt=101)
+    for s in (from_b, from_a):
+        t = s.audio(2.0, 5)
+        t = s.digit(t, "1")
+        s.audio(t, 5)
+    path = tmp_path / "tept.pcap"
+    with CaptureWriter(str(path)) as w:
+        w.udp(1.0, a, 5060, b, 5060, sip_request("INVITE", cid, 1, f"{a}:5060", f"{b}:5060", offer))
+        w.udp(1.1, b, 5060, a, 5060, sip_response(200, "OK", cid, 1, "INVITE", f"{b}:5060", f"{a}:5060", answer))
+        for t, p in from_b.packets:
+            w.udp(t, b, 32000, a, 30000, p)
+        for t, p in from_a.packets:
+            w.udp(t + 0.001, a, 30000, b, 32000, p)
+    got = analyze_capture(str(path))
+    assert got.digits(ssrc=0xB0B) == "" and got.digits(ssrc=0xA1A) == "1"

@@ -153,3 +153,31 @@ def test_auth_challenge_then_answer(tmp_path):
     [d] = analyze_capture(str(tmp_path / "auth.pcap")).dialogs
     assert d.final_code == 200 and d.answer is not None and d.answer.audio().port == 32000
     assert [m.summary for m in d.messages][1] == "407 Proxy Authentication Required (INVITE)"
+
+
+def test_sip_times_in_pjsua_log_reads_the_tail_far_enough(tmp_path, monkeypatch):
+    """The stall check asks for SIP messages a pjsua log printed after a moment; with a
+    small tail it reads further back until it reaches that moment, and finds the same."""
+    import datetime as dt
+    import os
+
+    import callgen.analysis.sip as sip
+
+    log = tmp_path / "a.pjsua.log"
+    lines = []
+    for k in range(200):
+        hh, mm, ss = 10, k // 60, k % 60
+        lines.append(f"{hh:02d}:{mm:02d}:{ss:02d}.250           pjsua_core.c  ....TX 954 bytes Request msg "
+                     f"OPTIONS/cseq={k} (tdta0x1) to UDP 127.0.0.1:5060:")
+        lines.append("OPTIONS sip:x@127.0.0.1 SIP/2.0")
+        lines.append("--end msg--")
+    log.write_text("\n".join(lines) + "\n")
+    day = dt.date.today()
+    end = dt.datetime.combine(day, dt.time(10, 3, 20)).timestamp()
+    os.utime(log, (end, end))
+    every = sip.sip_times_in_pjsua_log(str(log))
+    assert len(every) == 200
+    cut = every[150]
+    monkeypatch.setattr(sip, "TAIL_BYTES", 300)
+    assert sip.sip_times_in_pjsua_log(str(log), after=cut) == every[151:]
+    assert sip.sip_times_in_pjsua_log(str(log), after=every[-1]) == []

@@ -140,3 +140,42 @@ def test_key_derivation_matches_libsrtp_for_one_packet():
 def test_bad_cli_key(text):
     with pytest.raises(UsageError, match="--srtp-key"):
         parse_cli_key(text)
+
+
+def _optional_srtp_call(path, key_b, protected: int, plain: int):
+    """A offers RTP/AVP with a=crypto (optional SRTP); B answers with its key, then sends
+    ``protected`` SRTP packets (pylibsrtp) and ``plain`` clear ones on the same SSRC."""
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    b64 = lambda k: base64.b64encode(k).decode()
+    cid = "optional-srtp@test"
+    offer = sdp(A, 30000, {8: "PCMA/8000", 101: "telephone-event/8000"}, crypto=[f"1 {suite} inline:{b64(os.urandom(30))}"])
+    answer = sdp(B, 32000, {8: "PCMA/8000", 101: "telephone-event/8000"}, crypto=[f"1 {suite} inline:{b64(key_b)}"])
+    s = RtpSender(ssrc=0x2A2A0070, seq=5000, ts=0, audio_pt=8, event_pt=101)
+    s.audio(2.0, protected + plain, payload=bytes((0xD5 ^ (i % 16)) for i in range(160)))
+    sent = _protect(key_b, suite, s.packets[:protected]) + s.packets[protected:]
+    with CaptureWriter(str(path)) as w:
+        w.udp(1.0, A, 5060, B, 5060, sip_request("INVITE", cid, 1, f"{A}:5060", f"{B}:5060", offer))
+        w.udp(1.1, B, 5060, A, 5060, sip_response(200, "OK", cid, 1, "INVITE", f"{B}:5060", f"{A}:5060", answer))
+        for t, p in sent:
+            w.udp(t, B, 32000, A, 30000, p)
+
+
+def test_srtp_then_plain_on_one_ssrc_is_not_decrypted(tmp_path):
+    """70 SRTP then 166 plain packets: one authenticated packet does not make the stream
+    decrypted; the 166 are counted, read as plain RTP, and not usable by the receiver."""
+    path = tmp_path / "mixed.pcap"
+    _optional_srtp_call(path, os.urandom(30), 70, 166)
+    st = analyze_capture(str(path)).rtp_streams[0]
+    assert st.srtp and not st.decrypted
+    assert (st.authenticated, st.auth_failures, st.discarded, st.usable) == (70, 166, 166, 70)
+    assert st.failed_entropy is not None and st.failed_entropy < 7.0
+    assert "166 of 236" in st.decrypt_error and "plain RTP" in st.decrypt_error
+    assert st.payload_entropy < 7.0  # judged on every packet, not on the 70 encrypted first ones
+
+
+def test_plain_rtp_where_srtp_was_negotiated_is_plain_not_a_wrong_key(tmp_path):
+    path = tmp_path / "plain.pcap"
+    _optional_srtp_call(path, os.urandom(30), 0, 100)
+    st = analyze_capture(str(path)).rtp_streams[0]
+    assert not st.decrypted and st.auth_failures == 100
+    assert "plain RTP" in st.decrypt_error and "wrong key" not in st.decrypt_error

@@ -261,21 +261,30 @@ def test_hold_and_unhold_need_their_reinvites(tmp_path):
     sc = scenario(tmp_path, "  - from: alice\n    to: bob\n    steps: [{wait: confirmed}, {hold: alice}, {unhold: alice}, "
                             "{hangup: alice}]\n")
 
-    def reinvite(t, direction, cseq):
-        media = audio(20040)
-        m0 = media.media[0]
-        sdp = Sdp((SdpMedia(m0.media, m0.addr, m0.port, m0.proto, m0.payload_types, m0.rtpmap, m0.telephone_event_pts,
-                            direction),))
-        return msg(t, ALICE, BOB, method="INVITE", cseq=cseq, sdp=sdp)
+    def sdp(port, direction):
+        m0 = audio(port).media[0]
+        return Sdp((SdpMedia(m0.media, m0.addr, m0.port, m0.proto, m0.payload_types, m0.rtpmap, m0.telephone_event_pts,
+                             direction),))
 
-    held = answered_dialog([reinvite(1.0, "sendonly", 2), reinvite(2.0, "sendrecv", 3)])
+    def reinvite(t, direction, cseq, status=200, answer="sendrecv"):
+        """The in-dialog INVITE (To tag) and its final response (with an SDP answer when 2xx)."""
+        tag = (("To", "<sip:bob@127.0.0.1>;tag=b1"),)
+        return [msg(t, ALICE, BOB, method="INVITE", cseq=cseq, sdp=sdp(20040, direction), headers=tag),
+                msg(t + 0.01, BOB, ALICE, status=status, cseq=cseq, headers=tag,
+                    sdp=sdp(20042, answer) if status < 300 else None)]
+
+    held = answered_dialog(reinvite(1.0, "sendonly", 2, answer="recvonly") + reinvite(2.0, "sendrecv", 3))
     c = {x.name: x for x in sip_checks(sc, evidence(tmp_path), sc.calls[0], held)}
     assert c["call1.hold"].passed and c["call1.unhold"].passed
-    never_released = answered_dialog([reinvite(1.0, "sendonly", 2)])
+    never_released = answered_dialog(reinvite(1.0, "sendonly", 2, answer="recvonly"))
     c = {x.name: x for x in sip_checks(sc, evidence(tmp_path), sc.calls[0], never_released)}
     assert c["call1.hold"].passed and not c["call1.unhold"].passed
     c = {x.name: x for x in sip_checks(sc, evidence(tmp_path), sc.calls[0], answered_dialog())}
     assert not c["call1.hold"].passed
+    # refused (488), or "accepted" with an answer that does not fit a hold: no hold
+    for bad in (reinvite(1.0, "sendonly", 2, status=488), reinvite(1.0, "sendonly", 2, answer="sendrecv")):
+        c = {x.name: x for x in sip_checks(sc, evidence(tmp_path), sc.calls[0], answered_dialog(bad))}
+        assert not c["call1.hold"].passed and "not accepted" in c["call1.hold"].reason, c["call1.hold"]
 
 
 @pytest.mark.parametrize("codes,expect,ok", [

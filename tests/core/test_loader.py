@@ -62,6 +62,21 @@ def test_default_steps_rejected_call(write_yaml):
     assert s.calls[0].steps[0].state is CallState.DISCONNECTED
 
 
+@pytest.mark.parametrize("expect", ["final_code: 486", "answered: false"])
+def test_default_steps_uri_call_expected_to_be_refused(write_yaml, expect):
+    text = GOOD.replace("    to: bob\n", f"    to: sip:far@127.0.0.1:5999\n    expect: {{{expect}}}\n")
+    steps = load_scenario(write_yaml(text)).calls[0].steps
+    assert [type(x) for x in steps] == [WaitStep] and steps[0].state is CallState.DISCONNECTED
+
+
+@pytest.mark.parametrize("uri", ["sips:far@127.0.0.1:5999", "sip:far@127.0.0.1:5999;transport=TLS"])
+def test_tls_uri_from_an_agent_without_tls_is_refused(write_yaml, uri):
+    """Nothing would be sent (pjsua has no TLS transport): refused at validate, not a capture error."""
+    e = _err(write_yaml, GOOD.replace("    to: bob\n", f"    to: '{uri}'\n"))
+    assert "calls[0].to" in str(e) and "needs TLS" in str(e) and "transport: tls" in str(e), str(e)
+    assert str(e).split(": ")[0].endswith("s.yaml:10"), str(e)  # the line of 'to:'
+
+
 def _err(write_yaml, text: str) -> ScenarioError:
     with pytest.raises(ScenarioError) as ei:
         load_scenario(write_yaml(text))
