@@ -26,6 +26,7 @@ DEB_PACKAGES=(
   libssl-dev libsrtp2-dev libopus-dev libspeex-dev libspeexdsp-dev libgsm1-dev uuid-dev
   tcpdump tshark kamailio sip-tester baresip sox espeak-ng openssl procps
   chromium fonts-dejavu-core
+  postgresql libpq5
 )
 
 install_debs() {

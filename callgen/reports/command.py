@@ -14,11 +14,12 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from callgen.errors import InfrastructureError, UsageError
+from callgen.errors import ExitStatus, InfrastructureError, UsageError
 from callgen.reports import publish
 from callgen.reports.keep import KEEP_CHOICES
 from callgen.reports.merge import merge_reports
-from callgen.reports.text import format_scenario, format_summary
+from callgen.reports.index import PAGE_NAME, failures_first
+from callgen.reports.text import failing_pages, format_scenario, format_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,8 +43,10 @@ def merge_command(args: argparse.Namespace, io: Any) -> int:
     res = merge_reports(args.inputs, args.output)
     for dup in res.duplicates:
         print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
-    print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests -> {res.output}", file=io.out)
-    return 0
+    print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests, {res.failed} failed, {res.errors} error"
+          f" -> {res.output}", file=io.out)
+    # a nightly job gates on the merged report as it would on one run: failures exit 1
+    return int(ExitStatus.CHECKS_FAILED) if res.failed or res.errors else 0
 
 
 def prepare_dir(path: Path, what: str) -> None:
@@ -119,11 +122,13 @@ def run_suite_command(
     make_run_options: Callable[[argparse.Namespace, Path], Any],
     load: Callable[..., Any] | None = None,
     run_one: Callable[[Any, Any], Any] | None = None,
+    after: Callable[[Any], None] | None = None,
 ) -> int:
     """collect ``args.paths`` -> validate all -> select -> run -> reports.
 
     ``make_run_options(args, out_dir)`` builds the runner's ``RunOptions``
-    (the CLI layer knows its fields); ``args.out`` is the output folder.
+    (the CLI layer knows its fields); ``args.out`` is the output folder;
+    ``after(suite)`` runs once the reports are written (the history records there).
     """
     from callgen.suite.execute import SuiteOptions, collect, run_suite, select, stream_progress, validate_all
 
@@ -158,4 +163,7 @@ def run_suite_command(
     io.out.write(format_summary(suite))
     done = publish(suite, out_dir, junit=args.junit, json_path=args.json_report, keep=args.keep)
     io.out.write(f"report: {done.index_html}\n")
+    io.out.write(failing_pages(failures_first(suite.results), out_dir, PAGE_NAME))
+    if after is not None:
+        after(suite)
     return suite.exit_status

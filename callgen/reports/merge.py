@@ -38,6 +38,8 @@ class MergeResult:
     tests: int
     duplicates: tuple[str, ...]  #: "classname::name" (JUnit) or "file::name" (JSON)
     inputs: tuple[Path, ...]
+    failed: int = 0  #: test cases that failed (checks) in the merged report
+    errors: int = 0  #: test cases that could not complete
 
 
 def _kind_of_output(path: Path) -> str:
@@ -136,7 +138,9 @@ def _merge_junit(inputs: tuple[Path, ...], output: Path) -> MergeResult:
         properties=unique_props,
     )
     write_xml(root, output)
-    return MergeResult(output, "junit", len(cases), dups, inputs)
+    failed = sum(1 for c in cases if c.find("failure") is not None)
+    errors = sum(1 for c in cases if c.find("error") is not None)
+    return MergeResult(output, "junit", len(cases), dups, inputs, failed, errors)
 
 
 def _float(value: str | None, path: Path) -> float:
@@ -269,4 +273,4 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
     if loads:
         merged["load"] = loads
     write_json_data(merged, output)
-    return MergeResult(output, "json", len(results), dups, inputs)
+    return MergeResult(output, "json", len(results), dups, inputs, merged["totals"]["failed"], merged["totals"]["errors"])

@@ -44,6 +44,8 @@ class LoadRun:
         self._active: dict[int, int] = {}  #: pjsua call slot -> index of the call in it
         self._seen = 0  #: caller events consumed
         self._answered = self._failed = 0
+        self._as_set = 0  #: calls ended with the answer their callee is set to give (a busy callee's 486)
+        self._placed_at: list[float] = []  #: monotonic times of the first and the latest call placed
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -69,7 +71,16 @@ class LoadRun:
             self._set(k, ended=ev.time, code=ev.code, reason=ev.reason)
             del self._active[ev.call]
             if rec.confirmed is None:
-                self._failed += 1
+                if ev.code is not None and ev.code == self._answer_of(rec.callee) and not 200 <= ev.code < 300:
+                    self._as_set += 1
+                else:
+                    self._failed += 1
+
+    def _answer_of(self, callee: str) -> int | None:
+        try:
+            return self.plan.agent(callee).agent.answer
+        except (KeyError, AttributeError):
+            return None
 
     def _set(self, k: int, **changes) -> None:
         with self._lock:
@@ -88,6 +99,7 @@ class LoadRun:
         for k in range(planned):
             self._wait_turn(t0 + load.offset(k))
             self._place(k)
+            self._note_placed()
             self._report(k + 1, t0)
         self._wait_all_ended()
         self._report(planned, t0, final=True)
@@ -178,9 +190,22 @@ class LoadRun:
                 return
             self._await_event(min(left, 0.5))
 
+    def _note_placed(self) -> None:
+        now = time.monotonic()
+        self._placed_at[1:] = [now] if self._placed_at else []
+        if not self._placed_at:
+            self._placed_at.append(now)
+
+    def _rate(self, placed: int) -> str:
+        """Calls per second between the first and the latest call placed: the first call alone has no rate
+        (placed/elapsed then read "312.4 cps"), and the hold after the last call does not dilute it."""
+        if placed < 2 or len(self._placed_at) < 2 or self._placed_at[1] <= self._placed_at[0]:
+            return "-- cps"
+        return f"{(placed - 1) / (self._placed_at[1] - self._placed_at[0]):.1f} cps"
+
     def _report(self, placed: int, t0: float, *, final: bool = False) -> None:
         if self.progress is None:
             return
-        took = max(time.monotonic() - t0, 1e-6)
+        as_set = f"rejected as set {self._as_set}  " if self._as_set else ""
         self.progress(f"placed {placed}/{self.load.planned()}  active {len(self._active)}  answered {self._answered}  "
-                      f"failed {self._failed}  {placed / took:.1f} cps" + ("\n" if final else ""))
+                      f"{as_set}failed {self._failed}  {self._rate(placed)}" + ("\n" if final else ""))

@@ -443,6 +443,7 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
         if not agents[a["receiver"]].audio.record:
             raise smap.error(key + ("receiver",), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
         audio.append(_audio_expect(key, a, parties, agents, smap))
+        _check_audio_fits(key, a, audio[-1], steps, smap)
     return CallExpect(
         final_code=e.get("final_code"), codec=e.get("codec"), answered=e.get("answered"),
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
@@ -467,6 +468,46 @@ def _audio_expect(key: tuple, a: dict[str, Any], parties: set[str], agents: dict
             raise smap.error(where, f"{reference.name} is sampled at {rate} Hz; PESQ compares at 8 or 16 kHz and callgen "
                              f"resamples only from {', '.join(str(r) for r in PESQ_REFERENCE_RATES)} Hz")
     return AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz"), a.get("pesq_min"), sender, reference)
+
+
+DTMF_DIGIT_MAX_S = 1.0  #: an upper bound on how long pjsua takes to send one DTMF digit
+
+
+def longest_answered_s(steps: tuple[Step, ...]) -> float | None:
+    """At most how long the call is up after it is answered, from its steps (pauses, DTMF,
+    waits at their timeouts, up to the hangup); None when no step of it ends the call."""
+    answered, total = False, 0.0
+    for st in steps:
+        if isinstance(st, WaitStep) and st.state is CallState.CONFIRMED and not answered:
+            answered = True
+        elif not answered:
+            continue
+        elif isinstance(st, WaitStep):
+            total += st.timeout
+        elif isinstance(st, PauseStep):
+            total += st.seconds
+        elif isinstance(st, DtmfStep):
+            total += DTMF_DIGIT_MAX_S * len(st.digits.replace(",", "")) + st.digits.count(",") * st.pause_ms / 1000
+        elif isinstance(st, HangupStep):
+            return total
+    return None
+
+
+def _check_audio_fits(key: tuple, a: dict[str, Any], want: AudioExpect, steps: tuple[Step, ...], smap: SourceMap) -> None:
+    """Refuse what the scripted call is too short for: more signal than it lasts, or PESQ
+    (which needs 4 s of heard sound) on a shorter call."""
+    from callgen.analysis.pesqscore import MIN_HEARD_S
+
+    up = longest_answered_s(steps)
+    if up is None:
+        return
+    if want.min_active_s > up:
+        raise smap.error(key + (("min_active_s",) if "min_active_s" in a else ()),
+                         f"{want.min_active_s:g} s of signal cannot be recorded: the call is hung up at most {up:g} s "
+                         "after it is answered (lengthen its pause or lower min_active_s)")
+    if want.pesq_min is not None and up < MIN_HEARD_S:
+        raise smap.error(key + ("pesq_min",), f"the call is hung up at most {up:g} s after it is answered; PESQ needs at "
+                         f"least {MIN_HEARD_S:g} s of heard sound (lengthen its pause)")
 
 
 def _wav_rate(path: Path) -> int | None:
