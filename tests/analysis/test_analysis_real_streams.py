@@ -23,7 +23,7 @@ import oracle
 import scapygen as sg
 from capgen import RtpSender, event_payload, rtp, sdp, sip_request, sip_response
 
-needs_tshark = pytest.mark.skipif(not oracle.have_tshark(), reason="tshark not installed")
+needs_tshark = pytest.mark.tool("tshark")
 A, B = "127.0.0.1", "127.0.0.2"
 
 
