@@ -156,7 +156,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         _start_agents(agents, deadline)
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
-            load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at)
+            load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at,
+                               journal=plan.run_dir / "calls.jsonl")
             load_run.execute()
         for group in scenario.call_groups():
             _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)

@@ -27,7 +27,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
     try:
         evidence = execute(scenario, run_dir, options)
     except (KeyboardInterrupt, Interrupted):
-        interrupted, error = True, "interrupted (SIGINT/SIGTERM)"
+        interrupted, error = True, "interrupted (SIGINT/SIGTERM/SIGHUP)"
     except CallgenError as exc:  # before any process ran (no pjsua, no free ports, Kamailio refused...)
         error = str(exc)
     result = conclude(scenario, run_dir, evidence, time.monotonic() - t0, error)
