@@ -4,6 +4,7 @@ named infrastructure error (exit 3), never a traceback or a 0-byte report."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from callgen.errors import InfrastructureError
@@ -18,14 +19,46 @@ def describe_os_error(exc: OSError, path: Path | str | None = None) -> str:
     return f"cannot write {where}: {exc.strerror or exc}"
 
 
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def not_replaceable(path: Path | str) -> str | None:
+    """Why callgen must not replace ``path`` (it exists and is not a regular file), or None.
+
+    A report is written by renaming a new file over its path: over a device node, a
+    FIFO or a socket that would replace what is not callgen's, and over a symbolic
+    link it would replace the link, not write where it points."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None  # the write itself reports what the system refuses
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link; give the path of a regular file (callgen does not follow links)"
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return f"is {kind}, not a regular file" if kind.startswith("a ") else kind
+
+
 def write_atomic(path: Path | str, data: str | bytes, *, mode: int = 0o644) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it over
-    ``path``: readers see the old file or the whole new one, never a cut one."""
+    ``path``: readers see the old file or the whole new one, never a cut one.
+    Only a regular file is ever replaced, and no link is followed."""
     path = Path(path)
+    why = not_replaceable(path)
+    if why:
+        raise OutputError(f"cannot write {path}: it {why}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:  # O_EXCL|O_NOFOLLOW: a file or link planted at the temporary name is never written through
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        except FileExistsError:  # a leftover of a crashed writer with our pid, or planted: drop the name
+            tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
             view = memoryview(raw)
             while view:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from callgen.errors import InfrastructureError, UsageError
+from callgen.fileio import not_replaceable
 from callgen.reports import publish
 from callgen.reports.keep import KEEP_CHOICES
 from callgen.reports.merge import merge_reports
@@ -35,8 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def merge_command(args: argparse.Namespace, io: Any) -> int:
     output = Path(args.output)
-    if output.is_dir():
-        raise UsageError(f"-o {output}: is a folder, not a file")
+    check_report_path(output, "-o")
     prepare_dir(output.parent, "-o")
     probe_write(output, "-o")
     res = merge_reports(args.inputs, args.output)
@@ -60,11 +60,19 @@ def prepare_dir(path: Path, what: str) -> None:
         raise InfrastructureError(f"{what} {path}: cannot create the folder: {exc.strerror}") from None
 
 
+def check_report_path(path: Path, what: str) -> None:
+    """A report path must be new or a regular file: never a folder, link, device, FIFO or socket."""
+    why = not_replaceable(path)
+    if why:
+        raise UsageError(f"{what} {path}: {why.replace('a folder, not a regular file', 'a folder, not a file')}")
+
+
 def probe_write(path: Path, what: str) -> None:
-    """Open ``path`` for appending as the report writer will, removing it again if it is new."""
-    existed = path.exists()
+    """Open ``path`` for appending as the report writer will, removing it again if it is new.
+    Non-blocking and not following links: a FIFO or link that appears meanwhile cannot hang or mislead it."""
+    existed = os.path.lexists(path)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
         os.close(fd)
     except IsADirectoryError:
         raise UsageError(f"{what} {path}: is a folder, not a file") from None
@@ -82,8 +90,7 @@ def check_outputs(out_dir: Path, *, junit: Path | None = None, json_path: Path |
         if path is None:
             continue
         path = Path(path)
-        if path.is_dir():
-            raise UsageError(f"{option} {path}: is a folder, not a file")
+        check_report_path(path, option)
         prepare_dir(path.parent, option)
         probe_write(path, option)
 
