@@ -82,9 +82,41 @@ def probe_write(path: Path, what: str) -> None:
         path.unlink()
 
 
+#: the file that marks a folder as callgen's output folder (an earlier run may be written into again)
+OUTPUT_MARKER = ".callgen-output"
+
+
+def check_output_dir(path: Path, what: str) -> None:
+    """``path`` may be callgen's output folder: refused (exit 2) if it is a link, or a folder holding
+    files while not callgen's own (no marker): callgen would mix its pages into someone else's files."""
+    if path.is_symlink():
+        raise UsageError(f"{what} {path}: is a symbolic link; give a real folder (callgen does not follow links)")
+    if path.is_dir() and not (path / OUTPUT_MARKER).is_file():
+        try:
+            foreign = next(iter(os.scandir(path)), None) is not None
+        except OSError:
+            foreign = False  # an unreadable folder: the write probe says what the system refuses
+        if foreign:
+            raise UsageError(f"{what} {path}: is a folder with files that are not callgen's "
+                             f"(no {OUTPUT_MARKER} marker); give a new or empty folder")
+    prepare_dir(path, what)
+
+
+def mark_output_dir(path: Path, what: str) -> None:
+    """Mark ``path`` (checked) as callgen's output folder, so a later run may write into it again."""
+    marker = path / OUTPUT_MARKER
+    if not marker.is_file():
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            os.write(fd, b"callgen output folder: callgen run -o may write here again\n")
+            os.close(fd)
+        except OSError as exc:
+            raise InfrastructureError(f"{what} {path}: cannot write: {exc.strerror}") from None
+
+
 def check_outputs(out_dir: Path, *, junit: Path | None = None, json_path: Path | None = None) -> None:
     """Before anything runs: can the output folder and the report files be written?"""
-    prepare_dir(out_dir, "--out")
+    check_output_dir(out_dir, "--out")
     probe_write(out_dir / ".callgen-write-probe", "--out")
     for option, path in (("--junit", junit), ("--json", json_path)):
         if path is None:
@@ -157,6 +189,7 @@ def run_suite_command(
         return 0
     out_dir = Path(args.out)
     check_outputs(out_dir, junit=args.junit, json_path=args.json_report)
+    mark_output_dir(out_dir, "--out")
     options = SuiteOptions(run=make_run_options(args, out_dir), out_dir=out_dir, jobs=args.jobs,
                            retries=args.retries, repeat=args.repeat)
     suite = run_suite(chosen, options, run_one=run_one, progress=stream_progress(io.err))

@@ -106,3 +106,38 @@ def test_write_atomic_does_not_follow_a_link_planted_at_its_temporary_name(tmp_p
     (tmp_path / f".r.json.{os.getpid()}.tmp").symlink_to(victim)
     write_atomic(target, "report")
     assert target.read_text() == "report" and victim.read_text() == "keep"
+
+
+def test_out_that_is_a_symlink_is_refused(cli, tmp_path, no_pjsua):  # noqa: F811
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "index.html").write_text("someone else's page")
+    link = tmp_path / "out"
+    link.symlink_to(elsewhere)
+    r = cli("run", SCENARIO, "-o", str(link))
+    assert r.status == 2
+    assert _one_line(r) == (f"callgen: error: --out {link}: is a symbolic link; "
+                            "give a real folder (callgen does not follow links)")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["index.html"]
+    assert (elsewhere / "index.html").read_text() == "someone else's page"
+
+
+def test_out_that_is_a_folder_of_someone_elses_files_is_refused(cli, tmp_path, no_pjsua):  # noqa: F811
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "summary.md").write_text("their notes")
+    r = cli("run", SCENARIO, "-o", str(theirs))
+    assert r.status == 2
+    assert _one_line(r) == (f"callgen: error: --out {theirs}: is a folder with files that are not callgen's "
+                            "(no .callgen-output marker); give a new or empty folder")
+    assert sorted(p.name for p in theirs.iterdir()) == ["summary.md"]
+
+
+def test_out_that_is_callgens_own_or_empty_is_used(cli, tmp_path, no_pjsua):  # noqa: F811
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    first = cli("run", SCENARIO, "-o", str(empty))
+    assert first.status == 3, first.err  # no pjsua: the run itself fails, the folder was taken
+    assert (empty / ".callgen-output").is_file() and (empty / "index.html").is_file()
+    again = cli("run", SCENARIO, "-o", str(empty))  # callgen's own folder: an earlier run's
+    assert again.status == 3, again.err
