@@ -73,3 +73,17 @@ def write_atomic(path: Path | str, data: str | bytes, *, mode: int = 0o644) -> P
             pass
         raise OutputError(describe_os_error(exc, path)) from None
     return path
+
+
+def make_private(folder: Path | str) -> None:
+    """``folder`` and everything in it readable by its owner only (folders 0700, files 0600),
+    also what other programs created there (pjsua's log, the capture, Kamailio's log): a
+    run folder can hold the digest exchange, SDES keys and passwords. Links are not followed."""
+    for root, dirs, files in os.walk(folder):
+        for name, mode in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:
+            path = os.path.join(root, name)
+            try:
+                if not stat.S_ISLNK(os.lstat(path).st_mode):
+                    os.chmod(path, mode)
+            except OSError:
+                pass  # gone meanwhile, or not ours: the folder's 0700 still guards it

@@ -140,7 +140,8 @@ class PjsuaAgent:
             return self._st.died
 
     def start(self, timeout: float = 10.0) -> None:
-        self._transcript = open(self.transcript_path, "a", encoding="utf-8", errors="replace")
+        fd = os.open(self.transcript_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        self._transcript = open(fd, "a", encoding="utf-8", errors="replace")  # it holds the SIP: digest, SDES keys
         try:
             spawn.start_watchdog()  # before the child: it must never run unwatched
             self._child = pexpect.spawn(
