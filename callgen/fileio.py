@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Iterable
 
 from callgen.errors import InfrastructureError
 
@@ -43,16 +44,17 @@ def not_replaceable(path: Path | str) -> str | None:
     return f"is {kind}, not a regular file" if kind.startswith("a ") else kind
 
 
-def write_atomic(path: Path | str, data: str | bytes, *, mode: int = 0o644) -> Path:
+def write_atomic(path: Path | str, data: str | bytes | Iterable[str], *, mode: int = 0o644) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it over
     ``path``: readers see the old file or the whole new one, never a cut one.
-    Only a regular file is ever replaced, and no link is followed."""
+    Only a regular file is ever replaced, and no link is followed.  ``data`` may be
+    an iterable of text pieces, written as they come (a large report is never one string)."""
     path = Path(path)
     why = not_replaceable(path)
     if why:
         raise OutputError(f"cannot write {path}: it {why}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    pieces = [data] if isinstance(data, (str, bytes)) else data
     try:
         try:  # O_EXCL|O_NOFOLLOW: a file or link planted at the temporary name is never written through
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
@@ -60,9 +62,10 @@ def write_atomic(path: Path | str, data: str | bytes, *, mode: int = 0o644) -> P
             tmp.unlink()
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view):]
+            for piece in pieces:
+                view = memoryview(piece.encode("utf-8") if isinstance(piece, str) else piece)
+                while view:
+                    view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         os.replace(tmp, path)
