@@ -111,6 +111,7 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     from callgen.pjsua.toolpaths import find_pjsua
     from callgen.history.command import record_suite
 
+    _check_start_at(args.start_at)
     args.shard = _shard_of(args)
     if args.out is None:
         args.out = _default_out()
@@ -129,6 +130,11 @@ def _run(args: argparse.Namespace, io: IO) -> int:
         scenario = load_checked(path, pjsua, variables=variables)
         if share is not None and scenario.load is not None:
             scenario = dataclasses.replace(scenario, load=scenario.load.shared(*share))
+        if args.start_at is not None and scenario.load is not None:  # refused before anything starts
+            wait = args.start_at - time.time()
+            if wait > scenario.timeout:
+                raise ScenarioError(f"--start-at is {wait:.0f} s away, past the scenario timeout ({scenario.timeout:g} s)",
+                                    location=str(path))
         return scenario
 
     recorder = None if args.list_only else _history_recorder(args)
@@ -147,6 +153,11 @@ def _history_recorder(args: argparse.Namespace):
     from callgen.history.command import Recorder
 
     return Recorder(args, os.environ)
+def _check_start_at(start_at: float | None) -> None:
+    import math
+
+    if start_at is not None and not math.isfinite(start_at):
+        raise UsageError(f"--start-at {start_at}: not a finite time (give seconds since the epoch, e.g. $(date +%s))")
 
 
 def _progress_line(io: IO):
@@ -182,7 +193,7 @@ def _share_option(option: str, text: str | None, from_env: bool) -> tuple[int, i
     if text and from_env:
         raise UsageError(f"give {option} or {option}-from-env, not both")
     if text:
-        return parse_shard(text)
+        return parse_shard(text, option)
     if from_env:
         found = shard_from_env(os.environ)
         if found is None:

@@ -12,8 +12,11 @@ Every wait is bounded by the scenario deadline.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from callgen.errors import AgentTimeout, InfrastructureError
@@ -31,8 +34,10 @@ ANSWER_TIMEOUT_S = 5.0
 
 class LoadRun:
     def __init__(self, load: Load, plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
-                 progress: Callable[[str], None] | None = None, start_at: float | None = None):
+                 progress: Callable[[str], None] | None = None, start_at: float | None = None,
+                 journal: Path | None = None):
         self.start_at = start_at
+        self.journal = journal  #: calls.jsonl: a row per call as it ends, so a run killed midway leaves them
         self.load = load
         self.plan = plan
         self.agents = agents
@@ -46,6 +51,7 @@ class LoadRun:
         self._answered = self._failed = 0
         self._as_set = 0  #: calls ended with the answer their callee is set to give (a busy callee's 486)
         self._placed_at: list[float] = []  #: monotonic times of the first and the latest call placed
+        self._journal = None
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -75,6 +81,7 @@ class LoadRun:
                     self._as_set += 1
                 else:
                     self._failed += 1
+            self._journal_row(k)
 
     def _answer_of(self, callee: str) -> int | None:
         try:
@@ -88,6 +95,28 @@ class LoadRun:
 
     # -- the run ---------------------------------------------------------------
     def execute(self) -> None:
+        try:
+            self._execute()
+        finally:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    def _journal_row(self, k: int) -> None:
+        """Append call ``k``'s row to the journal and flush it (a full disk is not the load's fault: the row
+        is still in the records, and the verdict writes calls.jsonl again at the end)."""
+        if self.journal is None:
+            return
+        try:
+            if self._journal is None:
+                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                self._journal = os.fdopen(fd, "w", encoding="utf-8")
+            self._journal.write(json.dumps(self._records[k].journal_row()) + "\n")
+            self._journal.flush()
+        except OSError:
+            self.journal = None
+
+    def _execute(self) -> None:
         load, planned = self.load, self.load.planned()
         t0 = time.monotonic()
         if self.start_at is not None:  # the shares of one load start together
@@ -142,9 +171,11 @@ class LoadRun:
                 f"load call {k} to start", self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}"), since=since)
         except AgentTimeout as exc:
             self._set(k, problem=str(exc))
+            self._journal_row(k)
             return
         if ev.kind is EventKind.CALL_ERROR:
             self._set(k, problem=f"pjsua could not place it: {ev.reason}")
+            self._journal_row(k)
             return
         # what came before the CALLING line (an older call leaving the slot it now takes) is folded first
         after = self.caller.events_since(since)

@@ -336,7 +336,7 @@ def _check_wav(path: Path, key: tuple, smap: SourceMap, problems: list[ScenarioE
 
     try:
         with wave.open(str(path), "rb") as w:
-            width, frames = w.getsampwidth(), w.getnframes()
+            width, frames, rate, channels = w.getsampwidth(), w.getnframes(), w.getframerate(), w.getnchannels()
     except (wave.Error, EOFError, OSError) as exc:
         problems.append(smap.error(key, f"{path.name}: not a PCM WAV file ({str(exc)[:80] or 'empty'}); pjsua would refuse it"))
         return
@@ -344,6 +344,41 @@ def _check_wav(path: Path, key: tuple, smap: SourceMap, problems: list[ScenarioE
         problems.append(smap.error(key, f"{path.name}: {8 * width}-bit samples; pjsua plays 16-bit PCM WAV files"))
     elif frames == 0:
         problems.append(smap.error(key, f"{path.name}: the WAV file holds no samples"))
+    else:
+        data = _wav_data_bytes(path)
+        need = PLAYER_PTIME_MS * rate * channels // 1000
+        if data is not None and data < need:
+            problems.append(smap.error(key, f"{path.name}: {data} bytes of samples, fewer than pjsua's {need} "
+                                            f"({PLAYER_PTIME_MS} ms at {rate} Hz, {channels} channel(s)); "
+                                            "pjsua would stop with 'WAVE file too short'"))
+
+
+#: pjsua's file player reads 20 ms frames (the conference bridge's ptime), and pjmedia's
+#: wav_player refuses a file whose data chunk has fewer bytes than ptime * rate * channels / 1000
+PLAYER_PTIME_MS = 20
+
+
+def _wav_data_bytes(path: Path) -> int | None:
+    """The bytes of the WAV's data chunk as pjmedia counts them: the declared size, cut to what the
+    file holds (pjmedia plays a truncated file).  None when the chunk walk finds no data chunk."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if f.read(12)[8:12] != b"WAVE":
+                return None
+            for _ in range(64):  # a real WAV has a handful of chunks
+                head = f.read(8)
+                if len(head) < 8:
+                    return None
+                cid, clen = head[:4], struct.unpack("<I", head[4:])[0]
+                if cid == b"data":
+                    return min(clen, size - f.tell())
+                f.seek(clen + (clen & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
 
 
 def _check_ports(agents: tuple[Agent, ...], smap: SourceMap, problems: list[ScenarioError]) -> None:

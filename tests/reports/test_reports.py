@@ -336,7 +336,7 @@ def test_run_suite_command_end_to_end_with_fakes(tmp_path):
     assert status == 1
     assert "[2/2] FAIL  b" in streams.err.getvalue()
     assert "\nb         FAIL" in streams.out.getvalue() and "k: expected 1, seen 2" in streams.out.getvalue()
-    assert sorted(p.name for p in out.iterdir()) == ["b", "index.html", "junit.xml", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".callgen-output", "b", "index.html", "junit.xml", "summary.md"]
     SCHEMA.validate(str(out / "junit.xml"))
     # the failing scenario's own page is named, so the reader goes straight to it
     page = out / "b" / "report.html"
