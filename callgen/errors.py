@@ -16,7 +16,7 @@ class ExitStatus(enum.IntEnum):
     CHECKS_FAILED = 1  #: the run completed but at least one check failed (doctor: something missing)
     INVALID_INPUT = 2  #: a scenario, capture or argument is invalid; nothing was run
     INFRASTRUCTURE = 3  #: pjsua/tcpdump missing or not permitted, a process died, a timeout outside the checks
-    INTERRUPTED = 130  #: SIGINT/SIGTERM; artefacts written so far are kept
+    INTERRUPTED = 130  #: SIGINT, SIGTERM or SIGHUP; artefacts written so far are kept
 
 
 class CallgenError(Exception):
@@ -70,7 +70,7 @@ class AgentTimeout(InfrastructureError):
 
 
 class Interrupted(CallgenError):
-    """The run was interrupted by SIGINT or SIGTERM."""
+    """The run was interrupted by SIGINT, SIGTERM or SIGHUP."""
 
     exit_status = ExitStatus.INTERRUPTED
 

@@ -54,12 +54,28 @@ def _rows(schema: dict, node: dict, path: str, out: list[str]) -> None:
         req = " **Required.**" if key in required else ""
         desc = (sub.get("description") or subr.get("description", "")).replace("|", "\\|").replace("\n", " ")
         out.append(f"| `{p}` | {_type(schema, sub)} | {desc}{default}{req} |")
-        if subr.get("type") == "object" and "properties" in subr:
-            _rows(schema, subr, p, out)
-        elif isinstance(subr.get("additionalProperties"), dict):
-            _rows(schema, subr["additionalProperties"], f"{p}.NAME", out)
-        elif subr.get("type") == "array" and isinstance(subr.get("items"), dict):
-            _rows(schema, subr["items"], f"{p}[]", out)
+        _nested(schema, subr, p, out)
+
+
+def _nested(schema: dict, subr: dict, p: str, out: list[str]) -> None:
+    """The keys inside ``subr``: an object's, a mapping's values', a list's items', and those
+    of each object alternative of a oneOf/anyOf (``audio``: one object or a list of them),
+    each object documented once."""
+    if subr.get("type") == "object" and "properties" in subr:
+        _rows(schema, subr, p, out)
+    elif isinstance(subr.get("additionalProperties"), dict):
+        _rows(schema, subr["additionalProperties"], f"{p}.NAME", out)
+    elif subr.get("type") == "array" and isinstance(subr.get("items"), dict):
+        _rows(schema, subr["items"], f"{p}[]", out)
+    else:
+        done: list[dict] = []
+        for alt in subr.get("oneOf", []) + subr.get("anyOf", []):
+            alt = _resolve(schema, alt)
+            if alt.get("type") == "array" and isinstance(alt.get("items"), dict):
+                alt = _resolve(schema, alt["items"])
+            if "properties" in alt and alt not in done:
+                done.append(alt)
+                _rows(schema, alt, p, out)
 
 
 def reference() -> str:

@@ -21,11 +21,13 @@ flock 9
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # python3-dev: the pesq package (PESQ checks) builds a C extension from its source release
+# python3-venv: a venv on Debian's /usr/bin/python3 for non-root users (docs/security.md)
 DEB_PACKAGES=(
-  build-essential pkg-config xz-utils ca-certificates python3-dev
+  build-essential pkg-config xz-utils ca-certificates python3-dev python3-venv
   libssl-dev libsrtp2-dev libopus-dev libspeex-dev libspeexdsp-dev libgsm1-dev uuid-dev
   tcpdump tshark kamailio rtpengine sip-tester baresip sox espeak-ng openssl procps
   chromium fonts-dejavu-core
+  postgresql libpq5
 )
 
 install_debs() {

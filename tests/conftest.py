@@ -5,6 +5,8 @@ missing, it skips on a developer's machine and FAILS in CI (``CI=true``), where
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import io
 import os
 import shutil
@@ -54,6 +56,9 @@ TOOLS: dict[str, Callable[[], bool]] = {
     "import-linter": lambda: Path(sys.executable).with_name("lint-imports").exists(),
     "espeak-ng": _which("espeak-ng"),
     "sox": _which("sox"),
+    # the history's PostgreSQL store: Debian's server binaries (initdb, pg_ctl) and the psycopg driver (test extra)
+    "postgresql": lambda: bool(glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+    "psycopg": lambda: importlib.util.find_spec("psycopg") is not None,
 }
 
 

@@ -23,6 +23,8 @@ class _DialogBuilder:
     final_code: int | None = None
     offer: Sdp | None = None
     answer: Sdp | None = None
+    #: final responses to INVITEs seen while no INVITE was: CSeq -> (code, SDP)
+    orphans: dict[int, tuple[int, Sdp | None]] = field(default_factory=dict)
 
     def add(self, msg: SipMessage) -> None:
         self.messages.append(msg)
@@ -37,6 +39,8 @@ class _DialogBuilder:
                 self.offer = msg.sdp
                 self.invite_had_sdp = msg.sdp is not None
             return
+        if self.invite_cseq is None and msg.status is not None and msg.status >= 200 and msg.cseq_method == "INVITE":
+            self.orphans.setdefault(msg.cseq, (msg.status, msg.sdp))
         if self.invite_cseq is None or msg.cseq != self.invite_cseq:
             return
         if msg.status is not None and msg.cseq_method == "INVITE":
@@ -51,8 +55,21 @@ class _DialogBuilder:
         elif msg.method == "ACK" and msg.sdp is not None and not self.invite_had_sdp and self.answer is None:
             self.answer = msg.sdp
 
+    def _orphan_final(self) -> tuple[int, Sdp | None] | None:
+        """With no INVITE captured: the final response of the lowest CSeq, or of the
+        next one when that was a 401/407 challenge (the retry is what counts)."""
+        for cseq in sorted(self.orphans):
+            code, sdp = self.orphans[cseq]
+            if code not in (401, 407):
+                return code, sdp
+        return self.orphans[max(self.orphans)] if self.orphans else None
+
     def freeze(self) -> Dialog:
         msgs = tuple(sorted(self.messages, key=lambda m: m.time))
+        orphan = self._orphan_final() if self.invite_cseq is None else None
+        if orphan is not None:
+            code, sdp = orphan
+            return Dialog(self.call_id, msgs, code, None, sdp if code < 300 else None, invite_captured=False)
         return Dialog(self.call_id, msgs, self.final_code, self.offer, self.answer)
 
 

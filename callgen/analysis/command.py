@@ -50,7 +50,8 @@ def run(args: argparse.Namespace, io) -> int:
         io.err.write(f"callgen: warning: {w}\n")
     # A cut file is analysed as far as it goes, but a script must be able to tell it
     # from a whole one: exit 1 (2 stays "nothing could be analysed").
-    return int(ExitStatus.CHECKS_FAILED) if analysis.truncated else int(ExitStatus.OK)
+    # A corrupt record mid-file is skipped to the next valid one, and exits 1 the same way.
+    return int(ExitStatus.CHECKS_FAILED) if analysis.truncated or analysis.corrupt else int(ExitStatus.OK)
 
 
 def write_json(doc: dict, out) -> None:

@@ -59,7 +59,24 @@ CODECS: dict[str, CodecImpairment] = {
     "opus": CodecImpairment(0.0, 25.1, "assumption (not in G.113): as G.711 with PLC"),
     # speex narrow-band at 15 kbit/s is usually put near G.729: assumption.
     "speex": CodecImpairment(11.0, 19.0, "assumption (not in G.113): as G.729A"),
+    # G.723.1 at 6.3 kbit/s (MP-MLQ; the RTP name covers both rates, 6.3 is the default):
+    # Ie 15 (Table I.1), Bpl 16.1 (Table I.3, G.723.1 + VAD). Ie 15 is also Mitel's MX-ONE
+    # planning guide ("Speech compression impairment") and Nortel NN43001-563 Table 29;
+    # ICAO ACP WG-I WP 306 Table B-1 gives Ie 24 at 2 % loss, which Bpl 16.1 reproduces.
+    "g723": CodecImpairment(15.0, 16.1, f"{_G113} Tables I.1, I.3 (G.723.1 6.3 kbit/s + VAD)"),
+    # G.726 ADPCM: Ie by rate from Table I.1 (40 kbit/s 2, 32 kbit/s 7, 24 kbit/s 25,
+    # 16 kbit/s 50); the 32 kbit/s figure re-checked in Mitel's MX-ONE planning guide, the
+    # others as G.113 is widely cited. G.113 gives no Bpl for ADPCM: 25.1 is G.711 with
+    # PLC's, assumed because pjmedia conceals loss for codecs without their own PLC.
+    "g726-40": CodecImpairment(2.0, 25.1, f"{_G113} Table I.1 (Ie); Bpl as G.711 with PLC (assumption)"),
+    "g726-32": CodecImpairment(7.0, 25.1, f"{_G113} Table I.1 (Ie); Bpl as G.711 with PLC (assumption)"),
+    "g721": CodecImpairment(7.0, 25.1, f"{_G113} Table I.1 (Ie, G.726 32 kbit/s); Bpl as G.711 with PLC (assumption)"),
+    "g726-24": CodecImpairment(25.0, 25.1, f"{_G113} Table I.1 (Ie); Bpl as G.711 with PLC (assumption)"),
+    "g726-16": CodecImpairment(50.0, 25.1, f"{_G113} Table I.1 (Ie); Bpl as G.711 with PLC (assumption)"),
 }
+#: G.107 defines R on 0..100: below and above are clamped (a burst of 90 % loss gives
+#: Ie,eff far past R0, which is "R = 0", not a negative rating).
+R_MIN, R_MAX = 0.0, 100.0
 
 
 def codec_impairment(codec: str | None) -> CodecImpairment | None:
@@ -113,4 +130,5 @@ def rate(codec: str | None, loss_pct: float, *, burst_r: float = 1.0,
         return None
     delay = one_way_ms + 2.0 * max(0.0, jitter_ms)
     r = R_DEFAULT - delay_impairment(delay) - ie_eff(imp.ie, imp.bpl, max(0.0, loss_pct), burst_r)
+    r = min(R_MAX, max(R_MIN, r))
     return Rating(r_factor=r, mos=mos_from_r(r))

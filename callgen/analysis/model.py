@@ -155,11 +155,16 @@ class Dialog:
     final_code: int | None  #: final response to the initial INVITE (its auth retry if challenged); None if none
     offer: Sdp | None
     answer: Sdp | None
+    #: False: final responses to an INVITE are in the capture but the INVITE is not;
+    #: ``final_code`` then comes from them alone (the lowest CSeq's, or its retry's after a
+    #: 401/407 challenge)
+    invite_captured: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "call_id": self.call_id,
             "final_code": self.final_code,
+            "invite_captured": self.invite_captured,
             "messages": [m.to_json() for m in self.messages],
             "offer": self.offer.to_json() if self.offer else None,
             "answer": self.answer.to_json() if self.answer else None,
@@ -247,7 +252,12 @@ class RtpStream:
     #: the RTP clock rate is known (SDP rtpmap of any m-line, or a static PT); when not,
     #: ``clock_rate`` is 0 and both jitter figures are NaN (``null`` in JSON): not a guess
     clock_known: bool = True
-    timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter
+    timestamp_resets: int = 0  #: RTP timestamp jumps resynced instead of counted as jitter (restarts included)
+    restarts: int = 0  #: sequence number and timestamp restarted together: a new segment, counted apart
+    event_repeats: int = 0  #: RFC 4733 packets sent again with a sequence number already received (not loss)
+    clock_inferred: bool = False  #: no SDP or static PT gave the clock: measured from the timestamps
+    payload_type_packets: tuple[tuple[int, int], ...] = ()  #: (PT, packets) in order of first appearance
+    pt_codecs: tuple[tuple[int, str | None], ...] = ()  #: (PT, "name/rate" or None)
     timeline: Timeline | None = None
     gaps: tuple[Gap, ...] = ()
     # The far end's view, from the RTCP receiver reports about this SSRC (the latest one):
@@ -268,6 +278,12 @@ class RtpStream:
     @property
     def duration(self) -> float:
         return self.last_time - self.first_time
+
+    def codecs(self) -> list[dict[str, Any]]:
+        """Every payload type the stream carried, most packets first: ``codec`` is the dominant one."""
+        names = dict(self.pt_codecs)
+        rows = [{"pt": pt, "codec": names.get(pt), "packets": n} for pt, n in self.payload_type_packets]
+        return sorted(rows, key=lambda r: -r["packets"])
 
     @property
     def loss_pct(self) -> float:
@@ -317,6 +333,10 @@ class RtpStream:
             "jitter_ms_mean": _ms(self.jitter_ms_mean),
             "jitter_ms_max": _ms(self.jitter_ms_max),
             "timestamp_resets": self.timestamp_resets,
+            "restarts": self.restarts,
+            "event_repeats": self.event_repeats,
+            "clock_inferred": self.clock_inferred,
+            "codecs": self.codecs(),
             "max_delta_ms": round(self.max_delta_ms, 3),
             "first_time": round(self.first_time, 6),
             "last_time": round(self.last_time, 6),
@@ -410,6 +430,23 @@ class Truncation:
 
 
 @dataclass(frozen=True)
+class Corruption:
+    """A corrupt record/block header mid-file: reading went on at the next valid one."""
+
+    offset: int  #: byte offset of the corrupt header
+    bytes_skipped: int  #: bytes from it to the next valid record or block
+
+    def message(self, source: str) -> str:
+        return (
+            f"{source}: corrupt record header at byte offset {self.offset}: {self.bytes_skipped} bytes skipped"
+            " to the next valid record; the rest of the file was analysed"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"offset": self.offset, "bytes_skipped": self.bytes_skipped}
+
+
+@dataclass(frozen=True)
 class CaptureAnalysis:
     dialogs: tuple[Dialog, ...]
     rtp_streams: tuple[RtpStream, ...]
@@ -421,6 +458,7 @@ class CaptureAnalysis:
     warnings: tuple[str, ...] = field(default=())
     truncated: Truncation | None = None  #: the file is cut inside a record (see ``Truncation``)
     skipped: Mapping[str, int] = field(default_factory=dict)  #: packets not used, by reason
+    corrupt: tuple[Corruption, ...] = ()  #: corrupt record/block headers skipped mid-file
 
     def dialog(self, call_id: str) -> Dialog | None:
         for d in self.dialogs:
@@ -449,5 +487,6 @@ class CaptureAnalysis:
             "dtmf": [e.to_json() for e in self.dtmf],
             "warnings": list(self.warnings),
             "truncated": self.truncated.to_json() if self.truncated else None,
+            "corrupt": [c.to_json() for c in self.corrupt],
             "skipped": dict(self.skipped),
         }

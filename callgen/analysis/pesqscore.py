@@ -59,6 +59,9 @@ def _resample(x, rate: int, target: int):
     return y[::down]
 
 
+MIN_HEARD_S = 4.0  #: seconds of heard sound PESQ needs (validate refuses a scripted call shorter than this)
+
+
 def _align(ref, rec) -> tuple[int, float]:
     """The offset of ``ref`` in ``rec`` with the largest cross-correlation, and its
     normalised value."""
@@ -103,9 +106,9 @@ def score(reference: Path, recording: Path, *, wideband: bool) -> PesqResult:
         return PesqResult(None, mode, 0.0, 0.0, str(exc))
     start = _first_active(rec, fs)
     heard = rec[start: start + len(ref)]
-    if len(heard) < 4 * fs:
+    if len(heard) < MIN_HEARD_S * fs:
         return PesqResult(None, mode, start / fs, 0.0, f"only {len(heard) / fs:.2f} s of the recording after its first"
-                          " sound: PESQ needs at least 4 s")
+                          f" sound: PESQ needs at least {MIN_HEARD_S:g} s")
     looped = np.tile(ref, len(heard) // len(ref) + 2)
     lag, corr = _align(heard, looped)
     played = looped[lag: lag + len(heard)]

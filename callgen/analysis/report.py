@@ -22,7 +22,8 @@ def _jitter(s: RtpStream) -> str:
     if not s.clock_known:
         return "jitter ? (clock rate unknown)"
     resets = f" ({s.timestamp_resets} timestamp resets)" if s.timestamp_resets else ""
-    return f"jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms{resets}"
+    inferred = f" (clock {s.clock_rate} Hz inferred)" if s.clock_inferred else ""
+    return f"jitter {s.jitter_ms_mean:.2f}/{s.jitter_ms_max:.2f} ms{resets}{inferred}"
 
 
 def _mos(s: RtpStream) -> str:
@@ -55,12 +56,18 @@ def summary_text(a: CaptureAnalysis) -> str:
             f"truncated at byte offset {a.truncated.offset} ({a.truncated.bytes_left} bytes of the last record):"
             " complete records before it analysed"
         )
+    if a.corrupt:
+        lines.append(
+            f"corrupt: {len(a.corrupt)} record header(s), {sum(c.bytes_skipped for c in a.corrupt)} bytes skipped"
+            f" (first at byte offset {a.corrupt[0].offset}): reading went on at the next valid record"
+        )
     if a.skipped:
         lines.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(a.skipped.items())))
     lines.append("")
     lines.append(f"dialogs: {len(a.dialogs)}")
     for d in a.dialogs:
-        lines.append(f"  Call-ID {d.call_id}  final {d.final_code if d.final_code is not None else '-'}")
+        unseen = " (INVITE not captured: from the response)" if not d.invite_captured and d.final_code else ""
+        lines.append(f"  Call-ID {d.call_id}  final {d.final_code if d.final_code is not None else '-'}{unseen}")
         for side, sdp in (("offer", d.offer), ("answer", d.answer)):
             m = sdp.audio() if sdp else None
             if m is not None:
@@ -83,7 +90,10 @@ def summary_text(a: CaptureAnalysis) -> str:
         lines.append(
             f"  {s.src} -> {s.dst} ssrc 0x{s.ssrc:08X} pt {','.join(map(str, s.payload_types))}"
             f" {s.codec or '?'}: {s.packets} pkts, expected {s.expected}, lost {s.lost}, dup {s.duplicates},"
-            f" ooo {s.out_of_order}, {_jitter(s)},"
+            f" ooo {s.out_of_order},"
+            + (f" restarts {s.restarts}," if s.restarts else "")
+            + (f" event repeats {s.event_repeats}," if s.event_repeats else "")
+            + f" {_jitter(s)},"
             f" max delta {s.max_delta_ms:.1f} ms, {s.duration:.1f} s, {_mos(s)}{enc}"
             + ("" if s.announced else " (not in SDP)")
         )

@@ -57,13 +57,29 @@ class RtcpBook:
         self.unread: dict[str, int] = {}  # datagrams that stayed unreadable, by reason
 
     def packet(self, t: float, data: bytes, flow: Flow) -> str | None:
-        """Read one (S)RTCP datagram sent on ``flow``; None when read, else why it could not be."""
-        if _compound_length_ok(data):
+        """Read one (S)RTCP datagram sent on ``flow``; None when read, else why it could not be.
+
+        Plain RTCP first: whole packets whose lengths add up. SRTCP only when the flow has
+        keys to try, or when what follows the readable packets has room for SRTCP's
+        E|index word and 80-bit tag with the E bit set; otherwise the packets that do read
+        are kept and a few trailing bytes (padding some stacks append) are ignored.
+        """
+        whole = _whole_packets(data)
+        if whole == len(data):
             self._compound(t, data, "rtcp")
             return None
-        if len(data) < 8 + 4 + SrtcpContext.TAG_LEN:
+        sender = int.from_bytes(data[4:8], "big") if len(data) >= 8 else 0
+        rest = len(data) - whole
+        srtcp_shaped = rest >= 4 + SrtcpContext.TAG_LEN and data[len(data) - 4 - SrtcpContext.TAG_LEN] & 0x80
+        if not srtcp_shaped:
+            clear = self._unprotect(sender, data, flow) if rest >= 4 + SrtcpContext.TAG_LEN else None
+            if clear is not None and _compound_length_ok(clear):
+                self._compound(t, clear, "srtcp")
+                return None
+            if whole:
+                self._compound(t, data[:whole], "rtcp")
+                return None
             return "rtcp-malformed"
-        sender = int.from_bytes(data[4:8], "big")
         clear = self._unprotect(sender, data, flow)
         if clear is None:
             # A sender may start RTCP before its SDP answer is on the wire: try again at the end.
@@ -179,6 +195,20 @@ class RtcpBook:
                 )
                 rep.evidence = rep.evidence or evidence
             p += size
+
+
+def _whole_packets(data: bytes) -> int:
+    """Bytes of ``data`` that are whole RTCP packets from the start (version 2, PT 192-223,
+    lengths within the datagram); 0 when not even the first is."""
+    off, n = 0, len(data)
+    while off + 8 <= n:
+        if data[off] >> 6 != 2 or not 192 <= data[off + 1] <= 223:
+            break
+        end = off + (((data[off + 2] << 8) | data[off + 3]) + 1) * 4
+        if end > n:
+            break
+        off = end
+    return off
 
 
 def _compound_length_ok(data: bytes) -> bool:

@@ -26,6 +26,15 @@ DTMF_GUESS_MIN_PT = 96
 #: timestamp reset (a fax/T.38 switch, a restarted sender), not jitter: resync instead.
 RESET_SECONDS = 2.0
 RESET_FLOOR = 8000 * RESET_SECONDS  # below the reset limit of every clock >= 8 kHz: one compare per packet
+#: Clocks an unknown payload type's timestamps are matched against (RTP audio and video
+#: clocks), and how close the measured rate must come: 5 % tells 44.1 from 48 kHz.
+KNOWN_CLOCKS = (8000, 16000, 48000, 90000)
+CLOCK_TOLERANCE = 0.05
+INFER_SECONDS = 1.0  # arrival time over which an unknown clock is measured
+INFER_MAX_PACKETS = 512  # packets kept for that (then replayed through the jitter estimate)
+INFER_RESET_LIM = 200000 * RESET_SECONDS  # no reset is called while the clock is unknown
+CN_NAMES = frozenset({"cn"})
+CN_STATIC = (13, 19)  # comfort noise (RFC 3389) and its old static number
 BIN_SECONDS = 0.1  # timeline bins (packets per bin), widened by doubling to stay under MAX_BINS
 MAX_BINS = 3000
 MAX_GAPS = 200
@@ -62,7 +71,8 @@ class StreamState:
         "srtp", "auth_failures", "auth_ok", "decrypt_error", "announced", "sdp_savp",
         "call_id", "event_rate", "codec_pt", "keys_tried", "resolver", "rtpmap", "protected", "tries_left",
         "addrs", "bin_s", "bin_end", "cum", "gaps", "cut", "last_pt", "clock_known", "reset_lim", "resets",
-        "t0", "ts0", "pt_changes", "wire_counts", "fail_counts",
+        "t0", "ts0", "pt_changes", "wire_counts", "fail_counts", "event_repeats", "restarts", "seg_expected", "jumps",
+        "pt_counts", "pt_mark", "quiet_pts", "inferring", "infer_buf", "clock_inferred",
     )
 
     def __init__(self, src: str, dst: str, ssrc: int, t: float, first_seq: int):
@@ -89,6 +99,16 @@ class StreamState:
         self.t0 = -1.0  # anchor (time, RTP timestamp) of the current timestamp run: the clock estimate
         self.ts0 = 0
         self.pt_changes = 0
+        self.event_repeats = 0  # RFC 4733 packets sent again with the same sequence number (not duplicates)
+        self.restarts = 0  # sequence and timestamp restarted together: a new segment
+        self.seg_expected = 0  # expected packets of the segments before the current one
+        self.jumps = 0  # forward sequence jumps too big to be loss, with no timestamp restart
+        self.pt_counts: dict[int, int] = {}  # packets per PT, counted at each PT change
+        self.pt_mark = 0  # packets before the current PT run
+        self.quiet_pts: set[int] = set()  # comfort noise PTs: not in the jitter, not the codec if audio came
+        self.inferring = False  # the clock is unknown: being measured from the first packets
+        self.infer_buf: list[tuple[float, int]] = []
+        self.clock_inferred = False
         self.addrs = b""  # src, dst addresses and ports as on the wire (the scanner's stream key)
         self.bin_s = BIN_SECONDS
         self.bin_end = t + BIN_SECONDS  # the packet loop calls next_bin() once t reaches this
@@ -141,7 +161,7 @@ class StreamState:
             ext += 1
             self.max_ext = ext
         else:
-            ext = self._seq(seq)
+            ext = self._seq(seq, t, b1, rts)
             if ext is None:
                 return
         if self.slow:
@@ -199,23 +219,24 @@ class StreamState:
         self.t0 = t
         self.ts0 = rts
 
-    def _seq(self, seq: int) -> int | None:
-        """Extended sequence number of an out-of-line packet; None for a duplicate."""
+    def _seq(self, seq: int, t: float, b1: int, rts: int) -> int | None:
+        """Extended sequence number of an out-of-line packet; None for a duplicate.
+
+        A packet that is not the next one is a restart when its timestamp is also off by
+        more than the reset limit against arrival time (a restarted sender): a new
+        segment, not loss, duplicates or reordering.
+        """
         ext = self.max_ext
         delta = (seq - ext) & 0xFFFF
+        if b1 & 0x7F not in self.event_pts and self._restarted(t, rts):
+            # (an event's timestamp is its start, seconds behind arrival by design)
+            return self._new_segment(seq)
         if delta == 0:
-            self.duplicates += 1
-            return None
+            return self._repeat(b1)
         if delta < 0x8000:  # forward, skipping delta - 1 numbers
-            if len(self.gaps) < MAX_GAPS:
-                self.gaps.append((self.last_time - self.first_time, delta - 1))
-            if delta <= MAX_GAP_TRACKED:
-                self.missing.update(range(ext + 1, ext + delta))
-                if len(self.missing) > MAX_MISSING:
-                    floor = ext - 0x8000
-                    self.missing = {x for x in self.missing if x > floor}
-            self.max_ext = ext + delta
-            return ext + delta
+            if delta > MAX_GAP_TRACKED:  # too many to remember number by number
+                self.jumps += 1
+            return self._forward(ext, delta)
         back = ext - (0x10000 - delta)
         if back < self.min_ext:  # older than anything seen so far
             if self.min_ext - back <= MAX_GAP_TRACKED:
@@ -227,14 +248,52 @@ class StreamState:
             self.missing.discard(back)
             self.out_of_order += 1
             return back
-        self.duplicates += 1
+        return self._repeat(b1)
+
+    def _forward(self, ext: int, delta: int) -> int:
+        if len(self.gaps) < MAX_GAPS:
+            self.gaps.append((self.last_time - self.first_time, delta - 1))
+        if delta <= MAX_GAP_TRACKED:
+            self.missing.update(range(ext + 1, ext + delta))
+            if len(self.missing) > MAX_MISSING:
+                floor = ext - 0x8000
+                self.missing = {x for x in self.missing if x > floor}
+        self.max_ext = ext + delta
+        return ext + delta
+
+    def _repeat(self, b1: int) -> None:
+        """A sequence number received before: an RFC 4733 packet sent again (the end packet
+        three times) is an event repeat; anything else a duplicate. Neither is loss."""
+        if b1 & 0x7F in self.event_pts:
+            self.event_repeats += 1
+        else:
+            self.duplicates += 1
         return None
+
+    def _restarted(self, t: float, rts: int) -> bool:
+        prev_t = self.prev_t
+        if prev_t < 0.0:
+            return False
+        dd = (t - prev_t) * self.rate - ((((rts - self.prev_ts) + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
+        return abs(dd) >= self.reset_lim
+
+    def _new_segment(self, seq: int) -> int:
+        """The sender restarted: close the current segment (its expected count is kept)
+        and number the new one from ``seq``; the jitter path counts the timestamp reset."""
+        self.seg_expected += self.max_ext - self.min_ext + 1
+        self.restarts += 1
+        self.missing = set()
+        self.max_ext = self.min_ext = seq
+        return seq
 
     def _b1_changed(self, b1: int) -> None:
         self.last_b1 = b1
         pt = b1 & 0x7F
         if pt != self.last_pt:
             self.pt_changes += 1
+            if self.last_pt >= 0:  # the run of the previous PT ends before this packet
+                self.pt_counts[self.last_pt] = self.pt_counts.get(self.last_pt, 0) + self.packets - 1 - self.pt_mark
+            self.pt_mark = self.packets - 1
             self.last_pt = pt
         if pt not in self.pts:
             self.pts.append(pt)
@@ -246,6 +305,9 @@ class StreamState:
         self.slow = (
             self.protected
             or pt in self.event_pts
+            or pt in self.quiet_pts
+            or self.codec_pt < 0
+            or self.inferring
             or (self.guess_events and pt >= DTMF_GUESS_MIN_PT)
             or len(self.samples) < ENTROPY_SAMPLES
         )
@@ -280,6 +342,13 @@ class StreamState:
             self._update_slow()
             self._event(t, b0, b1, rts, buf, start, end)
             return
+        if pt in self.quiet_pts:  # comfort noise: no jitter (as tshark), and not the clock
+            return
+        if self.codec_pt < 0:
+            self._set_clock(pt)
+        if self.inferring:
+            self._infer(t, rts)
+            return
         self._jitter(t, rts)
 
     def _jitter(self, t: float, rts: int) -> None:
@@ -306,13 +375,70 @@ class StreamState:
         self.prev_ts = rts
 
     def _new_pt(self, pt: int) -> None:
-        if pt not in self.event_pts and self.codec_pt < 0:
-            name, rate = self.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0)
-            if name.lower() != "telephone-event":
-                self.codec_pt = pt
-                self.clock_known = rate > 0
-                self.rate = rate or 8000
-                self.reset_lim = self.rate * RESET_SECONDS
+        name = (self.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0))[0].lower()
+        if name in CN_NAMES or (not name and pt in CN_STATIC):
+            self.quiet_pts.add(pt)
+
+    def _set_clock(self, pt: int) -> None:
+        """The first audio/video packet (not an event, not comfort noise) sets the clock
+        the jitter is measured in; an unknown one is measured from the timestamps."""
+        self.codec_pt = pt
+        rate = (self.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0))[1]
+        self.clock_known = rate > 0
+        if rate:
+            self.rate = rate
+            self.reset_lim = rate * RESET_SECONDS
+        else:
+            self.inferring = True
+            self.reset_lim = INFER_RESET_LIM
+
+    def _infer(self, t: float, rts: int) -> None:
+        """Keep (arrival, timestamp) until INFER_SECONDS have passed, then infer the clock."""
+        buf = self.infer_buf
+        buf.append((t, rts))
+        if t - buf[0][0] >= INFER_SECONDS or len(buf) >= INFER_MAX_PACKETS:
+            self.finish_inference()
+
+    def finish_inference(self) -> None:
+        """Match the timestamps' rate against arrival time to a known clock (within
+        CLOCK_TOLERANCE); either way replay the kept packets through the jitter estimate
+        (an unmatched clock leaves ``clock_known`` false: the jitter is then not shown)."""
+        if not self.inferring:
+            return
+        self.inferring = False
+        buf, self.infer_buf = self.infer_buf, []
+        (t0, ts0), (t1, ts1) = buf[0], buf[-1]
+        span = t1 - t0
+        if span >= 0.1:
+            measured = ((((ts1 - ts0) + 0x80000000) & 0xFFFFFFFF) - 0x80000000) / span
+            for clock in KNOWN_CLOCKS:
+                if abs(measured - clock) <= clock * CLOCK_TOLERANCE:
+                    self.rate, self.clock_known, self.clock_inferred = clock, True, True
+                    self.reset_lim = clock * RESET_SECONDS
+                    break
+        for t, rts in buf:
+            self._jitter(t, rts)
+        self._update_slow()
+
+    def packets_by_pt(self) -> dict[int, int]:
+        """Packets per payload type, duplicates included, in order of first appearance."""
+        counts = dict(self.pt_counts)
+        if self.last_pt >= 0:
+            counts[self.last_pt] = counts.get(self.last_pt, 0) + self.packets - self.pt_mark
+        return {pt: counts.get(pt, 0) for pt in self.pts}
+
+    def dominant_pt(self) -> int:
+        """The stream's codec: the PT with most packets among audio/video, else comfort
+        noise, else events; -1 for no packet."""
+        counts = self.packets_by_pt()
+        if not counts:
+            return -1
+
+        def rank(pt: int) -> tuple[int, int]:
+            kind = 2 if pt in self.event_pts else 1 if pt in self.quiet_pts else 0
+            return kind, -counts[pt]
+
+        return min(counts, key=rank)
 
     def _payload_offset(self, b0: int, buf: bytes, start: int, end: int) -> int:
         p = start + 12 + 4 * (b0 & 0x0F)
@@ -412,7 +538,8 @@ class StreamState:
         return ((self.prev_ts - self.ts0) & 0xFFFFFFFF) / span
 
     def expected(self) -> int:
-        return self.max_ext - self.min_ext + 1 if self.max_ext >= 0 else 0
+        """Sequence numbers the sender used: over every segment, first to highest."""
+        return self.seg_expected + (self.max_ext - self.min_ext + 1 if self.packets else 0)
 
     def entropy(self) -> float:
         """Shannon entropy in bits/byte of the wire payloads, pooled: every packet of a

@@ -13,8 +13,10 @@ import struct
 from typing import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
-from callgen.analysis.model import CaptureAnalysis, Dialog, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation
-from callgen.analysis.pcapio import PcapHeader, open_capture, pcap_chunks, read_packets
+from callgen.analysis.model import (
+    CaptureAnalysis, Corruption, Dialog, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation,
+)
+from callgen.analysis.pcapio import PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
 from callgen.analysis.sip import (
@@ -88,6 +90,7 @@ class _Scanner:
         self.last: float | None = None
         self.candidates = 0
         self.truncated: Truncation | None = None
+        self.corrupt: list[Corruption] = []  # corrupt record/block headers skipped, in file order
         self.skipped: dict[str, int] = {}
         self.rtcp = RtcpBook(self._keys_for)
         for m in sorted(log_messages, key=lambda m: m.time):
@@ -112,7 +115,7 @@ class _Scanner:
         last_on = last_on_flow.get
         npk = 0
         t = 0.0
-        for t, lt, buf, s, e in read_packets(self.path, self._cut):
+        for t, lt, buf, s, e in read_packets(self.path, self._cut, self._corrupt):
             if not npk:
                 self.first = t
             npk += 1
@@ -165,6 +168,7 @@ class _Scanner:
         frac = 1e-9 if hdr.nano else 1e-6
         limit = hdr.limit
         state = [0, None, 0.0]  # packets, first time, last time
+        on_corrupt = self._corrupt
 
         def consume(buf: bytes, base: int) -> int:
             same = buf.startswith
@@ -175,7 +179,12 @@ class _Scanner:
             while off + 16 <= n:
                 sec, sub, incl = rec(buf, off)
                 if incl > limit:
-                    raise CaptureFormatError(f"{path}: garbage record header (length {incl}) at byte offset {base + off}")
+                    last = int(t) if npk else int(state[2]) if state[0] else None
+                    nxt = corrupt_record(path, buf, base, off, hdr, last, on_corrupt)
+                    if nxt < 0:
+                        break
+                    off = nxt
+                    continue
                 s = off + 16
                 e = s + incl
                 if e > n:
@@ -440,6 +449,9 @@ class _Scanner:
     def _cut(self, offset: int, bytes_left: int) -> None:
         self.truncated = Truncation(offset, bytes_left)
 
+    def _corrupt(self, offset: int, bytes_skipped: int) -> None:
+        self.corrupt.append(Corruption(offset, bytes_skipped))
+
     def _fragment(self, key: tuple, frag: int, data: bytes) -> bytes | None:
         """Reassemble IPv4 or IPv6 fragments (big INVITEs over UDP are fragmented on Ethernet).
 
@@ -587,6 +599,7 @@ class _Scanner:
         streams = []
         dtmf: list[DtmfEvent] = []
         for st in self.streams.values():
+            st.finish_inference()
             src_ip, _, sport = st.src.rpartition(":")
             dst_ip, _, dport = st.dst.rpartition(":")
             if not st.announced and not _plausible_rtp(st, int(sport), int(dport)):
@@ -627,9 +640,10 @@ class _Scanner:
             first_time=self.first,
             last_time=self.last,
             source=self.path,
-            warnings=(self.truncated.message(self.path),) if self.truncated else (),
+            warnings=_file_warnings(self.path, self.corrupt, self.truncated),
             skipped=self._skipped_total(),
             truncated=self.truncated,
+            corrupt=tuple(self.corrupt),
         )
 
 
@@ -659,9 +673,20 @@ NON_RTP_PORTS = frozenset({
     53, 67, 68, 69, 123, 137, 138, 161, 162, 389, 427, 443, 500, 514, 520, 546, 547, 1194, 1812, 1813,
     1900, 3702, 4500, 4789, 5353, 5355, 6081, 11211,
 })
-#: SSRC values that are constants of other protocols (DNS/NetBIOS NS+AR counts, padding)
-NON_RTP_SSRCS = frozenset({0, 0xFFFFFFFF})
 MIN_CLOCK, MAX_CLOCK = 1000.0, 200000.0  # plausible RTP clock rates (units per second)
+
+
+MAX_CORRUPT_WARNINGS = 10
+
+
+def _file_warnings(path: str, corrupt: list[Corruption], cut: Truncation | None) -> tuple[str, ...]:
+    out = [c.message(path) for c in corrupt[:MAX_CORRUPT_WARNINGS]]
+    if len(corrupt) > MAX_CORRUPT_WARNINGS:
+        skipped = sum(c.bytes_skipped for c in corrupt)
+        out.append(f"{path}: {len(corrupt)} corrupt regions in all ({skipped} bytes skipped)")
+    if cut is not None:
+        out.append(cut.message(path))
+    return tuple(out)
 
 
 def _frag_reason(key: tuple) -> str:
@@ -669,29 +694,30 @@ def _frag_reason(key: tuple) -> str:
 
 
 def _plausible_rtp(st: StreamState, sport: int, dport: int) -> bool:
-    """A stream no SDP announced must earn the name RTP (checked once, at the end):
-
-    enough packets with one SSRC that is not a constant of another protocol; never on
-    a port of a well-known non-RTP protocol; sequence numbers that advance (few
-    duplicates, no wild jumps); a payload type that stays (a handful of PTs, switching
-    rarely: audio and an event PT alternate per digit, not per packet), PTs outside
-    RTCP's 64-95 (RFC 5761); and timestamps that advance at a plausible clock rate.
+    """A stream no SDP announced must earn the name RTP, from the flow as a whole (checked
+    once, at the end): never on a port of a well-known non-RTP protocol; enough distinct
+    sequence numbers (duplicates and event repeats do not count); sequence numbers that
+    advance (packets from before the first, jumps of thousands and restarts are rare);
+    a payload type that stays (a handful of PTs, switching rarely: audio and an event PT
+    alternate per digit, not per packet), PTs outside RTCP's 64-95 (RFC 5761); timestamps
+    that advance at a plausible clock rate, with few resets. Loss, duplicates and a
+    restart are measured, not held against the stream; SSRC 0 is legal.
     """
-    n = st.packets
-    if n < MIN_HEURISTIC_PACKETS or st.expected() > 2 * n + 16:
+    if sport in NON_RTP_PORTS or dport in NON_RTP_PORTS:
         return False
-    if st.ssrc in NON_RTP_SSRCS or sport in NON_RTP_PORTS or dport in NON_RTP_PORTS:
+    distinct = st.packets - st.duplicates - st.event_repeats
+    if distinct < MIN_HEURISTIC_PACKETS:
         return False
-    if st.duplicates * 4 > n or st.out_of_order * 4 > n:
+    if (st.out_of_order + st.jumps + st.restarts) * 4 > distinct:
         return False
-    if len(st.pts) > 3 or st.pt_changes * 4 > n + 8:
+    if len(st.pts) > 3 or st.pt_changes * 4 > st.packets + 8:
         return False
     if all(64 <= pt <= 95 for pt in st.pts):
         return False
     rate = st.clock_estimate()
     if rate is not None and not MIN_CLOCK <= rate <= MAX_CLOCK:
         return False
-    return st.resets * 8 <= n
+    return st.resets * 8 <= distinct
 
 
 def _rtcp_view(st: StreamState, r: Report | None, known: bool, rate: int) -> dict:
@@ -712,13 +738,19 @@ def _rtcp_view(st: StreamState, r: Report | None, known: bool, rate: int) -> dic
     return view
 
 
+def _codec_name(st: StreamState, pt: int) -> str | None:
+    """``name/rate`` of a PT from the SDP or the static table; None when unknown."""
+    if pt < 0:
+        return None
+    name, rate = st.rtpmap.get(pt) or STATIC_PT.get(pt) or ("", 0)
+    return f"{name}/{rate}" if name else None
+
+
 def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None = None) -> RtpStream:
     expected = st.expected()
-    received = st.packets - st.duplicates
-    codec = None
-    if st.codec_pt >= 0:
-        name, rate = st.rtpmap.get(st.codec_pt) or STATIC_PT.get(st.codec_pt) or ("", 0)
-        codec = f"{name}/{rate}" if name else None
+    received = st.packets - st.duplicates - st.event_repeats
+    by_pt = st.packets_by_pt()
+    codec = _codec_name(st, st.dominant_pt())
     srtp = st.sdp_savp or st.srtp is not None
     # decrypted means every packet: one that fails is discarded by the receiver
     decrypted = st.srtp is not None and st.auth_ok > 0 and st.auth_failures == 0
@@ -784,6 +816,11 @@ def _freeze_stream(st: StreamState, call_id: str | None, report: Report | None =
         announced=st.announced,
         clock_known=known,
         timestamp_resets=st.resets,
+        restarts=st.restarts,
+        event_repeats=st.event_repeats,
+        clock_inferred=st.clock_inferred and known,
+        payload_type_packets=tuple(by_pt.items()),
+        pt_codecs=tuple((pt, _codec_name(st, pt)) for pt in by_pt),
         timeline=Timeline(round(bin_s * 1000), st.first_time, counts),
         gaps=tuple(Gap(t, n) for t, n in st.gaps),
         **_rtcp_view(st, report, known, rate),
@@ -817,6 +854,12 @@ def analyze_capture(
                 keys.append(k)
     scanner = _Scanner(path, keys, log_messages)
     scanner.run()
+    if scanner.corrupt and not partial:
+        bad = scanner.corrupt[0]
+        raise CaptureFormatError(
+            f"{path}: garbage record header (corrupt, {bad.bytes_skipped} bytes to the next valid record)"
+            f" at byte offset {bad.offset}"
+        )
     if scanner.truncated is not None and not partial:
         cut = scanner.truncated
         raise CaptureFormatError(

@@ -16,9 +16,17 @@ COMMAND_MODULES = (
     "callgen.cli.tls",
     "callgen.reports.command",
     "callgen.k8s.command",
+    "callgen.history.command",
 )
+
+
+def _history_on_merge(subparsers: argparse._SubParsersAction) -> None:
+    """``merge-reports --history``: the history layer sits above reports, so the CLI wires it."""
+    from callgen.history.command import attach_to_merge
+
+    attach_to_merge(subparsers.choices["merge-reports"])
 
 
 def register_all() -> list[Registrar]:
     from callgen.cli import core as cmd_core
-    return [*cmd_core.REGISTRARS, *(importlib.import_module(m).register for m in COMMAND_MODULES)]
+    return [*cmd_core.REGISTRARS, *(importlib.import_module(m).register for m in COMMAND_MODULES), _history_on_merge]

@@ -18,7 +18,7 @@ def _validate(args: argparse.Namespace, io: IO) -> int:
 
     pjsua = find_pjsua(None, required=False)  # codec names are checked against it
     bad = 0
-    for f in args.files:
+    for f in _scenario_files(args.files):
         try:  # no Kubernetes lookups while validating: targets get a placeholder
             s = load_checked(Path(f), pjsua, resolver=placeholder_target)
         except ScenarioErrors as exc:
@@ -33,6 +33,26 @@ def _validate(args: argparse.Namespace, io: IO) -> int:
         else:
             print(f"{f}: ok ({s.name}: {len(s.agents)} agents, {len(s.calls)} calls)", file=io.out)
     return int(ExitStatus.INVALID_INPUT) if bad else 0
+
+
+def _scenario_files(paths: list[str]) -> list[str]:
+    """Files as given; folders and globs expanded as ``run`` expands them."""
+    import glob
+
+    from callgen.suite.execute import collect
+
+    out: list[str] = []
+    for raw in paths:
+        if not (Path(raw).is_dir() or glob.has_magic(raw)):
+            out.append(raw)
+            continue
+        found = collect([raw])
+        if not found:
+            raise UsageError(f"{raw}: no scenario file found in the folder" if Path(raw).is_dir()
+                             else f"{raw}: the pattern matches no scenario file")
+        here = Path.cwd()
+        out += [str(p.relative_to(here)) if p.is_relative_to(here) else str(p) for p in found]
+    return out
 
 
 def _render(args: argparse.Namespace, io: IO) -> int:
@@ -89,7 +109,9 @@ def _run(args: argparse.Namespace, io: IO) -> int:
     from callgen.run.runner import RunOptions
     from callgen.run.signals import interrupt_once
     from callgen.pjsua.toolpaths import find_pjsua
+    from callgen.history.command import record_suite
 
+    _check_start_at(args.start_at)
     args.shard = _shard_of(args)
     if args.out is None:
         args.out = _default_out()
@@ -108,13 +130,34 @@ def _run(args: argparse.Namespace, io: IO) -> int:
         scenario = load_checked(path, pjsua, variables=variables)
         if share is not None and scenario.load is not None:
             scenario = dataclasses.replace(scenario, load=scenario.load.shared(*share))
+        if args.start_at is not None and scenario.load is not None:  # refused before anything starts
+            wait = args.start_at - time.time()
+            if wait > scenario.timeout:
+                raise ScenarioError(f"--start-at is {wait:.0f} s away, past the scenario timeout ({scenario.timeout:g} s)",
+                                    location=str(path))
         return scenario
 
+    recorder = None if args.list_only else _history_recorder(args)
     with interrupt_once():
-        status = run_suite_command(args, io, make_run_options=make_options, load=load)
+        status = run_suite_command(args, io, make_run_options=make_options, load=load,
+                                   after=record_suite(recorder, io) if recorder and recorder.enabled else None)
     if status == ExitStatus.INTERRUPTED:
         print(f"callgen: interrupted; the artefacts written so far are kept in {args.out}", file=io.err)
     return status
+
+
+def _history_recorder(args: argparse.Namespace):
+    """The history store opened before anything runs (a bad one stops the run first), or None."""
+    import os
+
+    from callgen.history.command import Recorder
+
+    return Recorder(args, os.environ)
+def _check_start_at(start_at: float | None) -> None:
+    import math
+
+    if start_at is not None and not math.isfinite(start_at):
+        raise UsageError(f"--start-at {start_at}: not a finite time (give seconds since the epoch, e.g. $(date +%s))")
 
 
 def _progress_line(io: IO):
@@ -124,7 +167,9 @@ def _progress_line(io: IO):
         return None
 
     def show(text: str) -> None:
-        io.err.write("\r" + text + ("" if text.endswith("\n") else "\033[K"))
+        # clear to the end of the line before any newline: a shorter line leaves nothing behind
+        final = text.endswith("\n")
+        io.err.write("\r" + text.rstrip("\n") + "\033[K" + ("\n" if final else ""))
         io.err.flush()
 
     return show
@@ -148,7 +193,7 @@ def _share_option(option: str, text: str | None, from_env: bool) -> tuple[int, i
     if text and from_env:
         raise UsageError(f"give {option} or {option}-from-env, not both")
     if text:
-        return parse_shard(text)
+        return parse_shard(text, option)
     if from_env:
         found = shard_from_env(os.environ)
         if found is None:
@@ -159,8 +204,9 @@ def _share_option(option: str, text: str | None, from_env: bool) -> tuple[int, i
 
 def register_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check scenario files against the schema; run nothing",
-                       description="Validate scenario files; print one line per problem (file:line: key: message).")
-    p.add_argument("files", nargs="+", metavar="FILE")
+                       description="Validate scenario files (files, directories, globs, as run takes them); "
+                                   "print one line per problem (file:line: key: message).")
+    p.add_argument("files", nargs="+", metavar="PATH")
     p.set_defaults(func=_validate)
 
 
@@ -199,6 +245,9 @@ def register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start-at", type=float, default=None, metavar="EPOCH",
                    help="a load scenario: place the first call at this time (seconds since the epoch), so shares start together")
     add_suite_arguments(p)
+    from callgen.history.command import add_history_arguments
+
+    add_history_arguments(p)
     p.set_defaults(func=_run)
 
 

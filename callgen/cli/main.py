@@ -21,7 +21,9 @@ Handler = Callable[[argparse.Namespace, IO], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from callgen.cli.parser import CallgenParser
+
+    parser = CallgenParser(
         prog="callgen",
         description="Run declarative SIP call scenarios with real pjsua processes and prove the outcome from the capture.",
     )
@@ -44,8 +46,10 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
 def main(argv: Sequence[str] | None = None, io: IO | None = None) -> int:
     io = io or IO(sys.stdout, sys.stderr)
     parser = build_parser()
+    from callgen.cli.parser import parse
+
     try:
-        args = parser.parse_args(argv)
+        args = parse(parser, argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     try:

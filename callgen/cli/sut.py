@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import subprocess
 import tempfile
 from pathlib import Path
 
 from callgen.console import IO
+from callgen import spawn
 from callgen.errors import UsageError
 from callgen.run.signals import shielded, sigterm_as_interrupt
 
@@ -37,13 +37,16 @@ def _with_kamailio(args: argparse.Namespace, io: IO) -> int:
             target = f"{kam.address}:{kam.port}"
             print(f"kamailio: listening on {target} (log {kam.log_path})", file=io.err)
             env = {**os.environ, "KAMAILIO": target, "SIP_PASSWORD": password}
-            proc = subprocess.Popen(command, env=env)
+            proc = spawn.popen(command, env=env, own_group=False)  # in our group: it sees the terminal's Ctrl-C
             try:
                 return proc.wait()
             except KeyboardInterrupt:
                 proc.terminate()  # the child gets its own chance to clean up
                 proc.wait(15)
                 raise
+            finally:
+                if proc.returncode is not None:
+                    spawn.reaped(proc)
         finally:
             with shielded():
                 kam.stop()

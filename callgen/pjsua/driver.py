@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import pexpect
 
 from callgen.pjsua import patterns as pp
+from callgen import spawn
 from callgen.cancel import CancelToken
 from callgen.errors import AgentTimeout, InfrastructureError, Interrupted
 
@@ -139,8 +140,10 @@ class PjsuaAgent:
             return self._st.died
 
     def start(self, timeout: float = 10.0) -> None:
-        self._transcript = open(self.transcript_path, "a", encoding="utf-8", errors="replace")
+        fd = os.open(self.transcript_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        self._transcript = open(fd, "a", encoding="utf-8", errors="replace")  # it holds the SIP: digest, SDES keys
         try:
+            spawn.start_watchdog()  # before the child: it must never run unwatched
             self._child = pexpect.spawn(
                 self.argv[0], self.argv[1:], cwd=str(self.cwd) if self.cwd else None,
                 echo=False, encoding="utf-8", codec_errors="replace", timeout=None,
@@ -151,6 +154,7 @@ class PjsuaAgent:
             self._child.delaybeforesend = None
         except pexpect.ExceptionPexpect as exc:
             raise InfrastructureError(f"agent {self.name}: cannot start pjsua ({exc})") from None
+        spawn.watch(self._child.pid)  # pexpect makes the child a session and group leader
         self._child.logfile_send = _SendLog(self)
         self._reader = threading.Thread(target=self._read_loop, name=f"pjsua-{self.name}", daemon=True)
         self._reader.start()
@@ -408,6 +412,8 @@ class PjsuaAgent:
                 child.close(force=True)
             except Exception:  # noqa: BLE001 - closing is best effort after kill
                 pass
+            if not child.isalive():
+                spawn.forget(child.pid)
             if self._transcript:
                 try:
                     self._transcript.close()

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from callgen.errors import InfrastructureError
+from callgen.errors import InfrastructureError, UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,6 +15,8 @@ def find_pjsua(explicit: str | None = None, *, required: bool = True) -> str | N
     """--pjsua, then $PJSUA, then the project's own build, then PATH."""
     for given, what in ((explicit, "--pjsua"), (os.environ.get("PJSUA"), "$PJSUA")):
         if given:  # a pjsua the user named must be used, or refused loudly
+            if os.path.isdir(given):  # a wrong argument, whatever is asked: exit 2 before anything runs
+                raise UsageError(f"{what} {given}: is a folder, not the pjsua program")
             if os.path.isfile(given) and os.access(given, os.X_OK):
                 return given
             if required:

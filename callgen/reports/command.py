@@ -14,11 +14,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from callgen.errors import InfrastructureError, UsageError
+from callgen.errors import ExitStatus, InfrastructureError, UsageError
+from callgen.fileio import not_replaceable
 from callgen.reports import publish
 from callgen.reports.keep import KEEP_CHOICES
 from callgen.reports.merge import merge_reports
-from callgen.reports.text import format_scenario, format_summary
+from callgen.reports.index import PAGE_NAME, failures_first
+from callgen.reports.text import failing_pages, format_scenario, format_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,15 +37,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def merge_command(args: argparse.Namespace, io: Any) -> int:
     output = Path(args.output)
-    if output.is_dir():
-        raise UsageError(f"-o {output}: is a folder, not a file")
+    check_report_path(output, "-o")
     prepare_dir(output.parent, "-o")
     probe_write(output, "-o")
     res = merge_reports(args.inputs, args.output)
     for dup in res.duplicates:
         print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
-    print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests -> {res.output}", file=io.out)
-    return 0
+    print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests, {res.failed} failed, {res.errors} error"
+          f" -> {res.output}", file=io.out)
+    # a nightly job gates on the merged report as it would on one run: failures exit 1
+    return int(ExitStatus.CHECKS_FAILED) if res.failed or res.errors else 0
 
 
 def prepare_dir(path: Path, what: str) -> None:
@@ -60,11 +63,19 @@ def prepare_dir(path: Path, what: str) -> None:
         raise InfrastructureError(f"{what} {path}: cannot create the folder: {exc.strerror}") from None
 
 
+def check_report_path(path: Path, what: str) -> None:
+    """A report path must be new or a regular file: never a folder, link, device, FIFO or socket."""
+    why = not_replaceable(path)
+    if why:
+        raise UsageError(f"{what} {path}: {why.replace('a folder, not a regular file', 'a folder, not a file')}")
+
+
 def probe_write(path: Path, what: str) -> None:
-    """Open ``path`` for appending as the report writer will, removing it again if it is new."""
-    existed = path.exists()
+    """Open ``path`` for appending as the report writer will, removing it again if it is new.
+    Non-blocking and not following links: a FIFO or link that appears meanwhile cannot hang or mislead it."""
+    existed = os.path.lexists(path)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
         os.close(fd)
     except IsADirectoryError:
         raise UsageError(f"{what} {path}: is a folder, not a file") from None
@@ -74,16 +85,47 @@ def probe_write(path: Path, what: str) -> None:
         path.unlink()
 
 
+#: the file that marks a folder as callgen's output folder (an earlier run may be written into again)
+OUTPUT_MARKER = ".callgen-output"
+
+
+def check_output_dir(path: Path, what: str) -> None:
+    """``path`` may be callgen's output folder: refused (exit 2) if it is a link, or a folder holding
+    files while not callgen's own (no marker): callgen would mix its pages into someone else's files."""
+    if path.is_symlink():
+        raise UsageError(f"{what} {path}: is a symbolic link; give a real folder (callgen does not follow links)")
+    if path.is_dir() and not (path / OUTPUT_MARKER).is_file():
+        try:
+            foreign = next(iter(os.scandir(path)), None) is not None
+        except OSError:
+            foreign = False  # an unreadable folder: the write probe says what the system refuses
+        if foreign:
+            raise UsageError(f"{what} {path}: is a folder with files that are not callgen's "
+                             f"(no {OUTPUT_MARKER} marker); give a new or empty folder")
+    prepare_dir(path, what)
+
+
+def mark_output_dir(path: Path, what: str) -> None:
+    """Mark ``path`` (checked) as callgen's output folder, so a later run may write into it again."""
+    marker = path / OUTPUT_MARKER
+    if not marker.is_file():
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            os.write(fd, b"callgen output folder: callgen run -o may write here again\n")
+            os.close(fd)
+        except OSError as exc:
+            raise InfrastructureError(f"{what} {path}: cannot write: {exc.strerror}") from None
+
+
 def check_outputs(out_dir: Path, *, junit: Path | None = None, json_path: Path | None = None) -> None:
     """Before anything runs: can the output folder and the report files be written?"""
-    prepare_dir(out_dir, "--out")
+    check_output_dir(out_dir, "--out")
     probe_write(out_dir / ".callgen-write-probe", "--out")
     for option, path in (("--junit", junit), ("--json", json_path)):
         if path is None:
             continue
         path = Path(path)
-        if path.is_dir():
-            raise UsageError(f"{option} {path}: is a folder, not a file")
+        check_report_path(path, option)
         prepare_dir(path.parent, option)
         probe_write(path, option)
 
@@ -119,11 +161,13 @@ def run_suite_command(
     make_run_options: Callable[[argparse.Namespace, Path], Any],
     load: Callable[..., Any] | None = None,
     run_one: Callable[[Any, Any], Any] | None = None,
+    after: Callable[[Any], None] | None = None,
 ) -> int:
     """collect ``args.paths`` -> validate all -> select -> run -> reports.
 
     ``make_run_options(args, out_dir)`` builds the runner's ``RunOptions``
-    (the CLI layer knows its fields); ``args.out`` is the output folder.
+    (the CLI layer knows its fields); ``args.out`` is the output folder;
+    ``after(suite)`` runs once the reports are written (the history records there).
     """
     from callgen.suite.execute import SuiteOptions, collect, run_suite, select, stream_progress, validate_all
 
@@ -150,6 +194,7 @@ def run_suite_command(
         return 0
     out_dir = Path(args.out)
     check_outputs(out_dir, junit=args.junit, json_path=args.json_report)
+    mark_output_dir(out_dir, "--out")
     options = SuiteOptions(run=make_run_options(args, out_dir), out_dir=out_dir, jobs=args.jobs,
                            retries=args.retries, repeat=args.repeat)
     suite = run_suite(chosen, options, run_one=run_one, progress=stream_progress(io.err))
@@ -158,4 +203,7 @@ def run_suite_command(
     io.out.write(format_summary(suite))
     done = publish(suite, out_dir, junit=args.junit, json_path=args.json_report, keep=args.keep)
     io.out.write(f"report: {done.index_html}\n")
+    io.out.write(failing_pages(failures_first(suite.results), out_dir, PAGE_NAME))
+    if after is not None:
+        after(suite)
     return suite.exit_status

@@ -103,7 +103,7 @@ def write_run_pages(suite: "SuiteResult", out_dir: Path) -> list[Path]:
         folder = folder if folder.is_absolute() else out_dir / folder
         index = Path(os.path.relpath((out_dir / "index.html").resolve(), folder.resolve())).as_posix()
         page = folder / PAGE_NAME
-        write_atomic(page, render_run_page(r, folder, quote(index)))
+        write_atomic(page, render_run_page(r, folder, quote(index)), mode=0o600)  # it quotes the transcripts
         written.append(page)
     return written
 

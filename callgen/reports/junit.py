@@ -47,13 +47,16 @@ def junit_time(seconds: float) -> str:
 
 
 def classname(result: ScenarioResult) -> str:
-    """``callgen.<file stem>``; dots in the stem would read as packages, so they become ``_``."""
-    return classname_of(result.file)
+    """``callgen.<library folder>`` (else ``callgen.<first tag>``, else ``callgen``): CI groups
+    a library's scenarios as one class, each scenario a test of it."""
+    return classname_of(result.file, result.tags)
 
 
-def classname_of(file: str) -> str:
-    stem = Path(file).stem if file else "scenario"
-    return "callgen." + re.sub(r"[^\w-]", "_", stem)
+def classname_of(file: str, tags: tuple[str, ...] | list[str] = ()) -> str:
+    """Dots in the folder or tag would read as packages, so they become ``_``."""
+    group = Path(file.replace("\\", "/")).parent.name if file else ""
+    group = group or (tags[0] if tags else "")
+    return "callgen." + re.sub(r"[^\w-]", "_", group) if group else "callgen"
 
 
 def not_run_testcase(name: str, file: str) -> ET.Element:

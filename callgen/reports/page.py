@@ -18,11 +18,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
+from callgen.reports.digits import marked_seen
+from callgen.reports.text import added_reason
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1400px}
 h1{margin:.2em 0}h2{margin:.2em 0;font-size:1.3em}h3{font-size:1.05em;margin:1em 0 .3em}
-table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#f2f2f2;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.media{font-size:.92em}table.media td{white-space:nowrap;overflow-wrap:normal}table.media tr.tl td{border-top:none;padding-left:2em}
 table.index td:last-child{white-space:nowrap}
@@ -334,8 +336,10 @@ def failure_html(result: ScenarioResult, anchor: str) -> Iterable[str]:
     if failed:
         yield '<table class="failed-checks"><tr><th>check</th><th>expected</th><th>seen</th><th>why</th><th>evidence</th></tr>'
         for c in failed:
-            yield (f"<tr><td>{esc(c.name)}</td><td>{esc(c.expected)}</td><td>{esc(c.seen)}</td>"
-                   f"<td>{esc(c.reason)}</td><td>{esc(c.evidence or '-')}</td></tr>")
+            seen, note = marked_seen(c) or (esc(c.seen), "")
+            why = "; ".join(esc(t) for t in (note, added_reason(c)) if t)
+            yield (f"<tr><td>{esc(c.name)}</td><td>{esc(c.expected)}</td><td>{seen}</td>"
+                   f"<td>{why}</td><td>{esc(c.evidence or '-')}</td></tr>")
         yield "</table>"
         for c in failed:
             yield from _evidence(c, result, anchor)
@@ -345,6 +349,12 @@ def failure_html(result: ScenarioResult, anchor: str) -> Iterable[str]:
 # --------------------------------------------------------------------------- the section
 
 
+def check_name_html(name: str) -> str:
+    """A check name that may wrap after its dots and before a bracket, never inside a word
+    (``overflow-wrap:anywhere`` made "no_plain_r tp")."""
+    return esc(name).replace(".", ".<wbr>").replace("[", "<wbr>[")
+
+
 def checks_table(checks: Sequence[CheckResult]) -> Iterable[str]:
     if not checks:
         return
@@ -352,7 +362,7 @@ def checks_table(checks: Sequence[CheckResult]) -> Iterable[str]:
            "<th>seen</th><th>reason</th><th>evidence</th></tr>")
     for c in checks:
         cls = "pass" if c.passed else "fail"
-        yield (f'<tr><td>{esc(c.name)}</td><td class="{cls}">{"PASS" if c.passed else "FAIL"}</td><td>{esc(c.expected)}</td>'
+        yield (f'<tr><td>{check_name_html(c.name)}</td><td class="{cls}">{"PASS" if c.passed else "FAIL"}</td><td>{esc(c.expected)}</td>'
                f"<td>{esc(c.seen)}</td><td>{esc(c.reason)}</td><td>{esc(c.evidence or '-')}</td></tr>")
     yield "</table>"
 
@@ -389,17 +399,24 @@ def bars_svg(title: str, values: Sequence[float], x_label: str, unit: str = "", 
             f'<text x="40" y="{height - 4}" font-size="11">{esc(x_label)}</text></svg></figure>')
 
 
+def pct_text(value: Any, none: str = "n/a") -> str:
+    """A percentage to one decimal with its sign ("76.7%"), ``none`` when not measured."""
+    number = _num(value)
+    return f"{number:.1f}%" if number is not None else none
+
+
 def load_html(result: ScenarioResult) -> Iterable[str]:
     """A load run at a glance: its figures, calls up and calls started per second, setup times."""
     load = result.summary.get("load")
     if not isinstance(load, Mapping):
         return
     setup = load.get("setup_ms") if isinstance(load.get("setup_ms"), Mapping) else {}
-    rows = [("calls attempted", load.get("attempted")), ("answered (ASR)", f"{load.get('answered')} ({load.get('asr_pct')}%)"),
-            ("proven from the capture", f"{load.get('proven')} ({load.get('proven_pct')}%)"),
+    rows = [("calls attempted", load.get("attempted")), ("answered (ASR)", f"{load.get('answered')} ({pct_text(load.get('asr_pct'))})"),
+            ("proven from the capture", f"{load.get('proven')} ({pct_text(load.get('proven_pct'))})"),
             ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.get("final_codes") or {}).items())),
             ("setup ms p50 / p95 / p99 / max", " / ".join(str(setup.get(k)) for k in ("p50", "p95", "p99", "max"))),
-            ("calls up at once (max)", load.get("concurrency_max")), ("DTMF proven", load.get("dtmf_proven_pct"))]
+            ("calls up at once (max)", load.get("concurrency_max")),
+            ("DTMF proven", pct_text(load.get("dtmf_proven_pct"), "no DTMF sent"))]
     yield "<h3>Load</h3><table class=\"load\">" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
     yield bars_svg("calls up", [float(v) for v in load.get("active_per_second") or ()], "seconds into the run")
     yield bars_svg("calls started per second", [float(v) for v in load.get("cps_per_second") or ()], "seconds into the run", " cps")

@@ -69,8 +69,10 @@ def findings_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         value = summary[key]
         items = value if isinstance(value, list) else [value]
         for item in items:
+            if item is None or item == {} or item == "":  # unset: "truncated None" is no finding
+                continue
             if isinstance(item, dict):
-                rows.append((key, ", ".join(f"{k}={_compact(v)}" for k, v in item.items())))
+                rows.append((key, ", ".join(f"{k}={_compact(v)}" for k, v in item.items() if v is not None)))
             else:
                 rows.append((key, _compact(item)))
     return rows
@@ -82,5 +84,5 @@ def _compact(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_compact(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_compact(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}={_compact(v)}" for k, v in value.items() if v is not None) + "}"
     return one_line(value)

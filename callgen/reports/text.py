@@ -8,6 +8,7 @@ that is what a reader needs to decide whether the system or the scenario is wron
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
@@ -16,12 +17,28 @@ if TYPE_CHECKING:
     from callgen.suite.execute import SuiteResult
 
 
+def added_reason(check: CheckResult) -> str:
+    """The check's reason, or "" when it only restates expected and seen
+    ("expected 486, the capture shows 200" beside "expected 486, seen 200")."""
+    reason = check.reason.strip()
+    expected, seen = str(check.expected).strip(), str(check.seen).strip()
+    if reason and expected and seen and expected in reason and seen in reason:
+        words = re.findall(r"\w+", reason.replace(expected, " ").replace(seen, " "))
+        if all(w.lower() in _FILLER for w in words):
+            return ""
+    return reason
+
+
+_FILLER = {"expected", "the", "capture", "shows", "showed", "seen", "saw", "got", "but", "log", "logs", "pjsua"}
+
+
 def check_line(check: CheckResult) -> str:
     """``PASS name: expected X, seen Y (reason) [evidence]`` on one line."""
     mark = "PASS" if check.passed else "FAIL"
     line = f"{mark} {check.name}: expected {check.expected}, seen {check.seen}"
-    if check.reason:
-        line += f" ({check.reason})"
+    reason = added_reason(check)
+    if reason:
+        line += f" ({reason})"
     if check.evidence:
         line += f" [{check.evidence}]"
     return one_line(line)
@@ -61,8 +78,11 @@ def format_scenario(result: ScenarioResult) -> str:
     if result.error:
         lines.append(f"  error: {one_line(result.error)}")
     if result.checks:
-        lines.append("  checks:")
-        lines.extend(f"    {check_line(c)}" for c in result.checks)
+        failed = result.failed_checks
+        n = len(result.checks)
+        lines.append(f"  checks: {len(failed)} of {n} failed" if failed else f"  checks: all {n} passed")
+        # the failures first: 20-30 PASS lines must not hide the one FAIL
+        lines.extend(f"    {check_line(c)}" for c in failed + tuple(c for c in result.checks if c.passed))
     for att in result.summary.get("failed_attempts", ()):
         lines.append(f"  attempt {att.get('attempt')}: {str(att.get('verdict', '')).upper()}"
                      + (f" - {one_line(att['error'])}" if att.get("error") else ""))
@@ -73,6 +93,19 @@ def format_scenario(result: ScenarioResult) -> str:
         lines.append("  SIP ladder:")
         lines.extend(f"    {clean_line(line)}" for line in result.ladder)
     return "\n".join(lines) + "\n"
+
+
+def failing_pages(results: Sequence[ScenarioResult], out_dir: Path, page_name: str) -> str:
+    """``FAIL name: path/report.html`` for every scenario that did not plainly pass and has a page."""
+    lines = []
+    for r in results:
+        if r.verdict is Verdict.PASS or not r.artefacts:
+            continue
+        folder = Path(r.artefacts)
+        page = (folder if folder.is_absolute() else out_dir / folder) / page_name
+        if page.is_file():
+            lines.append(f"{r.verdict.value.upper()} {one_line(r.name)}: {page}")
+    return "".join(line + "\n" for line in lines)
 
 
 def _problems(result: ScenarioResult) -> list[str]:

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
 
 LISTENING = re.compile(r"listening on (\S+)")
@@ -190,9 +191,8 @@ class _CaptureProcess:
     def start(self, timeout: float = 10.0) -> None:
         if not self.binary:
             raise InfrastructureError(self._not_found())
-        self._proc = subprocess.Popen(
-            self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, start_new_session=True,
+        self._proc = spawn.popen(
+            self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         self._reader = threading.Thread(target=self._read_stderr, name=f"{self.tool}-stderr", daemon=True)
         self._reader.start()
@@ -276,6 +276,8 @@ class _CaptureProcess:
                 unresponsive = _process_state(proc.pid) or "unknown"
                 proc.kill()
                 proc.wait(2.0)
+        if proc.returncode is not None:
+            spawn.reaped(proc)
         if self._reader:
             self._reader.join(2.0)
         captured, dropped = self._stats()

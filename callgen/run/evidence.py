@@ -77,6 +77,22 @@ class LoadCallRecord:
     dtmf_refused: str = ""  #: why pjsua would not send the digits ("" when it took them)
     problem: str = ""  #: what went wrong placing it
 
+    def journal_row(self) -> dict:
+        """The row ``calls.jsonl`` holds for this call while the run goes on (keys as the verdict's rows):
+        pjsua's view only, ``unproven`` - at the end of the run the verdict replaces the file with the
+        rows proven from the capture; a run killed midway leaves these."""
+        setup = None if self.confirmed is None else round((self.confirmed - self.placed) * 1000, 3)
+        held = None if self.confirmed is None or self.ended is None else round(self.ended - self.confirmed, 3)
+        none = {"packets": 0, "loss_pct": None, "jitter_ms": None}
+        return {
+            "index": self.index, "callee": self.callee, "call_id": None, "invite_time": round(self.placed, 6),
+            "final_code": self.code, "setup_ms": setup, "bye_time": None if self.ended is None else round(self.ended, 6),
+            "duration_s": held, "ack": False, "bye_answered": False, "rtp_caller_to_callee": none,
+            "rtp_callee_to_caller": none, "srtp_decrypted": False, "dtmf_sent": self.digits, "dtmf_seen": "",
+            "pjsua_code": self.code, "verdict": "unproven",
+            "why": [self.problem or "not checked against the capture: the run did not finish (pjsua's view only)"],
+        }
+
 
 @dataclass(frozen=True)
 class AgentEvidence:

@@ -12,8 +12,11 @@ Every wait is bounded by the scenario deadline.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from callgen.errors import AgentTimeout, InfrastructureError
@@ -31,8 +34,10 @@ ANSWER_TIMEOUT_S = 5.0
 
 class LoadRun:
     def __init__(self, load: Load, plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
-                 progress: Callable[[str], None] | None = None, start_at: float | None = None):
+                 progress: Callable[[str], None] | None = None, start_at: float | None = None,
+                 journal: Path | None = None):
         self.start_at = start_at
+        self.journal = journal  #: calls.jsonl: a row per call as it ends, so a run killed midway leaves them
         self.load = load
         self.plan = plan
         self.agents = agents
@@ -44,6 +49,9 @@ class LoadRun:
         self._active: dict[int, int] = {}  #: pjsua call slot -> index of the call in it
         self._seen = 0  #: caller events consumed
         self._answered = self._failed = 0
+        self._as_set = 0  #: calls ended with the answer their callee is set to give (a busy callee's 486)
+        self._placed_at: list[float] = []  #: monotonic times of the first and the latest call placed
+        self._journal = None
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -69,7 +77,17 @@ class LoadRun:
             self._set(k, ended=ev.time, code=ev.code, reason=ev.reason)
             del self._active[ev.call]
             if rec.confirmed is None:
-                self._failed += 1
+                if ev.code is not None and ev.code == self._answer_of(rec.callee) and not 200 <= ev.code < 300:
+                    self._as_set += 1
+                else:
+                    self._failed += 1
+            self._journal_row(k)
+
+    def _answer_of(self, callee: str) -> int | None:
+        try:
+            return self.plan.agent(callee).agent.answer
+        except (KeyError, AttributeError):
+            return None
 
     def _set(self, k: int, **changes) -> None:
         with self._lock:
@@ -77,6 +95,28 @@ class LoadRun:
 
     # -- the run ---------------------------------------------------------------
     def execute(self) -> None:
+        try:
+            self._execute()
+        finally:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    def _journal_row(self, k: int) -> None:
+        """Append call ``k``'s row to the journal and flush it (a full disk is not the load's fault: the row
+        is still in the records, and the verdict writes calls.jsonl again at the end)."""
+        if self.journal is None:
+            return
+        try:
+            if self._journal is None:
+                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                self._journal = os.fdopen(fd, "w", encoding="utf-8")
+            self._journal.write(json.dumps(self._records[k].journal_row()) + "\n")
+            self._journal.flush()
+        except OSError:
+            self.journal = None
+
+    def _execute(self) -> None:
         load, planned = self.load, self.load.planned()
         t0 = time.monotonic()
         if self.start_at is not None:  # the shares of one load start together
@@ -88,6 +128,7 @@ class LoadRun:
         for k in range(planned):
             self._wait_turn(t0 + load.offset(k))
             self._place(k)
+            self._note_placed()
             self._report(k + 1, t0)
         self._wait_all_ended()
         self._report(planned, t0, final=True)
@@ -130,9 +171,11 @@ class LoadRun:
                 f"load call {k} to start", self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}"), since=since)
         except AgentTimeout as exc:
             self._set(k, problem=str(exc))
+            self._journal_row(k)
             return
         if ev.kind is EventKind.CALL_ERROR:
             self._set(k, problem=f"pjsua could not place it: {ev.reason}")
+            self._journal_row(k)
             return
         # what came before the CALLING line (an older call leaving the slot it now takes) is folded first
         after = self.caller.events_since(since)
@@ -178,9 +221,22 @@ class LoadRun:
                 return
             self._await_event(min(left, 0.5))
 
+    def _note_placed(self) -> None:
+        now = time.monotonic()
+        self._placed_at[1:] = [now] if self._placed_at else []
+        if not self._placed_at:
+            self._placed_at.append(now)
+
+    def _rate(self, placed: int) -> str:
+        """Calls per second between the first and the latest call placed: the first call alone has no rate
+        (placed/elapsed then read "312.4 cps"), and the hold after the last call does not dilute it."""
+        if placed < 2 or len(self._placed_at) < 2 or self._placed_at[1] <= self._placed_at[0]:
+            return "-- cps"
+        return f"{(placed - 1) / (self._placed_at[1] - self._placed_at[0]):.1f} cps"
+
     def _report(self, placed: int, t0: float, *, final: bool = False) -> None:
         if self.progress is None:
             return
-        took = max(time.monotonic() - t0, 1e-6)
+        as_set = f"rejected as set {self._as_set}  " if self._as_set else ""
         self.progress(f"placed {placed}/{self.load.planned()}  active {len(self._active)}  answered {self._answered}  "
-                      f"failed {self._failed}  {placed / took:.1f} cps" + ("\n" if final else ""))
+                      f"{as_set}failed {self._failed}  {self._rate(placed)}" + ("\n" if final else ""))

@@ -13,6 +13,7 @@ import fcntl
 import os
 import random
 import socket
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,20 +27,54 @@ LAST = RUN_PORTS_LAST  #: the Linux ephemeral range (32768-60999) is inside: we 
 
 
 def _lock_dir() -> Path:
-    d = Path(os.environ.get("CALLGEN_PORT_LOCKS", Path(tempfile.gettempdir()) / "callgen-port-locks"))
-    d.mkdir(parents=True, exist_ok=True)
+    """The user's own lock folder: ``$CALLGEN_PORT_LOCKS``, else ``$XDG_RUNTIME_DIR/callgen-port-locks``,
+    else ``<tmp>/callgen-port-locks-<uid>``; created 0700, refused if it is a link or another user's
+    (a shared, predictable /tmp folder let any user plant a link or hog the locks)."""
+    explicit = os.environ.get("CALLGEN_PORT_LOCKS")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if explicit:
+        d = Path(explicit)
+    elif runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
+        d = Path(runtime) / "callgen-port-locks"
+    else:
+        d = Path(tempfile.gettempdir()) / f"callgen-port-locks-{os.getuid()}"
+    try:
+        d.mkdir(mode=0o700, parents=bool(explicit))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InfrastructureError(f"port lock folder {d}: cannot create it: {exc.strerror}") from None
+    st = os.lstat(d)
+    if stat.S_ISLNK(st.st_mode):
+        raise InfrastructureError(f"port lock folder {d}: is a symbolic link; callgen does not follow it (remove it)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise InfrastructureError(f"port lock folder {d}: is not a folder (remove it)")
+    if st.st_uid != os.getuid():
+        raise InfrastructureError(f"port lock folder {d}: belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
+                                  "remove it or set CALLGEN_PORT_LOCKS to a folder of your own")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(d, 0o700)
     return d
 
 
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+
+
 def port_is_free(port: int, address: str = "127.0.0.1") -> bool:
+    return port_problem(port, address) is None
+
+
+def port_problem(port: int, address: str = "127.0.0.1") -> str | None:
+    """Why ``address:port`` cannot be bound for UDP and TCP right now, or None."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+    for kind, proto in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
         with socket.socket(family, kind) as s:
             try:
                 s.bind((address, port))
-            except OSError:
-                return False
-    return True
+            except OSError as exc:
+                return f"{address}:{port} ({proto}) is in use ({exc.strerror})"
+    return None
 
 
 @dataclass
@@ -74,7 +109,7 @@ LOAD_REGION = (4000, FIRST)
 def acquire_load_region(address: str = "127.0.0.1") -> PortBlock:
     """The load region on ``address``, for one load run at a time there (shares of a load
     on one machine run on loopback addresses of their own, e.g. 127.0.0.2 and 127.0.0.3)."""
-    fd = os.open(_lock_dir() / f"load-region-{address}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(_lock_dir() / f"load-region-{address}.lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -84,20 +119,28 @@ def acquire_load_region(address: str = "127.0.0.1") -> PortBlock:
     return PortBlock(LOAD_REGION[0], LOAD_REGION[1] - LOAD_REGION[0], fd)
 
 
-def acquire_block(must_be_free: list[int] | None = None, address: str = "127.0.0.1", rng: random.Random | None = None) -> PortBlock:
-    """Lock a block whose offsets ``must_be_free`` are bindable right now."""
+def acquire_block(must_be_free: list[int | tuple[int, str]] | None = None, address: str = "127.0.0.1",
+                  rng: random.Random | None = None) -> PortBlock:
+    """Lock a block whose offsets ``must_be_free`` are bindable right now: an offset alone on
+    ``address``, an ``(offset, address)`` pair on its own address (each agent binds its own)."""
     rng = rng or random.Random()
     bases = list(range(FIRST, LAST - BLOCK + 1, BLOCK))
     rng.shuffle(bases)
     lock_dir = _lock_dir()
+    wanted = [(w, address) if isinstance(w, int) else w for w in (must_be_free or [])]
+    first_problem = ""
     for base in bases:
-        fd = os.open(lock_dir / f"{base}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(lock_dir / f"{base}.lock")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             continue
-        if all(port_is_free(base + off, address) for off in (must_be_free or [])):
+        problem = next((p for off, addr in wanted if (p := port_problem(base + off, addr))), None)
+        if problem is None:
             return PortBlock(base, BLOCK, fd)
+        first_problem = first_problem or problem
         os.close(fd)
-    raise OSError("no free block of ports between %d and %d" % (FIRST, LAST))
+    why = f": {first_problem}, and a port of every other block is held too" if first_problem else \
+        " (every block is locked by other callgen runs)"
+    raise InfrastructureError(f"no block of ports free between {FIRST} and {LAST}{why}")

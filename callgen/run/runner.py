@@ -51,7 +51,8 @@ class RunOptions:
 def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     """Start capture and agents, run the calls, stop everything; return the evidence."""
     pjsua = find_pjsua(options.pjsua)
-    offsets = [SIP_STRIDE * i + k for i in range(len(scenario.agents)) for k in (0, 1)]
+    # test-bound on each agent's own address (an agent may bind 127.0.0.9, not 127.0.0.1)
+    offsets = [(SIP_STRIDE * i + k, a.address) for i, a in enumerate(scenario.agents) for k in (0, 1)]
     started = time.time()
     tls = _run_tls(scenario, run_dir)
     with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario):
@@ -156,7 +157,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         _start_agents(agents, deadline)
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
-            load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at)
+            load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at,
+                               journal=plan.run_dir / "calls.jsonl")
             load_run.execute()
         for group in scenario.call_groups():
             _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)

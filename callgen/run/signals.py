@@ -1,4 +1,8 @@
-"""SIGTERM handling and shielding of clean-up from a second Ctrl-C."""
+"""SIGTERM and SIGHUP handling and shielding of clean-up from a second Ctrl-C.
+
+SIGHUP (the terminal or the SSH session went away) is handled like SIGINT and
+SIGTERM: an orderly stop, reports written, exit 130.  What callgen cannot handle
+(SIGKILL) is covered by ``callgen.spawn``'s watchdog: no child outlives callgen."""
 
 from __future__ import annotations
 
@@ -8,26 +12,31 @@ import threading
 from typing import Iterator
 
 
+#: the signals that stop a run in order (exit 130, reports kept)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _raise_interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block SIGTERM behaves like Ctrl-C (KeyboardInterrupt)."""
+    """Within the block SIGTERM and SIGHUP behave like Ctrl-C (KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    old = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 @contextlib.contextmanager
 def interrupt_once() -> Iterator[None]:
-    """Within the block the first SIGINT or SIGTERM raises KeyboardInterrupt; every
+    """Within the block the first SIGINT, SIGTERM or SIGHUP raises KeyboardInterrupt; every
     later one is ignored until the block ends.  A first Ctrl-C starts an orderly
     stop (runs clean up, reports are written); Ctrl-C pressed again, or a SIGTERM
     that follows it, cannot cut that short and leave a capture tool running or the
@@ -35,7 +44,7 @@ def interrupt_once() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signals = (signal.SIGINT, signal.SIGTERM)
+    signals = STOP_SIGNALS
 
     def first(signum, frame):  # noqa: ARG001 - signal handler signature
         for s in signals:
@@ -52,12 +61,12 @@ def interrupt_once() -> Iterator[None]:
 
 @contextlib.contextmanager
 def shielded() -> Iterator[None]:
-    """Ignore SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot
+    """Ignore SIGINT/SIGTERM/SIGHUP while cleaning up, so a second Ctrl-C cannot
     leave pjsua or tcpdump behind; restores the handlers afterwards."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
     try:
         yield
     finally:

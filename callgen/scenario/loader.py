@@ -350,7 +350,7 @@ def _check_wav(path: Path, key: tuple, smap: SourceMap, problems: list[ScenarioE
 
     try:
         with wave.open(str(path), "rb") as w:
-            width, frames = w.getsampwidth(), w.getnframes()
+            width, frames, rate, channels = w.getsampwidth(), w.getnframes(), w.getframerate(), w.getnchannels()
     except (wave.Error, EOFError, OSError) as exc:
         problems.append(smap.error(key, f"{path.name}: not a PCM WAV file ({str(exc)[:80] or 'empty'}); pjsua would refuse it"))
         return
@@ -358,6 +358,41 @@ def _check_wav(path: Path, key: tuple, smap: SourceMap, problems: list[ScenarioE
         problems.append(smap.error(key, f"{path.name}: {8 * width}-bit samples; pjsua plays 16-bit PCM WAV files"))
     elif frames == 0:
         problems.append(smap.error(key, f"{path.name}: the WAV file holds no samples"))
+    else:
+        data = _wav_data_bytes(path)
+        need = PLAYER_PTIME_MS * rate * channels // 1000
+        if data is not None and data < need:
+            problems.append(smap.error(key, f"{path.name}: {data} bytes of samples, fewer than pjsua's {need} "
+                                            f"({PLAYER_PTIME_MS} ms at {rate} Hz, {channels} channel(s)); "
+                                            "pjsua would stop with 'WAVE file too short'"))
+
+
+#: pjsua's file player reads 20 ms frames (the conference bridge's ptime), and pjmedia's
+#: wav_player refuses a file whose data chunk has fewer bytes than ptime * rate * channels / 1000
+PLAYER_PTIME_MS = 20
+
+
+def _wav_data_bytes(path: Path) -> int | None:
+    """The bytes of the WAV's data chunk as pjmedia counts them: the declared size, cut to what the
+    file holds (pjmedia plays a truncated file).  None when the chunk walk finds no data chunk."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if f.read(12)[8:12] != b"WAVE":
+                return None
+            for _ in range(64):  # a real WAV has a handful of chunks
+                head = f.read(8)
+                if len(head) < 8:
+                    return None
+                cid, clen = head[:4], struct.unpack("<I", head[4:])[0]
+                if cid == b"data":
+                    return min(clen, size - f.tell())
+                f.seek(clen + (clen & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
 
 
 def _check_ports(agents: tuple[Agent, ...], smap: SourceMap, problems: list[ScenarioError]) -> None:
@@ -472,6 +507,7 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
         if not agents[a["receiver"]].audio.record:
             raise smap.error(key + ("receiver",), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
         audio.append(_audio_expect(key, a, parties, agents, smap))
+        _check_audio_fits(key, a, audio[-1], steps, smap)
     srtp_legs = _srtp_legs(e.get("srtp"), leg)
     codec = e.get("codec")
     return CallExpect(
@@ -549,6 +585,46 @@ def _audio_expect(key: tuple, a: dict[str, Any], parties: set[str], agents: dict
             raise smap.error(where, f"{reference.name} is sampled at {rate} Hz; PESQ compares at 8 or 16 kHz and callgen "
                              f"resamples only from {', '.join(str(r) for r in PESQ_REFERENCE_RATES)} Hz")
     return AudioExpect(a["receiver"], float(a.get("min_active_s", 1.0)), a.get("tone_hz"), a.get("pesq_min"), sender, reference)
+
+
+DTMF_DIGIT_MAX_S = 1.0  #: an upper bound on how long pjsua takes to send one DTMF digit
+
+
+def longest_answered_s(steps: tuple[Step, ...]) -> float | None:
+    """At most how long the call is up after it is answered, from its steps (pauses, DTMF,
+    waits at their timeouts, up to the hangup); None when no step of it ends the call."""
+    answered, total = False, 0.0
+    for st in steps:
+        if isinstance(st, WaitStep) and st.state is CallState.CONFIRMED and not answered:
+            answered = True
+        elif not answered:
+            continue
+        elif isinstance(st, WaitStep):
+            total += st.timeout
+        elif isinstance(st, PauseStep):
+            total += st.seconds
+        elif isinstance(st, DtmfStep):
+            total += DTMF_DIGIT_MAX_S * len(st.digits.replace(",", "")) + st.digits.count(",") * st.pause_ms / 1000
+        elif isinstance(st, HangupStep):
+            return total
+    return None
+
+
+def _check_audio_fits(key: tuple, a: dict[str, Any], want: AudioExpect, steps: tuple[Step, ...], smap: SourceMap) -> None:
+    """Refuse what the scripted call is too short for: more signal than it lasts, or PESQ
+    (which needs 4 s of heard sound) on a shorter call."""
+    from callgen.analysis.pesqscore import MIN_HEARD_S
+
+    up = longest_answered_s(steps)
+    if up is None:
+        return
+    if want.min_active_s > up:
+        raise smap.error(key + (("min_active_s",) if "min_active_s" in a else ()),
+                         f"{want.min_active_s:g} s of signal cannot be recorded: the call is hung up at most {up:g} s "
+                         "after it is answered (lengthen its pause or lower min_active_s)")
+    if want.pesq_min is not None and up < MIN_HEARD_S:
+        raise smap.error(key + ("pesq_min",), f"the call is hung up at most {up:g} s after it is answered; PESQ needs at "
+                         f"least {MIN_HEARD_S:g} s of heard sound (lengthen its pause)")
 
 
 def _wav_rate(path: Path) -> int | None:

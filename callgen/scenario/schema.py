@@ -14,7 +14,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from callgen.errors import ScenarioError
-from callgen.scenario.yamlsrc import KeyPath, SourceMap
+from callgen.scenario.yamlsrc import KeyPath, SourceMap, format_path
 
 
 def schema_path() -> Path:
@@ -232,14 +232,39 @@ def describe(error: jsonschema.ValidationError) -> tuple[KeyPath, str]:
     return tuple(leaf.absolute_path), _plain_message(leaf)
 
 
+#: keys whose value is never shown in a message or a source snippet
+SECRET_KEYS = frozenset({"password"})
+
+
+def _hidden(path: KeyPath, msg: str, instance: Any) -> str:
+    """``msg`` without the secret ``instance`` (as ``short`` or ``repr`` printed it)."""
+    for shown in sorted({short(instance), repr(instance)}, key=len, reverse=True):
+        if shown and shown in msg:
+            msg = msg.replace(shown, "the value (not shown)")
+    return msg
+
+
 def schema_errors(data: Any, smap: SourceMap) -> list[ScenarioError]:
     """Every schema violation in ``data`` as a ScenarioError, in file order."""
     errors = []
     for err in _validator().iter_errors(data):
         path, msg = describe(err)
+        if path and path[-1] in SECRET_KEYS:  # a password, often from the environment: never on the terminal
+            errors.append(ScenarioError(_hidden(path, msg, _at(data, path)), location=smap.location(path),
+                                        path=format_path(path)))
+            continue
         errors.append(smap.error(path, msg))
     errors.sort(key=lambda e: (int(e.location.rsplit(":", 1)[-1]) if ":" in e.location else 0, e.path))
     return _dedupe(errors)
+
+
+def _at(data: Any, path: KeyPath) -> Any:
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _dedupe(errors: Iterable[ScenarioError]) -> list[ScenarioError]:

@@ -102,8 +102,14 @@ class _KeywordParser:
     Built as a small parser rather than ``eval`` so nothing a user types runs.
     """
 
+    MAX_LENGTH = 1000  #: characters of a -k expression
+    MAX_DEPTH = 32  #: nested 'not' and brackets
+
     def __init__(self, expr: str):
+        if len(expr) > self.MAX_LENGTH:
+            raise UsageError(f"-k {expr[:30]!r}...: longer than {self.MAX_LENGTH} characters ({len(expr)})")
         self.expr = expr
+        self.depth = 0
         self.tokens = [m.group(1) for m in _TOKEN.finditer(expr)]
         if "".join(self.tokens) != re.sub(r"\s+", "", expr):  # pragma: no cover - regex covers all
             raise UsageError(f"-k {expr!r}: cannot tokenize")
@@ -118,7 +124,13 @@ class _KeywordParser:
         return node
 
     def _fail(self, what: str) -> None:
-        raise UsageError(f"-k {self.expr!r}: {what} at token {self.pos + 1}")
+        shown = repr(self.expr) if len(self.expr) <= 60 else f"{self.expr[:30]!r}..."
+        raise UsageError(f"-k {shown}: {what} at token {self.pos + 1}")
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > self.MAX_DEPTH:
+            self._fail(f"nested more than {self.MAX_DEPTH} levels deep ('not' and brackets)")
 
     def _peek(self) -> str | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -143,13 +155,17 @@ class _KeywordParser:
             self._fail("expression ends too early")
         self.pos += 1
         if tok == "not":
+            self._deeper()
             inner = self._not()
+            self.depth -= 1
             return lambda c: not inner(c)
         if tok == "(":
+            self._deeper()
             inner = self._or()
             if self._peek() != ")":
                 self._fail("missing ')'")
             self.pos += 1
+            self.depth -= 1
             return inner
         if tok in (")", "and", "or"):
             self._fail(f"unexpected {tok!r}")

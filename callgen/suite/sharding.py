@@ -40,16 +40,16 @@ def shard(paths: Sequence[str], index: int, count: int) -> list[str]:
     return ordered[index::count]
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``--shard I/N`` (0 <= I < N), e.g. ``"2/5" -> (2, 5)``."""
+def parse_shard(text: str, option: str = "--shard") -> tuple[int, int]:
+    """Parse ``--shard I/N`` (0 <= I < N), e.g. ``"2/5" -> (2, 5)``; errors name ``option``."""
     m = _SHARD_RE.match(text or "")
     if not m:
-        raise UsageError(f"--shard: expected INDEX/COUNT such as 0/4, got {text!r}")
+        raise UsageError(f"{option}: expected INDEX/COUNT such as 0/4, got {text!r}")
     index, count = int(m.group(1)), int(m.group(2))
     try:
         _check(index, count)
     except UsageError as exc:
-        raise UsageError(f"--shard {text.strip()}: {exc}") from None
+        raise UsageError(f"{option} {text.strip()}: {exc}") from None
     return index, count
 
 

@@ -23,6 +23,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.ports import LOOPBACK, free_port
 from callgen.sut.process import group_alive, stop_group
@@ -146,9 +147,8 @@ class KamailioProcess:
         argv = self.argv()
         with open(self.log_path, "wb") as log:
             try:
-                self._proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    env=self.child_env(),
+                self._proc = spawn.popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.child_env(),
                 )
             except OSError as exc:
                 raise InfrastructureError(f"cannot start kamailio ({argv[0]}): {exc.strerror}") from None

@@ -1,7 +1,7 @@
 """Process-group helpers shared by the SUT harnesses.
 
 Kamailio forks worker processes and SIPp may spawn helpers, so a harness owns a
-whole process group (started with ``start_new_session=True``) and stops the
+whole process group (started by ``callgen.spawn.popen`` in its own session) and stops the
 group: SIGTERM, wait with a timeout, then SIGKILL.  Nothing may outlive a run.
 """
 
@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 
+from callgen import spawn
 from callgen.errors import InfrastructureError
 
 
@@ -57,4 +58,5 @@ def stop_group(proc: subprocess.Popen, timeout: float = 5.0) -> int:
             _signal_group(pgid, signal.SIGKILL)
             killed, deadline = True, time.monotonic() + timeout
         time.sleep(0.02)  # polling the kernel for group exit; there is no event for a non-child
+    spawn.reaped(proc)
     return proc.returncode

@@ -1,8 +1,9 @@
 """A real rtpengine (Debian ``rtpengine``) relaying media in userspace: the media half of an SBC.
 
 Lifecycle: ``rtpengine --foreground --table=-1 --interface=127.0.0.1 --listen-ng=...
---port-min=A --port-max=B --config-file=none`` in its own session (process group),
-inherited descriptors closed, output -> ``rtpengine.log`` in the work directory;
+--port-min=A --port-max=B --config-file=none`` started by ``callgen.spawn.popen`` (its own
+session, registered with callgen's watchdog so it never outlives callgen), inherited
+descriptors closed, output -> ``rtpengine.log`` in the work directory;
 ready when an ng ``ping`` gets ``pong`` (never a fixed sleep); stop = SIGTERM to
 the group, SIGKILL after a timeout, the group awaited until empty.
 """
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from callgen import spawn
 from callgen.errors import InfrastructureError
 from callgen.sut.ports import LOOPBACK, free_port, free_port_block
 from callgen.sut.process import stop_group
@@ -115,8 +117,9 @@ class RtpengineProcess:
         argv = self.argv()
         with open(self.log_path, "wb") as log:
             try:
-                self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True, close_fds=True)
+                # callgen's one way to start a child: its own session, watched so it dies with callgen
+                self._proc = spawn.popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         close_fds=True)
             except OSError as exc:
                 raise InfrastructureError(f"cannot start rtpengine ({argv[0]}): {exc.strerror}") from None
         if not ng_ping(self.address, self.ng_port, self.config.ready_timeout, lambda: self._proc.poll() is None):

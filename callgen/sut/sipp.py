@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callgen import spawn
 from callgen.errors import AgentTimeout, InfrastructureError, UsageError
 from callgen.sut.ports import LOOPBACK, free_port_block
 from callgen.sut.process import stop_group
@@ -204,10 +205,9 @@ class SippProcess:
         argv = self.argv()
         with open(self.stdout_path, "wb") as out:
             try:
-                self._proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=self.workdir, start_new_session=True,
-                )  # fmt: skip
+                self._proc = spawn.popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
+                )
             except OSError as exc:
                 raise InfrastructureError(f"cannot start sipp ({argv[0]}): {exc.strerror}") from None
         deadline = time.monotonic() + self.config.ready_timeout

@@ -90,3 +90,13 @@ def rtcp_reports(path: str) -> list[tuple[int, int, float | None]]:
         cum, jit, rtt = (line.split("\t") + ["", "", ""])[:3]
         rows.append((int(cum), int(jit), float(rtt) if rtt else None))
     return rows
+
+
+def rtp_stream_jitter(path: str) -> list[tuple[float, float]]:
+    """(mean jitter ms, max jitter ms) per stream of tshark's ``-z rtp,streams`` table."""
+    rows = []
+    for line in _run(["-r", path, "-q", "-z", "rtp,streams"]).splitlines():
+        m = re.search(r"\(\s*[\d.]+%\)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)
+        if m:
+            rows.append((float(m.group(5)), float(m.group(6))))
+    return rows

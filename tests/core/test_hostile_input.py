@@ -133,7 +133,7 @@ def spaces(tmp_path):
     ("sparse", f"the limit is {MAX_BYTES} bytes"),
     ("spaces", f"the limit is {MAX_BYTES} bytes"),
     ("laughs", f"more than {MAX_NODES} YAML nodes"),
-    ("directory", "a directory, not a regular file"),
+    ("directory", "no scenario file found in the folder"),  # validate walks a folder, as run does
 ])
 def test_files_that_never_end_or_are_huge(kind, reason, request, tmp_path):
     if kind == "laughs":

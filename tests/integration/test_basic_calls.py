@@ -117,7 +117,7 @@ def test_a_call_pjsua_cannot_place_is_reported_with_pjsuas_reason(cli, tmp_path,
         "name: bad_uri\nagents:\n  alice:\n    role: caller\n  bob:\n    role: callee\n"
         "calls:\n  - from: alice\n    to: 'sip:bob@127.0.0.1:9;transport=sctp'\n"
     )
-    r = cli("run", str(f), "-o", str(tmp_path))
+    r = cli("run", str(f), "-o", str(tmp_path / "out"))  # tmp_path holds the scenario: not callgen's folder
     assert r.status == 3, r.out + r.err
     assert "pjsua could not place the call to sip:bob@127.0.0.1:9;transport=sctp" in r.out
     assert "Unsupported transport" in r.out

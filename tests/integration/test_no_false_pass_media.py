@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from callgen.sut.sipp import start_sipp
 
 SIPP_XML = Path(__file__).resolve().parent.parent / "data" / "sipp"
 
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) is installed by make setup")
+pytestmark = [pytest.mark.integration, pytest.mark.tool("sipp")]
 
 #: the far end's SDES key (AES_CM_128: 16 bytes key + 14 bytes salt): it protects what the far end sends
 ANSWER_KEY = bytes(range(1, 31))

@@ -193,3 +193,45 @@ def test_the_call_id_mapping_can_be_checked(cli, tmp_path, pjsua_bin):
     got = checks["call1.call_id"]
     legs = result["summary"]["legs"]["call1"]
     assert not got["passed"] and "changed the Call-ID" in got["reason"] and legs[1]["call_id"] in got["seen"], got
+
+
+def test_sigkill_of_callgen_mid_call_leaves_no_sbc_process(tmp_path, pjsua_bin):
+    """rtpengine and Kamailio's workers die with callgen, even when it is killed hard."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.integration.conftest import alive, descendants, proc_name
+
+    path = tmp_path / "long.yaml"
+    path.write_text(SCENARIO.format(name="long", kind="sbc", switches="", alice_extra="", bob_extra="",
+                                    steps="      - wait: confirmed\n      - pause: 30\n      - hangup: alice\n",
+                                    expect="      final_code: 200\n"), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(path), "-o", str(tmp_path / "out")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kids: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while not {"rtpengine", "kamailio", "pjsua"} <= set(kids.values()):
+            assert time.monotonic() < deadline and proc.poll() is None, f"the call did not start: {kids}"
+            kids.update({p: proc_name(p) for p in descendants(proc.pid)})
+            time.sleep(0.1)  # polling /proc for processes that are not our children
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        while any(alive(p) for p in kids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = {p: n for p, n in kids.items() if alive(p)}
+        assert not left, f"processes outlived callgen's SIGKILL: {left}"
+    finally:
+        for pid in kids:
+            if alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import threading
 import time
@@ -19,7 +18,7 @@ import pytest
 
 from callgen.sut.sipp import start_sipp
 
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) is installed by make setup")
+pytestmark = [pytest.mark.integration, pytest.mark.tool("sipp")]
 
 BODY = """name: stall
 timeout: 60

@@ -67,6 +67,16 @@ def test_format_scenario_lists_checks_and_ladder():
     assert "alice <- bob 200 OK" in text
 
 
+def test_single_scenario_lists_failed_checks_before_passed_ones():
+    checks = tuple(CheckResult(f"p{i}", True, "1", "1") for i in range(8))
+    checks = checks[:5] + (CheckResult("bad", False, "486", "200"),) + checks[5:]
+    text = format_scenario(ScenarioResult("x", "/x.yaml", Verdict.FAIL, 1.0, checks))
+    lines = [line.strip() for line in text.splitlines()]
+    start = lines.index("checks: 1 of 9 failed")
+    assert lines[start + 1] == "FAIL bad: expected 486, seen 200"
+    assert [line.split(":")[0] for line in lines[start + 2:start + 10]] == [f"PASS p{i}" for i in range(8)]
+
+
 def test_format_summary_table(tmp_path):
     text = format_summary(make_suite(tmp_path))
     lines = text.splitlines()
@@ -90,8 +100,8 @@ def test_junit_validates_and_carries_everything(tmp_path):
     assert (ts.get("tests"), ts.get("failures"), ts.get("errors"), ts.get("skipped")) == ("4", "1", "1", "0")
     assert ts.get("time") == "6.750" and ts.get("timestamp") and ts.get("hostname")
     cases = {c.get("name"): c for c in ts.findall("testcase")}
-    assert cases["basic call"].get("classname") == "callgen.basic"
-    assert cases["srtp"].get("classname") == "callgen.sec_rtp"
+    assert cases["basic call"].get("classname") == "callgen.lib"  # the library folder is the class
+    assert cases["srtp"].get("classname") == "callgen.lib"
     assert cases["basic call"].get("time") == "1.250"
     fail = cases["dtmf"].find("failure")
     assert 'dtmf.received[bob]: expected "123", seen "12"' in fail.get("message")
@@ -107,7 +117,19 @@ def test_junit_validates_and_carries_everything(tmp_path):
     assert len(flaky.findall("flakyFailure")) == 1
     assert "flaky=true" in flaky.find("system-out").text
     props = {(p.get("name"), p.get("value")) for p in ts.findall("properties/property")}
-    assert ("flaky", "callgen.flaky::flaky one") in props
+    assert ("flaky", "callgen.lib::flaky one") in props
+
+
+def test_junit_class_is_the_library_folder_else_the_first_tag(tmp_path):
+    """Jenkins groups test cases by class: one class per library folder, not one per scenario."""
+    results = (ScenarioResult("a", "library/sip.v2/a.yaml", Verdict.PASS, 1.0, tags=("smoke",)),
+               ScenarioResult("b", "library/sip.v2/b.yaml", Verdict.FAIL, 1.0, (CheckResult("c", False, "1", "2"),)),
+               ScenarioResult("c", "c.yaml", Verdict.PASS, 1.0, tags=("nightly", "srtp")),
+               ScenarioResult("d", "d.yaml", Verdict.PASS, 1.0))
+    path = write_junit(SuiteResult(results, 4.0, 1, started="2025-01-01T10:00:00+00:00"), tmp_path / "j.xml")
+    SCHEMA.validate(str(path))
+    classes = {tc.get("name"): tc.get("classname") for tc in ET.parse(path).getroot().iter("testcase")}
+    assert classes == {"a": "callgen.sip_v2", "b": "callgen.sip_v2", "c": "callgen.nightly", "d": "callgen"}
 
 
 def test_schema_is_strict_enough_to_catch_mistakes(tmp_path):
@@ -202,8 +224,8 @@ def test_merge_junit_shards(tmp_path):
     ts = ET.parse(res.output).getroot().find("testsuite")
     assert (ts.get("tests"), ts.get("failures"), ts.get("errors"), ts.get("time")) == ("4", "1", "1", "4.000")
     assert [t.get("name") for t in ts.findall("testcase")] == ["a", "a", "b", "c"]
-    assert res.duplicates == ("callgen.a::a",)
-    assert ("duplicate", "callgen.a::a") in {(p.get("name"), p.get("value")) for p in ts.iter("property")}
+    assert res.duplicates == ("callgen.l::a",)
+    assert ("duplicate", "callgen.l::a") in {(p.get("name"), p.get("value")) for p in ts.iter("property")}
 
 
 def test_merge_json_shards(tmp_path):
@@ -246,7 +268,26 @@ def test_merge_reports_subcommand(tmp_path):
     streams = argparse.Namespace(out=io.StringIO(), err=io.StringIO())
     assert args.func(args, streams) == 0
     assert "2 junit reports, 2 tests" in streams.out.getvalue()
-    assert "callgen.a::a is reported by more than one shard" in streams.err.getvalue()
+    assert "callgen.l::a is reported by more than one shard" in streams.err.getvalue()
+
+
+@pytest.mark.parametrize("suffix", [".xml", ".json"])
+def test_merge_reports_exit_status_says_whether_the_merge_holds_failures(cli, tmp_path, suffix):
+    from callgen.reports.jsonreport import write_json
+
+    def shard(name, *results):
+        suite = SuiteResult(tuple(results), 2.0, 1, started="2025-01-01T10:00:00+00:00")
+        return str(write_junit(suite, tmp_path / (name + suffix)) if suffix == ".xml" else write_json(suite, tmp_path / (name + suffix)))
+
+    good = shard("good", ScenarioResult("a", "/l/a.yaml", Verdict.PASS, 1.0),
+                 ScenarioResult("f", "/l/f.yaml", Verdict.FLAKY, 1.0, attempts=2))
+    bad = shard("bad", ScenarioResult("b", "/l/b.yaml", Verdict.FAIL, 1.0, (CheckResult("c", False, "1", "2"),)))
+    broken = shard("broken", ScenarioResult("e", "/l/e.yaml", Verdict.ERROR, 1.0, error="boom"))
+    assert cli("merge-reports", "-o", str(tmp_path / ("ok" + suffix)), good).status == 0
+    for other in (bad, broken):
+        r = cli("merge-reports", "-o", str(tmp_path / ("all" + suffix)), good, other)
+        assert r.status == 1, r.err
+        assert "1 failed" in r.out or "1 error" in r.out
 
 
 def test_terminal_text_has_no_control_characters(tmp_path):
@@ -295,5 +336,9 @@ def test_run_suite_command_end_to_end_with_fakes(tmp_path):
     assert status == 1
     assert "[2/2] FAIL  b" in streams.err.getvalue()
     assert "\nb         FAIL" in streams.out.getvalue() and "k: expected 1, seen 2" in streams.out.getvalue()
-    assert sorted(p.name for p in out.iterdir()) == ["b", "index.html", "junit.xml", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".callgen-output", "b", "index.html", "junit.xml", "summary.md"]
     SCHEMA.validate(str(out / "junit.xml"))
+    # the failing scenario's own page is named, so the reader goes straight to it
+    page = out / "b" / "report.html"
+    assert page.is_file() and f"FAIL b: {page}\n" in streams.out.getvalue()
+    assert "PASS a:" not in streams.out.getvalue()
