@@ -39,7 +39,9 @@ def _type(schema: dict, node: dict) -> str:
     if t == "array":
         return f"list of {_type(schema, node.get('items', {}))}"
     if t == "object" and "additionalProperties" in node and isinstance(node["additionalProperties"], dict):
-        return "mapping of name to object"
+        return f"mapping of name to {_type(schema, node['additionalProperties'])}"
+    if isinstance(t, list):
+        return " \\| ".join(t)
     return t or "object"
 
 

@@ -86,12 +86,37 @@ fetch_pjproject_tarball() {
   ls "$d"/src/asterisk_*.orig-*pjproject.tar.* | head -n1
 }
 
+# callgen's own small patch series against pjsua's app (scripts/pjsua-patches/NNNN-*.patch,
+# each says what and why; docs/pjsua-patches.md).  `patch` comes with build-essential (dpkg-dev).
+pjsua_patches() { ls "$ROOT"/scripts/pjsua-patches/*.patch 2>/dev/null | LC_ALL=C sort; }
+
+pjsua_inputs_sha() {
+  local p
+  {
+    sha256sum "$ROOT/scripts/pjsua-config_site.h" | cut -d' ' -f1
+    for p in $(pjsua_patches); do printf '%s ' "$(basename "$p")"; sha256sum "$p" | cut -d' ' -f1; done
+  } | sha256sum | cut -d' ' -f1
+}
+
+apply_pjsua_patches() {
+  local src="$1" p
+  for p in $(pjsua_patches); do
+    if ! patch -p1 --batch --forward -d "$src" <"$p" >>"$BUILD/patch.log" 2>&1; then
+      log "pjsua patch $(basename "$p") does not apply to this pjproject; see $BUILD/patch.log"
+      tail -n 20 "$BUILD/patch.log" >&2
+      exit 1
+    fi
+    log "applied $(basename "$p")"
+  done
+}
+
 build_pjsua() {
   if [[ -n "${PJSUA:-}" ]]; then
     [[ -x "$PJSUA" ]] || { log "PJSUA=$PJSUA is not an executable"; exit 1; }
     log "pjsua: using PJSUA=$PJSUA"; return
   fi
-  local want_cfg; want_cfg=$(sha256sum "$ROOT/scripts/pjsua-config_site.h" | cut -d' ' -f1)
+  # Rebuild when config_site.h or any patch of our series changes (or one is added/removed)
+  local want_cfg; want_cfg=$(pjsua_inputs_sha)
   if [[ -x "$BUILD/bin/pjsua" && "$(cat "$BUILD/bin/.config_site.sha256" 2>/dev/null)" == "$want_cfg" ]]; then
     log "pjsua: $BUILD/bin/pjsua already built"; return
   fi
@@ -102,11 +127,12 @@ build_pjsua() {
   [[ -n "$tarball" ]] || tarball=$(fetch_pjproject_tarball)
   log "building pjsua from $tarball (about 2-3 minutes on 2 cores)"
   local src="$BUILD/pjproject"
-  rm -rf "$src" && mkdir -p "$src"
+  rm -rf "$src" "$BUILD/patch.log" && mkdir -p "$src"
   tar -xf "$tarball" -C "$src" --strip-components=1
   # Debian strips this non-free file; its content is compiled out anyway.
   [[ -f "$src/pjmedia/src/pjmedia-audiodev/bdimad_dev.c" ]] || : >"$src/pjmedia/src/pjmedia-audiodev/bdimad_dev.c"
   cp "$ROOT/scripts/pjsua-config_site.h" "$src/pjlib/include/pj/config_site.h"
+  apply_pjsua_patches "$src"
   (
     cd "$src"
     ./configure --with-external-srtp --with-external-gsm --with-external-speex \

@@ -54,6 +54,7 @@ class EventKind(str, enum.Enum):
     DTMF_SENDING = "dtmf_sending"  #: an RFC 2833 digit started going out
     INFO_DTMF_RESULT = "info_dtmf_result"  #: the final response to a DTMF INFO (code 200 or the failure)
     DTMF_REFUSED = "dtmf_refused"  #: pjsua would not send the digits at all
+    CALL_SELECTED = "call_selected"  #: the current call is now ``call`` (None: the one asked for is not active)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.REG_FAILED, now, code=int(m[1]), reason=m[2], line=line)
     if pp.READY.search(line):
         return AgentEvent(EventKind.READY, now, line=line)
+    if m := pp.CALL_SELECTED.search(line):
+        return AgentEvent(EventKind.CALL_SELECTED, now, int(m[1]) if m[1] else None,
+                          reason="" if m[1] else f"call {m[2]} is not active", line=line)
     return None
 
 
@@ -316,10 +320,14 @@ class PjsuaAgent:
         self.send(pp.ECHO_COMMAND.format(token=token))
         self.wait_for(lambda e: e.kind is EventKind.ECHO and e.line == token, "the echo barrier", timeout, since=since)
 
-    def make_call(self, uri: str, timeout: float = 5.0) -> int:
+    def make_call(self, uri: str, timeout: float = 5.0, headers: tuple[tuple[str, str], ...] = ()) -> int:
         """Place a call; return pjsua's call id (from its first state line).
+        ``headers``: extra headers of this call's INVITE, given with menu 'k' (callgen's
+        patch 0001; the scenario's validation refuses them for a pjsua without it).
         pjsua refusing to place it at all (no transport for the URI...) raises."""
         since = self.mark()
+        for name, value in headers:
+            self.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
         self.send(pp.CMD_MAKE_CALL, uri)
         ev = self.wait_for(
             lambda e: e.kind in (EventKind.CALL_STATE, EventKind.DISCONNECTED, EventKind.CALL_ERROR),
@@ -330,6 +338,16 @@ class PjsuaAgent:
         if ev.kind is EventKind.CALL_ERROR:
             raise InfrastructureError(f"agent {self.name}: pjsua could not place the call to {uri}: {ev.reason}")
         return ev.call if ev.call is not None else 0
+
+    def select_call(self, call_id: int, timeout: float = 5.0) -> None:
+        """Make ``call_id`` pjsua's current call (menu 'g', callgen's patch 0002), so the
+        current-call commands (hangup, DTMF, hold...) act on it; raises when it is not active."""
+        since = self.mark()
+        self.send(pp.CMD_SELECT_CALL, str(call_id))
+        ev = self.wait_for(lambda e: e.kind is EventKind.CALL_SELECTED, f"call {call_id} to become current", timeout,
+                           since=since)
+        if ev.call != call_id:
+            raise InfrastructureError(f"agent {self.name}: pjsua cannot make call {call_id} current: {ev.reason}")
 
     def answer(self, code: int) -> None:
         """Answer the current incoming call with ``code`` (menu 'a')."""

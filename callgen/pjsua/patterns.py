@@ -88,6 +88,13 @@ CMD_HOLD = "H"  # re-INVITE with a=sendonly
 CMD_REINVITE = "v"  # re-INVITE releasing hold (a=sendrecv)
 CMD_LIST_PORTS = "cl"
 CMD_CONNECT = "cc"  # then "Connect src port" and "To dst port" lines
+#: callgen's patches (scripts/pjsua-patches): a stock pjsua has neither
+CMD_NEXT_CALL_HEADER = "k"  # then "Name: value": a header of the next 'm' call only (patch 0001)
+CMD_SELECT_CALL = "g"  # then the call id: it becomes the current call (patch 0002)
+
+#: patch 0002 ui_select_call(), and pjsua_app_legacy.c's empty-line answer: "Current call id=1";
+#: or "Call 7 is not active" (group 2: what was asked for)
+CALL_SELECTED = re.compile(r"Current call id=(-?\d+)|Call (\S+) is not active")
 
 #: pjsua_app_common.c / pjsua_app_legacy.c 'cl': one line per conference port,
 #: e.g. "Port #01[16KHz/20ms/1] tone_1000hz_3s.wav  transmitting to: #3"

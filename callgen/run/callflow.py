@@ -115,7 +115,8 @@ class CallRun:
             self.callee_since = self.callee.mark()
             self._start_delayed_answer()
         t0 = time.monotonic()
-        self.call_id = self.caller.make_call(self.plan.uri, timeout=self.deadline.bound(5.0, f"dialling {self.plan.uri}"))
+        self.call_id = self.caller.make_call(self.plan.uri, timeout=self.deadline.bound(5.0, f"dialling {self.plan.uri}"),
+                                             headers=self.call.headers)
         self._record(StepKind.DIAL, None, f"dial {self.plan.uri}", True, f"pjsua call {self.call_id} after {time.monotonic() - t0:.3f} s")
         try:
             for i, step in enumerate(self.call.steps):

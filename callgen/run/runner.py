@@ -33,6 +33,7 @@ from callgen.run.localsut import local_systems
 from callgen.run.signals import shielded
 from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
 from callgen.sut.sipp import SippProcess
+from callgen.pjsua.features import Feature, supported_features
 from callgen.pjsua.toolpaths import find_pjsua
 
 
@@ -57,7 +58,8 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario):
         if systems:  # bind the parsed file again, with the addresses of what was just started
             scenario = _bind_systems(scenario, systems)
-        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)  # a load run holds the load region
+        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls,  # a load run holds the load region
+                        quick_exit=Feature.QUICK_EXIT in supported_features(pjsua))
         plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
         for ap in plan.agents:
             if ap.agent.is_pjsua:

@@ -46,6 +46,7 @@ from callgen.scenario.model import (
     Transport,
     WaitStep,
 )
+from callgen.scenario.headers import parse_header_expects, parse_headers
 from callgen.scenario.schema import schema_errors
 from callgen.scenario.targets import Resolver, local_targets, resolve_target, target_variables
 from callgen.scenario.yamlsrc import SourceMap, load_yaml
@@ -262,7 +263,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
     port = spec.get("port", "auto")
     k = ("agents", name)
     role = Role(spec["role"])
-    for key in ("answer", "ring_ms"):
+    for key in ("answer", "ring_ms", "answer_headers"):
         if key in spec and role is Role.CALLER:
             problems.append(smap.error(k + (key,), f"'{key}' is for callees; '{name}' is a caller"))
     srtp_spec = spec.get("srtp", {})
@@ -280,6 +281,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
             registrar=r["registrar"], username=r.get("username", spec.get("user", name)),
             password=Secret(r.get("password", "")), realm=r.get("realm", "*"),
             expect_success=r.get("expect", "success") == "success", timeout=float(r.get("timeout", 10)),
+            headers=_guard(lambda: parse_headers(r.get("headers"), k + ("register", "headers"), smap), problems, ()),
         )
     sipp = None
     if "sipp" in spec:
@@ -289,7 +291,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         if sipp.scenario != want:
             problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
         for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
-                    "answer", "domain", "max_call_s", "ptime", "impair"):
+                    "answer", "domain", "max_call_s", "ptime", "impair", "answer_headers"):
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
@@ -319,7 +321,17 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         max_call_s=spec.get("max_call_s"),
         ptime=spec.get("ptime"),
         impair=Impairment(int(spec.get("impair", {}).get("tx_loss_pct", 0)), int(spec.get("impair", {}).get("rx_loss_pct", 0))),
+        answer_headers=_guard(lambda: parse_headers(spec.get("answer_headers"), k + ("answer_headers",), smap), problems, ()),
     )
+
+
+def _guard(parse, problems: list[ScenarioError], default):
+    """``parse()``, or ``default`` with its error noted (the other keys are still checked)."""
+    try:
+        return parse()
+    except ScenarioError as exc:
+        problems.append(exc)
+        return default
 
 
 def _existing(base: Path, name: str, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> Path:
@@ -391,8 +403,10 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         steps = _default_steps(agents[callee] if callee else None, caller)
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
     _check_secure_transport(base, caller, callee, agents, smap)
+    if agents[caller].sipp is not None and spec.get("headers"):
+        raise smap.error(base + ("headers",), f"'{caller}' is a SIPp uac, which sends no extra headers")
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
-                parallel=bool(spec.get("parallel", False)))
+                parallel=bool(spec.get("parallel", False)), headers=parse_headers(spec.get("headers"), base + ("headers",), smap))
 
 
 def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:
@@ -432,10 +446,14 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
         if not agents[a["receiver"]].audio.record:
             raise smap.error(key + ("receiver",), f"'{a['receiver']}' does not record: set agents.{a['receiver']}.audio.record: true")
         audio.append(_audio_expect(key, a, parties, agents, smap))
+    if "headers" in e and callee is None and not any(a.role is Role.CALLEE for a in agents.values()):
+        raise smap.error(path + ("headers",), "headers are checked on the INVITE that reached a callee agent; "
+                                              "this scenario has none")
     return CallExpect(
         final_code=e.get("final_code"), codec=e.get("codec"), answered=e.get("answered"),
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
         srtp=e.get("srtp"), rtp=rtp, dtmf=dtmf, audio=tuple(audio),
+        headers=parse_header_expects(e.get("headers"), path + ("headers",), smap),
     )
 
 

@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from callgen.scenario.headers import HeaderExpect
 from callgen.scenario.yamlsrc import SourceMap
+
+#: Extra SIP headers, (name, value) in the order written (callgen.scenario.headers)
+Headers = tuple[tuple[str, str], ...]
 
 
 class Role(str, enum.Enum):
@@ -82,6 +86,7 @@ class Registration:
     realm: str = "*"
     expect_success: bool = True
     timeout: float = 10.0
+    headers: Headers = ()  #: extra headers of each REGISTER (pjsua --reg-header)
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,7 @@ class Agent:
     max_call_s: int | None = None
     ptime: int | None = None  #: audio packet duration in ms (pjsua --ptime); None: the codec's own
     impair: Impairment = Impairment()
+    answer_headers: Headers = ()  #: extra headers of every answer to an incoming call (pjsua --answer-header)
 
     @property
     def is_pjsua(self) -> bool:
@@ -224,6 +230,7 @@ class CallExpect:
     rtp: RtpExpect | None = None
     dtmf: DtmfExpect | None = None
     audio: tuple[AudioExpect, ...] = ()
+    headers: tuple[HeaderExpect, ...] = ()  #: on the INVITE that reached the callee
 
 
 @dataclass(frozen=True)
@@ -235,6 +242,7 @@ class Call:
     steps: tuple[Step, ...]
     expect: CallExpect
     parallel: bool = False  #: starts together with the previous call
+    headers: Headers = ()  #: extra headers of this call's INVITE (pjsua menu 'k')
 
 
 @dataclass(frozen=True)

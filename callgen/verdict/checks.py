@@ -13,6 +13,7 @@ from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_li
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
+from callgen.verdict.headers import header_checks
 from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
     final_response,
@@ -321,6 +322,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
                                 "no INVITE from its SIP ports in the capture or the logs"))
             continue
         checks += sip_checks(scenario, evidence, call, d)
+        checks += header_checks(scenario, evidence, analysis, call, d)
         checks += agent_agreement(scenario, evidence, call, d)
         checks += media_checks(scenario, evidence, analysis, call, d)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
