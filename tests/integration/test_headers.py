@@ -109,3 +109,32 @@ def test_kamailio_removing_the_header_fails_expect_headers(cli, tmp_path, pjsua_
     pcap = (run / "capture.pcap").read_bytes()  # the raw capture, not callgen's parser
     assert pcap.count(b"X-Case-Id: nightly-42") == (1 if remove else 2)  # alice -> proxy (-> bob)
     assert b"X-Reg: r-1" in pcap and b"X-Answered-By: bob" in pcap
+
+
+TLS = """name: tls_headers
+timeout: 30
+agents:
+  alice: {role: caller, transport: tls}
+  bob: {role: callee, transport: tls}
+calls:
+  - from: alice
+    to: bob
+    headers: {X-Case-Id: nightly-42}
+    expect:
+      headers: {X-Case-Id: nightly-42, X-Internal: absent}
+  - from: alice
+    to: bob
+    expect:
+      headers: {X-Case-Id: nightly-42}
+"""
+
+
+def test_over_tls_the_headers_come_from_the_callees_log_and_say_so(cli, tmp_path, pjsua_bin):
+    r, result, checks, _ = _run(cli, tmp_path, "tls_headers", TLS)
+    assert r.status == 1, r.out + r.err  # call 2 sends no header
+    first, absent, second = checks["call1.header.X-Case-Id"], checks["call1.header.X-Internal"], checks["call2.header.X-Case-Id"]
+    assert first["passed"] and absent["passed"], (first, absent)
+    assert first["evidence"] == "pjsua log (bob)"
+    assert not second["passed"] and second["evidence"] == "pjsua log (bob)"
+    assert "X-Case-Id is missing from the INVITE that reached bob" in second["reason"]
+    assert [c["name"] for c in result["checks"] if not c["passed"]] == ["call2.header.X-Case-Id"]
