@@ -54,6 +54,7 @@ class EventKind(str, enum.Enum):
     DTMF_SENDING = "dtmf_sending"  #: an RFC 2833 digit started going out
     INFO_DTMF_RESULT = "info_dtmf_result"  #: the final response to a DTMF INFO (code 200 or the failure)
     DTMF_REFUSED = "dtmf_refused"  #: pjsua would not send the digits at all
+    UNREG_OK = "unreg_ok"  #: the registrar answered the un-REGISTER 2xx
     CALL_SELECTED = "call_selected"  #: the current call is now ``call`` (None: the one asked for is not active)
 
 
@@ -100,6 +101,8 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.CALL_ERROR, now, reason=m[1].strip(), line=line)
     if m := pp.INCOMING.search(line):
         return AgentEvent(EventKind.INCOMING, now, line=line)
+    if pp.UNREG_SUCCESS.search(line):
+        return AgentEvent(EventKind.UNREG_OK, now, line=line)
     if m := pp.REG_SUCCESS.search(line):
         return AgentEvent(EventKind.REG_OK, now, code=int(m[1]), reason=m[2], line=line)
     if m := pp.REG_FAILED.search(line):
@@ -348,6 +351,17 @@ class PjsuaAgent:
                            since=since)
         if ev.call != call_id:
             raise InfrastructureError(f"agent {self.name}: pjsua cannot make call {call_id} current: {ev.reason}")
+
+    def unregister(self, timeout: float = 2.0) -> bool:
+        """Un-REGISTER (menu 'ru') and wait for the registrar's answer; True when it came."""
+        since = self.mark()
+        self.send(pp.CMD_UNREGISTER)
+        try:
+            self.wait_for(lambda e: e.kind in (EventKind.UNREG_OK, EventKind.REG_FAILED), "the un-REGISTER's answer",
+                          timeout, since=since)
+        except AgentTimeout:
+            return False
+        return True
 
     def answer(self, code: int) -> None:
         """Answer the current incoming call with ``code`` (menu 'a')."""

@@ -54,6 +54,8 @@ DTMF_REFUSED = re.compile(r"((?:Unable to send DTMF|Error sending DTMF): .+|Medi
 
 #: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: registration success, status=200 (OK), will re-register in 300 seconds"
 REG_SUCCESS = re.compile(r"registration success, status=(\d+) \(([^)]*)\)")
+#: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: unregistration success" (the answer to menu 'ru')
+UNREG_SUCCESS = re.compile(r"unregistration success")
 #: pjsua_acc.c regc_cb(): "SIP registration failed, status=401 (Unauthorized)"
 REG_FAILED = re.compile(r"registration failed, status=(\d+) \(([^)]*)\)")
 
@@ -81,6 +83,7 @@ CMD_MAKE_CALL = "m"  # then the URL on the next line
 CMD_HANGUP = "h"  # current call
 CMD_HANGUP_ALL = "ha"
 CMD_QUIT = "q"
+CMD_UNREGISTER = "ru"  # the current account un-REGISTERs
 CMD_ANSWER = "a"  # then the status code on the next line (current incoming call)
 CMD_DTMF_2833 = "#"  # then the digits on the next line (RFC 2833/4733 events)
 CMD_DTMF_INFO = "*"  # then the digits on the next line (SIP INFO)

@@ -128,10 +128,9 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     o += _callee_options(agent, k)
     o += _media_options(agent, k, rec_path)
     o += _account_options(agent, k)
-    if quick_exit and agent.register is None and not load_max_calls(agent, load):
-        # callgen ends every call before it quits (CallRun._ensure_ended), so pjsua's wait of up
-        # to 1 s for answers at exit proves nothing; a registering agent still un-REGISTERs and
-        # waits, so the capture keeps the registrar's answer
+    if quick_exit and not load_max_calls(agent, load):
+        # callgen ends every call (CallRun._ensure_ended) and un-REGISTERs (runner) before it
+        # quits, so pjsua's wait of up to 1 s for answers at exit proves nothing
         o.append(PjsuaOption("--quick-exit", None, k))
     return tuple(o)
 

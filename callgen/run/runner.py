@@ -175,6 +175,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         with shielded():
             faults = []
             quiet_since = time.monotonic() if _quiet_shutdown(plan, agents, sipps) else None
+            _guarded(faults, "un-registering", lambda: _unregister(plan, agents))
             statuses = _guarded(faults, "stopping the agents", lambda: _stop_agents(agents)) or {}
             for name, proc in sipps.items():
                 _guarded(faults, f"stopping sipp {name}", proc.stop)
@@ -288,6 +289,18 @@ def _quiet_shutdown(plan: RunPlan, agents: dict[str, PjsuaAgent], sipps: dict[st
         if a.transport is not Transport.UDP or a.register is not None or a.proxy or not a.is_pjsua:
             return False
     return all(agent.pid is not None and not agent.live_calls() for agent in agents.values())
+
+
+def _unregister(plan: RunPlan, agents: dict[str, PjsuaAgent]) -> None:
+    """An agent that quits with --quick-exit does not wait for its un-REGISTER's answer:
+    un-REGISTER first (registered agents still running), so the capture keeps the answer."""
+    for ap in plan.agents:
+        agent = agents.get(ap.name)
+        quick = any(o.name == "--quick-exit" for o in ap.options)
+        if (ap.agent.register is None or agent is None or not quick or agent.died or agent.pid is None
+                or not agent.events(EventKind.REG_OK) or (agent.cancel is not None and agent.cancel.is_set())):
+            continue
+        agent.unregister()
 
 
 def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:

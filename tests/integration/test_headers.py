@@ -109,6 +109,12 @@ def test_kamailio_removing_the_header_fails_expect_headers(cli, tmp_path, pjsua_
     pcap = (run / "capture.pcap").read_bytes()  # the raw capture, not callgen's parser
     assert pcap.count(b"X-Case-Id: nightly-42") == (1 if remove else 2)  # alice -> proxy (-> bob)
     assert b"X-Reg: r-1" in pcap and b"X-Answered-By: bob" in pcap
+    # quick exit (patch 0004) for registered agents: callgen un-REGISTERs first, so both
+    # un-REGISTERs (Expires: 0) are in the capture although pjsua no longer waits at exit
+    assert "--quick-exit" in (run / "alice.cfg").read_text().split()
+    assert pcap.count(b"Expires: 0") >= 2
+    for name in ("alice", "bob"):
+        assert "unregistration success" in (run / f"{name}.transcript.txt").read_text()
 
 
 TLS = """name: tls_headers
