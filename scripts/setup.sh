@@ -99,11 +99,11 @@ pjsua_inputs_sha() {
 }
 
 apply_pjsua_patches() {
-  local src="$1" p
+  local src="$1" plog="${2:-$BUILD/patch.log}" p
   for p in $(pjsua_patches); do
-    if ! patch -p1 --batch --forward -d "$src" <"$p" >>"$BUILD/patch.log" 2>&1; then
-      log "pjsua patch $(basename "$p") does not apply to this pjproject; see $BUILD/patch.log"
-      tail -n 20 "$BUILD/patch.log" >&2
+    if ! patch -p1 --batch --forward -d "$src" <"$p" >>"$plog" 2>&1; then
+      log "pjsua patch $(basename "$p") does not apply to this pjproject; see $plog"
+      tail -n 20 "$plog" >&2
       exit 1
     fi
     log "applied $(basename "$p")"
@@ -166,6 +166,10 @@ make_venv() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+case "${1:-}" in  # for tests/core/test_setup_patches.py: the patch series on its own
+  apply-patches) apply_pjsua_patches "$2" "$3"; exit 0 ;;
+  inputs-sha) pjsua_inputs_sha; exit 0 ;;
+esac
 if [[ "${1:-}" == venv ]]; then  # make venv / test-unit / lint: no root, no packages, no pjsua build
   make_venv
   exit 0

@@ -210,8 +210,8 @@ _IPV6_HOST = re.compile(r"^sips?:(?:[^@]*@)?\[")
 
 def _check_uris(agents: tuple[Agent, ...], calls: list[Call], smap: SourceMap,
                 problems: list[ScenarioError]) -> None:
-    """Agents are IPv4-only (pjsua is built without IPv6): an IPv6 host in a URI cannot be reached."""
-    why = "agents are IPv4-only (this pjsua has no IPv6), so an IPv6 address cannot be reached; use 127.0.0.1"
+    """Agents are IPv4-only (callgen gives pjsua no IPv6 transport): an IPv6 host in a URI cannot be reached."""
+    why = "agents are IPv4-only (callgen gives pjsua no IPv6 transport yet), so an IPv6 address cannot be reached; use 127.0.0.1"
     for c in calls:
         if c.uri and _IPV6_HOST.match(c.uri):
             problems.append(smap.error(("calls", c.index, "to"), f"{c.uri[:60]!r}: {why}"))
