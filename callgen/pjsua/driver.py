@@ -54,6 +54,7 @@ class EventKind(str, enum.Enum):
     DTMF_SENDING = "dtmf_sending"  #: an RFC 2833 digit started going out
     INFO_DTMF_RESULT = "info_dtmf_result"  #: the final response to a DTMF INFO (code 200 or the failure)
     DTMF_REFUSED = "dtmf_refused"  #: pjsua would not send the digits at all
+    TRANSFER_STATUS = "transfer_status"  #: a NOTIFY about a transfer (state "final" for the last)
     UNREG_OK = "unreg_ok"  #: the registrar answered the un-REGISTER 2xx
     CALL_SELECTED = "call_selected"  #: the current call is now ``call`` (None: the one asked for is not active)
 
@@ -101,6 +102,8 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.CALL_ERROR, now, reason=m[1].strip(), line=line)
     if m := pp.INCOMING.search(line):
         return AgentEvent(EventKind.INCOMING, now, line=line)
+    if m := pp.TRANSFER_STATUS.search(line):
+        return AgentEvent(EventKind.TRANSFER_STATUS, now, int(m[1]), "final" if m[4] else "", int(m[2]), m[3], line=line)
     if pp.UNREG_SUCCESS.search(line):
         return AgentEvent(EventKind.UNREG_OK, now, line=line)
     if m := pp.REG_SUCCESS.search(line):
@@ -351,6 +354,11 @@ class PjsuaAgent:
                            since=since)
         if ev.call != call_id:
             raise InfrastructureError(f"agent {self.name}: pjsua cannot make call {call_id} current: {ev.reason}")
+
+    def transfer(self, uri: str) -> None:
+        """Blind-transfer the current call to ``uri`` (menu 'x': REFER)."""
+        self.send(pp.CMD_TRANSFER, uri)
+        self.barrier()
 
     def unregister(self, timeout: float = 2.0) -> bool:
         """Un-REGISTER (menu 'ru') and wait for the registrar's answer; True when it came."""

@@ -54,6 +54,9 @@ DTMF_REFUSED = re.compile(r"((?:Unable to send DTMF|Error sending DTMF): .+|Medi
 
 #: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: registration success, status=200 (OK), will re-register in 300 seconds"
 REG_SUCCESS = re.compile(r"registration success, status=(\d+) \(([^)]*)\)")
+#: pjsua_app.c on_call_transfer_status(): "Call 0: transfer status=200 (OK) [final]" (one per NOTIFY)
+TRANSFER_STATUS = re.compile(r"Call (\d+): transfer status=(\d+) \(([^)]*)\)( \[final\])?")
+
 #: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: unregistration success" (the answer to menu 'ru')
 UNREG_SUCCESS = re.compile(r"unregistration success")
 #: pjsua_acc.c regc_cb(): "SIP registration failed, status=401 (Unauthorized)"
@@ -83,6 +86,7 @@ CMD_MAKE_CALL = "m"  # then the URL on the next line
 CMD_HANGUP = "h"  # current call
 CMD_HANGUP_ALL = "ha"
 CMD_QUIT = "q"
+CMD_TRANSFER = "x"  # then the target URL ("Transfer to URL"): blind transfer of the current call
 CMD_UNREGISTER = "ru"  # the current account un-REGISTERs
 CMD_ANSWER = "a"  # then the status code on the next line (current incoming call)
 CMD_DTMF_2833 = "#"  # then the digits on the next line (RFC 2833/4733 events)

@@ -15,7 +15,8 @@ from callgen.pjsua import patterns as pp
 from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
 from callgen.errors import AgentTimeout, InfrastructureError
 from callgen.run.evidence import StepKind, StepOutcome
-from callgen.scenario.model import Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, WaitStep
+from callgen.scenario.model import (Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, TransferStep,
+                                    WaitStep)
 from callgen.run.plan import CallPlan, RunPlan
 
 
@@ -32,6 +33,8 @@ def _find_port(ports: dict[int, str], needle: str) -> int | None:
 MAX_DTMF_BURST = 16
 #: an RFC 2833 digit lasts 200 ms in pjmedia (PJMEDIA_DTMF_DURATION, 1600 units at 8 kHz), then three end packets
 DIGIT_TAIL_S = 0.3
+#: a blind transfer ends with the NOTIFY of the new call's final response (a target that rings long may take longer)
+TRANSFER_TIMEOUT_S = 15.0
 #: pjsua reports a DTMF INFO that got no answer once its transaction times out (timer F, 64*T1 = 32 s)
 INFO_TIMEOUT_S = 34.0
 
@@ -91,6 +94,7 @@ class CallRun:
         self.callee = agents.get(self.call.callee) if self.call.callee else None
         self.callee_since = 0
         self.media_connected = False
+        self.transferred = False
         self._answerer: threading.Thread | None = None
 
     def _model(self, name: str) -> Agent:
@@ -164,6 +168,8 @@ class CallRun:
             return self._dtmf(i, step)
         if isinstance(step, HoldStep):
             return self._hold(i, step)
+        if isinstance(step, TransferStep):
+            return self._transfer(i, step)
         raise TypeError(step)
 
     def _wait(self, i: int, step: WaitStep) -> bool:
@@ -339,8 +345,48 @@ class CallRun:
             self._record(StepKind.STEP, i, action, False, str(exc))
             return False
 
+    def _transfer(self, i: int, step: TransferStep) -> bool:
+        """REFER (menu 'x') and wait for pjsua's final 'transfer status' line (the last NOTIFY)."""
+        agent = self.agents[step.by]
+        action = f"transfer by {step.by} to {step.to}"
+        if self.disconnected() is not None:
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
+            return False
+        since = agent.mark()
+        self.transferred = True  # the transferee places a call of its own: it is ended with this one
+        agent.transfer(step.uri or self.run.agent(step.to).contact_uri)
+        try:
+            ev = agent.wait_for(lambda e: e.kind is EventKind.TRANSFER_STATUS and e.state == "final",
+                                "the transfer's final NOTIFY", self.deadline.bound(TRANSFER_TIMEOUT_S, action), since=since)
+        except AgentTimeout as exc:
+            if self.deadline.left() <= 0:
+                raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
+            self._record(StepKind.STEP, i, action, False, str(exc))
+            return False
+        ok = ev.code is not None and 200 <= ev.code < 300
+        self._record(StepKind.STEP, i, action, ok, f"final transfer status {ev.code} ({ev.reason})")
+        return ok
+
+    def _end_transferred(self) -> None:
+        """After a transfer the caller's other calls (the one to the transfer target) end with this call."""
+        for name in {self.call.caller, self.call.callee} - {None}:
+            agent = self.agents.get(name)
+            live = agent.live_calls() if agent is not None else set()
+            if not live:
+                continue
+            since = agent.mark()
+            agent.hangup_all()
+            try:
+                agent.wait_for_all(lambda e: e.kind is EventKind.DISCONNECTED and e.call in live, len(live),
+                                   "the transferred calls to end", self.deadline.bound(5.0, "ending the calls"), since=since)
+            except AgentTimeout:
+                self._record(StepKind.END, len(self.call.steps), "end of the transferred calls", False,
+                             f"{name}'s calls did not end within 5 s of hanging up")
+
     def _ensure_ended(self) -> None:
         """Leave no call up between calls: hang up what is left, wait for the end."""
+        if self.transferred:
+            self._end_transferred()
         if self.disconnected() is not None:
             return
         self.caller.hangup_all()

@@ -317,6 +317,7 @@ def outside_ports(scenario: Scenario) -> list[int]:
     proxies): the capture must hold their traffic too, e.g. SIP over TCP that
     pjsua sends from an ephemeral port of its own."""
     uris = [c.uri for c in scenario.calls if c.uri]
+    uris += [s.uri for c in scenario.calls for s in c.steps if getattr(s, "uri", None)]  # transfer targets
     for a in scenario.agents:
         uris += [u for u in (a.proxy, a.register.registrar if a.register else None) if u]
     return sorted({p for p in map(uri_port, uris) if p is not None})

@@ -43,6 +43,7 @@ from callgen.scenario.model import (
     SrtpUse,
     Step,
     TlsFiles,
+    TransferStep,
     Transport,
     WaitStep,
 )
@@ -399,6 +400,8 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         by = getattr(st, "by", None)
         if by and agents[by].sipp is not None:
             raise smap.error(base + ("steps", j), f"'{by}' is a SIPp agent; only pjsua agents take steps")
+        if isinstance(st, TransferStep):
+            _check_transfer_target(base + ("steps", j, "transfer", "to"), st, parties, agents, smap)
     if "steps" not in spec and agents[caller].sipp is None:
         steps = _default_steps(agents[callee] if callee else None, caller)
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
@@ -407,6 +410,17 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         raise smap.error(base + ("headers",), f"'{caller}' is a SIPp uac, which sends no extra headers")
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)), headers=parse_headers(spec.get("headers"), base + ("headers",), smap))
+
+
+def _check_transfer_target(key: tuple, st: TransferStep, parties: set[str], agents: dict[str, Agent],
+                           smap: SourceMap) -> None:
+    """A transfer goes to a callee agent that is not already in this call (or to a URI)."""
+    if st.uri is not None:
+        return
+    if st.to not in agents:
+        raise smap.error(key, f"no agent named '{st.to}' (agents: {', '.join(agents)})")
+    if st.to in parties or agents[st.to].role is not Role.CALLEE:
+        raise smap.error(key, f"'{st.to}' must be a callee agent that is not a party of this call")
 
 
 def _check_secure_transport(base: tuple, caller: str, callee: str | None, agents: dict[str, Agent], smap: SourceMap) -> None:
@@ -515,6 +529,9 @@ def _step(path: tuple, spec: dict[str, Any], caller: str, parties: set[str], sma
     if "dtmf" in spec:
         by = _party(path + ("by",), spec.get("by", caller), parties, smap)
         return DtmfStep(spec["dtmf"].upper(), DtmfMethod(spec.get("method", "rfc2833")), int(spec.get("pause_ms", 500)), by)
+    if "transfer" in spec:
+        t = spec["transfer"]
+        return TransferStep(_party(path + ("transfer", "by"), t["by"], parties, smap), t["to"])
     for key in ("hold", "unhold"):
         if key in spec:
             by = caller if spec[key] is True else spec[key]

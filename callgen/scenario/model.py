@@ -190,7 +190,19 @@ class HoldStep:
     release: bool = False  #: True: unhold
 
 
-Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep]
+@dataclass(frozen=True)
+class TransferStep:
+    """Blind transfer: ``by`` (a party) REFERs the other party to callee agent ``to``."""
+
+    by: str
+    to: str  #: a callee agent's name, or a SIP URI outside the scenario
+
+    @property
+    def uri(self) -> str | None:
+        return self.to if self.to.startswith(("sip:", "sips:")) else None
+
+
+Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep, TransferStep]
 
 
 @dataclass(frozen=True)

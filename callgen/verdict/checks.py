@@ -14,6 +14,7 @@ from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
 from callgen.verdict.headers import header_checks
+from callgen.verdict.transfer import referred, transfer_checks
 from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
     final_response,
@@ -67,7 +68,9 @@ def caller_ordinal(scenario: Scenario, call: Call) -> int:
 
 def dialogs_of_calls(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> dict[int, Dialog | None]:
     """The k-th call a caller placed is the k-th INVITE dialog it sent."""
-    ordered = sorted((d for d in analysis.dialogs if d.messages), key=lambda d: d.messages[0].time)
+    # a call a transfer caused (INVITE with Referred-By) is none of the scenario's calls
+    ordered = sorted((d for d in analysis.dialogs if d.messages and not any(referred(m) for m in d.messages)),
+                     key=lambda d: d.messages[0].time)
     out: dict[int, Dialog | None] = {}
     for call in scenario.calls:
         ag = evidence.agent(call.caller)
@@ -323,6 +326,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
             continue
         checks += sip_checks(scenario, evidence, call, d)
         checks += header_checks(scenario, evidence, analysis, call, d)
+        checks += transfer_checks(scenario, evidence, analysis, call, d)
         checks += agent_agreement(scenario, evidence, call, d)
         checks += media_checks(scenario, evidence, analysis, call, d)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")

@@ -46,3 +46,39 @@ def test_bad_headers_are_refused_with_file_line_and_key(write_yaml, change, wher
     with pytest.raises(ScenarioError) as ei:
         load_scenario(write_yaml(BASE.replace(*change)))
     assert where in str(ei.value), str(ei.value)
+
+
+TRANSFER = """name: t
+agents:
+  alice: {role: caller}
+  bob: {role: callee}
+  carol: {role: callee}
+  dave: {role: caller}
+calls:
+  - from: alice
+    to: bob
+    steps:
+      - wait: confirmed
+      - transfer: {by: bob, to: carol}
+"""
+
+
+def test_transfer_reads_into_the_model(write_yaml):
+    from callgen.scenario.model import TransferStep
+
+    s = load_scenario(write_yaml(TRANSFER))
+    assert s.calls[0].steps[1] == TransferStep("bob", "carol") and s.calls[0].steps[1].uri is None
+    s = load_scenario(write_yaml(TRANSFER.replace("to: carol}", 'to: "sip:carol@127.0.0.1:5080"}')))
+    assert s.calls[0].steps[1].uri == "sip:carol@127.0.0.1:5080"
+
+
+@pytest.mark.parametrize("change, where", [
+    ("{by: bob, to: bob}", ":12: calls[0].steps[1].transfer.to: 'bob' must be a callee agent that is not a party"),
+    ("{by: bob, to: dave}", ":12: calls[0].steps[1].transfer.to: 'dave' must be a callee agent"),
+    ("{by: bob, to: erin}", ":12: calls[0].steps[1].transfer.to: no agent named 'erin'"),
+    ("{by: carol, to: carol}", ":12: calls[0].steps[1].transfer.by: 'carol' is not a party of this call"),
+])
+def test_bad_transfers_are_refused(write_yaml, change, where):
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(write_yaml(TRANSFER.replace("{by: bob, to: carol}", change)))
+    assert where in str(ei.value), str(ei.value)
