@@ -371,9 +371,9 @@ class PjsuaAgent:
             return False
         return True
 
-    def answer(self, code: int) -> None:
-        """Answer the current incoming call with ``code`` (menu 'a')."""
-        self.send(pp.CMD_ANSWER, str(code))
+    def answer(self, code: int, contact: str | None = None) -> None:
+        """Answer the current incoming call with ``code`` (menu 'a'); a 3xx asks for its Contact."""
+        self.send(pp.CMD_ANSWER, str(code), *([contact] if 300 <= code < 400 and contact else []))
         self.barrier()
 
     def send_dtmf(self, digits: str, *, info: bool = False) -> str:

@@ -134,7 +134,7 @@ class CallRun:
     # -- callee side: ring first, answer later ------------------------------
     def _start_delayed_answer(self) -> None:
         model = self._model(self.call.callee)
-        if model.ring_ms is None or model.answer < 200:
+        if (model.ring_ms is None and not model.redirect_to) or model.answer < 200:
             return
         self._answerer = threading.Thread(target=self._delayed_answer, args=(model,), daemon=True,
                                           name=f"answer-{self.call.callee}")
@@ -142,18 +142,22 @@ class CallRun:
 
     def _delayed_answer(self, model: Agent) -> None:
         callee = self.callee
-        action = f"{model.name} rings {model.ring_ms} ms, answers {model.answer}"
+        ring_ms = model.ring_ms or 0
+        contact = None
+        if model.redirect_to:
+            contact = model.redirect_to if ":" in model.redirect_to else self.run.agent(model.redirect_to).contact_uri
+        action = f"{model.name} rings {ring_ms} ms, answers {model.answer}" + (f" to {contact}" if contact else "")
         try:
             callee.wait_for(lambda e: e.kind is EventKind.INCOMING, "an incoming call", 10.0, since=self.callee_since)
             try:  # the ring time is the scenario's; an early CANCEL ends it
-                callee.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the ring time", model.ring_ms / 1000,
+                callee.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the ring time", ring_ms / 1000,
                                 since=self.callee_since)
                 self._record(StepKind.ANSWER, None, action, False, "the call ended while ringing", model.name)
                 return
             except AgentTimeout:
                 pass
-            callee.answer(model.answer)
-            self._record(StepKind.ANSWER, None, action, True, f"answered {model.answer} after {model.ring_ms} ms", model.name)
+            callee.answer(model.answer, contact)
+            self._record(StepKind.ANSWER, None, action, True, f"answered {model.answer} after {ring_ms} ms", model.name)
         except (AgentTimeout, InfrastructureError) as exc:
             self._record(StepKind.ANSWER, None, action, False, str(exc), model.name)
 

@@ -163,8 +163,8 @@ def _callee_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
         return []
     extra = [PjsuaOption("--answer-header", f"{name}: {value}", k + ("answer_headers", name))
              for name, value in agent.answer_headers]
-    if agent.ring_ms is not None and agent.answer >= 200:
-        # pjsua rings (180) by itself; the driver answers after ring_ms
+    if (agent.ring_ms is not None and agent.answer >= 200) or agent.redirect_to:
+        # pjsua rings (180) by itself; the driver answers after ring_ms (a redirect with its Contact)
         return [PjsuaOption("--auto-answer", "180", k + ("ring_ms",))] + extra
     return [PjsuaOption("--auto-answer", str(agent.answer), k + ("answer",))] + extra
 
@@ -318,6 +318,7 @@ def outside_ports(scenario: Scenario) -> list[int]:
     pjsua sends from an ephemeral port of its own."""
     uris = [c.uri for c in scenario.calls if c.uri]
     uris += [s.uri for c in scenario.calls for s in c.steps if getattr(s, "uri", None)]  # transfer targets
+    uris += [a.redirect_to for a in scenario.agents if a.redirect_to and a.redirect_to.startswith(("sip:", "sips:"))]
     for a in scenario.agents:
         uris += [u for u in (a.proxy, a.register.registrar if a.register else None) if u]
     return sorted({p for p in map(uri_port, uris) if p is not None})

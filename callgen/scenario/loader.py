@@ -136,6 +136,7 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
     agents = tuple(_agent(name, spec, path.parent, smap, problems) for name, spec in data["agents"].items())
     by_name = {a.name: a for a in agents}
     _check_ports(agents, smap, problems)
+    _check_redirects(agents, smap, problems)
     calls = []
     for i, spec in enumerate(data.get("calls", ())):
         try:
@@ -264,7 +265,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
     port = spec.get("port", "auto")
     k = ("agents", name)
     role = Role(spec["role"])
-    for key in ("answer", "ring_ms", "answer_headers"):
+    for key in ("answer", "ring_ms", "answer_headers", "redirect_to"):
         if key in spec and role is Role.CALLER:
             problems.append(smap.error(k + (key,), f"'{key}' is for callees; '{name}' is a caller"))
     srtp_spec = spec.get("srtp", {})
@@ -292,7 +293,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         if sipp.scenario != want:
             problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
         for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
-                    "answer", "domain", "max_call_s", "ptime", "impair", "answer_headers"):
+                    "answer", "domain", "max_call_s", "ptime", "impair", "answer_headers", "redirect_to"):
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
@@ -308,7 +309,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         domain=spec.get("domain", address),
         address=address,
         port=None if port == "auto" else int(port),
-        answer=int(spec.get("answer", 200)),
+        answer=int(spec.get("answer", 302 if "redirect_to" in spec else 200)),
         display_name=spec.get("display_name", ""),
         codecs=tuple(spec.get("codecs", ())),
         transport=transport,
@@ -323,6 +324,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         ptime=spec.get("ptime"),
         impair=Impairment(int(spec.get("impair", {}).get("tx_loss_pct", 0)), int(spec.get("impair", {}).get("rx_loss_pct", 0))),
         answer_headers=_guard(lambda: parse_headers(spec.get("answer_headers"), k + ("answer_headers",), smap), problems, ()),
+        redirect_to=spec.get("redirect_to"),
     )
 
 
@@ -410,6 +412,20 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         raise smap.error(base + ("headers",), f"'{caller}' is a SIPp uac, which sends no extra headers")
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
                 parallel=bool(spec.get("parallel", False)), headers=parse_headers(spec.get("headers"), base + ("headers",), smap))
+
+
+def _check_redirects(agents: tuple[Agent, ...], smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """A redirecting callee answers 3xx, and its target is another callee agent (or a URI)."""
+    by_name = {a.name: a for a in agents}
+    for a in agents:
+        if a.redirect_to is None:
+            continue
+        k = ("agents", a.name)
+        if not 300 <= a.answer < 400:
+            problems.append(smap.error(k + ("answer",), f"a redirect is a 3xx answer; '{a.name}' answers {a.answer}"))
+        t = a.redirect_to
+        if not t.startswith(("sip:", "sips:")) and (t not in by_name or by_name[t].role is not Role.CALLEE or t == a.name):
+            problems.append(smap.error(k + ("redirect_to",), f"'{t}' must be another callee agent (or a SIP URI)"))
 
 
 def _check_transfer_target(key: tuple, st: TransferStep, parties: set[str], agents: dict[str, Agent],
@@ -511,7 +527,7 @@ def _check_expected_codec(key: tuple, want: str, parties: list[Agent], smap: Sou
 
 
 def _default_steps(callee: Agent | None, caller: str) -> tuple[Step, ...]:
-    if callee is not None and callee.answer >= 300:
+    if callee is not None and callee.answer >= 300 and not callee.redirect_to:
         return (WaitStep(CallState.DISCONNECTED, DEFAULT_WAIT_TIMEOUT),)
     return (
         WaitStep(CallState.CONFIRMED, DEFAULT_WAIT_TIMEOUT),

@@ -154,6 +154,7 @@ class Agent:
     ptime: int | None = None  #: audio packet duration in ms (pjsua --ptime); None: the codec's own
     impair: Impairment = Impairment()
     answer_headers: Headers = ()  #: extra headers of every answer to an incoming call (pjsua --answer-header)
+    redirect_to: str | None = None  #: answer with a 3xx whose Contact is this callee agent (or SIP URI)
 
     @property
     def is_pjsua(self) -> bool:

@@ -14,7 +14,7 @@ from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
 from callgen.verdict.headers import header_checks
-from callgen.verdict.transfer import referred, transfer_checks
+from callgen.verdict.transfer import redirect_checks, referred, transfer_checks
 from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
     final_response,
@@ -85,6 +85,8 @@ def expected_final_code(scenario: Scenario, call: Call) -> int | None:
         return call.expect.final_code
     if call.expect.answered is not None:
         return None  # only 2xx vs not is asked
+    if call.callee is not None and scenario.agent(call.callee).redirect_to:
+        return 200  # the caller follows the redirect: the target's answer is the call's
     if call.callee is not None:
         answer = scenario.agent(call.callee).answer
         return 487 if answer < 200 else answer  # a call that only rings is cancelled
@@ -327,6 +329,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         checks += sip_checks(scenario, evidence, call, d)
         checks += header_checks(scenario, evidence, analysis, call, d)
         checks += transfer_checks(scenario, evidence, analysis, call, d)
+        checks += redirect_checks(scenario, evidence, call, d)
         checks += agent_agreement(scenario, evidence, call, d)
         checks += media_checks(scenario, evidence, analysis, call, d)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")

@@ -1,6 +1,8 @@
 """Blind transfer (``transfer: {by, to}``), proven from the capture: the REFER from the
 transferor and its 202, the NOTIFY sipfrags back to it up to the final status, and the
-new call the transferee placed to the target (an INVITE with Referred-By) and its answer."""
+new call the transferee placed to the target (an INVITE with Referred-By) and its answer.
+Redirect (``redirect_to``): the callee's 3xx with the target as Contact, then the caller's
+new INVITE (same Call-ID, next CSeq) to the target and its answer."""
 
 from __future__ import annotations
 
@@ -32,12 +34,40 @@ def transfer_checks(scenario: Scenario, evidence: Evidence, analysis: CaptureAna
 
 def _target_ports(evidence: Evidence, st: TransferStep) -> set[str]:
     """host:port where the transfer target listens (an agent: its SIP and TLS ports)."""
-    if st.uri is None:
-        target = evidence.agent(st.to)
+    return _ports_of(evidence, st.to)
+
+
+def _ports_of(evidence: Evidence, to: str) -> set[str]:
+    if not to.startswith(("sip:", "sips:")):
+        target = evidence.agent(to)
         return {host_port(target.address, target.sip_port + k) for k in (0, 1)}
-    m = _URI_HOST.match(st.uri)
+    m = _URI_HOST.match(to)
     host = m[1].strip("[]") if m else ""
-    return {host_port(host, uri_port(st.uri) or 5060)}
+    return {host_port(host, uri_port(to) or 5060)}
+
+
+def redirect_checks(scenario: Scenario, evidence: Evidence, call: Call, d: Dialog) -> list:
+    """``callN.redirect``: the callee's 3xx named the target in Contact, and the caller's next
+    INVITE went there and was answered."""
+    if call.callee is None or not scenario.agent(call.callee).redirect_to:
+        return []
+    to = scenario.agent(call.callee).redirect_to
+    callee = evidence.agent(call.callee)
+    mine = {host_port(callee.address, callee.sip_port + k) for k in (0, 1)}
+    target = _ports_of(evidence, to)
+    redirects = [m for m in d.messages if m.status is not None and 300 <= m.status < 400 and m.cseq_method == "INVITE"
+                 and m.src in mine]
+    contact = redirects[0].header("Contact") or "" if redirects else ""
+    followed = [m for m in d.messages if m.method == "INVITE" and m.dst in target
+                and redirects and m.cseq > redirects[0].cseq]
+    ok = bool(redirects) and any(p.split(":")[-1] in contact for p in target) and bool(followed) and d.final_code is not None \
+        and 200 <= d.final_code < 300
+    seen = (f"{redirects[0].status} with Contact {contact or '-'}" if redirects else f"no 3xx from {call.callee}") + \
+        (f"; INVITE to {followed[0].dst} answered {d.final_code}" if followed else "; no INVITE to the target")
+    why = (f"{call.callee} sent no redirect" if not redirects else
+           f"the caller did not follow the redirect to {to}" if not followed else f"{to} answered {d.final_code}")
+    return [check(f"call{call.index + 1}.redirect", ok, f"a 3xx from {call.callee} with Contact {to}, then an INVITE "
+                  f"to {to} ({', '.join(sorted(target))}) answered 2xx", seen, why)]
 
 
 def _one(p: str, scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, st: TransferStep, d: Dialog) -> list:

@@ -82,3 +82,19 @@ def test_bad_transfers_are_refused(write_yaml, change, where):
     with pytest.raises(ScenarioError) as ei:
         load_scenario(write_yaml(TRANSFER.replace("{by: bob, to: carol}", change)))
     assert where in str(ei.value), str(ei.value)
+
+
+@pytest.mark.parametrize("bob, where", [
+    ("{role: callee, redirect_to: carol, answer: 200}", ":4: agents.bob.answer: a redirect is a 3xx answer"),
+    ("{role: callee, redirect_to: dave}", ":4: agents.bob.redirect_to: 'dave' must be another callee agent"),
+    ("{role: callee, redirect_to: bob}", ":4: agents.bob.redirect_to: 'bob' must be another callee agent"),
+])
+def test_bad_redirects_are_refused(write_yaml, bob, where):
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(write_yaml(TRANSFER.replace("  bob: {role: callee}", f"  bob: {bob}")))
+    assert where in str(ei.value), str(ei.value)
+
+
+def test_a_redirect_defaults_to_302_and_expects_the_target_to_answer(write_yaml):
+    s = load_scenario(write_yaml(TRANSFER.replace("  bob: {role: callee}", "  bob: {role: callee, redirect_to: carol}")))
+    assert s.agent("bob").answer == 302 and s.agent("bob").redirect_to == "carol"
