@@ -51,8 +51,10 @@ def test_select_call_makes_any_active_call_current(tmp_path, pjsua):
         alice.hangup()
         assert alice.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "a call to end", 10, since=since).call == ids[1]
         assert alice.live_calls() == {ids[2]}
+        since = alice.mark()
         alice.hangup_all()
-        alice.wait_for(lambda e: e.kind is EventKind.DISCONNECTED and e.call == ids[2], "the last call to end", 10)
+        alice.wait_for(lambda e: e.kind is EventKind.DISCONNECTED and e.call == ids[2], "the last call to end", 10,
+                       since=since)
         result = sipp.wait(20)
     assert result.ok, result.describe()
 
@@ -102,9 +104,10 @@ def _uri(agent) -> str:
 
 
 def _quit_time(agent) -> float:
+    since = agent.mark()
     t0 = time.monotonic()
     agent.request_quit()
-    agent.wait_for(lambda e: e.kind is EventKind.EXITED, "pjsua to exit", 10)
+    agent.wait_for(lambda e: e.kind is EventKind.EXITED, "pjsua to exit", 10, since=since)
     return time.monotonic() - t0
 
 
