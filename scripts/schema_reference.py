@@ -39,7 +39,9 @@ def _type(schema: dict, node: dict) -> str:
     if t == "array":
         return f"list of {_type(schema, node.get('items', {}))}"
     if t == "object" and "additionalProperties" in node and isinstance(node["additionalProperties"], dict):
-        return "mapping of name to object"
+        return f"mapping of name to {_type(schema, node['additionalProperties'])}"
+    if isinstance(t, list):
+        return " \\| ".join(t)
     return t or "object"
 
 
@@ -64,7 +66,7 @@ def _nested(schema: dict, subr: dict, p: str, out: list[str]) -> None:
     if subr.get("type") == "object" and "properties" in subr:
         _rows(schema, subr, p, out)
     elif isinstance(subr.get("additionalProperties"), dict):
-        _rows(schema, subr["additionalProperties"], f"{p}.NAME", out)
+        _nested(schema, _resolve(schema, subr["additionalProperties"]), f"{p}.NAME", out)
     elif subr.get("type") == "array" and isinstance(subr.get("items"), dict):
         _rows(schema, subr["items"], f"{p}[]", out)
     else:

@@ -88,12 +88,37 @@ fetch_pjproject_tarball() {
   ls "$d"/src/asterisk_*.orig-*pjproject.tar.* | head -n1
 }
 
+# callgen's own small patch series against pjsua's app (scripts/pjsua-patches/NNNN-*.patch,
+# each says what and why; docs/pjsua-patches.md).  `patch` comes with build-essential (dpkg-dev).
+pjsua_patches() { ls "$ROOT"/scripts/pjsua-patches/*.patch 2>/dev/null | LC_ALL=C sort; }
+
+pjsua_inputs_sha() {
+  local p
+  {
+    sha256sum "$ROOT/scripts/pjsua-config_site.h" | cut -d' ' -f1
+    for p in $(pjsua_patches); do printf '%s ' "$(basename "$p")"; sha256sum "$p" | cut -d' ' -f1; done
+  } | sha256sum | cut -d' ' -f1
+}
+
+apply_pjsua_patches() {
+  local src="$1" plog="${2:-$BUILD/patch.log}" p
+  for p in $(pjsua_patches); do
+    if ! patch -p1 --batch --forward -d "$src" <"$p" >>"$plog" 2>&1; then
+      log "pjsua patch $(basename "$p") does not apply to this pjproject; see $plog"
+      tail -n 20 "$plog" >&2
+      exit 1
+    fi
+    log "applied $(basename "$p")"
+  done
+}
+
 build_pjsua() {
   if [[ -n "${PJSUA:-}" ]]; then
     [[ -x "$PJSUA" ]] || { log "PJSUA=$PJSUA is not an executable"; exit 1; }
     log "pjsua: using PJSUA=$PJSUA"; return
   fi
-  local want_cfg; want_cfg=$(sha256sum "$ROOT/scripts/pjsua-config_site.h" | cut -d' ' -f1)
+  # Rebuild when config_site.h or any patch of our series changes (or one is added/removed)
+  local want_cfg; want_cfg=$(pjsua_inputs_sha)
   if [[ -x "$BUILD/bin/pjsua" && "$(cat "$BUILD/bin/.config_site.sha256" 2>/dev/null)" == "$want_cfg" ]]; then
     log "pjsua: $BUILD/bin/pjsua already built"; return
   fi
@@ -104,11 +129,12 @@ build_pjsua() {
   [[ -n "$tarball" ]] || tarball=$(fetch_pjproject_tarball)
   log "building pjsua from $tarball (about 2-3 minutes on 2 cores)"
   local src="$BUILD/pjproject"
-  rm -rf "$src" && mkdir -p "$src"
+  rm -rf "$src" "$BUILD/patch.log" && mkdir -p "$src"
   tar -xf "$tarball" -C "$src" --strip-components=1
   # Debian strips this non-free file; its content is compiled out anyway.
   [[ -f "$src/pjmedia/src/pjmedia-audiodev/bdimad_dev.c" ]] || : >"$src/pjmedia/src/pjmedia-audiodev/bdimad_dev.c"
   cp "$ROOT/scripts/pjsua-config_site.h" "$src/pjlib/include/pj/config_site.h"
+  apply_pjsua_patches "$src"
   (
     cd "$src"
     ./configure --with-external-srtp --with-external-gsm --with-external-speex \
@@ -142,6 +168,10 @@ make_venv() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+case "${1:-}" in  # for tests/core/test_setup_patches.py: the patch series on its own
+  apply-patches) apply_pjsua_patches "$2" "$3"; exit 0 ;;
+  inputs-sha) pjsua_inputs_sha; exit 0 ;;
+esac
 if [[ "${1:-}" == venv ]]; then  # make venv / test-unit / lint: no root, no packages, no pjsua build
   make_venv
   exit 0

@@ -61,12 +61,16 @@ def _render(args: argparse.Namespace, io: IO) -> int:
     from callgen.run.ports import BLOCK, FIRST
 
     from callgen.reports.command import prepare_dir
+    from callgen.pjsua.features import Feature, supported_features
+    from callgen.pjsua.toolpaths import find_pjsua
 
     scenario = load_scenario(Path(args.file))
     out = Path(args.output)
     prepare_dir(out, "-o")
     # Rendering for inspection: a fixed, documented port block instead of a locked free one.
-    plan = plan_run(scenario, out.resolve(), args.port_base or FIRST, BLOCK)
+    pjsua = find_pjsua(None, required=False)  # what a run with it would pass (--quick-exit)
+    plan = plan_run(scenario, out.resolve(), args.port_base or FIRST, BLOCK,
+                    quick_exit=pjsua is not None and Feature.QUICK_EXIT in supported_features(pjsua))
     for ap in plan.agents:
         write_private(ap.config_path, ap.config_text(scenario))
         print(f"{ap.config_path}  ({ap.name}: {ap.agent.role.value}, SIP {ap.sip_port}, RTP {ap.rtp_port})", file=io.out)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from callgen.run.capture import capture_tool, start_capture
 from callgen.errors import InfrastructureError, UsageError
+from callgen.pjsua.features import Feature, supported_features
 from callgen.pjsua.probe import pjsua_codecs, probe_pjsua
 from callgen.pjsua.toolpaths import find_pjsua
 
@@ -40,6 +41,7 @@ def diagnose(pjsua: str | None = None) -> list[Finding]:
         probe = probe_pjsua(p)
         if probe.works:
             out.append(Finding("pjsua", True, True, f"{p} (pjproject {probe.version}, {len(probe.codecs)} codecs)"))
+            out.append(features_finding(p))
         else:
             out.append(Finding("pjsua", False, True, f"{p} does not work: {probe.problem}",
                                "rebuild it with 'make setup', or point PJSUA=/path at a working pjsua"))
@@ -56,6 +58,17 @@ def diagnose(pjsua: str | None = None) -> list[Finding]:
         path = shutil.which(tool)
         out.append(Finding(tool, bool(path), False, path or f"not found ({why})", "" if path else f"apt-get install {pkg}"))
     return out
+
+
+def features_finding(pjsua: str) -> Finding:
+    """What this pjsua can do beyond a stock one (callgen's patches, IPv6); not required:
+    scenarios that need a missing feature are refused at validate."""
+    have = supported_features(pjsua)
+    lines = [f"{'yes' if f in have else 'no '} {f.value}: {f.meaning}" for f in Feature]
+    missing = [f for f in Feature if f not in have]
+    return Finding("features", not missing, False, "\n                   ".join(lines),
+                   "" if not missing else "scenarios using these are refused; 'make setup' builds a pjsua with callgen's "
+                                          "patches (docs/pjsua-patches.md)")
 
 
 def codec_list(pjsua: str | None = None) -> list[str]:

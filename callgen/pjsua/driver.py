@@ -55,6 +55,9 @@ class EventKind(str, enum.Enum):
     DTMF_SENDING = "dtmf_sending"  #: an RFC 2833 digit started going out
     INFO_DTMF_RESULT = "info_dtmf_result"  #: the final response to a DTMF INFO (code 200 or the failure)
     DTMF_REFUSED = "dtmf_refused"  #: pjsua would not send the digits at all
+    TRANSFER_STATUS = "transfer_status"  #: a NOTIFY about a transfer (state "final" for the last)
+    UNREG_OK = "unreg_ok"  #: the registrar answered the un-REGISTER 2xx
+    CALL_SELECTED = "call_selected"  #: the current call is now ``call`` (None: the one asked for is not active)
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,19 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.CALL_ERROR, now, reason=m[1].strip(), line=line)
     if m := pp.INCOMING.search(line):
         return AgentEvent(EventKind.INCOMING, now, line=line)
+    if m := pp.TRANSFER_STATUS.search(line):
+        return AgentEvent(EventKind.TRANSFER_STATUS, now, int(m[1]), "final" if m[4] else "", int(m[2]), m[3], line=line)
+    if pp.UNREG_SUCCESS.search(line):
+        return AgentEvent(EventKind.UNREG_OK, now, line=line)
     if m := pp.REG_SUCCESS.search(line):
         return AgentEvent(EventKind.REG_OK, now, code=int(m[1]), reason=m[2], line=line)
     if m := pp.REG_FAILED.search(line):
         return AgentEvent(EventKind.REG_FAILED, now, code=int(m[1]), reason=m[2], line=line)
     if pp.READY.search(line):
         return AgentEvent(EventKind.READY, now, line=line)
+    if m := pp.CALL_SELECTED.search(line):
+        return AgentEvent(EventKind.CALL_SELECTED, now, int(m[1]) if m[1] else None,
+                          reason="" if m[1] else f"call {m[2]} is not active", line=line)
     return None
 
 
@@ -320,10 +330,14 @@ class PjsuaAgent:
         self.send(pp.ECHO_COMMAND.format(token=token))
         self.wait_for(lambda e: e.kind is EventKind.ECHO and e.line == token, "the echo barrier", timeout, since=since)
 
-    def make_call(self, uri: str, timeout: float = 5.0) -> int:
+    def make_call(self, uri: str, timeout: float = 5.0, headers: tuple[tuple[str, str], ...] = ()) -> int:
         """Place a call; return pjsua's call id (from its first state line).
+        ``headers``: extra headers of this call's INVITE, given with menu 'k' (callgen's
+        patch 0001; the scenario's validation refuses them for a pjsua without it).
         pjsua refusing to place it at all (no transport for the URI...) raises."""
         since = self.mark()
+        for name, value in headers:
+            self.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
         self.send(pp.CMD_MAKE_CALL, uri)
         ev = self.wait_for(
             lambda e: e.kind in (EventKind.CALL_STATE, EventKind.DISCONNECTED, EventKind.CALL_ERROR),
@@ -335,9 +349,35 @@ class PjsuaAgent:
             raise InfrastructureError(f"agent {self.name}: pjsua could not place the call to {uri}: {ev.reason}")
         return ev.call if ev.call is not None else 0
 
-    def answer(self, code: int) -> None:
-        """Answer the current incoming call with ``code`` (menu 'a')."""
-        self.send(pp.CMD_ANSWER, str(code))
+    def select_call(self, call_id: int, timeout: float = 5.0) -> None:
+        """Make ``call_id`` pjsua's current call (menu 'g', callgen's patch 0002), so the
+        current-call commands (hangup, DTMF, hold...) act on it; raises when it is not active."""
+        since = self.mark()
+        self.send(pp.CMD_SELECT_CALL, str(call_id))
+        ev = self.wait_for(lambda e: e.kind is EventKind.CALL_SELECTED, f"call {call_id} to become current", timeout,
+                           since=since)
+        if ev.call != call_id:
+            raise InfrastructureError(f"agent {self.name}: pjsua cannot make call {call_id} current: {ev.reason}")
+
+    def transfer(self, uri: str) -> None:
+        """Blind-transfer the current call to ``uri`` (menu 'x': REFER)."""
+        self.send(pp.CMD_TRANSFER, uri)
+        self.barrier()
+
+    def unregister(self, timeout: float = 2.0) -> bool:
+        """Un-REGISTER (menu 'ru') and wait for the registrar's answer; True when it came."""
+        since = self.mark()
+        self.send(pp.CMD_UNREGISTER)
+        try:
+            self.wait_for(lambda e: e.kind in (EventKind.UNREG_OK, EventKind.REG_FAILED), "the un-REGISTER's answer",
+                          timeout, since=since)
+        except AgentTimeout:
+            return False
+        return True
+
+    def answer(self, code: int, contact: str | None = None) -> None:
+        """Answer the current incoming call with ``code`` (menu 'a'); a 3xx asks for its Contact."""
+        self.send(pp.CMD_ANSWER, str(code), *([contact] if 300 <= code < 400 and contact else []))
         self.barrier()
 
     def send_dtmf(self, digits: str, *, info: bool = False) -> str:

@@ -54,6 +54,11 @@ DTMF_REFUSED = re.compile(r"((?:Unable to send DTMF|Error sending DTMF): .+|Medi
 
 #: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: registration success, status=200 (OK), will re-register in 300 seconds"
 REG_SUCCESS = re.compile(r"registration success, status=(\d+) \(([^)]*)\)")
+#: pjsua_app.c on_call_transfer_status(): "Call 0: transfer status=200 (OK) [final]" (one per NOTIFY)
+TRANSFER_STATUS = re.compile(r"Call (\d+): transfer status=(\d+) \(([^)]*)\)( \[final\])?")
+
+#: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: unregistration success" (the answer to menu 'ru')
+UNREG_SUCCESS = re.compile(r"unregistration success")
 #: pjsua_acc.c regc_cb(): "SIP registration failed, status=401 (Unauthorized)"
 REG_FAILED = re.compile(r"registration failed, status=(\d+) \(([^)]*)\)")
 
@@ -81,6 +86,8 @@ CMD_MAKE_CALL = "m"  # then the URL on the next line
 CMD_HANGUP = "h"  # current call
 CMD_HANGUP_ALL = "ha"
 CMD_QUIT = "q"
+CMD_TRANSFER = "x"  # then the target URL ("Transfer to URL"): blind transfer of the current call
+CMD_UNREGISTER = "ru"  # the current account un-REGISTERs
 CMD_ANSWER = "a"  # then the status code on the next line (current incoming call)
 CMD_DTMF_2833 = "#"  # then the digits on the next line (RFC 2833/4733 events)
 CMD_DTMF_INFO = "*"  # then the digits on the next line (SIP INFO)
@@ -88,6 +95,13 @@ CMD_HOLD = "H"  # re-INVITE with a=sendonly
 CMD_REINVITE = "v"  # re-INVITE releasing hold (a=sendrecv)
 CMD_LIST_PORTS = "cl"
 CMD_CONNECT = "cc"  # then "Connect src port" and "To dst port" lines
+#: callgen's patches (scripts/pjsua-patches): a stock pjsua has neither
+CMD_NEXT_CALL_HEADER = "k"  # then "Name: value": a header of the next 'm' call only (patch 0001)
+CMD_SELECT_CALL = "g"  # then the call id: it becomes the current call (patch 0002)
+
+#: patch 0002 ui_select_call(), and pjsua_app_legacy.c's empty-line answer: "Current call id=1";
+#: or "Call 7 is not active" (group 2: what was asked for)
+CALL_SELECTED = re.compile(r"Current call id=(-?\d+)|Call (\S+) is not active")
 
 #: pjsua_app_common.c / pjsua_app_legacy.c 'cl': one line per conference port,
 #: e.g. "Port #01[16KHz/20ms/1] tone_1000hz_3s.wav  transmitting to: #3"

@@ -15,7 +15,9 @@ from callgen.pjsua import patterns as pp
 from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError
 from callgen.run.evidence import StepKind, StepOutcome
-from callgen.scenario.model import Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, Step, WaitStep
+from callgen.scenario.model import (
+    Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, Step, TransferStep, WaitStep,
+)
 from callgen.run.plan import CallPlan, RunPlan
 
 
@@ -32,6 +34,8 @@ def _find_port(ports: dict[int, str], needle: str) -> int | None:
 MAX_DTMF_BURST = 16
 #: an RFC 2833 digit lasts 200 ms in pjmedia (PJMEDIA_DTMF_DURATION, 1600 units at 8 kHz), then three end packets
 DIGIT_TAIL_S = 0.3
+#: a blind transfer ends with the NOTIFY of the new call's final response (a target that rings long may take longer)
+TRANSFER_TIMEOUT_S = 15.0
 #: pjsua reports a DTMF INFO that got no answer once its transaction times out (timer F, 64*T1 = 32 s)
 INFO_TIMEOUT_S = 34.0
 #: after a step's error (the scenario timeout, an agent gone) the call still left is hung up within this bound
@@ -93,6 +97,7 @@ class CallRun:
         self.callee = agents.get(self.call.callee) if self.call.callee else None
         self.callee_since = 0
         self.media_connected = False
+        self.transferred = False
         self._answerer: threading.Thread | None = None
 
     def _model(self, name: str) -> Agent:
@@ -117,7 +122,8 @@ class CallRun:
             self.callee_since = self.callee.mark()
             self._start_delayed_answer()
         t0 = time.monotonic()
-        self.call_id = self.caller.make_call(self.plan.uri, timeout=self.deadline.bound(5.0, f"dialling {self.plan.uri}"))
+        self.call_id = self.caller.make_call(self.plan.uri, timeout=self.deadline.bound(5.0, f"dialling {self.plan.uri}"),
+                                             headers=self.call.headers)
         self._record(StepKind.DIAL, None, f"dial {self.plan.uri}", True, f"pjsua call {self.call_id} after {time.monotonic() - t0:.3f} s")
         try:
             for i, step in enumerate(self.call.steps):
@@ -137,7 +143,7 @@ class CallRun:
     # -- callee side: ring first, answer later ------------------------------
     def _start_delayed_answer(self) -> None:
         model = self._model(self.call.callee)
-        if model.ring_ms is None or model.answer < 200:
+        if (model.ring_ms is None and not model.redirect_to) or model.answer < 200:
             return
         self._answerer = threading.Thread(target=self._delayed_answer, args=(model,), daemon=True,
                                           name=f"answer-{self.call.callee}")
@@ -145,18 +151,22 @@ class CallRun:
 
     def _delayed_answer(self, model: Agent) -> None:
         callee = self.callee
-        action = f"{model.name} rings {model.ring_ms} ms, answers {model.answer}"
+        ring_ms = model.ring_ms or 0
+        contact = None
+        if model.redirect_to:
+            contact = model.redirect_to if ":" in model.redirect_to else self.run.agent(model.redirect_to).contact_uri
+        action = f"{model.name} rings {ring_ms} ms, answers {model.answer}" + (f" to {contact}" if contact else "")
         try:
             callee.wait_for(lambda e: e.kind is EventKind.INCOMING, "an incoming call", 10.0, since=self.callee_since)
             try:  # the ring time is the scenario's; an early CANCEL ends it
-                callee.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the ring time", model.ring_ms / 1000,
+                callee.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, "the ring time", ring_ms / 1000,
                                 since=self.callee_since)
                 self._record(StepKind.ANSWER, None, action, False, "the call ended while ringing", model.name)
                 return
             except AgentTimeout:
                 pass
-            callee.answer(model.answer)
-            self._record(StepKind.ANSWER, None, action, True, f"answered {model.answer} after {model.ring_ms} ms", model.name)
+            callee.answer(model.answer, contact)
+            self._record(StepKind.ANSWER, None, action, True, f"answered {model.answer} after {ring_ms} ms", model.name)
         except (AgentTimeout, InfrastructureError) as exc:
             self._record(StepKind.ANSWER, None, action, False, str(exc), model.name)
 
@@ -337,6 +347,44 @@ class CallRun:
             self._record(StepKind.STEP, i, action, False, str(exc))
             return False
 
+    def _transfer(self, i: int, step: TransferStep) -> bool:
+        """REFER (menu 'x') and wait for pjsua's final 'transfer status' line (the last NOTIFY)."""
+        agent = self.agents[step.by]
+        action = f"transfer by {step.by} to {step.to}"
+        if self.disconnected() is not None:
+            self._record(StepKind.STEP, i, action, False, "the call had already ended")
+            return False
+        since = agent.mark()
+        self.transferred = True  # the transferee places a call of its own: it is ended with this one
+        agent.transfer(step.uri or self.run.agent(step.to).contact_uri)
+        try:
+            ev = agent.wait_for(lambda e: e.kind is EventKind.TRANSFER_STATUS and e.state == "final",
+                                "the transfer's final NOTIFY", self.deadline.bound(TRANSFER_TIMEOUT_S, action), since=since)
+        except AgentTimeout as exc:
+            if self.deadline.left() <= 0:
+                raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
+            self._record(StepKind.STEP, i, action, False, str(exc))
+            return False
+        ok = ev.code is not None and 200 <= ev.code < 300
+        self._record(StepKind.STEP, i, action, ok, f"final transfer status {ev.code} ({ev.reason})")
+        return ok
+
+    def _end_transferred(self) -> None:
+        """After a transfer the caller's other calls (the one to the transfer target) end with this call."""
+        for name in {self.call.caller, self.call.callee} - {None}:
+            agent = self.agents.get(name)
+            live = agent.live_calls() if agent is not None else set()
+            if not live:
+                continue
+            since = agent.mark()
+            agent.hangup_all()
+            try:
+                agent.wait_for_all(lambda e: e.kind is EventKind.DISCONNECTED and e.call in live, len(live),
+                                   "the transferred calls to end", self.deadline.bound(5.0, "ending the calls"), since=since)
+            except AgentTimeout:
+                self._record(StepKind.END, len(self.call.steps), "end of the transferred calls", False,
+                             f"{name}'s calls did not end within 5 s of hanging up")
+
     def _ensure_ended(self, *, after_error: bool = False) -> None:
         """Leave no call up between calls: hang up what is left, wait for the end.
         ``after_error``: a step raised (the run ends with that error); hang up and wait
@@ -349,6 +397,8 @@ class CallRun:
             except CallgenError:
                 pass  # the agents are stopped next; the original error says what went wrong
             return
+        if self.transferred:
+            self._end_transferred()
         if self.disconnected() is not None:
             return
         self.caller.hangup_all()
@@ -366,4 +416,5 @@ STEP_RUNNERS: dict[type, Callable[[CallRun, int, Any], bool]] = {
     HangupStep: CallRun._hangup,
     DtmfStep: CallRun._dtmf,
     HoldStep: CallRun._hold,
+    TransferStep: CallRun._transfer,
 }

@@ -82,9 +82,10 @@ class RunPlan:
 
 def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
                   tls: TlsFiles | None = None, rec_path: Path | None = None,
-                  needs_tcp: bool = False, load: Load | None = None) -> tuple[PjsuaOption, ...]:
+                  needs_tcp: bool = False, load: Load | None = None, quick_exit: bool = False) -> tuple[PjsuaOption, ...]:
     """``needs_tcp``: the agent dials a TCP party, so it needs a TCP transport too.
-    ``load``: the scenario's load section, which sizes the agents that take part in it."""
+    ``load``: the scenario's load section, which sizes the agents that take part in it.
+    ``quick_exit``: the pjsua has callgen's patch 0004 (``--quick-exit``)."""
     k = ("agents", agent.name)
     host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
     ident = f"sip:{agent.user}@{host}"
@@ -127,6 +128,10 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     o += _callee_options(agent, k)
     o += _media_options(agent, k, rec_path)
     o += _account_options(agent, k)
+    if quick_exit and not load_max_calls(agent, load):
+        # callgen ends every call (CallRun._ensure_ended) and un-REGISTERs (runner) before it
+        # quits, so pjsua's wait of up to 1 s for answers at exit proves nothing
+        o.append(PjsuaOption("--quick-exit", None, k))
     return tuple(o)
 
 
@@ -156,10 +161,12 @@ def load_rtp_span(agent: Agent, load: Load | None) -> int:
 def _callee_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
     if agent.role is not Role.CALLEE:
         return []
-    if agent.ring_ms is not None and agent.answer >= 200:
-        # pjsua rings (180) by itself; the driver answers after ring_ms
-        return [PjsuaOption("--auto-answer", "180", k + ("ring_ms",))]
-    return [PjsuaOption("--auto-answer", str(agent.answer), k + ("answer",))]
+    extra = [PjsuaOption("--answer-header", f"{name}: {value}", k + ("answer_headers", name))
+             for name, value in agent.answer_headers]
+    if (agent.ring_ms is not None and agent.answer >= 200) or agent.redirect_to:
+        # pjsua rings (180) by itself; the driver answers after ring_ms (a redirect with its Contact)
+        return [PjsuaOption("--auto-answer", "180", k + ("ring_ms",))] + extra
+    return [PjsuaOption("--auto-answer", str(agent.answer), k + ("answer",))] + extra
 
 
 def _media_options(agent: Agent, k: tuple, rec_path: Path | None) -> list[PjsuaOption]:
@@ -214,6 +221,7 @@ def _account_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
             PjsuaOption("--username", reg.username, kr + ("username",)),
             PjsuaOption("--password", reg.password.reveal(), kr + ("password",)),
         ]
+        o += [PjsuaOption("--reg-header", f"{name}: {value}", kr + ("headers", name)) for name, value in reg.headers]
     return o
 
 
@@ -230,9 +238,11 @@ def contact_uri(agent: Agent, sip_port: int) -> str:
 
 
 def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int, *,
-             tls: TlsFiles | None = None, load_region: tuple[int, int] = LOAD_REGION) -> RunPlan:
+             tls: TlsFiles | None = None, load_region: tuple[int, int] = LOAD_REGION,
+             quick_exit: bool = False) -> RunPlan:
     """``tls``: the run's generated certificates, used by agents that bring none
-    (every agent gets TLS when any agent of the scenario uses it)."""
+    (every agent gets TLS when any agent of the scenario uses it).
+    ``quick_exit``: the pjsua in use has ``--quick-exit`` (callgen's patch 0004)."""
     agents = []
     extra_ports = []
     tcp_callers = {c.caller for c in scenario.calls
@@ -268,7 +278,8 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
                 log_path=log,
                 transcript_path=run_dir / f"{agent.name}.transcript.txt",
                 options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec,
-                                      needs_tcp=agent.name in tcp_callers, load=scenario.load) if agent.is_pjsua else (),
+                                      needs_tcp=agent.name in tcp_callers, load=scenario.load,
+                                      quick_exit=quick_exit) if agent.is_pjsua else (),
             )
         )
     extra_ports += outside_ports(scenario)
@@ -306,6 +317,8 @@ def outside_ports(scenario: Scenario) -> list[int]:
     proxies): the capture must hold their traffic too, e.g. SIP over TCP that
     pjsua sends from an ephemeral port of its own."""
     uris = [c.uri for c in scenario.calls if c.uri]
+    uris += [s.uri for c in scenario.calls for s in c.steps if getattr(s, "uri", None)]  # transfer targets
+    uris += [a.redirect_to for a in scenario.agents if a.redirect_to and a.redirect_to.startswith(("sip:", "sips:"))]
     for a in scenario.agents:
         uris += [u for u in (a.proxy, a.register.registrar if a.register else None) if u]
     return sorted({p for p in map(uri_port, uris) if p is not None})

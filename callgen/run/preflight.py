@@ -14,6 +14,7 @@ from typing import Any
 
 from callgen.errors import ScenarioError, ScenarioErrors
 from callgen.pjsua.codecs import codec_known, supported_codecs
+from callgen.pjsua.features import Feature, supported_features
 from callgen.pjsua.render import RenderError, render_config
 from callgen.run.plan import MAX_CALLS_PER_AGENT, agent_options, load_rtp_span
 from callgen.run.ports import LOAD_REGION
@@ -26,7 +27,34 @@ def load_checked(path: Path, pjsua: str | None, **load_options: Any) -> Scenario
     """``load_scenario``, what the run itself would refuse, and the codec check
     against ``pjsua`` (skipped without one)."""
     scenario = check_runnable(load_scenario(path, **load_options))
-    return check_codecs(scenario, supported_codecs(pjsua)) if pjsua else scenario
+    if not pjsua:
+        return scenario
+    return check_features(check_codecs(scenario, supported_codecs(pjsua)), supported_features(pjsua), pjsua)
+
+
+def needed_features(scenario: Scenario) -> list[tuple[tuple, Feature, str]]:
+    """(key path, feature, what needs it) for every use of a patched pjsua feature."""
+    needs = []
+    for a in scenario.agents:
+        if a.answer_headers:
+            needs.append((("agents", a.name, "answer_headers"), Feature.HEADERS, "answer headers"))
+        if a.register is not None and a.register.headers:
+            needs.append((("agents", a.name, "register", "headers"), Feature.HEADERS, "REGISTER headers"))
+    for c in scenario.calls:
+        if c.headers:
+            needs.append((("calls", c.index, "headers"), Feature.HEADERS, "call headers"))
+    return needs
+
+
+def check_features(scenario: Scenario, features: frozenset[Feature], pjsua: str) -> Scenario:
+    """Return ``scenario`` or raise with file:line for each use of a feature this pjsua lacks
+    (a stock pjsua has none of callgen's patches: docs/pjsua-patches.md)."""
+    problems = [scenario.source_map.error(key, f"{what} need a pjsua with {feature.meaning}; {pjsua} has not got it "
+                                               f"(a stock pjsua): use the one 'make setup' builds (docs/pjsua-patches.md)")
+                for key, feature, what in needed_features(scenario) if feature not in features]
+    if problems:
+        raise problems[0] if len(problems) == 1 else ScenarioErrors(problems)
+    return scenario
 
 
 def check_runnable(scenario: Scenario) -> Scenario:

@@ -33,6 +33,7 @@ from callgen.run.localsut import local_systems
 from callgen.run.signals import shielded
 from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
 from callgen.sut.sipp import SippProcess
+from callgen.pjsua.features import Feature, supported_features
 from callgen.pjsua.toolpaths import find_pjsua
 
 
@@ -58,7 +59,8 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario):
         if systems:  # bind the parsed file again, with the addresses of what was just started
             scenario = _bind_systems(scenario, systems)
-        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls)  # a load run holds the load region
+        plan = plan_run(scenario, run_dir, block.base, block.size, tls=tls,  # a load run holds the load region
+                        quick_exit=Feature.QUICK_EXIT in supported_features(pjsua))
         plan = dataclasses.replace(plan, extra_ports=plan.extra_ports + tuple(p for _, p in systems.values()))
         for ap in plan.agents:
             if ap.agent.is_pjsua:
@@ -175,6 +177,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         with shielded():
             faults = []
             quiet_since = time.monotonic() if _quiet_shutdown(plan, agents, sipps) else None
+            _guarded(faults, "un-registering", lambda: _unregister(plan, agents))
             statuses = _guarded(faults, "stopping the agents", lambda: _stop_agents(agents)) or {}
             for name, proc in sipps.items():
                 _guarded(faults, f"stopping sipp {name}", proc.stop)
@@ -288,6 +291,18 @@ def _quiet_shutdown(plan: RunPlan, agents: dict[str, PjsuaAgent], sipps: dict[st
         if a.transport is not Transport.UDP or a.register is not None or a.proxy or not a.is_pjsua:
             return False
     return all(agent.pid is not None and not agent.live_calls() for agent in agents.values())
+
+
+def _unregister(plan: RunPlan, agents: dict[str, PjsuaAgent]) -> None:
+    """An agent that quits with --quick-exit does not wait for its un-REGISTER's answer:
+    un-REGISTER first (registered agents still running), so the capture keeps the answer."""
+    for ap in plan.agents:
+        agent = agents.get(ap.name)
+        quick = any(o.name == "--quick-exit" for o in ap.options)
+        if (ap.agent.register is None or agent is None or not quick or agent.died or agent.pid is None
+                or not agent.events(EventKind.REG_OK) or (agent.cancel is not None and agent.cancel.is_set())):
+            continue
+        agent.unregister()
 
 
 def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:

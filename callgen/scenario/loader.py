@@ -43,9 +43,11 @@ from callgen.scenario.model import (
     SrtpUse,
     Step,
     TlsFiles,
+    TransferStep,
     Transport,
     WaitStep,
 )
+from callgen.scenario.headers import parse_header_expects, parse_headers
 from callgen.scenario.schema import schema_errors
 from callgen.scenario.steps import DEFAULT_WAIT_TIMEOUT, StepSource, parse_step
 from callgen.scenario.targets import SBC_KEYS, Resolver, local_targets, resolve_target, target_variables
@@ -134,6 +136,7 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
     agents = tuple(_agent(name, spec, path.parent, smap, problems) for name, spec in data["agents"].items())
     by_name = {a.name: a for a in agents}
     _check_ports(agents, smap, problems)
+    _check_redirects(agents, smap, problems)
     calls = []
     for i, spec in enumerate(data.get("calls", ())):
         try:
@@ -222,8 +225,8 @@ _IPV6_HOST = re.compile(r"^sips?:(?:[^@]*@)?\[")
 
 def _check_uris(agents: tuple[Agent, ...], calls: list[Call], smap: SourceMap,
                 problems: list[ScenarioError]) -> None:
-    """Agents are IPv4-only (pjsua is built without IPv6): an IPv6 host in a URI cannot be reached."""
-    why = "agents are IPv4-only (this pjsua has no IPv6), so an IPv6 address cannot be reached; use 127.0.0.1"
+    """Agents are IPv4-only (callgen gives pjsua no IPv6 transport): an IPv6 host in a URI cannot be reached."""
+    why = "agents are IPv4-only (callgen gives pjsua no IPv6 transport yet), so an IPv6 address cannot be reached; use 127.0.0.1"
     for c in calls:
         if c.uri and _IPV6_HOST.match(c.uri):
             problems.append(smap.error(("calls", c.index, "to"), f"{c.uri[:60]!r}: {why}"))
@@ -275,7 +278,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
     port = spec.get("port", "auto")
     k = ("agents", name)
     role = Role(spec["role"])
-    for key in ("answer", "ring_ms"):
+    for key in ("answer", "ring_ms", "answer_headers", "redirect_to"):
         if key in spec and role is Role.CALLER:
             problems.append(smap.error(k + (key,), f"'{key}' is for callees; '{name}' is a caller"))
     srtp_spec = spec.get("srtp", {})
@@ -293,6 +296,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
             registrar=r["registrar"], username=r.get("username", spec.get("user", name)),
             password=Secret(r.get("password", "")), realm=r.get("realm", "*"),
             expect_success=r.get("expect", "success") == "success", timeout=float(r.get("timeout", 10)),
+            headers=_guard(lambda: parse_headers(r.get("headers"), k + ("register", "headers"), smap), problems, ()),
         )
     sipp = None
     if "sipp" in spec:
@@ -302,7 +306,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         if sipp.scenario != want:
             problems.append(smap.error(k + ("sipp", "scenario"), f"a {role.value} runs SIPp's '{want}' scenario, not '{sipp.scenario}'"))
         for key in ("codecs", "srtp", "tls", "register", "proxy", "audio", "ring_ms", "display_name", "transport",
-                    "answer", "domain", "max_call_s", "ptime", "impair"):
+                    "answer", "domain", "max_call_s", "ptime", "impair", "answer_headers", "redirect_to"):
             if key in spec:
                 problems.append(smap.error(k + (key,), f"'{key}' does not apply to a SIPp agent"))
     audio_spec = spec.get("audio", {})
@@ -318,7 +322,7 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         domain=spec.get("domain", address),
         address=address,
         port=None if port == "auto" else int(port),
-        answer=int(spec.get("answer", 200)),
+        answer=int(spec.get("answer", 302 if "redirect_to" in spec else 200)),
         display_name=spec.get("display_name", ""),
         codecs=tuple(spec.get("codecs", ())),
         transport=transport,
@@ -332,7 +336,18 @@ def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problem
         max_call_s=spec.get("max_call_s"),
         ptime=spec.get("ptime"),
         impair=Impairment(int(spec.get("impair", {}).get("tx_loss_pct", 0)), int(spec.get("impair", {}).get("rx_loss_pct", 0))),
+        answer_headers=_guard(lambda: parse_headers(spec.get("answer_headers"), k + ("answer_headers",), smap), problems, ()),
+        redirect_to=spec.get("redirect_to"),
     )
+
+
+def _guard(parse, problems: list[ScenarioError], default):
+    """``parse()``, or ``default`` with its error noted (the other keys are still checked)."""
+    try:
+        return parse()
+    except ScenarioError as exc:
+        problems.append(exc)
+        return default
 
 
 def _existing(base: Path, name: str, key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> Path:
@@ -439,14 +454,43 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         by = getattr(st, "by", None)
         if by and agents[by].sipp is not None:
             raise smap.error(base + ("steps", j), f"'{by}' is a SIPp agent; only pjsua agents take steps")
+        if isinstance(st, TransferStep):
+            _check_transfer_target(base + ("steps", j, "transfer", "to"), st, parties, agents, smap)
     if "steps" not in spec and agents[caller].sipp is None:
         steps = _default_steps(agents[callee] if callee else None, caller, spec.get("expect", {}))
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
     _check_secure_transport(base, caller, callee if uri is None else None, agents, smap)
     if uri is not None:
         _check_uri_transport(base + ("to",), uri, caller, agents, smap)
+    if agents[caller].sipp is not None and spec.get("headers"):
+        raise smap.error(base + ("headers",), f"'{caller}' is a SIPp uac, which sends no extra headers")
     return Call(index=index, caller=caller, callee=callee, uri=uri, steps=steps, expect=expect,
-                parallel=bool(spec.get("parallel", False)))
+                parallel=bool(spec.get("parallel", False)), headers=parse_headers(spec.get("headers"), base + ("headers",), smap))
+
+
+def _check_redirects(agents: tuple[Agent, ...], smap: SourceMap, problems: list[ScenarioError]) -> None:
+    """A redirecting callee answers 3xx, and its target is another callee agent (or a URI)."""
+    by_name = {a.name: a for a in agents}
+    for a in agents:
+        if a.redirect_to is None:
+            continue
+        k = ("agents", a.name)
+        if not 300 <= a.answer < 400:
+            problems.append(smap.error(k + ("answer",), f"a redirect is a 3xx answer; '{a.name}' answers {a.answer}"))
+        t = a.redirect_to
+        if not t.startswith(("sip:", "sips:")) and (t not in by_name or by_name[t].role is not Role.CALLEE or t == a.name):
+            problems.append(smap.error(k + ("redirect_to",), f"'{t}' must be another callee agent (or a SIP URI)"))
+
+
+def _check_transfer_target(key: tuple, st: TransferStep, parties: set[str], agents: dict[str, Agent],
+                           smap: SourceMap) -> None:
+    """A transfer goes to a callee agent that is not already in this call (or to a URI)."""
+    if st.uri is not None:
+        return
+    if st.to not in agents:
+        raise smap.error(key, f"no agent named '{st.to}' (agents: {', '.join(agents)})")
+    if st.to in parties or agents[st.to].role is not Role.CALLEE:
+        raise smap.error(key, f"'{st.to}' must be a callee agent that is not a party of this call")
 
 
 def _uri_callee(key: tuple, name: str, agents: dict[str, Agent], smap: SourceMap) -> str:
@@ -510,12 +554,16 @@ def _expect(path: tuple, e: dict[str, Any], caller: str, callee: str | None, par
         _check_audio_fits(key, a, audio[-1], steps, smap)
     srtp_legs = _srtp_legs(e.get("srtp"), leg)
     codec = e.get("codec")
+    if "headers" in e and callee is None and not any(a.role is Role.CALLEE for a in agents.values()):
+        raise smap.error(path + ("headers",), "headers are checked on the INVITE that reached a callee agent; "
+                                              "this scenario has none")
     return CallExpect(
         final_code=e.get("final_code"), codec=codec if isinstance(codec, str) else (codec_legs[0][1] if codec_legs else None),
         answered=e.get("answered"),
         setup_ms_max=e.get("setup_ms_max"), duration_min_s=dur.get("min"), duration_max_s=dur.get("max"),
         srtp=any(v for _, v in srtp_legs) if srtp_legs else None, rtp=rtp, dtmf=dtmf, audio=tuple(audio),
         leg=leg, codec_legs=codec_legs, srtp_legs=srtp_legs, media=e.get("media"), call_id=e.get("call_id"),
+        headers=parse_header_expects(e.get("headers"), path + ("headers",), smap),
     )
 
 
@@ -643,7 +691,7 @@ def _default_steps(callee: Agent | None, caller: str, expect: dict[str, Any]) ->
     ``expect`` asks for a final code >= 300 or no answer: a URI's far end is known only
     by that); else answer, hold the call a moment and hang up."""
     code = expect.get("final_code") if isinstance(expect, dict) else None
-    refused = (callee is not None and callee.answer >= 300) or (isinstance(code, int) and code >= 300) \
+    refused = (callee is not None and callee.answer >= 300 and not callee.redirect_to) or (isinstance(code, int) and code >= 300) \
         or (isinstance(expect, dict) and expect.get("answered") is False)
     if refused:
         return (WaitStep(CallState.DISCONNECTED, DEFAULT_WAIT_TIMEOUT),)

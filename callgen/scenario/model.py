@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from callgen.scenario.headers import HeaderExpect
 from callgen.scenario.yamlsrc import SourceMap
+
+#: Extra SIP headers, (name, value) in the order written (callgen.scenario.headers)
+Headers = tuple[tuple[str, str], ...]
 
 
 class Role(str, enum.Enum):
@@ -82,6 +86,7 @@ class Registration:
     realm: str = "*"
     expect_success: bool = True
     timeout: float = 10.0
+    headers: Headers = ()  #: extra headers of each REGISTER (pjsua --reg-header)
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,8 @@ class Agent:
     max_call_s: int | None = None
     ptime: int | None = None  #: audio packet duration in ms (pjsua --ptime); None: the codec's own
     impair: Impairment = Impairment()
+    answer_headers: Headers = ()  #: extra headers of every answer to an incoming call (pjsua --answer-header)
+    redirect_to: str | None = None  #: answer with a 3xx whose Contact is this callee agent (or SIP URI)
 
     @property
     def is_pjsua(self) -> bool:
@@ -196,7 +203,19 @@ class HoldStep:
     release: bool = False  #: True: unhold
 
 
-Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep]
+@dataclass(frozen=True)
+class TransferStep:
+    """Blind transfer: ``by`` (a party) REFERs the other party to callee agent ``to``."""
+
+    by: str
+    to: str  #: a callee agent's name, or a SIP URI outside the scenario
+
+    @property
+    def uri(self) -> str | None:
+        return self.to if self.to.startswith(("sip:", "sips:")) else None
+
+
+Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep, TransferStep]
 
 
 #: which leg(s) of a call an expectation is about (``leg:``): the caller's (caller <-> the
@@ -267,6 +286,7 @@ class CallExpect:
     def srtp_for(self, role: str) -> bool | None:
         """SRTP (True) or plain RTP (False) expected on ``role``'s leg; None: not checked there."""
         return dict(self.srtp_legs).get(role)
+    headers: tuple[HeaderExpect, ...] = ()  #: on the INVITE that reached the callee
 
 
 @dataclass(frozen=True)
@@ -278,6 +298,7 @@ class Call:
     steps: tuple[Step, ...]
     expect: CallExpect
     parallel: bool = False  #: starts together with the previous call
+    headers: Headers = ()  #: extra headers of this call's INVITE (pjsua menu 'k')
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from callgen.scenario.model import (
     HoldStep,
     PauseStep,
     Step,
+    TransferStep,
     WaitStep,
 )
 from callgen.scenario.yamlsrc import SourceMap
@@ -47,10 +48,10 @@ class StepSource:
     parties: frozenset[str]
     smap: SourceMap
 
-    def party(self, key: str, name: str) -> str:
-        """``name`` must be a party of the call; the error points at ``key`` of this step."""
+    def party(self, key: str | tuple[str, ...], name: str) -> str:
+        """``name`` must be a party of the call; the error points at ``key`` (or key path) of this step."""
         if name not in self.parties:
-            raise self.smap.error(self.path + (key,), f"'{name}' is not a party of this call ({', '.join(sorted(self.parties))})")
+            raise self.smap.error(self.path + (key if isinstance(key, tuple) else (key,)), f"'{name}' is not a party of this call ({', '.join(sorted(self.parties))})")
         return name
 
     def by(self, key: str, value: Any) -> str:
@@ -91,6 +92,11 @@ def _unhold(spec: Mapping[str, Any], src: StepSource) -> HoldStep:
     return HoldStep(src.by("unhold", spec["unhold"]), release=True)
 
 
+def _transfer(spec: Mapping[str, Any], src: StepSource) -> TransferStep:
+    t = spec["transfer"]
+    return TransferStep(src.party(("transfer", "by"), t["by"]), t["to"])
+
+
 #: every step kind, in the order the schema lists them
 STEP_TYPES: tuple[StepType, ...] = (
     StepType("wait", WaitStep, _wait, "wait (bounded) until the caller's call reaches a state"),
@@ -99,6 +105,7 @@ STEP_TYPES: tuple[StepType, ...] = (
     StepType("dtmf", DtmfStep, _dtmf, "send DTMF digits (RFC 2833 or SIP INFO)"),
     StepType("hold", HoldStep, _hold, "put the call on hold (re-INVITE a=sendonly)"),
     StepType("unhold", HoldStep, _unhold, "take the call off hold (re-INVITE a=sendrecv)"),
+    StepType("transfer", TransferStep, _transfer, "blind transfer: a party REFERs the other party to another callee"),
 )
 BY_KEY: Mapping[str, StepType] = {t.key: t for t in STEP_TYPES}
 #: the model classes, each once: what the run and verdict tables are keyed by

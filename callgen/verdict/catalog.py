@@ -25,6 +25,8 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "A": (r"[a-z][a-z0-9_-]*", "an agent's name"),
     "DIR": (r"(?:caller->callee|callee->caller)", "a direction of the media: `caller->callee` or `callee->caller`"),
     "STAT": (r"(?:p50|p95|p99|max)", "a statistic of the setup times: `p50`, `p95`, `p99` or `max`"),
+    "NAME": (r"[A-Za-z0-9.!%*_+`'~-]+", "a SIP header's name (an RFC 3261 token)"),
+    "K": (r"(?:[2-9]|[1-9]\d+)?", "nothing for a call's first transfer step, `2`, `3`, ... for the next ones"),
     "LEG": (r"(?:caller|callee)", "a leg of a call through a system under test: `caller` (caller <-> SUT) or `callee` "
                                   "(SUT <-> callee)"),
 }
@@ -117,6 +119,19 @@ CATALOG: tuple[CheckSpec, ...] = (
               "reached the callee)", "`capture`", LEG_IN_SCOPE, "legchecks._no_leg", "SIP"),
     CheckSpec("callN.pjsua_agrees", "a rejected call: the caller pjsua's own final code agrees with the capture", "`pjsua`",
               CALLER_LEG, "checks.agent_agreement", "SIP"),
+    CheckSpec("callN.header.NAME", "`expect.headers`: header NAME of the initial INVITE that reached the callee agent (after "
+              "any proxy; for a call to a URI, at any callee agent) has the value, matches the regex, or is absent; a failure "
+              "names the header", "`capture`, or `pjsua log (B)` over TLS (callee B's own log)", CALLEE_LEG,
+              "headers.header_checks", "SIP"),
+    CheckSpec("callN.transferK.refer", "a `transfer` step: the REFER from the transferor answered 202", "`capture`", ONE_LEG,
+              "transfer.transfer_checks (transfer step)", "SIP"),
+    CheckSpec("callN.transferK.notify", "a `transfer` step: the NOTIFY sipfrags (e.g. 100, 180, 200) end in a 2xx", "`capture`",
+              ONE_LEG, "transfer.transfer_checks (transfer step)", "SIP"),
+    CheckSpec("callN.transferK.new_call", "a `transfer` step: the transferee's new INVITE with Referred-By to the target, "
+              "answered 2xx", "`capture`", ONE_LEG, "transfer.transfer_checks (transfer step)", "SIP"),
+    CheckSpec("callN.redirect", "a callee with `redirect_to`: its 3xx names the target in Contact, and the caller's next INVITE "
+              "(same Call-ID, next CSeq) goes to the target and is answered 2xx; `callN.final_code` is then the target's answer",
+              "`capture`", ONE_LEG, "transfer.redirect_checks", "SIP"),
     # ---------------------------------------------------------------- media of a call
     CheckSpec("callN.codec", "the first codec of the SDP answer **and** the audio payload types that really flowed each way; "
               "fails for a declined stream (`m=audio 0`) and when no RTP flowed either way",

@@ -13,6 +13,8 @@ from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dia
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
+from callgen.verdict.headers import header_checks
+from callgen.verdict.transfer import redirect_checks, referred, transfer_checks
 from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
     final_response,
@@ -29,7 +31,7 @@ from callgen.verdict.media import (
     wire_codecs,
 )
 from callgen.verdict.result import Check, Outcome, check
-from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, Transport, WaitStep
+from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, TransferStep, Transport, WaitStep
 from callgen.verdict.legchecks import (
     call_id_check,
     cancel_leg_checks,
@@ -64,7 +66,9 @@ def caller_ordinal(scenario: Scenario, call: Call) -> int:
 
 def dialogs_of_calls(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> dict[int, Dialog | None]:
     """The k-th call a caller placed is the k-th INVITE dialog it sent."""
-    ordered = sorted((d for d in analysis.dialogs if d.messages), key=lambda d: d.messages[0].time)
+    # a call a transfer caused (INVITE with Referred-By) is none of the scenario's calls
+    ordered = sorted((d for d in analysis.dialogs if d.messages and not any(referred(m) for m in d.messages)),
+                     key=lambda d: d.messages[0].time)
     out: dict[int, Dialog | None] = {}
     for call in scenario.calls:
         ag = evidence.agent(call.caller)
@@ -79,6 +83,8 @@ def expected_final_code(scenario: Scenario, call: Call) -> int | None:
         return call.expect.final_code
     if call.expect.answered is not None:
         return None  # only 2xx vs not is asked
+    if call.callee is not None and scenario.agent(call.callee).redirect_to:
+        return 200  # the caller follows the redirect: the target's answer is the call's
     if call.callee is not None:
         answer = scenario.agent(call.callee).answer
         return 487 if answer < 200 else answer  # a call that only rings is cancelled
@@ -284,6 +290,7 @@ STEP_CHECKS: dict[type, Callable[[str, Call, Dialog, bool], list[Check]]] = {
     HangupStep: _hangup_checks,
     DtmfStep: _no_checks,
     HoldStep: _hold_checks,
+    TransferStep: _no_checks,  # its checks read the evidence too: verdict/transfer.transfer_checks, called by evaluate()
 }
 
 
@@ -445,6 +452,9 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         legs = all_legs[call.index] = call_legs(scenario, evidence, analysis, call, d, taken)
         near = legs.caller.dialog
         checks += sip_checks(scenario, evidence, call, near, legs)
+        checks += header_checks(scenario, evidence, analysis, call, near)
+        checks += transfer_checks(scenario, evidence, analysis, call, near)
+        checks += redirect_checks(scenario, evidence, call, near)
         checks += agent_agreement(scenario, evidence, call, near)
         checks += media_checks(scenario, evidence, analysis, call, near, legs)
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")

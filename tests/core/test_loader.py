@@ -140,9 +140,9 @@ def test_step_with_two_actions_of_any_kind(write_yaml, step, found):
     assert f"calls[0].steps[0]: a step has exactly one action, found {found}" in str(e)
 
 
-def test_step_without_action_lists_all_six(write_yaml):
+def test_step_without_action_lists_all_seven(write_yaml):
     e = _err(write_yaml, GOOD + "    steps:\n      - timeout: 3\n")
-    assert "a step needs one action: wait, pause, hangup, dtmf, hold or unhold" in str(e)
+    assert "a step needs one action: wait, pause, hangup, dtmf, hold, unhold or transfer" in str(e)
 
 
 def test_hangup_by_stranger(write_yaml):

@@ -131,3 +131,63 @@ def test_a_real_config_from_a_long_path_keeps_its_options(tmp_path):
     plan = plan_run(s, tmp_path, 20000, 400)
     ap = plan.agents[0]
     assert parse_config(ap.config_text(s)) == [o.token for o in ap.options]
+
+
+# -- extra SIP headers (issue 22): a header name or value never becomes a pjsua option or menu command
+
+HEADER_SCENARIO = """name: t
+agents:
+  alice: {{role: caller}}
+  bob:
+    role: callee
+    answer_headers: {{{answer}}}
+calls:
+  - from: alice
+    to: bob
+    headers: {{{call}}}
+"""
+
+
+@pytest.mark.parametrize("where", ["answer", "call"])
+@pytest.mark.parametrize("header, key", [
+    ('X-A: "v\\n--auto-answer=200"', "X-A"),  # a newline would end the config line / menu line
+    ('X-A: "v\\r--local-port=1"', "X-A"),
+    ('X-A: "v\\u0000"', "X-A"),
+    ('X-A: "v\\tw"', "X-A"),
+    ('"X-A\\n--auto-answer": v', "headers"),  # not a token
+    ('"X A": v', "headers"),
+    ('"--auto-answer=200": v', "headers"),
+    ('Via: "SIP/2.0/UDP 127.0.0.1"', "Via"),  # pjsua writes it: a second one breaks the message
+    ('i: abc', "i"),
+])
+def test_headers_cannot_inject_or_break_pjsua(write_yaml, where, header, key):
+    text = HEADER_SCENARIO.format(answer=header if where == "answer" else "X-Ok: 1",
+                                  call=header if where == "call" else "X-Ok: 1")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(write_yaml(text))
+    line = ":6:" if where == "answer" else ":10:"
+    assert line in str(ei.value), str(ei.value)
+    assert ("answer_headers" if where == "answer" else "calls[0].headers") in str(ei.value)
+
+
+def test_answer_and_register_headers_render_as_one_option_each(write_yaml):
+    text = HEADER_SCENARIO.format(answer='X-Answered-By: "bob --auto-answer=486 #x"', call="X-Case-Id: n-42")
+    text = text.replace("  alice: {role: caller}\n", "  alice:\n    role: caller\n    register:\n"
+                        "      registrar: sip:127.0.0.1:5070\n      headers: {X-Reg: \"a 'b' c\"}\n")
+    s = load_scenario(write_yaml(text))
+    plan = plan_run(s, RUN, 20000, 400)
+    bob = parse_config(plan.agent("bob").config_text(s))
+    alice = parse_config(plan.agent("alice").config_text(s))
+    assert "--answer-header=X-Answered-By: bob --auto-answer=486 #x" in bob
+    assert [t for t in bob if t.startswith("--auto-answer")] == ["--auto-answer=200"]
+    assert "--reg-header=X-Reg: a 'b' c" in alice
+    assert not any("X-Case-Id" in t for t in alice + bob)  # a call's headers go by menu 'k', not as options
+
+
+def test_header_value_with_both_quotes_and_a_blank_is_refused_at_validate(write_yaml):
+    from callgen.run.preflight import load_checked
+
+    text = HEADER_SCENARIO.format(answer="X-A: \"it's \\\"x\\\" y\"", call="X-Ok: 1")
+    with pytest.raises(ScenarioError) as ei:
+        load_checked(write_yaml(text), None)
+    assert ":6: agents.bob.answer_headers.X-A: cannot pass to pjsua" in str(ei.value)

@@ -50,7 +50,7 @@ def test_every_step_kind_has_an_entry_in_every_table():
 
 
 def test_the_schema_names_the_steps_the_seam_declares():
-    assert schema_step_keys() == {"wait", "pause", "hangup", "dtmf", "hold", "unhold"}
+    assert schema_step_keys() == {"wait", "pause", "hangup", "dtmf", "hold", "unhold", "transfer"}
 
 
 @pytest.mark.parametrize("table", sorted(upper_tables()))
