@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
+from callgen.reports.attempts import flaky_html
 from callgen.reports.digits import marked_seen
 from callgen.reports.text import added_reason
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
@@ -34,7 +35,7 @@ table.index td:last-child{white-space:nowrap}
 td.pass{color:#1a7f37;font-weight:bold}td.fail{color:#c62828;font-weight:bold}
 section.scenario{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
 .failed{border:2px solid #c62828;background:#fff5f5;padding:.4em .8em;margin:.6em 0;border-radius:.3em}.failed pre{max-height:16em}
-.failed[data-kind=error]{border-color:#a15c00;background:#fff8ee}
+.failed[data-kind=error]{border-color:#a15c00;background:#fff8ee}.failed[data-kind=flaky]{border-color:#7d5bbf;background:#f8f5ff}
 .meta{color:#555;margin:.2em 0}.muted{color:#777}
 pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;max-height:30em;overflow:auto;margin:.3em 0}
 details.msg{margin:.1em 0}details.msg>summary{cursor:pointer;font-family:monospace;font-size:.9em}
@@ -457,7 +458,8 @@ def files_html(files: Any) -> Iterable[str]:
     yield "</ul>"
 
 
-def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link: str = "") -> Iterable[str]:
+def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link: str = "",
+                     attempt_links: Mapping[int, str] | None = None) -> Iterable[str]:
     v = result.verdict.value
     tags = " ".join(result.tags)
     yield (f'<section class="scenario" id="{esc(anchor)}" data-verdict="{esc(v)}" data-tags="{esc(tags)}">'
@@ -466,6 +468,7 @@ def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link:
     tag_text = f"; tags {esc(', '.join(result.tags))}" if result.tags else ""
     yield (f'<p class="meta">file <code>{esc(result.file)}</code>; {result.duration_s:.1f} s; '
            f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}{tag_text}{own}</p>")
+    yield from flaky_html(result, attempt_links or {})
     yield from failure_html(result, anchor)
     for flow in result.flows:
         yield from call_html(flow, result.summary, anchor)
@@ -486,9 +489,11 @@ def html_document(title: str, body: Iterable[str]) -> str:
     return head + "\n".join(body) + f"\n<script>{SCRIPT}</script></body></html>\n"
 
 
-def render_run_page(result: ScenarioResult, run_dir: Path | None, index_link: str = "") -> str:
-    """The page of one run folder; file links are relative to ``run_dir``."""
+def render_run_page(result: ScenarioResult, run_dir: Path | None, index_link: str = "",
+                    attempt_links: Mapping[int, str] | None = None) -> str:
+    """The page of one run folder; file links (and ``attempt_links``, a flaky
+    scenario's failed attempts' pages) are relative to ``run_dir``."""
     files = run_files(result, run_dir) if run_dir is not None else RunFiles("", (), "")
     body = [f'<p class="meta"><a href="{esc(index_link)}">run index</a></p>' if index_link else ""]
-    body += list(scenario_section(result, "s0", files))
+    body += list(scenario_section(result, "s0", files, attempt_links=attempt_links))
     return html_document(f"callgen: {result.name} {result.verdict.value.upper()}", body)
