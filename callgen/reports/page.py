@@ -19,6 +19,7 @@ from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.attempts import flaky_html
+from callgen.reports.charts import load_charts
 from callgen.reports.digits import marked_seen
 from callgen.reports.text import added_reason
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
@@ -381,22 +382,6 @@ def _other_media(result: ScenarioResult) -> Iterable[str]:
     yield from dtmf_row(dtmf, {}, span.start)
 
 
-def bars_svg(title: str, values: Sequence[float], x_label: str, unit: str = "", width: int = 640, height: int = 120) -> str:
-    """A small bar chart (inline SVG, no script): one bar per value, the largest labelled."""
-    if not values:
-        return ""
-    top = max(max(values), 1)
-    bw = max(1.0, (width - 40) / len(values))
-    bars = "".join(
-        f'<rect x="{40 + i * bw:.1f}" y="{height - 20 - (v / top) * (height - 40):.1f}" width="{max(bw - 1, 0.5):.1f}" '
-        f'height="{(v / top) * (height - 40):.1f}" fill="#4a78c2"><title>{esc(f"{i}: {v:g}{unit}")}</title></rect>'
-        for i, v in enumerate(values))
-    return (f'<figure class="load-chart"><svg role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}"><text x="40" y="12" font-size="12">{esc(title)} (max {top:g}{esc(unit)})</text>'
-            f'<line x1="40" y1="{height - 20}" x2="{width}" y2="{height - 20}" stroke="#888"/>{bars}'
-            f'<text x="40" y="{height - 4}" font-size="11">{esc(x_label)}</text></svg></figure>')
-
-
 def pct_text(value: Any, none: str = "n/a") -> str:
     """A percentage to one decimal with its sign ("76.7%"), ``none`` when not measured."""
     number = _num(value)
@@ -414,13 +399,10 @@ def load_html(result: ScenarioResult) -> Iterable[str]:
             ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.get("final_codes") or {}).items())),
             ("setup ms p50 / p95 / p99 / max", " / ".join(str(setup.get(k)) for k in ("p50", "p95", "p99", "max"))),
             ("calls up at once (max)", load.get("concurrency_max")),
+            ("calls started in one second (max)", max(load.get("cps_per_second") or [0])),
             ("DTMF proven", pct_text(load.get("dtmf_proven_pct"), "no DTMF sent"))]
     yield "<h3>Load</h3><table class=\"load\">" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
-    yield bars_svg("calls up", [float(v) for v in load.get("active_per_second") or ()], "seconds into the run")
-    yield bars_svg("calls started per second", [float(v) for v in load.get("cps_per_second") or ()], "seconds into the run", " cps")
-    hist = load.get("setup_histogram") if isinstance(load.get("setup_histogram"), Mapping) else {}
-    yield bars_svg(f"setup time histogram ({hist.get('bin_ms', '?')} ms bins)", [float(v) for v in hist.get("counts") or ()],
-                   "setup time, ms", " calls")
+    yield from load_charts(load)
     unproven = load.get("unproven") or ()
     if unproven:
         yield "<h4>Unproven calls</h4><ul>" + "".join(
