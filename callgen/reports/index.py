@@ -173,7 +173,8 @@ def _md_scenario(r: ScenarioResult, out_dir: Path) -> list[str]:
             lines += ["", f"Media of {_md(flow.call)} ({_md(flow.caller)} → {_md(flow.callee)}):", ""] + table
             lines += _md_dtmf(media.dtmf, media.span.start)
     if not r.flows:  # results written before flows existed
-        lines += ["", *_md_media([s for s in r.summary.get("rtp_streams", ()) if isinstance(s, Mapping)], {})]
+        streams = [s for s in r.summary.get("rtp_streams", ()) if isinstance(s, Mapping)]
+        lines += ["", *_md_media([s for s in streams if s.get("call_id")], {})]  # no SDP offered the others
         events = [e for e in r.summary.get("dtmf", ()) if isinstance(e, Mapping) and "digit" in e]
         first = r.summary.get("first_time")
         lines += _md_dtmf(events, float(first) if isinstance(first, (int, float)) else 0.0)

@@ -370,6 +370,8 @@ def _other_media(result: ScenarioResult) -> Iterable[str]:
     """Streams and digits no call's flow claims (old results without flows, stray RTP)."""
     ids = {f.call_id for f in result.flows}
     streams = [s for s in _list(result.summary, "rtp_streams") if s.get("call_id") not in ids]
+    yield from foreign_media([s for s in streams if not s.get("call_id")])
+    streams = [s for s in streams if s.get("call_id")]
     dtmf = [e for e in _list(result.summary, "dtmf") if e.get("call_id") not in ids]
     if not streams and not dtmf:
         return
@@ -380,6 +382,19 @@ def _other_media(result: ScenarioResult) -> Iterable[str]:
     if streams:
         yield from media_table(streams, {}, span, dtmf)
     yield from dtmf_row(dtmf, {}, span.start)
+
+
+def foreign_media(streams: Sequence[Mapping[str, Any]]) -> Iterable[str]:
+    """RTP in the capture that no SDP of this run offered: another process's traffic on
+    these ports (a test suite beside us), never shown as this scenario's media."""
+    if not streams:
+        return
+    times = [t for s in streams for t in (_num(s.get("first_time")), _num(s.get("last_time"))) if t is not None]
+    yield ('<div class="foreign"><h3>RTP no call of this run offered</h3><p class="muted">The capture holds these '
+           "streams, but no SDP of this run named their addresses: another process's traffic on these ports, "
+           "not this scenario's media.</p>")
+    yield from media_table(streams, {}, Span(min(times, default=0.0), max(times, default=0.0)), ())
+    yield "</div>"
 
 
 def pct_text(value: Any, none: str = "n/a") -> str:
