@@ -20,6 +20,7 @@ from urllib.parse import quote
 from callgen.fileio import write_atomic
 from callgen.reports.attempts import attempt_pages, attempt_reasons, attempt_result, relative_links
 from callgen.reports.junit import xml_text
+from callgen.reports.media import ordered_streams
 from callgen.reports.page import (
     KNOWN_SUMMARY,
     call_media,
@@ -141,7 +142,7 @@ def _md(value: Any) -> str:
 
 def _md_media(streams: Iterable[Mapping[str, Any]], owners: Mapping[str, str]) -> list[str]:
     lines = ["| direction | codec | packets | loss | jitter mean / max | SRTP |", "| --- | --- | --- | --- | --- | --- |"]
-    for s in streams:
+    for s in ordered_streams(streams, owners):
         label, suite = security_parts(s)
         srtp = f"{label} ({suite})" if suite and not label.startswith("SRTP, decrypted") else label
         lines.append(f"| {_md(direction_text(s, owners))} | {_md(s.get('codec') or 'unknown')} | {_md(s.get('packets', '?'))} "

@@ -21,6 +21,17 @@ from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.attempts import flaky_html
 from callgen.reports.charts import load_charts
 from callgen.reports.digits import marked_seen
+from callgen.reports.media import (
+    Recording,
+    assumption_notes,
+    mos_html,
+    ordered_streams,
+    ptime_ms,
+    receiver_pesq,
+    recordings,
+    recordings_rows,
+    strip_expectation,
+)
 from callgen.reports.text import added_reason
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
@@ -53,7 +64,8 @@ svg text{font-family:system-ui,sans-serif}svg.ladder{display:block;margin:.4em 0
 .kind-3xx line,.kind-3xx path{stroke:#9a6700}.kind-3xx polygon,.kind-3xx .label,.kind-3xx .sdp{fill:#9a6700}
 .kind-err line,.kind-err path{stroke:#c62828}.kind-err polygon,.kind-err .label,.kind-err .sdp{fill:#c62828}
 .retrans line,.retrans path{stroke-dasharray:6 3}.retrans{opacity:.75}
-svg.timeline{display:block}.timeline .axis{stroke:#999}.timeline .tick,.timeline .note{font-size:10px;fill:#555}
+svg.timeline{display:block}.timeline .axis{stroke:#999}.timeline .expected line{stroke:#0b5d1e;stroke-width:1.5;stroke-dasharray:4 3}.timeline .expected text{fill:#0b5d1e}
+table.media tr.rec audio{vertical-align:middle;height:2.2em}.assumed sup{color:#a15c00}.timeline .tick,.timeline .note{font-size:10px;fill:#555}
 .timeline .bin{fill:#4a7bd0}.timeline .span{fill:#9db8e8}.timeline .gap{fill:#c62828}
 .dtmf-mark line{stroke:#7d5bbf;stroke-width:1.5}.dtmf-mark text{font-size:10px;fill:#7d5bbf;font-weight:bold}
 .digits{display:flex;flex-wrap:wrap;gap:.4em;margin:.3em 0}.digit{border:1px solid #7d5bbf;border-radius:.3em;padding:.1em .5em;text-align:center}
@@ -146,22 +158,34 @@ def _stream_dtmf(stream: Mapping[str, Any], dtmf: Sequence[Mapping[str, Any]]) -
 
 
 def media_table(streams: Sequence[Mapping[str, Any]], owners: Mapping[str, str], span: Span,
-                dtmf: Sequence[Mapping[str, Any]]) -> Iterable[str]:
+                dtmf: Sequence[Mapping[str, Any]], recs: Sequence[Recording] = ()) -> Iterable[str]:
     if not streams:
         yield '<p class="muted">no RTP stream of this call in the capture</p>'
+        yield from ('<table class="media">', *recordings_rows(recs, 9), "</table>") if recs else ()
         return
+    streams = ordered_streams(streams, owners)
     yield ('<table class="media"><tr><th>direction</th><th>codec</th><th>packets</th><th>loss</th>'
-           "<th>jitter mean / max</th><th>MOS</th><th>SRTP</th><th>from / to</th></tr>")
+           "<th>jitter mean / max</th><th>MOS</th><th>PESQ</th><th>SRTP</th><th>from / to</th></tr>")
     for s in streams:
-        mos = _num(s.get("mos"))
+        expected, why = strip_expectation(s)
+        scale = f"; dashed line: {expected:g} expected at a {ptime_ms(s):g} ms packet time" if expected else ""
         yield (f'<tr><td class="dir">{esc(direction_text(s, owners))}<br><small class="muted">{esc(s.get("src", ""))} →<br>'
                f'{esc(s.get("dst", ""))}<br>SSRC {esc(s.get("ssrc_hex", s.get("ssrc", "")))}</small></td>'
                f'<td>{esc(s.get("codec") or "unknown")}</td><td class="num">{esc(s.get("packets", "?"))}</td>'
                f'<td class="num">{esc(loss_text(s))}</td><td class="num">{ms_text(s.get("jitter_ms_mean"))} / {ms_text(s.get("jitter_ms_max"))} ms</td>'
-               f'<td class="num">{f"{mos:.2f}" if mos is not None else "n/a"}</td><td>{_security(s)}</td>'
+               f'<td class="num mos">{mos_html(s)}</td><td class="num">{receiver_pesq(s, owners, recs)}</td><td>{_security(s)}</td>'
                f'<td>{_rel(s.get("first_time"), span.start)} → {_rel(s.get("last_time"), span.start)}</td></tr>'
-               f'<tr class="tl"><td colspan="8"><small class="muted">packets over time</small>{timeline_svg(s, span, _stream_dtmf(s, dtmf))}</td></tr>')
+               f'<tr class="tl"><td colspan="9"><small class="muted">packets per {_bin_text(s)}{esc(scale)}</small>'
+               f'{timeline_svg(s, span, _stream_dtmf(s, dtmf), expected, why)}</td></tr>')
+    yield from recordings_rows(recs, 9)
     yield "</table>"
+    yield from assumption_notes(streams)
+
+
+def _bin_text(stream: Mapping[str, Any]) -> str:
+    tl = stream.get("timeline")
+    bin_ms = _num(tl.get("bin_ms")) if isinstance(tl, Mapping) else None
+    return f"{bin_ms:g} ms" if bin_ms else "time"
 
 
 def dtmf_row(events: Sequence[Mapping[str, Any]], owners: Mapping[str, str], start: float) -> Iterable[str]:
@@ -210,7 +234,8 @@ def _message_details(flow: CallFlow, anchor: str, i: int, m: FlowMessage, *, ope
             f"<pre>{esc(text + cut_note)}</pre></details>")
 
 
-def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str) -> Iterable[str]:
+def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str, checks: Sequence[CheckResult] = (),
+              files: Any = None) -> Iterable[str]:
     callee = flow.callee or "?"
     yield f'<div class="call"><h3>{esc(flow.call)}: {esc(flow.caller)} → {esc(callee)}</h3>'
     from_log = sum(1 for m in flow.messages if m.source != "capture")
@@ -224,7 +249,8 @@ def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str) -> Iterab
     yield "</details>"
     media = call_media(flow, summary)
     yield "<h4>Media</h4>"
-    yield from media_table(media.streams, media.owners, media.span, media.dtmf)
+    recs = recordings(flow.call, [flow.caller, flow.callee or ""], checks, files)
+    yield from media_table(media.streams, media.owners, media.span, media.dtmf, recs)
     yield from dtmf_row(media.dtmf, media.owners, media.span.start)
     yield "</div>"
 
@@ -468,7 +494,7 @@ def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link:
     yield from flaky_html(result, attempt_links or {})
     yield from failure_html(result, anchor)
     for flow in result.flows:
-        yield from call_html(flow, result.summary, anchor)
+        yield from call_html(flow, result.summary, anchor, result.checks, files)
     if not result.flows and result.ladder:
         yield "<h3>SIP ladder</h3><pre>" + esc("\n".join(result.ladder)) + "</pre>"
     yield from load_html(result)

@@ -126,7 +126,7 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _bins(stream: Mapping[str, Any], span: Span) -> list[str]:
+def _bins(stream: Mapping[str, Any], span: Span, expected: float | None = None, expected_label: str = "") -> list[str]:
     tl = stream.get("timeline")
     if not isinstance(tl, Mapping) or not isinstance(tl.get("counts"), list):
         return []
@@ -134,13 +134,25 @@ def _bins(stream: Mapping[str, Any], span: Span) -> list[str]:
     start, bin_s = _num(tl.get("start")), (_num(tl.get("bin_ms")) or 100.0) / 1000
     if start is None or not counts:
         return []
-    top = max(max(counts), 1)
+    top = max(max(counts), expected or 0, 1)
     out = []
     for i, c in enumerate(counts):
         x1, x2 = span.x(start + i * bin_s, TL_W, TL_X0), span.x(start + (i + 1) * bin_s, TL_W, TL_X0)
         h = (TL_H - 14) * c / top
         out.append(f'<rect class="bin" x="{x1:.1f}" y="{TL_H - 8 - h:.1f}" width="{max(x2 - x1 - 0.5, 0.8):.1f}" '
                    f'height="{h:.1f}"><title>+{start + i * bin_s - span.start:.1f} s: {c:g} packets</title></rect>')
+    return out + _strip_scale(top, expected, expected_label)  # over the bars
+
+
+def _strip_scale(top: float, expected: float | None, label: str) -> list[str]:
+    """The strip's y scale: its top value, and the packets a bin should hold at the
+    stream's packet time, dashed (so the normal 4/5/6 wobble reads as such)."""
+    out = [f'<text class="tick ytop" x="{TL_X0 - 4}" y="9" text-anchor="end">{top:g}</text>']
+    if expected:
+        y = TL_H - 8 - (TL_H - 14) * expected / top
+        out.append(f'<g class="expected"><line x1="{TL_X0}" y1="{y:.1f}" x2="{TL_X0 + TL_W}" y2="{y:.1f}"/>'
+                   f'<text class="tick" x="{TL_X0 - 4}" y="{max(y + 3, 19):.1f}" text-anchor="end">{expected:g}</text>'
+                   f"<title>{esc(label)}</title></g>")
     return out
 
 
@@ -185,10 +197,12 @@ def _dtmf_marks(events: Sequence[Mapping[str, Any]], span: Span) -> list[str]:
     return out
 
 
-def timeline_svg(stream: Mapping[str, Any], span: Span, dtmf: Sequence[Mapping[str, Any]] = ()) -> str:
+def timeline_svg(stream: Mapping[str, Any], span: Span, dtmf: Sequence[Mapping[str, Any]] = (),
+                 expected: float | None = None, expected_label: str = "") -> str:
     """Packets per bin when the analysis gives a timeline (gaps in red), else
-    the stream's first-to-last span; DTMF digits marked where they started."""
-    bins = _bins(stream, span)
+    the stream's first-to-last span; DTMF digits marked where they started;
+    ``expected`` packets per bin (from the packet time) drawn as a dashed line."""
+    bins = _bins(stream, span, expected, expected_label)
     body = bins if bins else [_span_bar(stream, span)]
     end = span.end - span.start
     axis = (f'<line class="axis" x1="{TL_X0}" y1="{TL_H - 8}" x2="{TL_X0 + TL_W}" y2="{TL_H - 8}"/>'
