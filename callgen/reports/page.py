@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from callgen.verdict.ladder import CallFlow, FlowMessage
+from callgen.verdict.ladder import REGISTER_KEY, CallFlow, FlowMessage, flows_from_summary
 from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.attempts import flaky_html
@@ -92,7 +92,7 @@ form.addEventListener('change',apply);apply();})();"""
 
 #: summary keys this page draws itself; anything else is listed as "other findings"
 KNOWN_SUMMARY = frozenset({"format", "source", "packets", "first_time", "last_time", "rtp_streams", "dtmf",
-                           "warnings", "failed_attempts", "call_flows", "dialogs", "load"})
+                           "warnings", "failed_attempts", "call_flows", "dialogs", "load", REGISTER_KEY})
 MEDIA_WORDS = ("rtp", "srtp", "dtmf", "audio", "keying", "media", "codec_rtp")
 
 
@@ -253,6 +253,16 @@ def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str, checks: S
     yield from media_table(media.streams, media.owners, media.span, media.dtmf, recs)
     yield from dtmf_row(media.dtmf, media.owners, media.span.start)
     yield "</div>"
+
+
+def register_html(flow: CallFlow, anchor: str) -> Iterable[str]:
+    """An agent's REGISTER transactions (challenge, retry, answer; unregister at the end) as a ladder."""
+    yield (f'<div class="call register"><h3>{esc(flow.call)}: {esc(flow.caller)} → {esc(flow.callee)}</h3>'
+           f'<p class="meta">Call-ID <code>{esc(flow.call_id)}</code>; {len(flow.messages)} SIP messages</p>')
+    yield ladder_svg(flow, anchor)
+    yield '<details class="messages"><summary>the REGISTER messages as text</summary>'
+    yield from (_message_details(flow, anchor, i, m) for i, m in enumerate(flow.messages))
+    yield "</details></div>"
 
 
 # --------------------------------------------------------------------------- failure first
@@ -495,6 +505,8 @@ def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link:
     yield from failure_html(result, anchor)
     for flow in result.flows:
         yield from call_html(flow, result.summary, anchor, result.checks, files)
+    for flow in flows_from_summary(result.summary, REGISTER_KEY):
+        yield from register_html(flow, anchor)
     if not result.flows and result.ladder:
         yield "<h3>SIP ladder</h3><pre>" + esc("\n".join(result.ladder)) + "</pre>"
     yield from load_html(result)

@@ -40,13 +40,18 @@ def message_id(anchor: str, flow: CallFlow, index: int) -> str:
 # --------------------------------------------------------------------------- ladder
 
 
-def _arrow_label(m: FlowMessage) -> str:
-    label = m.label
+CHAR_PX = 6.8  #: width of one character of an arrow label (12 px sans-serif), for fitting it between lifelines
+
+
+def _arrow_label(m: FlowMessage, room_px: float = LABEL_MAX * CHAR_PX) -> str:
+    """Method and Request-URI, or status and reason, cut to fit between the arrow's lifelines;
+    the transport (when not UDP) and a retransmission mark are kept whole."""
+    label = f"{m.method} {m.request_uri}" if m.method and m.request_uri else m.label
     if m.method is None and m.cseq_method and m.cseq_method != "INVITE":
         label += f" ({m.cseq_method})"
-    if m.retransmission:
-        label += " (retransmission)"
-    return cut(label, LABEL_MAX)
+    tail = (f" · {m.transport}" if m.transport and m.transport != "UDP" else "") + (" (retransmission)" if m.retransmission else "")
+    limit = max(8, min(LABEL_MAX, int(room_px / CHAR_PX)))
+    return cut(label, max(6, limit - len(tail))) + tail
 
 
 def _hover(m: FlowMessage, who: str) -> str:
@@ -76,17 +81,19 @@ def _arrow(flow: CallFlow, anchor: str, i: int, m: FlowMessage) -> str:
         path = f'<path d="M{x1} {y - 8} h40 v14 h-34" fill="none"/><polygon points="{x1} {y + 6},{x1 + 8} {y + 2},{x1 + 8} {y + 10}"/>'
         lx = x1 + 46
         anchor_attr = 'text-anchor="start"'
+        room = LANE_GAP - 60
     else:
         d = 1 if x2 > x1 else -1
         path = (f'<line x1="{x1}" y1="{y}" x2="{x2 - d * 2}" y2="{y}"/>'
                 f'<polygon points="{x2} {y},{x2 - d * 10} {y - 5},{x2 - d * 10} {y + 5}"/>')
         lx = (x1 + x2) // 2
         anchor_attr = ""
+        room = abs(x2 - x1) - 16
     sdp = f'<text class="sdp" x="{lx}" y="{y + 13}" {anchor_attr}>{esc(cut(m.sdp.label, 40))}</text>' if m.sdp else ""
     return (f'<a href="#{message_id(anchor, flow, i)}"><g class="{cls}"><title>{esc(_hover(m, who))}</title>'
             f'<rect class="hit" x="{min(x1, x2) - 4}" y="{y - 20}" width="{abs(x2 - x1) + 48}" height="{ROW_H - 2}"/>'
             f'<text class="t" x="8" y="{y + 4}">+{m.time - flow.start:.3f}</text>{path}'
-            f'<text class="label" x="{lx}" y="{y - 5}" {anchor_attr}>{esc(_arrow_label(m))}</text>{sdp}</g></a>')
+            f'<text class="label" x="{lx}" y="{y - 5}" {anchor_attr}>{esc(_arrow_label(m, room))}</text>{sdp}</g></a>')
 
 
 def ladder_svg(flow: CallFlow, anchor: str) -> str:

@@ -12,7 +12,8 @@ from typing import Callable
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, ladder_lines, sip_times_in_pjsua_log
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
-from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
+from callgen.verdict.flows import lane_parties, register_flows
+from callgen.verdict.ladder import REGISTER_KEY, SUMMARY_KEY, CallInfo, build_flows
 from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
     final_response,
@@ -398,8 +399,12 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     checks += step_checks(evidence)
     summary = analysis.to_json()
     summary.pop("dialogs", None)
+    lanes = lane_parties(scenario, evidence)
     summary[SUMMARY_KEY] = build_flows([(CallInfo(f"call{c.index + 1}", c.caller, c.callee or c.uri or ""), dialogs[c.index]) for c in scenario.calls],
-                                       [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
+                                       lanes)
+    registrations = register_flows(scenario, evidence, analysis, lanes)
+    if registrations:
+        summary[REGISTER_KEY] = registrations
     if scenario.load is not None:  # thousands of streams: calls.jsonl has each call's; result.json the totals
         summary["rtp_streams_count"] = len(summary.pop("rtp_streams", ()))
         summary["dtmf_events_count"] = len(summary.pop("dtmf", ()))
