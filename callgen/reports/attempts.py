@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
 from callgen.reports.svg import esc
-from callgen.reports.text import check_line, one_line
+from callgen.reports.text import added_reason, check_line, one_line
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 
@@ -97,7 +97,7 @@ def flaky_html(result: ScenarioResult, page_links: Mapping[int, str]) -> Iterabl
         if a.checks:
             yield '<table class="failed-checks"><tr><th>check</th><th>expected</th><th>seen</th><th>why</th><th>evidence</th></tr>'
             yield from (f"<tr><td>{esc(c.name)}</td><td>{esc(c.expected)}</td><td>{esc(c.seen)}</td>"
-                        f"<td>{esc(c.reason)}</td><td>{esc(c.evidence or '-')}</td></tr>" for c in a.checks)
+                        f"<td>{esc(added_reason(c))}</td><td>{esc(c.evidence or '-')}</td></tr>" for c in a.checks)
             yield "</table>"
         if not a.error and not a.checks:
             yield '<p class="muted">no reason recorded</p>'
