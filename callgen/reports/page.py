@@ -472,7 +472,7 @@ def _findings(result: ScenarioResult) -> Iterable[str]:
         yield f" over {last - first:.2f} s</p>" if first is not None and last is not None else "</p>"
     if warnings:
         yield "<ul class=\"warnings\">" + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>"
-    attempts = _list(s, "failed_attempts")
+    attempts = _list(s, "failed_attempts") if result.verdict is not Verdict.FLAKY else []  # FLAKY: shown first
     if attempts:
         yield "<h3>Earlier attempts</h3><table><tr><th>attempt</th><th>verdict</th><th>failed checks / error</th></tr>"
         for a in attempts:

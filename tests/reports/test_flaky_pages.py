@@ -81,3 +81,8 @@ def test_flaky_page_shows_the_failed_attempts_reason_first(flaky_site, tmp_path)
     assert "call1.final_code" in first_box and recorded("fail").failed_checks[0].seen in first_box
     link = re.search(r'href="([^"]+)">page of attempt 1</a>', first_box).group(1)
     assert (flaky_site / "basic-a2" / link).resolve() == (flaky_site / "basic-a1" / "report.html").resolve()
+
+
+def test_the_reason_is_not_repeated_further_down(flaky_site):
+    html = (flaky_site / "basic-a2" / "report.html").read_text()
+    assert html.count("call1.final_code") == 1 and "Earlier attempts" not in html
