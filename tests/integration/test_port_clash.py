@@ -5,7 +5,6 @@ socket holding the port; pjsua prints 40+ lines of teardown after the cause, whi
 
 from __future__ import annotations
 
-import re
 import socket
 
 import pytest

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from html import unescape
-from pathlib import Path
 
 from callgen.reports.page import render_run_page
 from callgen.verdict.load import Direction, LoadCallRow, load_summary
