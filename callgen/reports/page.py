@@ -427,8 +427,8 @@ def foreign_media(streams: Sequence[Mapping[str, Any]]) -> Iterable[str]:
         return
     times = [t for s in streams for t in (_num(s.get("first_time")), _num(s.get("last_time"))) if t is not None]
     yield ('<div class="foreign"><h3>RTP no call of this run offered</h3><p class="muted">The capture holds these '
-           "streams, but no SDP of this run named their addresses: another process's traffic on these ports, "
-           "not this scenario's media.</p>")
+           "streams, but no SDP of this run named their addresses, so they are not this scenario's media "
+           "(most likely another program's traffic on these ports).</p>")
     yield from media_table(streams, {}, Span(min(times, default=0.0), max(times, default=0.0)), ())
     yield "</div>"
 
