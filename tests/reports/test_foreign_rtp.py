@@ -32,7 +32,7 @@ def test_rtp_no_sdp_offered_is_not_this_scenarios_media():
     page = render_run_page(result, None)
     assert "<h3>Media</h3>" not in page and "Media not tied to a call" not in page
     foreign = re.search(r'<div class="foreign">.*?</div>', page, re.S).group(0)
-    assert "RTP no call of this run offered" in foreign and "another process" in foreign
+    assert "RTP no call of this run offered" in foreign and "another program" in foreign and "not this scenario's media" in foreign
     assert foreign.count("<tr><td") == len(result.summary["rtp_streams"])
     assert "bind() error: Address already in use" in page
     md = render_markdown(SuiteResult((result,), 1.0, 1), Path("/nonexistent"))
