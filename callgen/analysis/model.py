@@ -119,6 +119,7 @@ class SipMessage:
     body: bytes
     sdp: Sdp | None
     cseq: int = 0
+    request_uri: str = ""  #: a request's Request-URI ("" for a response)
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -145,6 +146,7 @@ class SipMessage:
             "cseq": self.cseq,
             "cseq_method": self.cseq_method,
             "has_sdp": self.sdp is not None,
+            "request_uri": self.request_uri or None,
         }
 
 

@@ -81,6 +81,7 @@ class RawSip:
     reason: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    request_uri: str = ""  #: a request's Request-URI as sent ("" for a response)
 
 
 def split_head(data: bytes) -> tuple[bytes, int] | None:
@@ -105,10 +106,11 @@ def parse_sip(data: bytes) -> RawSip | None:
     lines = head.split(b"\n")
     first = lines[0].rstrip(b"\r")
     method = status = None
-    reason = ""
+    reason = request_uri = ""
     m = _REQUEST_LINE.match(first + b"\r") or _REQUEST_LINE.match(first)
     if m:
         method = m.group(1).decode("ascii")
+        request_uri = m.group(2).decode("utf-8", "replace")
     else:
         m = _STATUS_LINE.match(first)
         if not m:
@@ -136,7 +138,7 @@ def parse_sip(data: bytes) -> RawSip | None:
             body = body[:n]
         except ValueError:
             pass
-    return RawSip(method, status, reason, tuple(headers), body)
+    return RawSip(method, status, reason, tuple(headers), body, request_uri)
 
 
 def _header(headers: tuple[tuple[str, str], ...] | list[tuple[str, str]], name: str) -> str | None:
@@ -168,6 +170,7 @@ def build_message(raw: RawSip, time: float, src: str, dst: str, transport: str) 
         body=raw.body,
         sdp=sdp,
         cseq=cseq,
+        request_uri=raw.request_uri,
     )
 
 

@@ -119,12 +119,19 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
     return None
 
 
+LOG_HEAD_BYTES = 1 << 20  #: of pjsua's log file read for a start-up failure (it fails in its first lines)
+
+
 class PjsuaAgent:
     """Owns one pjsua process; thread-safe waits, single-threaded commands."""
 
     def __init__(self, name: str, argv: Sequence[str], transcript: Path, *, cwd: Path | None = None,
-                 cancel: CancelToken | None = None):
+                 cancel: CancelToken | None = None, log_file: Path | None = None, sip_bind: str = ""):
+        """``log_file``: pjsua's ``--log-file`` (read for the cause when it exits at start);
+        ``sip_bind``: its SIP address:port, named when that port was taken."""
         self.name = name
+        self.log_file = log_file
+        self.sip_bind = sip_bind
         self.cancel = cancel
         self.argv = list(argv)
         self.transcript_path = transcript
@@ -311,8 +318,29 @@ class PjsuaAgent:
         return live
 
     def _last_words(self) -> str:
-        tail = [l for l in self._st.lines[-40:] if pp.STARTUP_ERROR.search(l)]
-        return f" (pjsua said: {tail[-1].strip()})" if tail else ""
+        """Why pjsua exited, from its console; at start-up the first error is the cause (pjsua
+        prints 40+ lines of teardown after it), then its log file when the console had none."""
+        ready = any(e.kind is EventKind.READY for e in self._st.events)
+        said = [l.strip() for l in (self._st.lines[-40:] if ready else self._st.lines) if pp.STARTUP_ERROR.search(l)]
+        cause = (said[-1] if ready else said[0]) if said else ""
+        if not cause and not ready:
+            cause = self._log_file_cause()
+        if not cause:
+            return ""
+        taken = f"; its SIP port {self.sip_bind} is held by another process" if self.sip_bind and pp.BIND_ERROR.search(cause) else ""
+        return f" (pjsua said: {cause}{taken})"
+
+    def _log_file_cause(self) -> str:
+        """``bob.pjsua.log: bind() error: Address already in use [status=120098]`` or ""."""
+        if self.log_file is None:
+            return ""
+        try:
+            with open(self.log_file, "rb") as fh:
+                head = fh.read(LOG_HEAD_BYTES).decode("utf-8", "replace")
+        except OSError:
+            return ""
+        m = pp.BIND_ERROR.search(head)
+        return f"{self.log_file.name}: {m[0].strip()}" if m else ""
 
     # -- commands ----------------------------------------------------------
     def send(self, *lines: str) -> None:

@@ -66,6 +66,8 @@ REG_FAILED = re.compile(r"registration failed, status=(\d+) \(([^)]*)\)")
 #: "Error: ..." from pjsua_app_config.c, "Unable to ..." from pjsua_perror().
 #: pjsua_core.c: "bind() error: Address already in use [status=120098]" (a fixed port that is taken)
 STARTUP_ERROR = re.compile(r"(Error: .+|Unable to .+|Invalid .+ argument.*|unrecognized option.*|bind\(\) error: .+)")
+#: the same bind() failure, alone: the SIP port pjsua was told to use is taken by another process
+BIND_ERROR = re.compile(r"bind\(\) error: .+")
 
 #: pjmedia transport_srtp.c (log file, level 4+): "SRTP started, keying=SDES, crypto=AES_256_CM_HMAC_SHA1_80"
 #: or "keying=DTLS-SRTP"; group 1 is SDES or DTLS

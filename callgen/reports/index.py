@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import quote
 
 from callgen.fileio import write_atomic
+from callgen.reports.attempts import attempt_pages, attempt_reasons, attempt_result, relative_links
 from callgen.reports.junit import xml_text
+from callgen.reports.media import ordered_streams
 from callgen.reports.page import (
     KNOWN_SUMMARY,
     call_media,
@@ -69,7 +71,8 @@ def _index_rows(ordered: list[ScenarioResult], out_dir: Path) -> Iterable[str]:
            "<th>failed checks</th><th>page</th></tr>")
     for i, r in enumerate(ordered):
         v = r.verdict.value
-        failed = "<br>".join(esc(check_line(c)) for c in r.failed_checks) or esc(one_line(r.error))
+        failed = ("<br>".join(esc(check_line(c)) for c in r.failed_checks) or esc(one_line(r.error))
+                  or "<br>".join(esc(line) for line in attempt_reasons(r)))
         link = _page_link(r, out_dir)
         page = f'<a href="{esc(link)}">{esc(PAGE_NAME)}</a>' if link else ""
         yield (f'<tr class="row" data-verdict="{esc(v)}" data-tags="{esc(" ".join(r.tags))}"><td><a href="#s{i}">{esc(r.name)}</a></td>'
@@ -88,23 +91,42 @@ def render_html(suite: "SuiteResult", out_dir: Path) -> str:
     body.append(_filter_form(ordered))
     body += list(_index_rows(ordered, out_dir))
     for i, r in enumerate(ordered):
-        body += list(scenario_section(r, f"s{i}", run_files(r, out_dir), _page_link(r, out_dir)))
+        links = relative_links(attempt_pages(r, out_dir, PAGE_NAME), out_dir)
+        body += list(scenario_section(r, f"s{i}", run_files(r, out_dir), _page_link(r, out_dir), links))
     return html_document("callgen report", body)
 
 
 def write_run_pages(suite: "SuiteResult", out_dir: Path) -> list[Path]:
-    """``report.html`` in every run folder that still exists, its links relative to it."""
+    """``report.html`` in every run folder that still exists (a flaky scenario's
+    failed attempts' folders too), its links relative to it."""
     written = []
     for r in suite.results:
+        attempts = attempt_pages(r, out_dir, PAGE_NAME)
+        written += _attempt_pages(attempts, out_dir)
         files = run_files(r, out_dir)
         if not files.files:
             continue
         folder = Path(r.artefacts)
         folder = folder if folder.is_absolute() else out_dir / folder
-        index = Path(os.path.relpath((out_dir / "index.html").resolve(), folder.resolve())).as_posix()
         page = folder / PAGE_NAME
-        write_atomic(page, render_run_page(r, folder, quote(index)), mode=0o600)  # it quotes the transcripts
+        write_atomic(page, render_run_page(r, folder, _index_link(out_dir, folder), relative_links(attempts, folder)),
+                     mode=0o600)  # it quotes the transcripts
         written.append(page)
+    return written
+
+
+def _index_link(out_dir: Path, folder: Path) -> str:
+    return quote(Path(os.path.relpath((out_dir / "index.html").resolve(), folder.resolve())).as_posix())
+
+
+def _attempt_pages(pages: Mapping[int, Path], out_dir: Path) -> list[Path]:
+    """A failed attempt's own page, drawn from its folder's result.json."""
+    written = []
+    for page in pages.values():
+        attempt = attempt_result(page.parent)
+        if attempt is not None:
+            write_atomic(page, render_run_page(attempt, page.parent, _index_link(out_dir, page.parent)))
+            written.append(page)
     return written
 
 
@@ -121,7 +143,7 @@ def _md(value: Any) -> str:
 
 def _md_media(streams: Iterable[Mapping[str, Any]], owners: Mapping[str, str]) -> list[str]:
     lines = ["| direction | codec | packets | loss | jitter mean / max | SRTP |", "| --- | --- | --- | --- | --- | --- |"]
-    for s in streams:
+    for s in ordered_streams(streams, owners):
         label, suite = security_parts(s)
         srtp = f"{label} ({suite})" if suite and not label.startswith("SRTP, decrypted") else label
         lines.append(f"| {_md(direction_text(s, owners))} | {_md(s.get('codec') or 'unknown')} | {_md(s.get('packets', '?'))} "
@@ -139,6 +161,9 @@ def _md_scenario(r: ScenarioResult, out_dir: Path) -> list[str]:
     lines = ["", f"## {_md(r.name)} - {r.verdict.value.upper()}", "", f"file: {_md(r.file)}", ""]
     if r.error:
         lines += [f"**error:** {_md(r.error)}", ""]
+    reasons = attempt_reasons(r)
+    if reasons:
+        lines += [f"Passed on attempt {r.attempts}; what failed before:", ""] + [f"- {_md(x)}" for x in reasons] + [""]
     if r.failed_checks:
         lines += ["Failed checks:", ""] + [f"- **{_md(c.name)}**: expected {_md(c.expected)}, seen {_md(c.seen)}"
                                            f"{f' ({_md(c.reason)})' if c.reason else ''} \\[{_md(c.evidence or '-')}\\]"
@@ -150,7 +175,8 @@ def _md_scenario(r: ScenarioResult, out_dir: Path) -> list[str]:
             lines += ["", f"Media of {_md(flow.call)} ({_md(flow.caller)} → {_md(flow.callee)}):", ""] + table
             lines += _md_dtmf(media.dtmf, media.span.start)
     if not r.flows:  # results written before flows existed
-        lines += ["", *_md_media([s for s in r.summary.get("rtp_streams", ()) if isinstance(s, Mapping)], {})]
+        streams = [s for s in r.summary.get("rtp_streams", ()) if isinstance(s, Mapping)]
+        lines += ["", *_md_media([s for s in streams if s.get("call_id")], {})]  # no SDP offered the others
         events = [e for e in r.summary.get("dtmf", ()) if isinstance(e, Mapping) and "digit" in e]
         first = r.summary.get("first_time")
         lines += _md_dtmf(events, float(first) if isinstance(first, (int, float)) else 0.0)
@@ -175,7 +201,8 @@ def render_markdown(suite: "SuiteResult", out_dir: Path) -> str:
     lines = ["# callgen report", "", _md(totals_line(suite)), "",
              "| scenario | verdict | time | failed checks |", "| --- | --- | --- | --- |"]
     for r in ordered:
-        failed = "; ".join(_md(check_line(c)) for c in r.failed_checks) or _md(r.error)
+        failed = ("; ".join(_md(check_line(c)) for c in r.failed_checks) or _md(r.error)
+                  or "; ".join(_md(line) for line in attempt_reasons(r)))
         lines.append(f"| {_md(r.name)} | {r.verdict.value.upper()} | {r.duration_s:.1f}s | {failed} |")
     for r in ordered:
         lines += _md_scenario(r, out_dir)

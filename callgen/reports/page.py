@@ -15,10 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from callgen.verdict.ladder import CallFlow, FlowMessage
+from callgen.verdict.ladder import REGISTER_KEY, CallFlow, FlowMessage, flows_from_summary
 from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
+from callgen.reports.attempts import flaky_html
+from callgen.reports.charts import load_charts
 from callgen.reports.digits import marked_seen
+from callgen.reports.media import (
+    Recording,
+    assumption_notes,
+    mos_html,
+    ordered_streams,
+    ptime_ms,
+    receiver_pesq,
+    recordings,
+    recordings_rows,
+    strip_expectation,
+)
 from callgen.reports.text import added_reason
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
@@ -34,7 +47,7 @@ table.index td:last-child{white-space:nowrap}
 td.pass{color:#1a7f37;font-weight:bold}td.fail{color:#c62828;font-weight:bold}
 section.scenario{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
 .failed{border:2px solid #c62828;background:#fff5f5;padding:.4em .8em;margin:.6em 0;border-radius:.3em}.failed pre{max-height:16em}
-.failed[data-kind=error]{border-color:#a15c00;background:#fff8ee}
+.failed[data-kind=error]{border-color:#a15c00;background:#fff8ee}.failed[data-kind=flaky]{border-color:#7d5bbf;background:#f8f5ff}
 .meta{color:#555;margin:.2em 0}.muted{color:#777}
 pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;overflow-wrap:anywhere;max-height:30em;overflow:auto;margin:.3em 0}
 details.msg{margin:.1em 0}details.msg>summary{cursor:pointer;font-family:monospace;font-size:.9em}
@@ -51,7 +64,8 @@ svg text{font-family:system-ui,sans-serif}svg.ladder{display:block;margin:.4em 0
 .kind-3xx line,.kind-3xx path{stroke:#9a6700}.kind-3xx polygon,.kind-3xx .label,.kind-3xx .sdp{fill:#9a6700}
 .kind-err line,.kind-err path{stroke:#c62828}.kind-err polygon,.kind-err .label,.kind-err .sdp{fill:#c62828}
 .retrans line,.retrans path{stroke-dasharray:6 3}.retrans{opacity:.75}
-svg.timeline{display:block}.timeline .axis{stroke:#999}.timeline .tick,.timeline .note{font-size:10px;fill:#555}
+svg.timeline{display:block}.timeline .axis{stroke:#999}.timeline .expected line{stroke:#0b5d1e;stroke-width:1.5;stroke-dasharray:4 3}.timeline .expected text{fill:#0b5d1e}
+table.media tr.rec audio{vertical-align:middle;height:2.2em}.assumed sup{color:#a15c00}.timeline .tick,.timeline .note{font-size:10px;fill:#555}
 .timeline .bin{fill:#4a7bd0}.timeline .span{fill:#9db8e8}.timeline .gap{fill:#c62828}
 .dtmf-mark line{stroke:#7d5bbf;stroke-width:1.5}.dtmf-mark text{font-size:10px;fill:#7d5bbf;font-weight:bold}
 .digits{display:flex;flex-wrap:wrap;gap:.4em;margin:.3em 0}.digit{border:1px solid #7d5bbf;border-radius:.3em;padding:.1em .5em;text-align:center}
@@ -78,7 +92,7 @@ form.addEventListener('change',apply);apply();})();"""
 
 #: summary keys this page draws itself; anything else is listed as "other findings"
 KNOWN_SUMMARY = frozenset({"format", "source", "packets", "first_time", "last_time", "rtp_streams", "dtmf",
-                           "warnings", "failed_attempts", "call_flows", "dialogs", "load"})
+                           "warnings", "failed_attempts", "call_flows", "dialogs", "load", REGISTER_KEY})
 MEDIA_WORDS = ("rtp", "srtp", "dtmf", "audio", "keying", "media", "codec_rtp")
 
 
@@ -144,22 +158,34 @@ def _stream_dtmf(stream: Mapping[str, Any], dtmf: Sequence[Mapping[str, Any]]) -
 
 
 def media_table(streams: Sequence[Mapping[str, Any]], owners: Mapping[str, str], span: Span,
-                dtmf: Sequence[Mapping[str, Any]]) -> Iterable[str]:
+                dtmf: Sequence[Mapping[str, Any]], recs: Sequence[Recording] = ()) -> Iterable[str]:
     if not streams:
         yield '<p class="muted">no RTP stream of this call in the capture</p>'
+        yield from ('<table class="media">', *recordings_rows(recs, 9), "</table>") if recs else ()
         return
+    streams = ordered_streams(streams, owners)
     yield ('<table class="media"><tr><th>direction</th><th>codec</th><th>packets</th><th>loss</th>'
-           "<th>jitter mean / max</th><th>MOS</th><th>SRTP</th><th>from / to</th></tr>")
+           "<th>jitter mean / max</th><th>MOS</th><th>PESQ</th><th>SRTP</th><th>from / to</th></tr>")
     for s in streams:
-        mos = _num(s.get("mos"))
+        expected, why = strip_expectation(s)
+        scale = f"; dashed line: {expected:g} expected at a {ptime_ms(s):g} ms packet time" if expected else ""
         yield (f'<tr><td class="dir">{esc(direction_text(s, owners))}<br><small class="muted">{esc(s.get("src", ""))} →<br>'
                f'{esc(s.get("dst", ""))}<br>SSRC {esc(s.get("ssrc_hex", s.get("ssrc", "")))}</small></td>'
                f'<td>{esc(s.get("codec") or "unknown")}</td><td class="num">{esc(s.get("packets", "?"))}</td>'
                f'<td class="num">{esc(loss_text(s))}</td><td class="num">{ms_text(s.get("jitter_ms_mean"))} / {ms_text(s.get("jitter_ms_max"))} ms</td>'
-               f'<td class="num">{f"{mos:.2f}" if mos is not None else "n/a"}</td><td>{_security(s)}</td>'
+               f'<td class="num mos">{mos_html(s)}</td><td class="num">{receiver_pesq(s, owners, recs)}</td><td>{_security(s)}</td>'
                f'<td>{_rel(s.get("first_time"), span.start)} → {_rel(s.get("last_time"), span.start)}</td></tr>'
-               f'<tr class="tl"><td colspan="8"><small class="muted">packets over time</small>{timeline_svg(s, span, _stream_dtmf(s, dtmf))}</td></tr>')
+               f'<tr class="tl"><td colspan="9"><small class="muted">packets per {_bin_text(s)}{esc(scale)}</small>'
+               f'{timeline_svg(s, span, _stream_dtmf(s, dtmf), expected, why)}</td></tr>')
+    yield from recordings_rows(recs, 9)
     yield "</table>"
+    yield from assumption_notes(streams)
+
+
+def _bin_text(stream: Mapping[str, Any]) -> str:
+    tl = stream.get("timeline")
+    bin_ms = _num(tl.get("bin_ms")) if isinstance(tl, Mapping) else None
+    return f"{bin_ms:g} ms" if bin_ms else "time"
 
 
 def dtmf_row(events: Sequence[Mapping[str, Any]], owners: Mapping[str, str], start: float) -> Iterable[str]:
@@ -209,7 +235,8 @@ def _message_details(flow: CallFlow, anchor: str, i: int, m: FlowMessage, *, ope
             f"<pre>{esc(text + cut_note)}</pre></details>")
 
 
-def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str) -> Iterable[str]:
+def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str, checks: Sequence[CheckResult] = (),
+              files: Any = None) -> Iterable[str]:
     callee = flow.callee or "?"
     yield f'<div class="call"><h3>{esc(flow.call)}: {esc(flow.caller)} → {esc(callee)}</h3>'
     from_log = sum(1 for m in flow.messages if m.source != "capture")
@@ -225,9 +252,20 @@ def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str) -> Iterab
     yield "</details>"
     media = call_media(flow, summary)
     yield "<h4>Media</h4>"
-    yield from media_table(media.streams, media.owners, media.span, media.dtmf)
+    recs = recordings(flow.call, [flow.caller, flow.callee or ""], checks, files)
+    yield from media_table(media.streams, media.owners, media.span, media.dtmf, recs)
     yield from dtmf_row(media.dtmf, media.owners, media.span.start)
     yield "</div>"
+
+
+def register_html(flow: CallFlow, anchor: str) -> Iterable[str]:
+    """An agent's REGISTER transactions (challenge, retry, answer; unregister at the end) as a ladder."""
+    yield (f'<div class="call register"><h3>{esc(flow.call)}: {esc(flow.caller)} → {esc(flow.callee)}</h3>'
+           f'<p class="meta">Call-ID <code>{esc(flow.call_id)}</code>; {len(flow.messages)} SIP messages</p>')
+    yield ladder_svg(flow, anchor)
+    yield '<details class="messages"><summary>the REGISTER messages as text</summary>'
+    yield from (_message_details(flow, anchor, i, m) for i, m in enumerate(flow.messages))
+    yield "</details></div>"
 
 
 # --------------------------------------------------------------------------- failure first
@@ -371,6 +409,8 @@ def _other_media(result: ScenarioResult) -> Iterable[str]:
     """Streams and digits no call's flow claims (old results without flows, stray RTP)."""
     ids = {cid for f in result.flows for cid in f.call_ids}
     streams = [s for s in _list(result.summary, "rtp_streams") if s.get("call_id") not in ids]
+    yield from foreign_media([s for s in streams if not s.get("call_id")])
+    streams = [s for s in streams if s.get("call_id")]
     dtmf = [e for e in _list(result.summary, "dtmf") if e.get("call_id") not in ids]
     if not streams and not dtmf:
         return
@@ -383,20 +423,17 @@ def _other_media(result: ScenarioResult) -> Iterable[str]:
     yield from dtmf_row(dtmf, {}, span.start)
 
 
-def bars_svg(title: str, values: Sequence[float], x_label: str, unit: str = "", width: int = 640, height: int = 120) -> str:
-    """A small bar chart (inline SVG, no script): one bar per value, the largest labelled."""
-    if not values:
-        return ""
-    top = max(max(values), 1)
-    bw = max(1.0, (width - 40) / len(values))
-    bars = "".join(
-        f'<rect x="{40 + i * bw:.1f}" y="{height - 20 - (v / top) * (height - 40):.1f}" width="{max(bw - 1, 0.5):.1f}" '
-        f'height="{(v / top) * (height - 40):.1f}" fill="#4a78c2"><title>{esc(f"{i}: {v:g}{unit}")}</title></rect>'
-        for i, v in enumerate(values))
-    return (f'<figure class="load-chart"><svg role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}"><text x="40" y="12" font-size="12">{esc(title)} (max {top:g}{esc(unit)})</text>'
-            f'<line x1="40" y1="{height - 20}" x2="{width}" y2="{height - 20}" stroke="#888"/>{bars}'
-            f'<text x="40" y="{height - 4}" font-size="11">{esc(x_label)}</text></svg></figure>')
+def foreign_media(streams: Sequence[Mapping[str, Any]]) -> Iterable[str]:
+    """RTP in the capture that no SDP of this run offered: another process's traffic on
+    these ports (a test suite beside us), never shown as this scenario's media."""
+    if not streams:
+        return
+    times = [t for s in streams for t in (_num(s.get("first_time")), _num(s.get("last_time"))) if t is not None]
+    yield ('<div class="foreign"><h3>RTP no call of this run offered</h3><p class="muted">The capture holds these '
+           "streams, but no SDP of this run named their addresses, so they are not this scenario's media "
+           "(most likely another program's traffic on these ports).</p>")
+    yield from media_table(streams, {}, Span(min(times, default=0.0), max(times, default=0.0)), ())
+    yield "</div>"
 
 
 def pct_text(value: Any, none: str = "n/a") -> str:
@@ -416,13 +453,10 @@ def load_html(result: ScenarioResult) -> Iterable[str]:
             ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.get("final_codes") or {}).items())),
             ("setup ms p50 / p95 / p99 / max", " / ".join(str(setup.get(k)) for k in ("p50", "p95", "p99", "max"))),
             ("calls up at once (max)", load.get("concurrency_max")),
+            ("calls started in one second (max)", max(load.get("cps_per_second") or [0])),
             ("DTMF proven", pct_text(load.get("dtmf_proven_pct"), "no DTMF sent"))]
     yield "<h3>Load</h3><table class=\"load\">" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
-    yield bars_svg("calls up", [float(v) for v in load.get("active_per_second") or ()], "seconds into the run")
-    yield bars_svg("calls started per second", [float(v) for v in load.get("cps_per_second") or ()], "seconds into the run", " cps")
-    hist = load.get("setup_histogram") if isinstance(load.get("setup_histogram"), Mapping) else {}
-    yield bars_svg(f"setup time histogram ({hist.get('bin_ms', '?')} ms bins)", [float(v) for v in hist.get("counts") or ()],
-                   "setup time, ms", " calls")
+    yield from load_charts(load)
     unproven = load.get("unproven") or ()
     if unproven:
         yield "<h4>Unproven calls</h4><ul>" + "".join(
@@ -441,7 +475,7 @@ def _findings(result: ScenarioResult) -> Iterable[str]:
         yield f" over {last - first:.2f} s</p>" if first is not None and last is not None else "</p>"
     if warnings:
         yield "<ul class=\"warnings\">" + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>"
-    attempts = _list(s, "failed_attempts")
+    attempts = _list(s, "failed_attempts") if result.verdict is not Verdict.FLAKY else []  # FLAKY: shown first
     if attempts:
         yield "<h3>Earlier attempts</h3><table><tr><th>attempt</th><th>verdict</th><th>failed checks / error</th></tr>"
         for a in attempts:
@@ -460,7 +494,8 @@ def files_html(files: Any) -> Iterable[str]:
     yield "</ul>"
 
 
-def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link: str = "") -> Iterable[str]:
+def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link: str = "",
+                     attempt_links: Mapping[int, str] | None = None) -> Iterable[str]:
     v = result.verdict.value
     tags = " ".join(result.tags)
     yield (f'<section class="scenario" id="{esc(anchor)}" data-verdict="{esc(v)}" data-tags="{esc(tags)}">'
@@ -469,9 +504,12 @@ def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link:
     tag_text = f"; tags {esc(', '.join(result.tags))}" if result.tags else ""
     yield (f'<p class="meta">file <code>{esc(result.file)}</code>; {result.duration_s:.1f} s; '
            f"{result.attempts} attempt{'s' if result.attempts != 1 else ''}{tag_text}{own}</p>")
+    yield from flaky_html(result, attempt_links or {})
     yield from failure_html(result, anchor)
     for flow in result.flows:
-        yield from call_html(flow, result.summary, anchor)
+        yield from call_html(flow, result.summary, anchor, result.checks, files)
+    for flow in flows_from_summary(result.summary, REGISTER_KEY):
+        yield from register_html(flow, anchor)
     if not result.flows and result.ladder:
         yield "<h3>SIP ladder</h3><pre>" + esc("\n".join(result.ladder)) + "</pre>"
     yield from load_html(result)
@@ -489,9 +527,11 @@ def html_document(title: str, body: Iterable[str]) -> str:
     return head + "\n".join(body) + f"\n<script>{SCRIPT}</script></body></html>\n"
 
 
-def render_run_page(result: ScenarioResult, run_dir: Path | None, index_link: str = "") -> str:
-    """The page of one run folder; file links are relative to ``run_dir``."""
+def render_run_page(result: ScenarioResult, run_dir: Path | None, index_link: str = "",
+                    attempt_links: Mapping[int, str] | None = None) -> str:
+    """The page of one run folder; file links (and ``attempt_links``, a flaky
+    scenario's failed attempts' pages) are relative to ``run_dir``."""
     files = run_files(result, run_dir) if run_dir is not None else RunFiles("", (), "")
     body = [f'<p class="meta"><a href="{esc(index_link)}">run index</a></p>' if index_link else ""]
-    body += list(scenario_section(result, "s0", files))
+    body += list(scenario_section(result, "s0", files, attempt_links=attempt_links))
     return html_document(f"callgen: {result.name} {result.verdict.value.upper()}", body)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from callgen.reports.text import one_line
-from callgen.verdict.ladder import SUMMARY_KEY
+from callgen.verdict.ladder import REGISTER_KEY, SUMMARY_KEY
 from callgen.verdict.result import ScenarioResult
 
 MAX_FILES = 200  #: per run folder; a runaway folder must not make a 50 MB index
@@ -64,7 +64,7 @@ def findings_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     the analysis layer decides the content, this only renders it."""
     rows: list[tuple[str, str]] = []
     for key in sorted(summary):
-        if key in ("failed_attempts", SUMMARY_KEY):
+        if key in ("failed_attempts", SUMMARY_KEY, REGISTER_KEY):
             continue
         value = summary[key]
         items = value if isinstance(value, list) else [value]

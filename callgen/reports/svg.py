@@ -40,13 +40,18 @@ def message_id(anchor: str, flow: CallFlow, index: int) -> str:
 # --------------------------------------------------------------------------- ladder
 
 
-def _arrow_label(m: FlowMessage) -> str:
-    label = m.label
+CHAR_PX = 6.8  #: width of one character of an arrow label (12 px sans-serif), for fitting it between lifelines
+
+
+def _arrow_label(m: FlowMessage, room_px: float = LABEL_MAX * CHAR_PX) -> str:
+    """Method and Request-URI, or status and reason, cut to fit between the arrow's lifelines;
+    the transport (when not UDP) and a retransmission mark are kept whole."""
+    label = f"{m.method} {m.request_uri}" if m.method and m.request_uri else m.label
     if m.method is None and m.cseq_method and m.cseq_method != "INVITE":
         label += f" ({m.cseq_method})"
-    if m.retransmission:
-        label += " (retransmission)"
-    return cut(label, LABEL_MAX)
+    tail = (f" · {m.transport}" if m.transport and m.transport != "UDP" else "") + (" (retransmission)" if m.retransmission else "")
+    limit = max(8, min(LABEL_MAX, int(room_px / CHAR_PX)))
+    return cut(label, max(6, limit - len(tail))) + tail
 
 
 def _hover(m: FlowMessage, who: str) -> str:
@@ -76,17 +81,19 @@ def _arrow(flow: CallFlow, anchor: str, i: int, m: FlowMessage) -> str:
         path = f'<path d="M{x1} {y - 8} h40 v14 h-34" fill="none"/><polygon points="{x1} {y + 6},{x1 + 8} {y + 2},{x1 + 8} {y + 10}"/>'
         lx = x1 + 46
         anchor_attr = 'text-anchor="start"'
+        room = LANE_GAP - 60
     else:
         d = 1 if x2 > x1 else -1
         path = (f'<line x1="{x1}" y1="{y}" x2="{x2 - d * 2}" y2="{y}"/>'
                 f'<polygon points="{x2} {y},{x2 - d * 10} {y - 5},{x2 - d * 10} {y + 5}"/>')
         lx = (x1 + x2) // 2
         anchor_attr = ""
+        room = abs(x2 - x1) - 16
     sdp = f'<text class="sdp" x="{lx}" y="{y + 13}" {anchor_attr}>{esc(cut(m.sdp.label, 40))}</text>' if m.sdp else ""
     return (f'<a href="#{message_id(anchor, flow, i)}"><g class="{cls}"><title>{esc(_hover(m, who))}</title>'
             f'<rect class="hit" x="{min(x1, x2) - 4}" y="{y - 20}" width="{abs(x2 - x1) + 48}" height="{ROW_H - 2}"/>'
             f'<text class="t" x="8" y="{y + 4}">+{m.time - flow.start:.3f}</text>{path}'
-            f'<text class="label" x="{lx}" y="{y - 5}" {anchor_attr}>{esc(_arrow_label(m))}</text>{sdp}</g></a>')
+            f'<text class="label" x="{lx}" y="{y - 5}" {anchor_attr}>{esc(_arrow_label(m, room))}</text>{sdp}</g></a>')
 
 
 def ladder_svg(flow: CallFlow, anchor: str) -> str:
@@ -126,7 +133,7 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _bins(stream: Mapping[str, Any], span: Span) -> list[str]:
+def _bins(stream: Mapping[str, Any], span: Span, expected: float | None = None, expected_label: str = "") -> list[str]:
     tl = stream.get("timeline")
     if not isinstance(tl, Mapping) or not isinstance(tl.get("counts"), list):
         return []
@@ -134,13 +141,25 @@ def _bins(stream: Mapping[str, Any], span: Span) -> list[str]:
     start, bin_s = _num(tl.get("start")), (_num(tl.get("bin_ms")) or 100.0) / 1000
     if start is None or not counts:
         return []
-    top = max(max(counts), 1)
+    top = max(max(counts), expected or 0, 1)
     out = []
     for i, c in enumerate(counts):
         x1, x2 = span.x(start + i * bin_s, TL_W, TL_X0), span.x(start + (i + 1) * bin_s, TL_W, TL_X0)
         h = (TL_H - 14) * c / top
         out.append(f'<rect class="bin" x="{x1:.1f}" y="{TL_H - 8 - h:.1f}" width="{max(x2 - x1 - 0.5, 0.8):.1f}" '
                    f'height="{h:.1f}"><title>+{start + i * bin_s - span.start:.1f} s: {c:g} packets</title></rect>')
+    return out + _strip_scale(top, expected, expected_label)  # over the bars
+
+
+def _strip_scale(top: float, expected: float | None, label: str) -> list[str]:
+    """The strip's y scale: its top value, and the packets a bin should hold at the
+    stream's packet time, dashed (so the normal 4/5/6 wobble reads as such)."""
+    out = [f'<text class="tick ytop" x="{TL_X0 - 4}" y="9" text-anchor="end">{top:g}</text>']
+    if expected:
+        y = TL_H - 8 - (TL_H - 14) * expected / top
+        out.append(f'<g class="expected"><line x1="{TL_X0}" y1="{y:.1f}" x2="{TL_X0 + TL_W}" y2="{y:.1f}"/>'
+                   f'<text class="tick" x="{TL_X0 - 4}" y="{max(y + 3, 19):.1f}" text-anchor="end">{expected:g}</text>'
+                   f"<title>{esc(label)}</title></g>")
     return out
 
 
@@ -185,10 +204,12 @@ def _dtmf_marks(events: Sequence[Mapping[str, Any]], span: Span) -> list[str]:
     return out
 
 
-def timeline_svg(stream: Mapping[str, Any], span: Span, dtmf: Sequence[Mapping[str, Any]] = ()) -> str:
+def timeline_svg(stream: Mapping[str, Any], span: Span, dtmf: Sequence[Mapping[str, Any]] = (),
+                 expected: float | None = None, expected_label: str = "") -> str:
     """Packets per bin when the analysis gives a timeline (gaps in red), else
-    the stream's first-to-last span; DTMF digits marked where they started."""
-    bins = _bins(stream, span)
+    the stream's first-to-last span; DTMF digits marked where they started;
+    ``expected`` packets per bin (from the packet time) drawn as a dashed line."""
+    bins = _bins(stream, span, expected, expected_label)
     body = bins if bins else [_span_bar(stream, span)]
     end = span.end - span.start
     axis = (f'<line class="axis" x1="{TL_X0}" y1="{TL_H - 8}" x2="{TL_X0 + TL_W}" y2="{TL_H - 8}"/>'

@@ -92,6 +92,10 @@ def _bind_systems(scenario: Scenario, systems: dict[str, tuple[str, int]]) -> Sc
     return dataclasses.replace(bound, load=scenario.load) if scenario.load is not None else bound
 
 
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def _check_fixed_ports(plan: RunPlan) -> None:
     """A port the scenario fixes must be free: a second run with the same ports would
     otherwise fail with pjsua's bare exit, or capture the first run's traffic."""
@@ -155,7 +159,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                     sipps[ap.name] = start_uas(plan, ap, deadline)
                 continue
             agents[ap.name] = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path,
-                                         cwd=plan.run_dir, cancel=options.cancel)
+                                         cwd=plan.run_dir, cancel=options.cancel, log_file=ap.log_path,
+                                         sip_bind=_hostport(ap.agent.address, ap.sip_port))
         _start_agents(agents, deadline)
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:

@@ -12,8 +12,9 @@ from typing import Callable
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dialog, ladder_lines, sip_times_in_pjsua_log
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
-from callgen.verdict.ladder import SUMMARY_KEY, AgentAddress, CallInfo, build_flows
+from callgen.verdict.flows import lane_parties, register_flows
 from callgen.verdict.headers import header_checks
+from callgen.verdict.ladder import REGISTER_KEY, SUMMARY_KEY, CallInfo, build_flows
 from callgen.verdict.transfer import redirect_checks, referred, transfer_checks
 from callgen.verdict.load import load_checks, load_rows, load_summary
 from callgen.verdict.media import (
@@ -473,8 +474,11 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     summary = analysis.to_json()
     summary.pop("dialogs", None)
     summary["legs"] = {f"call{i + 1}": leg_summary(legs) for i, legs in all_legs.items()}
-    summary[SUMMARY_KEY] = build_flows([_flow_of(c, dialogs[c.index], all_legs.get(c.index)) for c in scenario.calls],
-                                       [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents])
+    lanes = lane_parties(scenario, evidence)
+    summary[SUMMARY_KEY] = build_flows([_flow_of(c, dialogs[c.index], all_legs.get(c.index)) for c in scenario.calls], lanes)
+    registrations = register_flows(scenario, evidence, analysis, lanes)
+    if registrations:
+        summary[REGISTER_KEY] = registrations
     if scenario.load is not None:  # thousands of streams: calls.jsonl has each call's; result.json the totals
         summary["rtp_streams_count"] = len(summary.pop("rtp_streams", ()))
         summary["dtmf_events_count"] = len(summary.pop("dtmf", ()))

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from callgen.analysis.model import Dialog, Sdp, SipMessage
 
 SUMMARY_KEY = "call_flows"  #: where the flows live in ``ScenarioResult.summary``
+REGISTER_KEY = "register_flows"  #: each registering agent's REGISTER transactions, drawn as flows too
 MAX_MESSAGE_CHARS = 8 * 1024  #: text kept per message
 MAX_TOTAL_CHARS = 512 * 1024  #: text kept per scenario; later messages keep only their summary
 
@@ -102,6 +103,8 @@ class FlowMessage:
     sdp: FlowSdp | None
     text: str  #: the message as parsed (start line, headers, body), capped
     truncated: bool = False  #: text was cut (per-message or per-scenario cap)
+    request_uri: str = ""  #: a request's Request-URI ("" for a response or an older result)
+    transport: str = ""  #: "UDP", "TCP", "TLS": the top Via's ("" when it has none)
 
     @property
     def label(self) -> str:
@@ -129,6 +132,7 @@ class FlowMessage:
             "retransmission": self.retransmission, "source": self.source,
             "sdp": self.sdp.to_dict() if self.sdp else None,
             "text": self.text, "truncated": self.truncated,
+            "request_uri": self.request_uri, "transport": self.transport,
         }
 
     @classmethod
@@ -142,6 +146,7 @@ class FlowMessage:
             retransmission=bool(d.get("retransmission", False)), source=str(d.get("source", "capture")),
             sdp=FlowSdp.from_dict(d["sdp"]) if d.get("sdp") else None,
             text=str(d.get("text", "")), truncated=bool(d.get("truncated", False)),
+            request_uri=str(d.get("request_uri") or ""), transport=str(d.get("transport") or ""),
         )
 
 
@@ -182,9 +187,10 @@ class CallFlow:
                          if isinstance(g, Mapping)))
 
 
-def flows_from_summary(summary: Mapping[str, Any]) -> tuple[CallFlow, ...]:
-    """The flows kept in a result's summary; () when there are none or they are malformed."""
-    raw = summary.get(SUMMARY_KEY)
+def flows_from_summary(summary: Mapping[str, Any], key: str = SUMMARY_KEY) -> tuple[CallFlow, ...]:
+    """The flows kept in a result's summary (``REGISTER_KEY``: the registrations'); () when
+    there are none or they are malformed."""
+    raw = summary.get(key)
     if not isinstance(raw, list):
         return ()
     try:
@@ -227,12 +233,11 @@ _SDES_KEY = re.compile(r"(a=crypto:\S+\s+\S+\s+inline:)[A-Za-z0-9+/=]+")
 
 
 def message_text(m: "SipMessage") -> str:
-    """The message as parsed: start line, headers, blank line, body.  The
-    analysis keeps no Request-URI, so a request's start line says so.  SDES
+    """The message as parsed: start line, headers, blank line, body.  SDES
     keys are replaced by ``<key removed>``: like the analysis JSON, a report says
     a key was there, it does not hand it out."""
     if m.method:
-        start = f"{m.method} <Request-URI not kept by the analysis> SIP/2.0"
+        start = f"{m.method} {m.request_uri or '<Request-URI not kept by the analysis>'} SIP/2.0"
     else:
         start = f"SIP/2.0 {m.status} {m.reason}".rstrip()
     lines = [start] + [f"{k}: {v}" for k, v in m.headers]
@@ -283,6 +288,15 @@ class _Lanes:
         return len(self.parties) - 1
 
 
+_VIA_TRANSPORT = re.compile(r"SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)")
+
+
+def via_transport(m: "SipMessage") -> str:
+    """The transport the top Via names ("UDP", "TCP", "TLS", ...), "" when none does."""
+    found = _VIA_TRANSPORT.match((m.header("Via") or "").strip())
+    return found[1].upper() if found else ""
+
+
 def _retransmission_key(m: "SipMessage") -> tuple:
     via = (m.header("Via") or "").split(",")[0].strip()
     return (m.src, m.dst, m.method, m.status, m.cseq, m.cseq_method, via, m.body)
@@ -331,7 +345,7 @@ def build_flow(call: CallInfo, dialog: "Dialog", agents: Sequence[AgentAddress],
             time=m.time, src=m.src, dst=m.dst, src_party=src, dst_party=dst, method=m.method, status=m.status,
             reason=m.reason, cseq=m.cseq, cseq_method=m.cseq_method, retransmission=again,
             source="pjsua log" if m.transport == "log" else "capture", sdp=sdp,
-            text=full[:keep], truncated=keep < len(full),
+            text=full[:keep], truncated=keep < len(full), request_uri=m.request_uri, transport=via_transport(m),
         ))
     start = dialog.messages[0].time if dialog.messages else 0.0
     return _merge_ephemeral(CallFlow(call.call, call.caller, call.callee, dialog.call_id, start,

@@ -249,6 +249,21 @@ def _fmt(d: Direction, attr: str) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
+def _peak_per_second(edges: list[tuple[float, int]], t0: float, seconds: int) -> list[int]:
+    """Per second of the run, the most calls up at any moment of it (``edges``: sorted
+    (time, +1 start / -1 end)); a call up across a whole second counts in it too."""
+    peaks = [0] * seconds
+    active = last = 0
+    for t, step in edges:
+        b = min(max(int(t - t0), 0), seconds - 1)
+        for k in range(last + 1, b + 1):  # seconds the calls already up ran through
+            peaks[k] = max(peaks[k], active)
+        active += step
+        peaks[b] = max(peaks[b], active)
+        last = b
+    return peaks
+
+
 def load_summary(rows: tuple[LoadCallRow, ...]) -> dict[str, Any]:
     """The run in figures (JSON-ready): ASR, codes, setup percentiles, concurrency, cps, media."""
     n = len(rows)
@@ -263,8 +278,9 @@ def load_summary(rows: tuple[LoadCallRow, ...]) -> dict[str, Any]:
     t0 = min((a for a, _ in spans), default=0.0)
     cps = Counter(int(a - t0) for a, _ in spans)
     seconds = int(max((b for _, b in spans), default=t0) - t0) + 1 if spans else 0
-    # calls up at each whole second of the run (an INVITE sent, no BYE yet)
-    active_per_second = [sum(1 for a, b in spans if a <= t0 + sec < b) for sec in range(seconds)]
+    # the most calls up at once (an INVITE sent, no BYE yet) within each second of the run:
+    # the same definition as concurrency_max, so the chart's highest bar is that figure
+    active_per_second = _peak_per_second(edges, t0, seconds)
     width = max(1.0, (percentile(setups, 100) or 0) / 20) if setups else 1.0
     width = float(next(w for w in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 1e9) if w >= width))
     histogram = Counter(int(v // width) for v in setups)
@@ -286,7 +302,7 @@ def load_summary(rows: tuple[LoadCallRow, ...]) -> dict[str, Any]:
         "setup_ms": {"p50": _round(percentile(setups, 50)), "p95": _round(percentile(setups, 95)),
                      "p99": _round(percentile(setups, 99)), "max": _round(percentile(setups, 100))},
         "concurrency_max": peak,
-        "cps_per_second": [cps.get(s, 0) for s in range(max(cps) + 1)] if cps else [],
+        "cps_per_second": [cps.get(s, 0) for s in range(seconds)],  # the same bins as active_per_second
         "active_per_second": active_per_second,
         "setup_histogram": {"bin_ms": width, "counts": [histogram.get(i, 0) for i in range(max(histogram) + 1)] if histogram else []},
         "loss_pct": dist(loss),

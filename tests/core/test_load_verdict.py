@@ -43,3 +43,17 @@ def test_summary_counts_concurrency_and_codes():
     assert s["concurrency_max"] == 10  # 10 calls 0.1 s apart, each up 3 s
     assert sum(s["cps_per_second"]) == 11 and max(s["active_per_second"]) == 10
     assert sum(s["setup_histogram"]["counts"]) == 11
+
+
+def test_calls_up_per_second_peaks_at_concurrency_max_on_the_same_bins():
+    """A burst between two whole seconds: the chart's highest bar is the table's "calls up at once",
+    and calls started per second has one bin per second of the run, as calls up has."""
+    from dataclasses import replace
+
+    long_call = replace(row(0), invite_time=100.0, bye_time=102.5)
+    burst = tuple(replace(row(k), invite_time=100.3 + k * 0.01, bye_time=100.8) for k in range(1, 6))
+    s = load_summary((long_call,) + burst)
+    assert s["concurrency_max"] == 6
+    assert max(s["active_per_second"]) == s["concurrency_max"]
+    assert s["active_per_second"] == [6, 1, 1]
+    assert len(s["cps_per_second"]) == len(s["active_per_second"]) and s["cps_per_second"] == [6, 0, 0]

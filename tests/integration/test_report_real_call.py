@@ -28,5 +28,6 @@ def test_tls_call_flow_reaches_result_json_and_the_page(cli, tmp_path, pjsua_bin
     assert "inline:<key removed>" in flow.messages[0].text
     dom, log = browse((run / "report.html").as_uri(), tmp_path / "profile")
     assert console_errors(log) == []
-    assert len(arrows(dom)) == len(flow.messages) and labels(dom)[0] == "INVITE"
+    assert len(arrows(dom)) == len(flow.messages)
+    assert labels(dom)[0].startswith("INVITE sip:bob@127.0.0.1:") and labels(dom)[0].endswith(" · TLS")  # R-URI, transport
     assert "SRTP, decrypted" in dom and re.search(r'class="dtmf-mark".*?>7<', dom, re.S)
