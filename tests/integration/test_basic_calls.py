@@ -66,7 +66,7 @@ def test_wrong_expectation_fails_with_expected_and_seen(cli, tmp_path, write_yam
     r = cli("run", str(f), "-o", str(tmp_path / "out"))
     assert r.status == 1, r.out + r.err
     assert "FAIL call1.final_code" in r.out
-    assert "expected 200, the capture shows 486" in r.out
+    assert "FAIL call1.final_code: expected 200, seen 486 [capture]" in r.out  # expected vs seen, once, with its evidence
 
 
 def test_missing_pjsua_is_an_infrastructure_error(cli, tmp_path):
