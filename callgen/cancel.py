@@ -9,7 +9,7 @@ their pauses.  It has ``threading.Event``'s API, so it can stand in for one.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 class CancelToken:

@@ -4,6 +4,7 @@
 returns a frozen ``CaptureAnalysis`` (dialogs, RTP streams, DTMF events).
 """
 
+from callgen.analysis.book import build_dialog
 from callgen.analysis.model import (
     CaptureAnalysis,
     Crypto,
@@ -18,7 +19,6 @@ from callgen.analysis.model import (
     Truncation,
     XrVoipMetrics,
 )
-from callgen.analysis.book import build_dialog
 from callgen.analysis.report import ladder_lines, summary_text
 from callgen.analysis.scan import analyze_capture
 from callgen.analysis.sip import sip_messages_from_pjsua_log, sip_times_in_pjsua_log, srtp_keys_from_pjsua_log

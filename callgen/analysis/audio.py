@@ -20,9 +20,10 @@ import array
 import math
 import sys
 import wave
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple
 
 from callgen.errors import CaptureFormatError, UsageError
 

@@ -7,8 +7,9 @@ Checks and reports read these; nothing here refers back to the parser state.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from callgen.analysis import emodel
 from callgen.analysis.emodel import Rating

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from callgen.errors import CaptureFormatError
 
@@ -169,7 +170,7 @@ def read_packets(
 
 
 def corrupt_record(
-    path: str, buf: bytes, base: int, off: int, hdr: "PcapHeader", last_sec: int | None, on_corrupt: OnCorrupt | None
+    path: str, buf: bytes, base: int, off: int, hdr: PcapHeader, last_sec: int | None, on_corrupt: OnCorrupt | None
 ) -> int:
     """A pcap record header at ``off`` is garbage: raise without ``on_corrupt``; else the
     offset of the next plausible record (reported), or -1 to wait for more data."""

@@ -9,7 +9,7 @@ set beside what the capture shows for the same stream.
 from __future__ import annotations
 
 import struct
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from callgen.analysis.model import XrVoipMetrics
 from callgen.analysis.srtp import SrtcpContext, SrtpKey

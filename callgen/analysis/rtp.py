@@ -11,7 +11,7 @@ import math
 import operator
 import struct
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from callgen.analysis.sip import STATIC_PT
 from callgen.analysis.srtp import SrtpContext, SrtpKey
@@ -143,7 +143,7 @@ class StreamState:
         self.call_id: str | None = None
         self.codec_pt = -1
         self.keys_tried: tuple[SrtpKey, ...] = ()
-        self.resolver: Callable[["StreamState"], None] | None = None
+        self.resolver: Callable[[StreamState], None] | None = None
 
     def add(self, t: float, b0: int, b1: int, seq: int, rts: int, buf: bytes, start: int, end: int) -> None:
         """Account one packet; ``buf[start:end]`` is the whole RTP packet."""
@@ -560,7 +560,7 @@ class StreamState:
         near 8 for ciphertext under another key, far lower for plain audio."""
         return _entropy(self.fail_counts) if self.fail_counts else None
 
-    def dtmf_events(self) -> list["DtmfEvent_"]:
+    def dtmf_events(self) -> list[DtmfEvent_]:
         """Events in time order, with long-event segments merged back (RFC 4733 2.5.2.3).
 
         A segment continues the previous event when it has no marker, the same

@@ -10,11 +10,19 @@ from __future__ import annotations
 import math
 import socket
 import struct
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
 from callgen.analysis.model import (
-    CaptureAnalysis, Corruption, Dialog, DtmfEvent, Gap, RtpStream, SipMessage, Timeline, Truncation,
+    CaptureAnalysis,
+    Corruption,
+    Dialog,
+    DtmfEvent,
+    Gap,
+    RtpStream,
+    SipMessage,
+    Timeline,
+    Truncation,
 )
 from callgen.analysis.pcapio import PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook

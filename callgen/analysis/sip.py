@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from callgen.analysis.model import Crypto, Sdp, SdpMedia, SipMessage
 from callgen.errors import CaptureFormatError
@@ -396,7 +396,7 @@ def _log_day(path: str, day: _dt.date | None) -> _dt.date:
 
 def _read_log(path: str) -> list[str]:
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             return f.read().splitlines()
     except OSError as exc:
         raise CaptureFormatError(f"{path}: cannot read pjsua log: {exc.strerror}") from exc

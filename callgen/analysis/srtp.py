@@ -12,9 +12,7 @@ import binascii
 import hmac
 from dataclasses import dataclass
 
-
 from callgen.errors import UsageError
-
 
 #: Shannon entropy (bits/byte) above which pooled RTP payloads read as ciphertext; PCMA/PCMU
 #: speech and tones stay far below (silence ~1, tones ~4-6), AES-CM output is ~7.9+

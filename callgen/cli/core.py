@@ -12,9 +12,9 @@ from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
 
 
 def _validate(args: argparse.Namespace, io: IO) -> int:
+    from callgen.pjsua.toolpaths import find_pjsua
     from callgen.run.preflight import load_checked
     from callgen.scenario.targets import placeholder_target
-    from callgen.pjsua.toolpaths import find_pjsua
 
     pjsua = find_pjsua(None, required=False)  # codec names are checked against it
     bad = 0
@@ -56,13 +56,12 @@ def _scenario_files(paths: list[str]) -> list[str]:
 
 
 def _render(args: argparse.Namespace, io: IO) -> int:
-    from callgen.scenario.loader import load_scenario
-    from callgen.run.plan import plan_run
-    from callgen.run.ports import BLOCK, FIRST
-
-    from callgen.reports.command import prepare_dir
     from callgen.pjsua.features import Feature, supported_features
     from callgen.pjsua.toolpaths import find_pjsua
+    from callgen.reports.command import prepare_dir
+    from callgen.run.plan import plan_run
+    from callgen.run.ports import BLOCK, FIRST
+    from callgen.scenario.loader import load_scenario
 
     scenario = load_scenario(Path(args.file))
     out = Path(args.output)
@@ -108,12 +107,12 @@ def _default_out() -> Path:
 
 
 def _run(args: argparse.Namespace, io: IO) -> int:
-    from callgen.run.preflight import load_checked
+    from callgen.history.command import record_suite
+    from callgen.pjsua.toolpaths import find_pjsua
     from callgen.reports.command import run_suite_command
+    from callgen.run.preflight import load_checked
     from callgen.run.runner import RunOptions
     from callgen.run.signals import interrupt_once
-    from callgen.pjsua.toolpaths import find_pjsua
-    from callgen.history.command import record_suite
 
     _check_start_at(args.start_at)
     args.shard = _shard_of(args)

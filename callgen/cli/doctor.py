@@ -7,11 +7,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from callgen.run.capture import capture_tool, start_capture
 from callgen.errors import InfrastructureError, UsageError
 from callgen.pjsua.features import Feature, supported_features
 from callgen.pjsua.probe import pjsua_codecs, probe_pjsua
 from callgen.pjsua.toolpaths import find_pjsua
+from callgen.run.capture import capture_tool, start_capture
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from callgen import __version__
 from callgen.console import IO
 from callgen.errors import CallgenError, ExitStatus
-
 
 Handler = Callable[[argparse.Namespace, IO], int]
 

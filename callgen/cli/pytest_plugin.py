@@ -27,8 +27,9 @@ fake runner in tests) and the defaults here call ``callgen.scenario.loader`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 

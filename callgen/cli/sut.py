@@ -14,8 +14,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from callgen.console import IO
 from callgen import spawn
+from callgen.console import IO
 from callgen.errors import UsageError
 from callgen.run.signals import shielded, sigterm_as_interrupt
 

@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``callgen tls-material DIR [--host H ...]``."""
     p = subparsers.add_parser("tls-material", help="write a throwaway CA, certificate and key (PEM) for TLS/SRTP runs")
     p.add_argument("directory", type=Path)
-    p.add_argument("--host", action="append", help="IP address or DNS name for the certificate (repeatable; default 127.0.0.1 and localhost)")
+    p.add_argument("--host", action="append",
+                   help="IP address or DNS name for the certificate (repeatable; default 127.0.0.1 and localhost)")
     p.add_argument("--key-type", choices=KEY_TYPES, default=KEY_TYPES[0])
     p.set_defaults(func=_cmd_tls)

@@ -11,8 +11,9 @@ import argparse
 import datetime as dt
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from callgen.errors import ExitStatus, UsageError
 from callgen.history.page import render_page, render_text
@@ -51,8 +52,8 @@ def _date(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: not a date (YYYY-MM-DD or an ISO time)") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def target_of(option: str | None, env: Mapping[str, str]) -> str | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from callgen.verdict.ladder import CallFlow
 from callgen.verdict.result import ScenarioResult, Verdict
@@ -80,9 +81,9 @@ def night_of(started: str) -> str:
     try:
         when = dt.datetime.fromisoformat(started)
     except (TypeError, ValueError):
-        when = dt.datetime.now(dt.timezone.utc)
+        when = dt.datetime.now(dt.UTC)
     if when.tzinfo is not None:
-        when = when.astimezone(dt.timezone.utc)
+        when = when.astimezone(dt.UTC)
     return when.date().isoformat()
 
 

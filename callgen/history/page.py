@@ -4,7 +4,7 @@ nothing loaded from elsewhere) and a plain-text summary for chat and CI logs."""
 from __future__ import annotations
 
 import html
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from callgen.history.trends import Cell, Finding, History, Row
 
@@ -50,7 +50,7 @@ def strip_svg(row: Row, nights: Sequence[str]) -> str:
     width = max(CELL * len(nights), CELL)
     out = [f'<svg class="strip" width="{width}" height="{CELL + 2}" viewBox="0 0 {width} {CELL + 2}" '
            f'role="img" aria-label="{esc(row.scenario)}: one square per night, oldest first">']
-    for i, (night, c) in enumerate(zip(nights, row.cells)):
+    for i, (night, c) in enumerate(zip(nights, row.cells, strict=False)):
         cls = c.verdict.value if c else "notrun"
         title = _cell_title(c) if c else f"{night}: not run"
         out.append(f'<rect class="night {cls}" data-night="{esc(night)}" x="{i * CELL + 1}" y="1" '

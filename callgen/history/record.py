@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from callgen.errors import UsageError
 from callgen.history.model import RunInfo, ScenarioNight, night_of, scenario_night
@@ -80,10 +81,10 @@ def utc_text(started: Any) -> str:
     try:
         when = dt.datetime.fromisoformat(str(started))
     except (TypeError, ValueError):
-        when = dt.datetime.now(dt.timezone.utc)
+        when = dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def record_report(store: HistoryStore, data: Mapping[str, Any], *, source: str, 
     started = utc_text(data.get("started"))
     run = RunInfo(night=night or night_of(started), started=started, source=source,
                   callgen_version=str(data.get("callgen_version", "")))
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     run_id = store.record(run, entries, now)
     pruned = store.prune(keep_nights) if keep_nights else []
     return Recorded(run_id, run.night, len(entries), tuple(pruned))

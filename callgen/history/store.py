@@ -19,9 +19,10 @@ import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from callgen.errors import InfrastructureError, UsageError
 from callgen.history.model import LegMetric, RunInfo, ScenarioNight
@@ -154,7 +155,7 @@ class HistoryStore:
         with contextlib.suppress(Exception):
             self._conn.close()
 
-    def __enter__(self) -> "HistoryStore":
+    def __enter__(self) -> HistoryStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -4,8 +4,8 @@ what newly fails, what was flaky lately, what got slower than its own median."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from callgen.history.model import LegMetric
 from callgen.history.store import StoredResult

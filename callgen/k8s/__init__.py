@@ -13,7 +13,6 @@ when it is missing.
 
 from __future__ import annotations
 
-
 from callgen.k8s.config import ClientConfig
 from callgen.k8s.errors import (
     K8sApiError,
@@ -24,7 +23,6 @@ from callgen.k8s.errors import (
     K8sNoEndpoints,
 )
 from callgen.k8s.target import Endpoint, K8sTarget, Pick, select
-
 
 
 def resolve(target: K8sTarget, *, config: ClientConfig | None = None, index: int = 0) -> list[Endpoint]:

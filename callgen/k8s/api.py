@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from callgen.k8s.config import ClientConfig, Source
 from callgen.k8s.errors import K8sApiError, K8sAuthError, K8sClientMissing
@@ -61,7 +62,7 @@ class Session:
         self._timeout = cfg.timeout
         self._client = _make_client(source, cfg.timeout)
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -75,7 +76,7 @@ class Session:
             params = {"labelSelector": selector, "limit": "500"}
             if token:
                 params["continue"] = token
-            resp = self._call(lambda: self._client.get(res.path(namespace), params=params))
+            resp = self._call(lambda: self._client.get(res.path(namespace), params=params))  # noqa: B023 (called at once)
             if resp.status_code != 200:
                 _raise_status(resp.status_code, _read_json(resp), "list", res, namespace)
             page, token = decode_list(_read_json(resp), decode)

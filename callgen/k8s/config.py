@@ -13,9 +13,10 @@ names the extra.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from callgen.k8s.errors import K8sClientMissing
 
@@ -49,7 +50,7 @@ class ClientConfig:
         context: str | None = None,
         service_account_dir: str | os.PathLike[str] | None = None,
         timeout: float = 10.0,
-    ) -> "ClientConfig":
+    ) -> ClientConfig:
         env = os.environ if env is None else env
         sa_dir = service_account_dir or env.get(SERVICE_ACCOUNT_DIR_ENV) or DEFAULT_SERVICE_ACCOUNT_DIR
         return cls(

@@ -10,7 +10,8 @@ a predictable order.
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Iterable, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from callgen.k8s.api import ENDPOINTSLICES, PODS, Resource, Session
 from callgen.k8s.config import ClientConfig, probe_sources

@@ -7,8 +7,9 @@ needs are kept; a malformed object raises ``K8sApiError`` naming the field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from callgen.k8s.errors import K8sApiError
 

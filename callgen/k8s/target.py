@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from callgen.errors import UsageError
 
@@ -75,7 +76,7 @@ class K8sTarget:
         return f"{what} in namespace {self.namespace}{port}"
 
     @classmethod
-    def from_mapping(cls, m: Mapping[str, Any]) -> "K8sTarget":
+    def from_mapping(cls, m: Mapping[str, Any]) -> K8sTarget:
         """Parse ``{k8s: {namespace, service|selector, port, pick}}`` or its inner mapping.
 
         Errors are ``UsageError`` naming the key (``k8s.port`` ...); the caller

@@ -9,8 +9,8 @@ whatever changed in between.  Every request is bounded by the overall deadline.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from callgen.k8s.api import Gone, Session
 from callgen.k8s.config import ClientConfig

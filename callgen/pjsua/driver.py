@@ -13,22 +13,21 @@ from __future__ import annotations
 import enum
 import os
 import select
-from concurrent.futures import ThreadPoolExecutor
 import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pexpect
 
-from callgen.pjsua import patterns as pp
 from callgen import spawn
 from callgen.cancel import CancelToken
 from callgen.errors import AgentTimeout, InfrastructureError, Interrupted
-
+from callgen.pjsua import patterns as pp
 
 #: A pjsua bound to loopback for SIP and RTP, without a sound device (local peers, tests).
 #: Without ``--ip-addr``/``--bound-addr`` pjsua advertises the host's external address for RTP.
@@ -321,7 +320,7 @@ class PjsuaAgent:
         """Why pjsua exited, from its console; at start-up the first error is the cause (pjsua
         prints 40+ lines of teardown after it), then its log file when the console had none."""
         ready = any(e.kind is EventKind.READY for e in self._st.events)
-        said = [l.strip() for l in (self._st.lines[-40:] if ready else self._st.lines) if pp.STARTUP_ERROR.search(l)]
+        said = [ln.strip() for ln in (self._st.lines[-40:] if ready else self._st.lines) if pp.STARTUP_ERROR.search(ln)]
         cause = (said[-1] if ready else said[0]) if said else ""
         if not cause and not ready:
             cause = self._log_file_cause()
@@ -537,7 +536,7 @@ def _wait_dead(child: pexpect.spawn, timeout: float) -> bool:
 class _SendLog:
     """pexpect logfile_send adapter: marks what callgen typed in the transcript."""
 
-    def __init__(self, agent: "PjsuaAgent"):
+    def __init__(self, agent: PjsuaAgent):
         self._agent = agent
 
     def write(self, data: str) -> None:

@@ -15,9 +15,9 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 from callgen.fileio import OutputError, write_atomic
 from callgen.pjsua.codecs import binary_identity, cache_dir

@@ -12,8 +12,8 @@ no scenario value or file name can inject another pjsua option.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from callgen.scenario.yamlsrc import KeyPath
 

@@ -36,7 +36,7 @@ class Published:
 
 
 def publish(
-    suite: "SuiteResult",
+    suite: SuiteResult,
     out_dir: Path,
     *,
     junit: Path | None = None,

@@ -9,8 +9,9 @@ second is as wide in each.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from callgen.reports.svg import esc
 
@@ -70,10 +71,12 @@ def bar_chart(chart: Chart, width: int = 640, height: int = 160) -> str:
     for i in range(0, len(values) + 1, every):
         x = LEFT + i * bw
         parts.append(f'<line class="xtick" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}" stroke="#888"/>'
-                     f'<text class="xtick" x="{x:.1f}" y="{base + 15}" font-size="10" text-anchor="middle">{esc(_num(chart.x_step * i))}</text>')
+                     f'<text class="xtick" x="{x:.1f}" y="{base + 15}" font-size="10"'
+                     f' text-anchor="middle">{esc(_num(chart.x_step * i))}</text>')
     parts.append(f'<line class="axis x" x1="{LEFT}" y1="{base}" x2="{width - RIGHT}" y2="{base}" stroke="#666"/>'
                  f'<line class="axis y" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{base}" stroke="#666"/>'
-                 f'<text class="xlabel" x="{LEFT + plot_w / 2:.1f}" y="{height - 4}" font-size="11" text-anchor="middle">{esc(chart.x_label)}</text>')
+                 f'<text class="xlabel" x="{LEFT + plot_w / 2:.1f}" y="{height - 4}" font-size="11"'
+                 f' text-anchor="middle">{esc(chart.x_label)}</text>')
     return (f'<figure class="load-chart"><svg role="img" aria-label="{esc(chart.title)}" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}">{"".join(parts)}</svg></figure>')
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from callgen.errors import ExitStatus, InfrastructureError, UsageError
 from callgen.fileio import not_replaceable
 from callgen.reports import publish
+from callgen.reports.index import PAGE_NAME, failures_first
 from callgen.reports.keep import KEEP_CHOICES
 from callgen.reports.merge import merge_reports
-from callgen.reports.index import PAGE_NAME, failures_first
 from callgen.reports.text import failing_pages, format_scenario, format_summary
 
 

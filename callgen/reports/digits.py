@@ -20,7 +20,7 @@ def _opcodes(expected: str, seen: str) -> list[tuple[str, int, int, int, int]]:
     """Digit by digit when the lengths agree (a wrong digit, not one lost and one added),
     else difflib's alignment (a digit missing or extra)."""
     if len(expected) == len(seen):
-        return [("equal" if a == b else "replace", i, i + 1, i, i + 1) for i, (a, b) in enumerate(zip(expected, seen))]
+        return [("equal" if a == b else "replace", i, i + 1, i, i + 1) for i, (a, b) in enumerate(zip(expected, seen, strict=True))]
     return difflib.SequenceMatcher(None, expected, seen, autojunk=False).get_opcodes()
 
 

@@ -13,8 +13,9 @@ CI job summaries.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from callgen.fileio import write_atomic
@@ -81,7 +82,7 @@ def _index_rows(ordered: list[ScenarioResult], out_dir: Path) -> Iterable[str]:
     yield "</table>"
 
 
-def render_html(suite: "SuiteResult", out_dir: Path) -> str:
+def render_html(suite: SuiteResult, out_dir: Path) -> str:
     """The run index: totals, a picture of the run when it has several
     scenarios, a filterable table (failures first), then every scenario."""
     ordered = failures_first(suite.results)
@@ -96,7 +97,7 @@ def render_html(suite: "SuiteResult", out_dir: Path) -> str:
     return html_document("callgen report", body)
 
 
-def write_run_pages(suite: "SuiteResult", out_dir: Path) -> list[Path]:
+def write_run_pages(suite: SuiteResult, out_dir: Path) -> list[Path]:
     """``report.html`` in every run folder that still exists (a flaky scenario's
     failed attempts' folders too), its links relative to it."""
     written = []
@@ -194,7 +195,7 @@ def _md_scenario(r: ScenarioResult, out_dir: Path) -> list[str]:
     return lines
 
 
-def render_markdown(suite: "SuiteResult", out_dir: Path) -> str:
+def render_markdown(suite: SuiteResult, out_dir: Path) -> str:
     """GitHub-flavoured summary (CI job summaries render it): failures first,
     failed checks before anything else, media as tables, links to the files."""
     ordered = failures_first(suite.results)
@@ -209,7 +210,7 @@ def render_markdown(suite: "SuiteResult", out_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_index(suite: "SuiteResult", out_dir: Path) -> tuple[Path, Path]:
+def write_index(suite: SuiteResult, out_dir: Path) -> tuple[Path, Path]:
     """Write ``index.html`` and ``summary.md`` into ``out_dir``; returns both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from callgen.fileio import write_atomic
 from callgen import __version__
+from callgen.fileio import write_atomic
 from callgen.verdict.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def totals(results: Sequence[ScenarioResult], *, interrupted: bool = False, not_
     }
 
 
-def to_json(suite: "SuiteResult") -> dict[str, Any]:
+def to_json(suite: SuiteResult) -> dict[str, Any]:
     return {
         "callgen_version": __version__,
         "started": suite.started,
@@ -98,5 +99,5 @@ def _finite_only(value: Any) -> Any:
     return value
 
 
-def write_json(suite: "SuiteResult", path: Path) -> Path:
+def write_json(suite: SuiteResult, path: Path) -> Path:
     return write_json_data(to_json(suite), path)

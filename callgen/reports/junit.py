@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 import socket
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from callgen import __version__
 from callgen.fileio import write_atomic
@@ -154,7 +155,7 @@ def threshold_testcases(result: ScenarioResult) -> list[ET.Element]:
     return out
 
 
-def build_junit(suite: "SuiteResult", *, hostname: str | None = None) -> ET.Element:
+def build_junit(suite: SuiteResult, *, hostname: str | None = None) -> ET.Element:
     """``<testsuites>`` with one ``<testsuite name="callgen">``."""
     return build_from_testcases(
         [tc for r in suite.results for tc in (testcase(r), *threshold_testcases(r))]
@@ -206,6 +207,6 @@ def write_xml(root: ET.Element, path: Path) -> None:
     write_atomic(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
-def write_junit(suite: "SuiteResult", path: Path) -> Path:
+def write_junit(suite: SuiteResult, path: Path) -> Path:
     write_xml(build_junit(suite), path)
     return Path(path)

@@ -8,8 +8,9 @@ the reports next to them (JUnit, JSON, index) are never touched.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from callgen.errors import UsageError
 from callgen.verdict.result import ScenarioResult, Verdict
@@ -40,7 +41,7 @@ def run_folder_of(artefacts: str, out_dir: Path) -> Path | None:
     return out / rel.parts[0] if rel.parts else None
 
 
-def folders_to_delete(suite: "SuiteResult", out_dir: Path, keep: str) -> list[Path]:
+def folders_to_delete(suite: SuiteResult, out_dir: Path, keep: str) -> list[Path]:
     """Folders ``keep`` removes.  ``failed`` keeps FAIL, ERROR and FLAKY runs
     (a flaky scenario's failed attempts are the evidence worth keeping)."""
     if keep not in KEEP_CHOICES:
@@ -58,7 +59,7 @@ def folders_to_delete(suite: "SuiteResult", out_dir: Path, keep: str) -> list[Pa
     return sorted(f for f in doomed - protected if f.is_dir())
 
 
-def apply_keep(suite: "SuiteResult", out_dir: Path, keep: str) -> list[Path]:
+def apply_keep(suite: SuiteResult, out_dir: Path, keep: str) -> list[Path]:
     """Delete the run folders ``keep`` does not want; returns what was deleted."""
     gone = folders_to_delete(suite, out_dir, keep)
     for folder in gone:

@@ -9,8 +9,9 @@ URI: a recording is hundreds of kB), so the page still works offline and self-co
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from callgen.analysis.emodel import codec_impairment
 from callgen.reports.svg import esc

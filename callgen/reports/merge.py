@@ -13,18 +13,19 @@ import datetime as dt
 import json
 import math
 import xml.etree.ElementTree as ET
-from xml.parsers import expat
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from xml.parsers import expat
 
 from callgen import __version__
 from callgen.errors import UsageError
 from callgen.reports.jsonreport import totals, write_json_streamed
 from callgen.reports.junit import build_from_testcases, write_xml
-from callgen.verdict.result import ScenarioResult
 from callgen.scenario.yamlsrc import read_capped
+from callgen.verdict.result import ScenarioResult
 
 
 class ReportInputError(UsageError):

@@ -11,13 +11,11 @@ when its arrow is clicked and applies the index's filter.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from callgen.verdict.ladder import REGISTER_KEY, CallFlow, FlowMessage, flows_from_summary
-from callgen.reports.runfiles import RunFiles, findings_rows, run_files
-from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.attempts import flaky_html
 from callgen.reports.charts import load_charts
 from callgen.reports.digits import marked_seen
@@ -32,12 +30,16 @@ from callgen.reports.media import (
     recordings_rows,
     strip_expectation,
 )
+from callgen.reports.runfiles import RunFiles, findings_rows, run_files
+from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.text import added_reason
+from callgen.verdict.ladder import REGISTER_KEY, CallFlow, FlowMessage, flows_from_summary
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1400px}
 h1{margin:.2em 0}h2{margin:.2em 0;font-size:1.3em}h3{font-size:1.05em;margin:1em 0 .3em}
-table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top;overflow-wrap:break-word}
+table{border-collapse:collapse;margin:.4em 0}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#f2f2f2;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.media{font-size:.92em}table.media td{white-space:nowrap;overflow-wrap:normal}table.media tr.tl td{border-top:none;padding-left:2em}
 table.index td:last-child{white-space:nowrap}
@@ -64,11 +66,14 @@ svg text{font-family:system-ui,sans-serif}svg.ladder{display:block;margin:.4em 0
 .kind-3xx line,.kind-3xx path{stroke:#9a6700}.kind-3xx polygon,.kind-3xx .label,.kind-3xx .sdp{fill:#9a6700}
 .kind-err line,.kind-err path{stroke:#c62828}.kind-err polygon,.kind-err .label,.kind-err .sdp{fill:#c62828}
 .retrans line,.retrans path{stroke-dasharray:6 3}.retrans{opacity:.75}
-svg.timeline{display:block}.timeline .axis{stroke:#999}.timeline .expected line{stroke:#0b5d1e;stroke-width:1.5;stroke-dasharray:4 3}.timeline .expected text{fill:#0b5d1e}
-table.media tr.rec audio{vertical-align:middle;height:2.2em}.assumed sup{color:#a15c00}.timeline .tick,.timeline .note{font-size:10px;fill:#555}
+svg.timeline{display:block}.timeline .axis{stroke:#999}
+.timeline .expected line{stroke:#0b5d1e;stroke-width:1.5;stroke-dasharray:4 3}.timeline .expected text{fill:#0b5d1e}
+table.media tr.rec audio{vertical-align:middle;height:2.2em}
+.assumed sup{color:#a15c00}.timeline .tick,.timeline .note{font-size:10px;fill:#555}
 .timeline .bin{fill:#4a7bd0}.timeline .span{fill:#9db8e8}.timeline .gap{fill:#c62828}
 .dtmf-mark line{stroke:#7d5bbf;stroke-width:1.5}.dtmf-mark text{font-size:10px;fill:#7d5bbf;font-weight:bold}
-.digits{display:flex;flex-wrap:wrap;gap:.4em;margin:.3em 0}.digit{border:1px solid #7d5bbf;border-radius:.3em;padding:.1em .5em;text-align:center}
+.digits{display:flex;flex-wrap:wrap;gap:.4em;margin:.3em 0}
+.digit{border:1px solid #7d5bbf;border-radius:.3em;padding:.1em .5em;text-align:center}
 .digit .d{font-size:1.4em;display:block;color:#7d5bbf}.digit small{color:#555}
 svg.run-summary text{font-size:12px}.run-summary .count{fill:#fff;text-anchor:middle;font-weight:bold}
 .filter{margin:.6em 0}.filter label{margin-right:.8em}"""
@@ -172,7 +177,8 @@ def media_table(streams: Sequence[Mapping[str, Any]], owners: Mapping[str, str],
         yield (f'<tr><td class="dir">{esc(direction_text(s, owners))}<br><small class="muted">{esc(s.get("src", ""))} →<br>'
                f'{esc(s.get("dst", ""))}<br>SSRC {esc(s.get("ssrc_hex", s.get("ssrc", "")))}</small></td>'
                f'<td>{esc(s.get("codec") or "unknown")}</td><td class="num">{esc(s.get("packets", "?"))}</td>'
-               f'<td class="num">{esc(loss_text(s))}</td><td class="num">{ms_text(s.get("jitter_ms_mean"))} / {ms_text(s.get("jitter_ms_max"))} ms</td>'
+               f'<td class="num">{esc(loss_text(s))}</td>'
+               f'<td class="num">{ms_text(s.get("jitter_ms_mean"))} / {ms_text(s.get("jitter_ms_max"))} ms</td>'
                f'<td class="num mos">{mos_html(s)}</td><td class="num">{receiver_pesq(s, owners, recs)}</td><td>{_security(s)}</td>'
                f'<td>{_rel(s.get("first_time"), span.start)} → {_rel(s.get("last_time"), span.start)}</td></tr>'
                f'<tr class="tl"><td colspan="9"><small class="muted">packets per {_bin_text(s)}{esc(scale)}</small>'
@@ -194,7 +200,8 @@ def dtmf_row(events: Sequence[Mapping[str, Any]], owners: Mapping[str, str], sta
     yield '<div class="dtmf"><h4>DTMF</h4><div class="digits">'
     for e in events:
         t = _num(e.get("start"))
-        yield (f'<div class="digit"><span class="d">{esc(e.get("digit", "?"))}</span><small>{f"+{t - start:.3f} s" if t is not None else "?"}<br>'
+        yield (f'<div class="digit"><span class="d">{esc(e.get("digit", "?"))}</span>'
+               f'<small>{f"+{t - start:.3f} s" if t is not None else "?"}<br>'
                f'{esc(e.get("method", ""))}<br>{esc(direction_text(e, owners))}</small></div>')
     yield "</div></div>"
 
@@ -460,7 +467,8 @@ def load_html(result: ScenarioResult) -> Iterable[str]:
     unproven = load.get("unproven") or ()
     if unproven:
         yield "<h4>Unproven calls</h4><ul>" + "".join(
-            f"<li>call {esc(u.get('index'))}: {esc('; '.join(u.get('why', ())))}</li>" for u in unproven if isinstance(u, Mapping)) + "</ul>"
+            f"<li>call {esc(u.get('index'))}: {esc('; '.join(u.get('why', ())))}</li>"
+            for u in unproven if isinstance(u, Mapping)) + "</ul>"
 
 
 def _findings(result: ScenarioResult) -> Iterable[str]:

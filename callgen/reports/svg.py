@@ -10,11 +10,12 @@ passes through ``esc``.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.reports.junit import xml_text
+from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.verdict.result import ScenarioResult
 
 LANE_GAP = 250  #: px between lifelines

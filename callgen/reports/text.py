@@ -8,8 +8,9 @@ that is what a reader needs to decide whether the system or the scenario is wron
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
@@ -122,12 +123,12 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     out = []
     for r in rows:
-        cells = [c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]
+        cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)] + [r[-1]]  # the last column is not padded
         out.append("  ".join(cells).rstrip())
     return out
 
 
-def totals_line(suite: "SuiteResult") -> str:
+def totals_line(suite: SuiteResult) -> str:
     n = len(suite.results)
     parts = [
         f"{suite.count(Verdict.PASS)} passed",
@@ -141,7 +142,7 @@ def totals_line(suite: "SuiteResult") -> str:
     return line
 
 
-def format_summary(suite: "SuiteResult") -> str:
+def format_summary(suite: SuiteResult) -> str:
     """The final table: scenario, verdict, duration, failed checks (expected vs seen)."""
     rows: list[list[str]] = [["SCENARIO", "VERDICT", "TIME", "FAILED CHECKS"]]
     for r in suite.results:

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from callgen.errors import AgentTimeout, CallgenError, InfrastructureError
 from callgen.pjsua import patterns as pp
 from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
-from callgen.errors import AgentTimeout, CallgenError, InfrastructureError
 from callgen.run.evidence import StepKind, StepOutcome
-from callgen.scenario.model import (
-    Agent, CallState, DtmfMethod, DtmfStep, HangupStep, HoldStep, PauseStep, Step, TransferStep, WaitStep,
-)
 from callgen.run.plan import CallPlan, RunPlan
+from callgen.scenario.model import (
+    Agent,
+    CallState,
+    DtmfMethod,
+    DtmfStep,
+    HangupStep,
+    HoldStep,
+    PauseStep,
+    Step,
+    TransferStep,
+    WaitStep,
+)
 
 
 def _find_port(ports: dict[int, str], needle: str) -> int | None:
@@ -180,7 +190,8 @@ class CallRun:
         t0 = time.monotonic()
         timeout = self.deadline.bound(step.timeout, action)
         try:
-            ev = self.caller.wait_for(lambda e: want(e) or self._ended(e), f"call {self.call.index} to be {step.state.value}", timeout, since=self.since)
+            ev = self.caller.wait_for(lambda e: want(e) or self._ended(e),
+                                                  f"call {self.call.index} to be {step.state.value}", timeout, since=self.since)
         except AgentTimeout as exc:
             if self.deadline.left() <= 0:
                 raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
@@ -379,7 +390,7 @@ class CallRun:
             since = agent.mark()
             agent.hangup_all()
             try:
-                agent.wait_for_all(lambda e: e.kind is EventKind.DISCONNECTED and e.call in live, len(live),
+                agent.wait_for_all(lambda e, live=live: e.kind is EventKind.DISCONNECTED and e.call in live, len(live),
                                    "the transferred calls to end", self.deadline.bound(5.0, "ending the calls"), since=since)
             except AgentTimeout:
                 self._record(StepKind.END, len(self.call.steps), "end of the transferred calls", False,

@@ -42,9 +42,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
@@ -221,7 +221,7 @@ class _CaptureProcess:
         self._listening.set()  # EOF: the process ended; start() then reports why
 
     def _stderr_text(self) -> str:
-        text = " | ".join(l for l in self._stderr if l.strip())
+        text = " | ".join(ln for ln in self._stderr if ln.strip())
         return (text + self._hint(text)) if text else "no output"
 
     @property

@@ -7,8 +7,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from callgen.run.capture import CaptureStats
 from callgen.pjsua.driver import AgentEvent
+from callgen.run.capture import CaptureStats
 from callgen.scenario.model import Scenario
 
 

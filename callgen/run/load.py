@@ -16,8 +16,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from callgen.errors import AgentTimeout, InfrastructureError
 from callgen.pjsua import patterns as pp

@@ -7,8 +7,8 @@ stopped when the run ends, whatever happens.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from callgen.scenario.model import SbcSwitches, Scenario
 

@@ -94,7 +94,7 @@ class PortBlock:
             os.close(self._fd)  # closing drops the flock
             self._fd = -1
 
-    def __enter__(self) -> "PortBlock":
+    def __enter__(self) -> PortBlock:
         return self
 
     def __exit__(self, *exc) -> None:

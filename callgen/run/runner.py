@@ -12,29 +12,29 @@ import contextlib
 import dataclasses
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from callgen.run.callflow import CallRun, Deadline
 from callgen.cancel import CancelToken
-from callgen.run.capture import CaptureStats, port_filter, start_capture
-from callgen.pjsua.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
-from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
 from callgen.fileio import write_atomic
-from callgen.scenario.model import Scenario, TlsFiles, Transport
-from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
-from callgen.run.load import LoadRun
-from callgen.run.ports import acquire_block, acquire_load_region
-from callgen.scenario.loader import bind_scenario
-from callgen.run.localsut import local_systems
-from callgen.run.signals import shielded
-from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
-from callgen.sut.sipp import SippProcess
+from callgen.pjsua.driver import EventKind, PjsuaAgent, stop_all
 from callgen.pjsua.features import Feature, supported_features
 from callgen.pjsua.toolpaths import find_pjsua
+from callgen.run.callflow import CallRun, Deadline
+from callgen.run.capture import CaptureStats, port_filter, start_capture
+from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
+from callgen.run.load import LoadRun
+from callgen.run.localsut import local_systems
+from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
+from callgen.run.ports import acquire_block, acquire_load_region
+from callgen.run.signals import shielded
+from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
+from callgen.scenario.loader import bind_scenario
+from callgen.scenario.model import Scenario, TlsFiles, Transport
+from callgen.sut.sipp import SippProcess
 
 
 @dataclass(frozen=True)
@@ -311,4 +311,4 @@ def _unregister(plan: RunPlan, agents: dict[str, PjsuaAgent]) -> None:
 
 
 def _stop_agents(agents: dict[str, PjsuaAgent]) -> dict[str, int | None]:
-    return dict(zip(agents, stop_all(list(agents.values()))))
+    return dict(zip(agents, stop_all(list(agents.values())), strict=True))

@@ -9,8 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
-
+from collections.abc import Iterator
 
 #: the signals that stop a run in order (exit 130, reports kept)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

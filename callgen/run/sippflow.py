@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from callgen.run.callflow import Deadline
 from callgen.errors import AgentTimeout
+from callgen.run.callflow import Deadline
 from callgen.run.evidence import StepKind, StepOutcome
 from callgen.run.plan import AgentPlan, CallPlan, RunPlan
 from callgen.sut.sipp import SippConfig, SippProcess

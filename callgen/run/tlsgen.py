@@ -18,9 +18,9 @@ import datetime as dt
 import enum
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -176,7 +176,7 @@ def make_tls_material(
         key_type = KeyType(key_type)
     except ValueError:
         raise UsageError(f"TLS key type {key_type!r}: use one of {', '.join(k.value for k in KeyType)}") from None
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     start, end = now - _BACKDATE, now + validity
     ca_key, ca_cert = _make_ca(key_type, start, end)
     key, cert = _make_leaf(key_type, hosts, ca_key, ca_cert, start, end)

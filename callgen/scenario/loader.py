@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from callgen.errors import ScenarioError, ScenarioErrors
+from callgen.scenario.headers import parse_header_expects, parse_headers
 from callgen.scenario.model import (
-    leg_roles,
     Agent,
     AudioConfig,
     AudioExpect,
@@ -30,11 +31,11 @@ from callgen.scenario.model import (
     Impairment,
     Load,
     LoadExpect,
+    ParsedScenario,
     PauseStep,
     Registration,
     Role,
     RtpExpect,
-    ParsedScenario,
     Scenario,
     Secret,
     SetupMsExpect,
@@ -46,8 +47,8 @@ from callgen.scenario.model import (
     TransferStep,
     Transport,
     WaitStep,
+    leg_roles,
 )
-from callgen.scenario.headers import parse_header_expects, parse_headers
 from callgen.scenario.schema import schema_errors
 from callgen.scenario.steps import DEFAULT_WAIT_TIMEOUT, StepSource, parse_step
 from callgen.scenario.targets import SBC_KEYS, Resolver, local_targets, resolve_target, target_variables

@@ -7,11 +7,10 @@ loader works on these types only (no raw dicts travel between layers).
 from __future__ import annotations
 
 import dataclasses
-
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from callgen.scenario.headers import HeaderExpect
 from callgen.scenario.yamlsrc import SourceMap
@@ -120,7 +119,7 @@ class LocalTarget:
     kind: str  #: "kamailio" | "sbc"
     password: Secret
     port: int | None = None  #: fixed UDP port; None: a free one per run
-    sbc: "SbcSwitches | None" = None  #: what a kind "sbc" does besides relaying
+    sbc: SbcSwitches | None = None  #: what a kind "sbc" does besides relaying
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,7 @@ class TransferStep:
         return self.to if self.to.startswith(("sip:", "sips:")) else None
 
 
-Step = Union[WaitStep, PauseStep, HangupStep, DtmfStep, HoldStep, TransferStep]
+Step = WaitStep | PauseStep | HangupStep | DtmfStep | HoldStep | TransferStep
 
 
 #: which leg(s) of a call an expectation is about (``leg:``): the caller's (caller <-> the
@@ -344,7 +343,7 @@ class Load:
     expect: LoadExpect = LoadExpect()
     share: tuple[int, int] = (0, 1)  #: (index, count): this process runs share ``index`` of ``count``
 
-    def shared(self, index: int, count: int) -> "Load":
+    def shared(self, index: int, count: int) -> Load:
         """Share ``index`` of ``count`` (Kubernetes Indexed Job pods, or processes on one machine):
         its part of the rate, of max_concurrent and of the calls; its calls keep their global
         numbers (callee, digits), so the shares together are the whole load."""

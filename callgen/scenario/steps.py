@@ -20,8 +20,9 @@ adds none); ``docs/architecture.md`` has the recipe.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from callgen.scenario.model import (
     CallState,
@@ -51,7 +52,8 @@ class StepSource:
     def party(self, key: str | tuple[str, ...], name: str) -> str:
         """``name`` must be a party of the call; the error points at ``key`` (or key path) of this step."""
         if name not in self.parties:
-            raise self.smap.error(self.path + (key if isinstance(key, tuple) else (key,)), f"'{name}' is not a party of this call ({', '.join(sorted(self.parties))})")
+            raise self.smap.error(self.path + (key if isinstance(key, tuple) else (key,)),
+                                  f"'{name}' is not a party of this call ({', '.join(sorted(self.parties))})")
         return name
 
     def by(self, key: str, value: Any) -> str:

@@ -7,7 +7,8 @@ API (``callgen.k8s``).  Resolution happens once, when the scenario is loaded;
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from callgen.errors import CallgenError, ScenarioError, UsageError
 from callgen.scenario.model import LocalTarget, SbcSwitches, Secret

@@ -25,9 +25,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from callgen.cancel import CancelToken
 from callgen.errors import ExitStatus, Interrupted, ScenarioError, ScenarioErrors, UsageError
@@ -253,7 +254,7 @@ class SuiteOptions:
     """How a suite runs.  ``run`` is the runner's ``RunOptions`` template;
     ``out_dir`` of each run is replaced by a folder of its own under ``out_dir``."""
 
-    run: "RunOptions"
+    run: RunOptions
     out_dir: Path
     jobs: int = 0  #: 0 = ``default_jobs()``
     retries: int = 0
@@ -395,7 +396,7 @@ def run_suite(
     units = _units(scenarios, options.repeat)
     notify = progress or (lambda ev: None)
     stop = CancelToken()  # Ctrl-C: also wakes every pjsua wait in the runs in progress
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     results: dict[int, ScenarioResult] = {}
     interrupted = False

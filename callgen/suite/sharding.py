@@ -17,7 +17,7 @@ which makes per-shard history hard to compare.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from callgen.errors import UsageError
 

@@ -140,7 +140,7 @@ class KamailioProcess:
             env[PASSWORD_ENV] = self.config.password
         return env
 
-    def start(self) -> "KamailioProcess":
+    def start(self) -> KamailioProcess:
         if self._proc is not None:
             raise InfrastructureError("kamailio already started")
         (self.workdir / "run").mkdir(parents=True, exist_ok=True)
@@ -191,7 +191,7 @@ class KamailioProcess:
         except FileNotFoundError:
             return ""
 
-    def __enter__(self) -> "KamailioProcess":
+    def __enter__(self) -> KamailioProcess:
         return self.start() if self._proc is None else self
 
     def __exit__(self, *exc) -> None:

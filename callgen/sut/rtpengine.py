@@ -110,7 +110,7 @@ class RtpengineProcess:
                 f"--port-max={self.port_max}", "--config-file=none", "--log-stderr", "--log-level=6",
                 f"--pidfile={self.workdir / 'rtpengine.pid'}"]  # fmt: skip
 
-    def start(self) -> "RtpengineProcess":
+    def start(self) -> RtpengineProcess:
         if self._proc is not None:
             raise InfrastructureError("rtpengine already started")
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +146,7 @@ class RtpengineProcess:
             self.returncode = stop_group(self._proc, self.config.stop_timeout)
         return self.returncode
 
-    def __enter__(self) -> "RtpengineProcess":
+    def __enter__(self) -> RtpengineProcess:
         return self.start() if self._proc is None else self
 
     def __exit__(self, *exc) -> None:

@@ -86,7 +86,7 @@ class SbcProcess:
         assert self.kamailio is not None
         return self.kamailio.port
 
-    def start(self) -> "SbcProcess":
+    def start(self) -> SbcProcess:
         self.rtpengine.start()
         try:
             defines = (f'RTPENGINE_SOCK="{self.rtpengine.ng_socket}"',) + self.options.defines()
@@ -105,7 +105,7 @@ class SbcProcess:
         finally:
             self.rtpengine.stop()
 
-    def __enter__(self) -> "SbcProcess":
+    def __enter__(self) -> SbcProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

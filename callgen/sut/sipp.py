@@ -198,7 +198,7 @@ class SippProcess:
             argv += ["-d", str(c.call_duration_ms)]
         return argv + list(c.extra_args)
 
-    def start(self) -> "SippProcess":
+    def start(self) -> SippProcess:
         if self._proc is not None:
             raise InfrastructureError("sipp already started")
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -267,7 +267,7 @@ class SippProcess:
         """SIPp's unexpected-message log (``-trace_err``), empty when there were none."""
         return self._read(self.error_log)
 
-    def __enter__(self) -> "SippProcess":
+    def __enter__(self) -> SippProcess:
         return self.start() if self._proc is None else self
 
     def __exit__(self, *exc) -> None:

@@ -6,33 +6,16 @@ agents said is a second source used to cross-check, never the only one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dialog, ladder_lines, sip_times_in_pjsua_log
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
+from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, TransferStep, Transport, WaitStep
 from callgen.verdict.flows import lane_parties, register_flows
 from callgen.verdict.headers import header_checks
 from callgen.verdict.ladder import REGISTER_KEY, SUMMARY_KEY, CallInfo, build_flows
-from callgen.verdict.transfer import redirect_checks, referred, transfer_checks
-from callgen.verdict.load import load_checks, load_rows, load_summary
-from callgen.verdict.media import (
-    final_response,
-    sent_by,
-    CallMedia,
-    audio_checks,
-    call_media,
-    dtmf_checks,
-    first_invite,
-    host_port,
-    keying_checks,
-    rtp_checks,
-    srtp_checks,
-    wire_codecs,
-)
-from callgen.verdict.result import Check, Outcome, check
-from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, TransferStep, Transport, WaitStep
 from callgen.verdict.legchecks import (
     call_id_check,
     cancel_leg_checks,
@@ -42,6 +25,23 @@ from callgen.verdict.legchecks import (
     relayed_media_checks,
 )
 from callgen.verdict.legs import CALLEE, CALLER, CallLegs, agent_addresses, find_legs
+from callgen.verdict.load import load_checks, load_rows, load_summary
+from callgen.verdict.media import (
+    CallMedia,
+    audio_checks,
+    call_media,
+    dtmf_checks,
+    final_response,
+    first_invite,
+    host_port,
+    keying_checks,
+    rtp_checks,
+    sent_by,
+    srtp_checks,
+    wire_codecs,
+)
+from callgen.verdict.result import Check, Outcome, check
+from callgen.verdict.transfer import redirect_checks, referred, transfer_checks
 
 
 def sip_source(d: Dialog) -> str:
@@ -128,7 +128,8 @@ def _dialog_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call, d
     final = final_response(d)
     if call.expect.setup_ms_max is not None:
         ms = (final.time - invite.time) * 1000 if final and invite else None
-        checks.append(check(f"{p}.setup_time", ms is not None and ms <= call.expect.setup_ms_max, f"<= {call.expect.setup_ms_max:g} ms INVITE to final response",
+        checks.append(check(f"{p}.setup_time", ms is not None and ms <= call.expect.setup_ms_max,
+                            f"<= {call.expect.setup_ms_max:g} ms INVITE to final response",
                             f"{ms:.1f} ms" if ms is not None else "no final response", "call setup too slow"))
     if answered:
         checks += _answered_checks(p, scenario, evidence, call, d, final, legs)
@@ -213,7 +214,8 @@ def _codec_check(p: str, want: str, d: Dialog, media: CallMedia) -> Check:
 
 
 #: the answer's direction that accepts an offered one (RFC 3264 6.1)
-_FITTING_ANSWER = {"sendonly": ("recvonly", "inactive"), "inactive": ("inactive",), "sendrecv": ("sendrecv", "sendonly", "recvonly", "inactive")}
+_FITTING_ANSWER = {"sendonly": ("recvonly", "inactive"), "inactive": ("inactive",),
+                   "sendrecv": ("sendrecv", "sendonly", "recvonly", "inactive")}
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ are read back as frozen data with ``ScenarioResult.flows``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from callgen.analysis.model import Dialog, Sdp, SipMessage
@@ -41,7 +42,7 @@ class FlowParty:
         return {"name": self.name, "address": self.address}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FlowParty":
+    def from_dict(cls, d: Mapping[str, Any]) -> FlowParty:
         return cls(str(d.get("name", "")), str(d.get("address", "")))
 
 
@@ -80,7 +81,7 @@ class FlowSdp:
                 "crypto": list(self.crypto), "direction": self.direction, "addr": self.addr, "port": self.port}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FlowSdp":
+    def from_dict(cls, d: Mapping[str, Any]) -> FlowSdp:
         return cls(str(d.get("role", "sdp")), tuple(str(c) for c in d.get("codecs", ())), str(d.get("proto", "")),
                    tuple(str(c) for c in d.get("crypto", ())), str(d.get("direction", "")),
                    str(d.get("addr", "")), int(d.get("port", 0) or 0))
@@ -136,7 +137,7 @@ class FlowMessage:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FlowMessage":
+    def from_dict(cls, d: Mapping[str, Any]) -> FlowMessage:
         status = d.get("status")
         return cls(
             time=float(d.get("time", 0.0)), src=str(d.get("src", "")), dst=str(d.get("dst", "")),
@@ -178,7 +179,7 @@ class CallFlow:
                 "legs": [{"agent": a, "call_id": c} for a, c in self.legs]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "CallFlow":
+    def from_dict(cls, d: Mapping[str, Any]) -> CallFlow:
         return cls(str(d.get("call", "")), str(d.get("caller", "")), str(d.get("callee", "")),
                    str(d.get("call_id", "")), float(d.get("start", 0.0)),
                    tuple(FlowParty.from_dict(p) for p in d.get("parties", ())),
@@ -232,7 +233,7 @@ def _host(endpoint: str) -> str:
 _SDES_KEY = re.compile(r"(a=crypto:\S+\s+\S+\s+inline:)[A-Za-z0-9+/=]+")
 
 
-def message_text(m: "SipMessage") -> str:
+def message_text(m: SipMessage) -> str:
     """The message as parsed: start line, headers, blank line, body.  SDES
     keys are replaced by ``<key removed>``: like the analysis JSON, a report says
     a key was there, it does not hand it out."""
@@ -245,7 +246,7 @@ def message_text(m: "SipMessage") -> str:
     return "\r\n".join(lines) + "\r\n\r\n" + body
 
 
-def _sdp_summary(sdp: "Sdp", role: str) -> FlowSdp:
+def _sdp_summary(sdp: Sdp, role: str) -> FlowSdp:
     a = sdp.audio()
     if a is None:
         return FlowSdp(role, (), "", (), "")
@@ -291,18 +292,18 @@ class _Lanes:
 _VIA_TRANSPORT = re.compile(r"SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)")
 
 
-def via_transport(m: "SipMessage") -> str:
+def via_transport(m: SipMessage) -> str:
     """The transport the top Via names ("UDP", "TCP", "TLS", ...), "" when none does."""
     found = _VIA_TRANSPORT.match((m.header("Via") or "").strip())
     return found[1].upper() if found else ""
 
 
-def _retransmission_key(m: "SipMessage") -> tuple:
+def _retransmission_key(m: SipMessage) -> tuple:
     via = (m.header("Via") or "").split(",")[0].strip()
     return (m.src, m.dst, m.method, m.status, m.cseq, m.cseq_method, via, m.body)
 
 
-def _lanes_of(m: "SipMessage", lanes: _Lanes, asked: dict[tuple[int, str], tuple[int, int]]) -> tuple[int, int]:
+def _lanes_of(m: SipMessage, lanes: _Lanes, asked: dict[tuple[int, str], tuple[int, int]]) -> tuple[int, int]:
     """Source and destination lanes.  A pjsua log names no address for one end
     of some responses (no Contact): a response goes back where its request came from."""
     key = (m.cseq, m.cseq_method)
@@ -316,7 +317,7 @@ def _lanes_of(m: "SipMessage", lanes: _Lanes, asked: dict[tuple[int, str], tuple
     return src, dst
 
 
-def build_flow(call: CallInfo, dialog: "Dialog", agents: Sequence[AgentAddress], budget: list[int]) -> CallFlow:
+def build_flow(call: CallInfo, dialog: Dialog, agents: Sequence[AgentAddress], budget: list[int]) -> CallFlow:
     """One call's flow; ``budget`` holds the characters of message text still allowed."""
     named = {call.sut_address: call.sut} if call.sut and call.sut_address else {}
     lanes = _Lanes(agents, [n for n in (call.caller, call.sut, call.callee) if n], named)
@@ -383,7 +384,7 @@ def _merge_ephemeral(flow: CallFlow, udp: frozenset[int] = frozenset()) -> CallF
                     tuple(flow.parties[i] for i in keep), msgs, flow.legs)
 
 
-def build_flows(calls: Sequence[tuple[CallInfo, "Dialog | None"]], agents: Sequence[AgentAddress]) -> list[dict[str, Any]]:
+def build_flows(calls: Sequence[tuple[CallInfo, Dialog | None]], agents: Sequence[AgentAddress]) -> list[dict[str, Any]]:
     """The JSON form of every call's flow (calls without a dialog are left out),
     ready for ``summary[SUMMARY_KEY]``."""
     budget = [MAX_TOTAL_CHARS]

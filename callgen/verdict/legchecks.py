@@ -11,7 +11,7 @@ its direct-call name (``callN.dtmf``, ``callN.bye``); each failure names its leg
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 from callgen.analysis import CaptureAnalysis, Dialog
 from callgen.run.evidence import Evidence
@@ -122,7 +122,8 @@ def relayed_media_checks(p: str, scenario: Scenario, evidence: Evidence, analysi
         want = exp.codec_for(role)
         if want:
             leg = legs.leg(role)
-            out += [_no_leg(p, role, legs)] if leg is None else on_leg([_codec_on_leg(f"{leg_prefix(p, role)}.codec", want, leg, codec_rule)], leg)
+            out += [_no_leg(p, role, legs)] if leg is None else on_leg(
+                [_codec_on_leg(f"{leg_prefix(p, role)}.codec", want, leg, codec_rule)], leg)
     if rtp is not None:
         roles = leg_roles(rtp.leg or exp.leg)
         for role in roles:
@@ -189,7 +190,8 @@ def relayed_bye_checks(p: str, scenario: Scenario, evidence: Evidence, call: Cal
                              ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE",
                              f"{by}'s BYE never reached {leg.describe()}"))
         if by is not None or byes:
-            out.append(check(f"{p}.bye_answered" if own or (by is None and leg.role == CALLER) else f"{leg_prefix(p, leg.role)}.bye_answered",
+            out.append(check(f"{p}.bye_answered" if own or (by is None and leg.role == CALLER)
+                             else f"{leg_prefix(p, leg.role)}.bye_answered",
                              bool(answered), "200 OK to the BYE",
                              "200 OK" if answered else ("BYE unanswered" if byes else "no BYE"),
                              f"the BYE was not answered 200 on {leg.describe()}"))

@@ -36,7 +36,7 @@ class Direction:
         return {"packets": self.packets, "loss_pct": _round(self.loss_pct), "jitter_ms": _round(self.jitter_ms)}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Direction":
+    def from_json(cls, d: dict[str, Any]) -> Direction:
         return cls(int(d["packets"]), d.get("loss_pct"), d.get("jitter_ms"))
 
 
@@ -78,7 +78,7 @@ class LoadCallRow:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "LoadCallRow":
+    def from_json(cls, d: dict[str, Any]) -> LoadCallRow:
         """A row of calls.jsonl (merge-reports recomputes a sharded load's summary from them)."""
         return cls(int(d["index"]), str(d["callee"]), d.get("call_id"), d.get("invite_time"), d.get("final_code"),
                    d.get("setup_ms"), d.get("bye_time"), d.get("duration_s"), bool(d.get("ack")), bool(d.get("bye_answered")),
@@ -207,12 +207,14 @@ def load_checks(load: Load, rows: tuple[LoadCallRow, ...]) -> list[CheckResult]:
         pct = _pct(len(answered), n)
         refused = [r for r in rows if not r.answered]
         out.append(check("load.answered_pct", n > 0 and pct >= e.answered_pct_min, f">= {e.answered_pct_min:g}% answered (ASR)",
-                         f"{pct:.2f}% ({len(answered)} of {n})" + (f"; not answered: {_named(refused, lambda r: r.final_code or 'no answer')}" if refused else ""),
+                         f"{pct:.2f}% ({len(answered)} of {n})" +
+                         (f"; not answered: {_named(refused, lambda r: r.final_code or 'no answer')}" if refused else ""),
                          "too few calls answered"))
     unproven = [r for r in rows if not r.proven]
     pct = _pct(n - len(unproven), n)
     out.append(check("load.proven_pct", n > 0 and pct >= e.proven_pct_min, f">= {e.proven_pct_min:g}% of calls proven from the capture",
-                     f"{pct:.2f}% ({n - len(unproven)} of {n})" + (f"; unproven: {_named(unproven, lambda r: '; '.join(r.why))}" if unproven else ""),
+                     f"{pct:.2f}% ({n - len(unproven)} of {n})" +
+                     (f"; unproven: {_named(unproven, lambda r: '; '.join(r.why))}" if unproven else ""),
                      "calls the capture does not prove"))
     setups = [r.setup_ms for r in rows if r.setup_ms is not None]
     for name, q, bound in e.setup_ms.bounds():
@@ -220,7 +222,8 @@ def load_checks(load: Load, rows: tuple[LoadCallRow, ...]) -> list[CheckResult]:
         slow = sorted((r for r in rows if r.setup_ms is not None and r.setup_ms > bound), key=lambda r: -r.setup_ms)
         out.append(check(f"load.setup_ms.{name}", got is not None and got <= bound, f"setup time {name} <= {bound:g} ms",
                          (f"{got:.1f} ms" if got is not None else "no call set up")
-                         + (f"; slower: {_named(slow, lambda r: f'{r.setup_ms:.0f} ms')}" if slow and got is not None and got > bound else ""),
+                         + (f"; slower: {_named(slow, lambda r: f'{r.setup_ms:.0f} ms')}"
+                            if slow and got is not None and got > bound else ""),
                          f"setup time {name} too slow"))
     for label, attr, bound in (("loss", "loss_pct", e.max_loss_pct), ("jitter", "jitter_ms", e.max_jitter_ms)):
         if bound is None:
@@ -231,7 +234,7 @@ def load_checks(load: Load, rows: tuple[LoadCallRow, ...]) -> list[CheckResult]:
         worst = max((getattr(dn, attr) for r in answered for dn in (r.forward, r.backward) if getattr(dn, attr) is not None), default=None)
         out.append(check(f"load.rtp.{label}", bool(answered) and not bad, f"every answered call's {label} <= {bound:g}{unit} each way",
                          (f"worst {worst:.2f}{unit}" if worst is not None else "nothing measured")
-                         + (f"; over: {_named(bad, lambda r: f'{_fmt(r.forward, attr)}/{_fmt(r.backward, attr)}')}" if bad else ""),
+                         + (f"; over: {_named(bad, lambda r, a=attr: f'{_fmt(r.forward, a)}/{_fmt(r.backward, a)}')}" if bad else ""),
                          f"{label} bound missed"))
     if e.dtmf_ok_pct_min is not None and load.dtmf:
         wrong = [r for r in answered if r.dtmf_seen != r.dtmf_sent]

@@ -10,15 +10,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from callgen.pjsua import patterns as pp
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
 from callgen.analysis.sip import STATIC_PT, info_dtmf
 from callgen.analysis.srtp import CIPHER_ENTROPY
+from callgen.pjsua import patterns as pp
 from callgen.pjsua.driver import EventKind
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import AudioExpect, Call, DtmfMethod, DtmfStep, RtpExpect, Scenario, SrtpUse
 from callgen.verdict.result import CheckResult, check
-
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,8 @@ def rtp_checks(p: str, media: CallMedia, want: RtpExpect, d: Dialog) -> list[Che
         discarded = sum(s.discarded for s in streams)
         if discarded:
             seen += f"; {discarded} more failed SRTP authentication (discarded by the receiver, counted lost)"
-        out.append(check(f"{p}.rtp[{label}].packets", packets >= max(want.min_packets, 1), f">= {max(want.min_packets, 1)} RTP packets", seen,
+        out.append(check(f"{p}.rtp[{label}].packets", packets >= max(want.min_packets, 1),
+                                 f">= {max(want.min_packets, 1)} RTP packets", seen,
                          f"only {packets} RTP packets {label}"))
         if want.max_loss_pct is not None:
             out.append(check(f"{p}.rtp[{label}].loss", loss_pct <= want.max_loss_pct, f"loss <= {want.max_loss_pct}%",
@@ -241,7 +241,8 @@ def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, m
         offered = any(m.savp or m.crypto for m in (d.offer.media if d.offer else ()))
         answered = bool(answer and (answer.savp or answer.crypto))
         offer_crypto = any(m.crypto for m in (d.offer.media if d.offer else ()))
-        seen = f"offer {offer.proto if offer else 'none'}{' +crypto' if offer_crypto else ''}, answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}"
+        seen = (f"offer {offer.proto if offer else 'none'}{' +crypto' if offer_crypto else ''}"
+                f", answer {answer.proto if answer else 'none'}{' +crypto' if answer and answer.crypto else ''}")
         out.append(check(f"{p}.srtp.sdp", offered and answered, "SAVP (SDES a=crypto or DTLS) in offer and answer", seen,
                          "the SDP did not negotiate SRTP"))
         streams = media.all
@@ -251,7 +252,8 @@ def srtp_checks(p: str, want: bool, scenario: Scenario, call: Call, d: Dialog, m
         out.append(check(f"{p}.srtp.payload", bool(streams) and not plain, "payload not readable as plain audio",
                          ent, "payload looks like plain audio" if streams else "no RTP to judge"))
         if streams and any(s.crypto_suite for s in streams):
-            dec = ", ".join(f"{s.src}->{s.dst} {'decrypted' if s.decrypted else (s.decrypt_error or 'not decrypted')} ({s.crypto_suite})" for s in streams)
+            dec = ", ".join(f"{s.src}->{s.dst} {'decrypted' if s.decrypted else (s.decrypt_error or 'not decrypted')} ({s.crypto_suite})"
+                            for s in streams)
             out.append(check(f"{p}.srtp.decrypted", not undecrypted, "every stream authenticates and decrypts with the SDP keys", dec,
                              "a stream did not decrypt"))
         # Mandatory or optional: once SRTP is negotiated, a packet that fails authentication is thrown away.
@@ -333,7 +335,8 @@ def _foreign_event_pts(d: Dialog, toward: tuple[RtpStream, ...], receiver_is_cal
     if not foreign:
         return ""
     want = ", ".join(map(str, rx.telephone_event_pts)) or "none"
-    return f"; RTP of PT {', '.join(map(str, foreign))} (the sender's telephone-event) where the receiver expects {want}: dropped, no digits"
+    return (f"; RTP of PT {', '.join(map(str, foreign))} "
+            f"(the sender's telephone-event) where the receiver expects {want}: dropped, no digits")
 
 
 def _sip_addrs(d: Dialog, *, callee: bool) -> set[str]:
@@ -371,7 +374,8 @@ def dtmf_checks(p: str, scenario: Scenario, evidence: Evidence, analysis: Captur
         ag = evidence.agent(receiver)
         logged = "".join(e.digit for e in ag.events if e.kind is EventKind.DTMF and window[0] <= e.time <= window[1])
         out.append(check(f"{p}.dtmf.pjsua_log", logged == digits, f"{receiver}'s pjsua logged what the capture shows ({digits})",
-                         f"{receiver}'s pjsua logged {logged or 'nothing'}", "the capture and the receiver's log disagree", f"pjsua log {receiver}"))
+                         f"{receiver}'s pjsua logged {logged or 'nothing'}", "the capture and the receiver's log disagree",
+                         f"pjsua log {receiver}"))
     return out
 
 

@@ -113,7 +113,7 @@ class ScenarioResult:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ScenarioResult":
+    def from_dict(cls, d: dict[str, Any]) -> ScenarioResult:
         return cls(
             name=d["name"],
             file=d.get("file", ""),

@@ -63,7 +63,7 @@ class CaptureWriter:
         if self.f is not None:
             self.f.close()
 
-    def __enter__(self) -> "CaptureWriter":
+    def __enter__(self) -> CaptureWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -220,7 +220,8 @@ def sdp(addr: str, port: int, pts: dict[int, str], proto: str = "RTP/AVP", crypt
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def sip_request(method: str, call_id: str, cseq: int, src: str, dst: str, body: bytes = b"", ctype: str = "application/sdp", cseq_method: str | None = None) -> bytes:
+def sip_request(method: str, call_id: str, cseq: int, src: str, dst: str,
+                 body: bytes = b"", ctype: str = "application/sdp", cseq_method: str | None = None) -> bytes:
     head = [
         f"{method} sip:bob@{dst} SIP/2.0",
         f"Via: SIP/2.0/UDP {src};branch=z9hG4bK{call_id[:8]}{cseq}{method}",

@@ -10,13 +10,12 @@ import sys
 import tracemalloc
 
 import pytest
+from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
 
 from callgen.analysis import analyze_capture
 from callgen.analysis.command import register
 from callgen.cli.main import IO
 from callgen.errors import ExitStatus
-
-from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
 
 A, B = "127.0.0.1", "127.0.0.2"
 

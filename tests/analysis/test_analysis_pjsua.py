@@ -12,11 +12,11 @@ import pytest
 
 from callgen.analysis import analyze_capture, ladder_lines
 from callgen.errors import AgentTimeout
+from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
+from callgen.pjsua.toolpaths import find_pjsua
 from callgen.run.callflow import DIGIT_TAIL_S
 from callgen.run.capture import Tcpdump
-from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.sut.ports import free_port_block
-from callgen.pjsua.toolpaths import find_pjsua
 
 pytestmark = [
     pytest.mark.integration,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 
+import oracle
 import pytest
+from capgen import CaptureWriter, RtpSender
 
 from callgen.analysis import analyze_capture
 from callgen.analysis.pcapio import read_packets
 from callgen.errors import CaptureFormatError
-
-from capgen import CaptureWriter, RtpSender
-import oracle
 
 
 def _write(path, n=50, fmt="pcap", link="ether", v6=False, **kw):

@@ -11,17 +11,16 @@ import os
 import random
 import struct
 
+import oracle
 import pytest
+import scapygen as sg
+from capgen import RtpSender, event_payload, rtp, sdp, sip_request, sip_response
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, UDP
 from scapy.packet import Raw
 
-from callgen.analysis import analyze_capture
-from callgen.analysis import emodel
-
-import oracle
-import scapygen as sg
-from capgen import RtpSender, event_payload, rtp, sdp, sip_request, sip_response
+from callgen.analysis import analyze_capture, emodel
+from callgen.errors import CaptureFormatError
 
 needs_tshark = pytest.mark.tool("tshark")
 A, B = "127.0.0.1", "127.0.0.2"
@@ -338,7 +337,7 @@ def test_corrupt_pcap_record_header_is_skipped(tmp_path, cli):
     data = bytearray(path.read_bytes())
     data[at + 8 : at + 12] = struct.pack("<I", 0x7FFFFF00)  # its captured length: garbage
     path.write_bytes(bytes(data))
-    with pytest.raises(Exception):
+    with pytest.raises(CaptureFormatError):
         analyze_capture(str(path))  # a scenario's own capture must be whole
     a = analyze_capture(str(path), partial=True)
     assert a.packets == 59

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 
+import oracle
 import pytest
+from capgen import CaptureWriter, RtpSender
 
 from callgen.analysis import analyze_capture
-
-from capgen import CaptureWriter, RtpSender
-import oracle
 
 needs_tshark = pytest.mark.tool("tshark")
 A, B = "127.0.0.1", "127.0.0.2"
@@ -112,7 +111,8 @@ def test_digits_repeated_long_and_without_sdp_against_tshark(tmp_path):
 
 def test_jitter_of_a_jittery_stream():
     """RFC 3550 jitter of arrival times shifted by known amounts."""
-    import tempfile, os
+    import os
+    import tempfile
 
     s = RtpSender(ssrc=5, seq=0, ts=0)
     s.audio(10.0, 200)
@@ -140,8 +140,9 @@ def test_noise_is_not_a_stream(tmp_path):
 def test_event_pt_is_the_receivers(tmp_path):
     """A offers telephone-event 120, B answers 101. What B sends must use A's 120: events
     B sends with 101 are dropped by A, so they are no digits; A's events with 101 count."""
-    from callgen.analysis import analyze_capture
     from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
+
+    from callgen.analysis import analyze_capture
 
     a, b, cid = "127.0.0.1", "127.0.0.3", "te-pt@test"
     offer = sdp(a, 30000, {0: "PCMU/8000", 120: "telephone-event/8000"})

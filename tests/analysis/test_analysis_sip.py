@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import oracle
 import pytest
+from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
 
 from callgen.analysis import analyze_capture, ladder_lines
-
-from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
-import oracle
 
 A, B = "127.0.0.1", "127.0.0.2"
 PTS = {8: "PCMA/8000", 120: "telephone-event/16000"}

@@ -7,12 +7,11 @@ import base64
 import os
 
 import pytest
+from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
 
 from callgen.analysis import analyze_capture
 from callgen.analysis.srtp import SrtpContext, SrtpKey, parse_cli_key
 from callgen.errors import UsageError
-
-from capgen import CaptureWriter, RtpSender, sdp, sip_request, sip_response
 
 pylibsrtp = pytest.importorskip("pylibsrtp")
 A, B = "127.0.0.1", "127.0.0.3"
@@ -40,7 +39,8 @@ def _sender(ssrc, seq, digits="3#"):
 def _write_call(path, suite, key_a, key_b, with_sip=True, seq_a=65520):
     """Caller A offers two keys (tags 1, 2); B answers tag 2. Each side protects what it sends."""
     cid = "srtp-call@test"
-    b64 = lambda k: base64.b64encode(k).decode()
+    def b64(k: bytes) -> str:
+        return base64.b64encode(k).decode()
     other = os.urandom(30)
     offer = sdp(A, 30000, {8: "PCMA/8000", 101: "telephone-event/8000"}, "RTP/SAVP",
                 crypto=[f"1 {suite} inline:{b64(other)}", f"2 {suite} inline:{b64(key_a)}"])
@@ -146,7 +146,8 @@ def _optional_srtp_call(path, key_b, protected: int, plain: int):
     """A offers RTP/AVP with a=crypto (optional SRTP); B answers with its key, then sends
     ``protected`` SRTP packets (pylibsrtp) and ``plain`` clear ones on the same SSRC."""
     suite = "AES_CM_128_HMAC_SHA1_80"
-    b64 = lambda k: base64.b64encode(k).decode()
+    def b64(k: bytes) -> str:
+        return base64.b64encode(k).decode()
     cid = "optional-srtp@test"
     offer = sdp(A, 30000, {8: "PCMA/8000", 101: "telephone-event/8000"}, crypto=[f"1 {suite} inline:{b64(os.urandom(30))}"])
     answer = sdp(B, 32000, {8: "PCMA/8000", 101: "telephone-event/8000"}, crypto=[f"1 {suite} inline:{b64(key_b)}"])

@@ -10,7 +10,10 @@ import math
 import os
 import random
 
+import oracle
 import pytest
+import scapygen as sg
+from capgen import RtpSender, rtp, sdp, sip_request, sip_response
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
@@ -18,10 +21,6 @@ from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest
 from scapy.packet import Raw
 
 from callgen.analysis import analyze_capture
-
-import oracle
-import scapygen as sg
-from capgen import RtpSender, rtp, sdp, sip_request, sip_response
 
 A, B = "127.0.0.1", "127.0.0.2"
 
@@ -475,7 +474,7 @@ def test_mutated_wild_captures_never_crash(tmp_path):
     seeds.append(rtcp_path.read_bytes())
     rng = random.Random(12)
     analysed = 0
-    for n in range(400):
+    for _ in range(400):
         data = bytearray(rng.choice(seeds))
         for _ in range(rng.randrange(1, 12)):
             pos = rng.randrange(24, len(data))

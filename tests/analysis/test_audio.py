@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from callgen.analysis import audio
-from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.errors import CaptureFormatError, UsageError
-from callgen.sut.ports import free_port_block
+from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.pjsua.toolpaths import find_pjsua
+from callgen.sut.ports import free_port_block
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "audio"
 

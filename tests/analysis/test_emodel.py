@@ -6,11 +6,9 @@ import json
 import random
 
 import pytest
-
-from callgen.analysis import analyze_capture
-from callgen.analysis import emodel
-
 from capgen import CaptureWriter, RtpSender
+
+from callgen.analysis import analyze_capture, emodel
 
 A, B = "127.0.0.1", "127.0.0.2"
 

@@ -18,11 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from callgen.run import capture
 from callgen.analysis.pcapio import LINKTYPE_ETHERNET, read_packets
-from callgen.run.capture import (CAPTURE_ENV, CAP_NET_RAW, CAP_SETGID, Dumpcap, Tcpdump, capture_tool,
-                             find_dumpcap, find_tcpdump, make_capture, tcpdump_can_drop_privileges)
 from callgen.errors import InfrastructureError, UsageError
+from callgen.run import capture
+from callgen.run.capture import (
+    CAP_NET_RAW,
+    CAP_SETGID,
+    CAPTURE_ENV,
+    Dumpcap,
+    Tcpdump,
+    capture_tool,
+    find_dumpcap,
+    find_tcpdump,
+    make_capture,
+    tcpdump_can_drop_privileges,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = {"tcpdump": (Tcpdump, find_tcpdump), "dumpcap": (Dumpcap, find_dumpcap)}
@@ -254,7 +264,7 @@ def setpriv_net_raw_only() -> str | None:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"setpriv {' '.join(NET_RAW_ONLY)} failed: {exc}"
-    eff = [l.split()[1] for l in p.stdout.splitlines() if l.startswith("CapEff:")]
+    eff = [ln.split()[1] for ln in p.stdout.splitlines() if ln.startswith("CapEff:")]
     if p.returncode != 0 or eff != [f"{1 << CAP_NET_RAW:016x}"]:
         return f"setpriv {' '.join(NET_RAW_ONLY)} gave rc={p.returncode} CapEff={eff} ({p.stderr.strip()[:200]})"
     return None

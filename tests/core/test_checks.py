@@ -11,11 +11,11 @@ import pytest
 
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream, Sdp, SdpMedia, SipMessage
 from callgen.run.capture import CaptureStats
-from callgen.verdict.checks import run_health, sip_checks, step_checks
 from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
 from callgen.scenario.loader import load_scenario
-from callgen.verdict.media import CallMedia, dtmf_checks, info_digits, rtp_checks, srtp_checks
 from callgen.scenario.model import RtpExpect
+from callgen.verdict.checks import run_health, sip_checks, step_checks
+from callgen.verdict.media import CallMedia, dtmf_checks, info_digits, rtp_checks, srtp_checks
 
 ALICE, BOB = "127.0.0.1:20000", "127.0.0.1:20002"
 A_RTP, B_RTP = "127.0.0.1:20040", "127.0.0.1:20060"
@@ -45,7 +45,11 @@ def stream(src, dst, pts=(8,), *, packets=100, lost=0, entropy=4.0, decrypted=Fa
                      0.0, 2.0, False, False, decrypted, None, 0, None, entropy, "c1", True)
 
 
-def evidence(tmp_path, *, steps=(), capture=CaptureStats(10, 0, "", "tcpdump"), died=False) -> Evidence:
+WHOLE_CAPTURE = CaptureStats(10, 0, "", "tcpdump")
+NO_MEDIA = CallMedia((), ())
+
+
+def evidence(tmp_path, *, steps=(), capture=WHOLE_CAPTURE, died=False) -> Evidence:
     agents = tuple(AgentEvidence(n, port, "127.0.0.1", tmp_path / f"{n}.log", tmp_path / "t", tmp_path / "c", (),
                                  -9 if died and n == "bob" else 0, "pjsua", died and n == "bob")
                    for n, port in (("alice", 20000), ("bob", 20002)))
@@ -82,7 +86,7 @@ CALL_DTMF_INFO = """  - from: alice
 """
 
 
-def _dtmf(tmp_path, d, media=CallMedia((), ())):
+def _dtmf(tmp_path, d, media=NO_MEDIA):
     sc = scenario(tmp_path, CALL_DTMF_INFO)
     ev = evidence(tmp_path)
     return {c.name: c for c in dtmf_checks("call1", sc, ev, analysis([d]), sc.calls[0], d, media, (0, 9))}

@@ -11,13 +11,14 @@ import functools
 import json
 import tempfile
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from callgen.scenario.loader import DEFAULT_WAIT_TIMEOUT, load_scenario
 from callgen.scenario import model as m
+from callgen.scenario.loader import DEFAULT_WAIT_TIMEOUT, load_scenario
 from callgen.scenario.model import Scenario
 
 ROOT = Path(__file__).resolve().parents[2]

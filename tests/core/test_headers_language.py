@@ -34,10 +34,12 @@ def test_the_language_reads_into_the_model(write_yaml):
 
 
 @pytest.mark.parametrize("change, where", [
-    (("  alice: {role: caller}", "  alice: {role: caller, answer_headers: {X-A: b}}"), ":3: agents.alice.answer_headers: 'answer_headers' is for callees"),
+    (("  alice: {role: caller}", "  alice: {role: caller, answer_headers: {X-A: b}}"),
+     ":3: agents.alice.answer_headers: 'answer_headers' is for callees"),
     (("  uas: {role: callee, sipp: {scenario: uas}}", "  uas: {role: callee, answer_headers: {X-A: b}, sipp: {scenario: uas}}"),
      ":5: agents.uas.answer_headers: 'answer_headers' does not apply to a SIPp agent"),
-    (('{regex: "<sip:\\\\+1555.*>"}', '{regex: "(unclosed"}'), ":11: calls[0].expect.headers.P-Asserted-Identity.regex: not a regular expression"),
+    (('{regex: "<sip:\\\\+1555.*>"}', '{regex: "(unclosed"}'),
+     ":11: calls[0].expect.headers.P-Asserted-Identity.regex: not a regular expression"),
     (("X-Case-Id: nightly-42, X-Priority: 3", "X-Case-Id: [a, b]"), ":9: calls[0].headers.X-Case-Id:"),
     (("X-Case-Id: nightly-42, X-Priority: 3", "CSeq: 1 INVITE"), ":9: calls[0].headers.CSeq: pjsua writes the CSeq header itself"),
     (("X-Case-Id: nightly-42, X-Priority: 3", "X-Long: " + "v" * 161), ":9: calls[0].headers.X-Long:"),

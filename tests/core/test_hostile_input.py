@@ -38,7 +38,10 @@ HOSTILE_TEXT = {
     "laughs_9": (_laughs(9), f"more than {MAX_NODES} YAML nodes"),
     "many_nodes": ("[" + ",".join("1" for _ in range(100_000)) + "]\n", f"more than {MAX_NODES} YAML nodes"),
     "alias_cycle": ("a: &x [1, *x]\n", "a cycle"),
-    "map_tag": ("name: t\nagents: !!python/object/new:os.system {a: {role: caller}}\n", "YAML tag '!!python/object/new:os.system' is not allowed"),
+    "map_tag": (
+        "name: t\nagents: !!python/object/new:os.system {a: {role: caller}}\n",
+        "YAML tag '!!python/object/new:os.system' is not allowed",
+    ),
     "seq_tag": ("name: t\ncalls: !!set [1]\n", "YAML tag '!!set' is not allowed"),
     "local_tag": ("name: !env HOME\n", "YAML tag '!env' is not allowed"),
     "binary": ("name: !!binary aGVsbG8=\n", "YAML tag '!!binary' is not allowed"),

@@ -14,7 +14,6 @@ from callgen.errors import ScenarioError, ScenarioErrors
 from callgen.scenario.loader import load_scenario
 from callgen.scenario.model import CallState, HangupStep, PauseStep, Role, WaitStep
 from callgen.scenario.schema import scenario_schema
-
 from tests.conftest import SCENARIOS
 
 GOOD = """\

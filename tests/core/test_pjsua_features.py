@@ -13,7 +13,6 @@ import pytest
 
 from callgen.pjsua.features import Feature, cached_features, features_from_help
 from callgen.pjsua.toolpaths import find_pjsua
-
 from tests.conftest import SCENARIOS
 
 #: The lines callgen's patches add to pjsua's --help (scripts/pjsua-patches/*.patch)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from test_checks import A_RTP, B_RTP, answered_dialog, stream
 
 from callgen.analysis import emodel
 from callgen.errors import ScenarioError, ScenarioErrors
@@ -14,8 +15,6 @@ from callgen.run.plan import plan_run
 from callgen.scenario.loader import load_scenario
 from callgen.scenario.model import RtpExpect
 from callgen.verdict.media import CallMedia, rtp_checks
-
-from test_checks import A_RTP, B_RTP, answered_dialog, stream
 
 BASE = """\
 name: t

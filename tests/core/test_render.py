@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from callgen.errors import ScenarioError
+from callgen.pjsua.render import PjsuaOption, RenderError, parse_config, quote_token, render_config
+from callgen.run.plan import agent_options, plan_run
 from callgen.scenario.loader import load_scenario
 from callgen.scenario.model import Agent, Role
-from callgen.run.plan import agent_options, plan_run
-from callgen.pjsua.render import PjsuaOption, RenderError, parse_config, quote_token, render_config
-
 from tests.conftest import SCENARIOS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from callgen.errors import ScenarioError, ScenarioErrors
-from callgen.scenario.loader import load_scenario
-from callgen.run.plan import plan_run
 from callgen.pjsua.render import parse_config
+from callgen.run.plan import plan_run
+from callgen.scenario.loader import load_scenario
 
 BASE = """\
 name: t

@@ -48,12 +48,12 @@ def night_reports() -> list[dict[str, Any]]:
          as_scenario(good, "dtmf", mos=4.3)],
     ]
     return [{"callgen_version": "0.1.0", "started": f"{night}T02:00:00+00:00", "duration_s": 20.0, "jobs": 2,
-             "interrupted": False, "results": results, "totals": {}} for night, results in zip(NIGHTS, plan)]
+             "interrupted": False, "results": results, "totals": {}} for night, results in zip(NIGHTS, plan, strict=True)]
 
 
 def write_nights(folder: Path) -> list[Path]:
     paths = []
-    for night, report in zip(NIGHTS, night_reports()):
+    for night, report in zip(NIGHTS, night_reports(), strict=True):
         p = folder / f"{night}.json"
         p.write_text(json.dumps(report))
         paths.append(p)

@@ -13,8 +13,9 @@ from tests.reports.test_report_browser import browse, console_errors
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    from callgen.cli.main import IO, main
     import io
+
+    from callgen.cli.main import IO, main
 
     folder = tmp_path_factory.mktemp("history")
     store = folder / "h.sqlite"

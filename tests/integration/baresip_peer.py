@@ -61,7 +61,7 @@ class Baresip:
         (conf / "accounts").write_text(";".join(params) + "\n")
         return conf
 
-    def start(self, timeout: float = 10.0) -> "Baresip":
+    def start(self, timeout: float = 10.0) -> Baresip:
         binary = shutil.which("baresip")
         if binary is None:
             raise RuntimeError("baresip is not installed (make setup installs Debian's baresip)")
@@ -94,7 +94,7 @@ class Baresip:
             self._proc.kill()
             self._proc.wait(5)
 
-    def __enter__(self) -> "Baresip":
+    def __enter__(self) -> Baresip:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -27,7 +27,7 @@ def reaper():
     yield seen
     for pid in seen:
         if alive(pid):
-            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            for kill in (lambda p=pid: os.killpg(p, signal.SIGKILL), lambda p=pid: os.kill(p, signal.SIGKILL)):
                 try:
                     kill()
                 except OSError:
@@ -102,7 +102,9 @@ def test_sighup_mid_call_stops_in_order_and_leaves_no_process(tmp_path, pjsua_bi
 
 
 def _long_load(tmp_path: Path) -> Path:
-    text = (THROUGH_KAMAILIO.replace("calls: 30", "calls: 200").replace("  dtmf: per-call\n", "").replace("hold_s: 3", "hold_s: 1").replace("    dtmf_ok_pct_min: 100\n", "")
+    text = (THROUGH_KAMAILIO.replace("calls: 30", "calls: 200")
+            .replace("  dtmf: per-call\n", "").replace("hold_s: 3", "hold_s: 1")
+            .replace("    dtmf_ok_pct_min: 100\n", "")
             .replace("rate: 10", "rate: 5").replace("timeout: 60", "timeout: 120"))
     f = tmp_path / "load.yaml"
     f.write_text(text)

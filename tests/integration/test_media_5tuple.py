@@ -45,13 +45,13 @@ class WrongPortSender:
         while not self._stop.is_set() and self.sent < 2000:
             try:
                 _, (host, port) = self.sock.recvfrom(2048)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             header = struct.pack("!BBHII", 0x80, 0, 700 + self.sent, 160 * self.sent, self.SSRC)
             self.sock.sendto(header + b"\xff" * 160, (host, port + 2))
             self.sent += 1
 
-    def __enter__(self) -> "WrongPortSender":
+    def __enter__(self) -> WrongPortSender:
         self._thread.start()
         return self
 

@@ -255,7 +255,7 @@ def dtmf_pcap(path: Path, digits: str, event_pt: int) -> Path:
 
     def audio(n):
         nonlocal seq, ts
-        for k in range(n):
+        for _ in range(n):
             packets.append(_rtp(seq, ts, ssrc, b"\xff" * 160, pt=0))
             seq, ts = seq + 1, ts + 160
 

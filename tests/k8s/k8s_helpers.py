@@ -7,7 +7,6 @@ import base64
 from pathlib import Path
 from typing import Any
 
-
 NS = "voip"
 SA_USER = f"system:serviceaccount:{NS}:callgen"
 KUBE_USER = "alice"

@@ -6,7 +6,6 @@ with file, line and the missing RBAC verb."""
 from __future__ import annotations
 
 import pytest
-
 from k8s_helpers import SA_USER
 
 from callgen.errors import InfrastructureError

@@ -8,7 +8,6 @@ import os
 import pytest
 
 
-
 def _shard(tmp_path, name="s0.json", **extra):
     data = {"started": "2026-01-01T00:00:00+00:00", "duration_s": 1.0, "jobs": 1, "interrupted": False,
             "results": [], "totals": {"not_run": 0}, **extra}

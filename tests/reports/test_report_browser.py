@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from callgen.reports import publish
-from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 DATA = Path(__file__).parents[1] / "data" / "reports"
 HOSTILE = ('<script>document.body.setAttribute("data-pwned","1")</script>'

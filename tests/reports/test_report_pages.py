@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
 
 from callgen.analysis.model import Crypto, Dialog, Sdp, SdpMedia, SipMessage
-from callgen.verdict.ladder import MAX_MESSAGE_CHARS, AgentAddress, CallFlow, CallInfo, build_flow, build_flows
 from callgen.reports import publish
 from callgen.reports.index import render_html, render_markdown
 from callgen.reports.jsonreport import write_json
 from callgen.reports.merge import merge_reports
 from callgen.reports.page import render_run_page
-from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.ladder import MAX_MESSAGE_CHARS, AgentAddress, CallFlow, CallInfo, build_flow, build_flows
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 DATA = Path(__file__).parents[1] / "data" / "reports"
 AGENTS = (AgentAddress("alice", "127.0.0.1", 5060), AgentAddress("bob", "127.0.0.1", 5062))

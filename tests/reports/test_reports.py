@@ -15,8 +15,8 @@ from callgen.reports import apply_keep, format_scenario, format_summary, publish
 from callgen.reports.command import register
 from callgen.reports.index import render_html, render_markdown
 from callgen.reports.merge import ReportInputError, merge_reports
-from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parents[1] / "data" / "junit" / "junit.xsd"))
 LADDER = ("alice -> bob INVITE", "alice <- bob 200 OK", "alice -> bob ACK")

@@ -14,11 +14,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.errors import InfrastructureError, UsageError
-from callgen.sut.ports import free_port_block
-from callgen.run.tlsgen import KeyType, make_tls_material
+from callgen.pjsua.driver import EventKind, PjsuaAgent, loopback_argv, stop_all
 from callgen.pjsua.toolpaths import find_pjsua
+from callgen.run.tlsgen import KeyType, make_tls_material
+from callgen.sut.ports import free_port_block
 
 
 def _load(path: Path) -> x509.Certificate:
@@ -68,7 +68,7 @@ def test_certificate_is_signed_by_ca_and_names_the_hosts(tmp_path):
 
 
 def test_validity_is_short(tmp_path):
-    now = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     m = make_tls_material(tmp_path, now=now)
     cert = _load(m.cert_file)
     assert cert.not_valid_before_utc <= now <= cert.not_valid_after_utc

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import xmlschema
 
-from callgen.suite import execute as suite_mod
 from callgen.reports.jsonreport import write_json
 from callgen.reports.junit import write_junit
 from callgen.reports.merge import merge_reports
+from callgen.suite import execute as suite_mod
 from callgen.suite.execute import SuiteOptions, run_suite
-
 from tests.suite.test_suite import FakeScenario, result_for
+
 
 @dataclass(frozen=True)
 class CancellableRunOptions:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import concurrent.futures as cf
 import io
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import pytest
 
-from callgen.suite import execute as suite_mod
 from callgen.errors import ExitStatus, ScenarioError, ScenarioErrors, UsageError
-from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
+from callgen.suite import execute as suite_mod
 from callgen.suite.execute import (
     SuiteOptions,
     SuiteResult,
@@ -26,6 +25,7 @@ from callgen.suite.execute import (
     stream_progress,
     validate_all,
 )
+from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from callgen.pjsua.driver import PjsuaAgent, loopback_argv, stop_all
-from callgen.sut.ports import free_port_block
 from callgen.pjsua.toolpaths import find_pjsua
+from callgen.sut.ports import free_port_block
 
 AgentFactory = Callable[..., PjsuaAgent]
 

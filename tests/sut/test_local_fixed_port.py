@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from callgen.scenario.loader import load_scenario
 from callgen.run.localsut import local_systems
+from callgen.scenario.loader import load_scenario
 from callgen.sut.ports import free_port
 
 SCENARIO = """\

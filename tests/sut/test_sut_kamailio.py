@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from callgen.pjsua.driver import EventKind, PjsuaAgent, stop_all
 from callgen.errors import InfrastructureError, UsageError
+from callgen.pjsua.driver import EventKind, PjsuaAgent, stop_all
 from callgen.sut.kamailio import DEFAULT_CONFIG, Kamailio, KamailioConfig, KamailioProcess, start_kamailio
 from callgen.sut.sipprobe import parse_status_line, sip_options_probe
 
@@ -70,7 +70,7 @@ def _udp_responder(reply: bytes | None, after: int = 1) -> tuple[socket.socket, 
             while True:
                 try:
                     data, addr = sock.recvfrom(65535)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 seen += 1
                 assert data.startswith(b"OPTIONS sip:127.0.0.1:")

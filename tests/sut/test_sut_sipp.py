@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from callgen.pjsua.driver import EventKind
 from callgen.errors import InfrastructureError, UsageError
+from callgen.pjsua.driver import EventKind
 from callgen.sut.ports import free_port_block
 from callgen.sut.process import group_alive
 from callgen.sut.sipp import SippConfig, SippProcess, SippResult, owns_udp_socket, parse_final_counts, start_sipp
