@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from callgen.errors import ExitStatus, InfrastructureError, UsageError
-from callgen.fileio import not_replaceable
+from callgen.fileio import not_replaceable, write_atomic
 from callgen.reports import publish
 from callgen.reports.index import PAGE_NAME, failures_first
 from callgen.reports.keep import KEEP_CHOICES
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", required=True, type=Path, help="merged report; .xml for JUnit, .json for JSON")
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="shard reports, all of the output's format")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="also write one HTML index of every shard's scenarios, failures first (JSON reports only)")
     p.set_defaults(func=merge_command)
 
 
@@ -41,13 +43,41 @@ def merge_command(args: argparse.Namespace, io: Any) -> int:
     check_report_path(output, "-o")
     prepare_dir(output.parent, "-o")
     probe_write(output, "-o")
+    html = getattr(args, "html", None)
+    if html is not None:
+        if output.suffix.lower() != ".json":
+            raise UsageError(f"--html {html}: the merged index is drawn from JSON reports (merge to a .json -o)")
+        check_report_path(html, "--html")
+        prepare_dir(html.parent, "--html")
+        probe_write(html, "--html")
     res = merge_reports(args.inputs, args.output)
+    if html is not None:
+        write_merged_index(res.output, html)
+        print(f"html index: {html}", file=io.out)
     for dup in res.duplicates:
         print(f"callgen: warning: {dup} is reported by more than one shard", file=io.err)
     print(f"merged {len(res.inputs)} {res.kind} reports, {res.tests} tests, {res.failed} failed, {res.errors} error"
           f" -> {res.output}", file=io.out)
     # a nightly job gates on the merged report as it would on one run: failures exit 1
     return int(ExitStatus.CHECKS_FAILED) if res.failed or res.errors else 0
+
+
+def write_merged_index(merged_json: Path, html: Path) -> Path:
+    """One self-contained index page of a merged JSON report (the shards' run folders may be
+    on other machines: their links are relative to where the shard ran)."""
+    import json
+
+    from callgen.reports.index import render_html
+    from callgen.suite.execute import SuiteResult
+    from callgen.verdict.result import ScenarioResult
+
+    with open(merged_json, encoding="utf-8") as f:
+        data = json.load(f)
+    suite = SuiteResult(tuple(ScenarioResult.from_dict(d) for d in data.get("results", ())), float(data.get("duration_s") or 0.0),
+                        int(data.get("jobs") or 0), started=str(data.get("started", "")),
+                        interrupted=bool(data.get("interrupted")),
+                        not_run=int((data.get("totals") or {}).get("not_run", 0) or 0))
+    return write_atomic(html, render_html(suite, html.parent))
 
 
 def prepare_dir(path: Path, what: str) -> None:

@@ -342,3 +342,32 @@ def test_run_suite_command_end_to_end_with_fakes(tmp_path):
     page = out / "b" / "report.html"
     assert page.is_file() and f"FAIL b: {page}\n" in streams.out.getvalue()
     assert "PASS a:" not in streams.out.getvalue()
+
+
+def test_merge_reports_writes_one_html_index_of_every_shard(cli, tmp_path):
+    """Shards' JSON merged into one page a nightly reader opens: failures first, every shard's scenarios."""
+    from callgen.reports.jsonreport import write_json
+
+    def shard(name, *results):
+        return str(write_json(SuiteResult(tuple(results), 2.0, 1, started="2025-01-01T10:00:00+00:00"), tmp_path / f"{name}.json"))
+
+    one = shard("s0", ScenarioResult("alpha", "/l/alpha.yaml", Verdict.PASS, 1.0))
+    two = shard("s1", ScenarioResult("beta", "/l/beta.yaml", Verdict.FAIL, 1.0,
+                                     (CheckResult("call1.final_code", False, "200", "486<script>"),)))
+    page = tmp_path / "site" / "index.html"
+    r = cli("merge-reports", "-o", str(tmp_path / "all.json"), "--html", str(page), one, two)
+    assert r.status == 1, r.err
+    html = page.read_text()
+    assert "alpha" in html and "beta" in html
+    assert html.index("beta") < html.index("alpha")  # failures first
+    assert "call1.final_code" in html and "486&lt;script&gt;" in html and "486<script>" not in html
+    assert f"html index: {page}" in r.out
+
+
+def test_merge_reports_html_needs_the_json_form(cli, tmp_path):
+    from callgen.reports.junit import write_junit as junit
+
+    x = str(junit(SuiteResult((ScenarioResult("a", "/l/a.yaml", Verdict.PASS, 1.0),), 1.0, 1), tmp_path / "a.xml"))
+    r = cli("merge-reports", "-o", str(tmp_path / "all.xml"), "--html", str(tmp_path / "i.html"), x)
+    assert r.status == 2
+    assert "--html" in r.err and "JSON" in r.err
