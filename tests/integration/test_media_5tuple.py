@@ -10,18 +10,14 @@ source was announced, whatever their destination.
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import threading
-from pathlib import Path
 
 import pytest
 
 from callgen.sut.ports import free_port
-from callgen.sut.sipp import start_sipp
-
-SIPP_XML = Path(__file__).resolve().parent.parent / "data" / "sipp"
+from tests.integration.sipp_far_end import far_end, run_against, uac_call
 
 pytestmark = pytest.mark.tool("sipp")
 
@@ -63,29 +59,9 @@ class WrongPortSender:
 
 def test_rtp_to_the_wrong_port_is_not_received(cli, tmp_path, pjsua_bin):
     media = WrongPortSender()
-    xml = tmp_path / "wrong_port.xml"
-    xml.write_text((SIPP_XML / "wrong_port.xml").read_text().replace("ANNOUNCED_PORT", str(media.port)), encoding="utf-8")
-    scenario = tmp_path / "wrong_port.yaml"
-    scenario.write_text("""name: wrong_port
-timeout: 60
-agents:
-  alice: {role: caller, codecs: [PCMU]}
-calls:
-  - from: alice
-    to: ${PEER}
-    steps:
-      - wait: confirmed
-      - pause: 2
-      - hangup: alice
-      - wait: disconnected
-    expect:
-      rtp: {min_packets: 20}
-""", encoding="utf-8")
-    out = tmp_path / "out"
-    with media, start_sipp(tmp_path, scenario_file=xml, service="peer", calls=1, timeout_s=60) as sipp:
-        r = cli("run", str(scenario), "-o", str(out), "--var", f"PEER={sipp.uri}")
-    result = json.loads((out / "wrong_port" / "result.json").read_text())
-    checks = {c["name"]: c for c in result["checks"]}
+    body = uac_call(2, expect="    expect:\n      rtp: {min_packets: 20}\n")
+    with media, far_end(tmp_path, "wrong_port.xml", ANNOUNCED_PORT=str(media.port)) as sipp:
+        r, result, checks = run_against(cli, tmp_path, sipp.uri, body, "wrong_port")
     streams = result["summary"]["rtp_streams"]
     # the far end did send, from the port it announced, to a port alice never offered
     wrong = [s for s in streams if s["ssrc"] == WrongPortSender.SSRC and s["src"] == f"127.0.0.1:{media.port}"]

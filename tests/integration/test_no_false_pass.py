@@ -8,34 +8,13 @@ the code before this test every one of these scenarios passed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from callgen.sut.sipp import start_sipp
-
-SIPP_XML = Path(__file__).resolve().parent.parent / "data" / "sipp"
+from tests.integration.sipp_far_end import SIPP_XML, far_end, run_against
 
 pytestmark = pytest.mark.tool("sipp")
-
-
-def far_end(tmp_path: Path, xml: str, text: str | None = None):
-    """A SIPp UAS playing ``xml`` (optionally rewritten) on a free loopback port."""
-    path = SIPP_XML / xml
-    if text is not None:
-        path = tmp_path / xml
-        path.write_text(text, encoding="utf-8")
-    return start_sipp(tmp_path, scenario_file=path, service="peer", calls=1, timeout_s=60)
-
-
-def run_against(cli, tmp_path: Path, peer_uri: str, body: str, name: str):
-    scenario = tmp_path / f"{name}.yaml"
-    scenario.write_text(f"name: {name}\ntimeout: 60\n{body}", encoding="utf-8")
-    out = tmp_path / "out"
-    r = cli("run", str(scenario), "-o", str(out), "--var", f"PEER={peer_uri}")
-    result = json.loads((out / name / "result.json").read_text())
-    return r, result, {c["name"]: c for c in result["checks"]}
 
 
 def test_info_dtmf_answered_501_is_not_delivered(cli, tmp_path, pjsua_bin):

@@ -14,33 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from callgen.sut.sipp import start_sipp
-
-SIPP_XML = Path(__file__).resolve().parent.parent / "data" / "sipp"
+from tests.integration.sipp_far_end import far_end, run_against
 
 pytestmark = [pytest.mark.integration, pytest.mark.tool("sipp")]
 
 #: the far end's SDES key (AES_CM_128: 16 bytes key + 14 bytes salt): it protects what the far end sends
 ANSWER_KEY = bytes(range(1, 31))
-
-
-def far_end(tmp_path: Path, xml: str, **replace: str):
-    """A SIPp UAS playing ``xml`` (with ``replace``'s placeholders filled) on a free loopback port."""
-    text = (SIPP_XML / xml).read_text(encoding="utf-8")
-    for k, v in replace.items():
-        text = text.replace(k, v)
-    path = tmp_path / xml
-    path.write_text(text, encoding="utf-8")
-    return start_sipp(tmp_path, scenario_file=path, service="peer", calls=1, timeout_s=60)
-
-
-def run_against(cli, tmp_path: Path, peer_uri: str, body: str, name: str, timeout: int = 60):
-    scenario = tmp_path / f"{name}.yaml"
-    scenario.write_text(f"name: {name}\ntimeout: {timeout}\n{body}", encoding="utf-8")
-    out = tmp_path / "out"
-    r = cli("run", str(scenario), "-o", str(out), "--var", f"PEER={peer_uri}")
-    result = json.loads((out / name / "result.json").read_text())
-    return r, result, {c["name"]: c for c in result["checks"]}
 
 
 def _rtp(seq: int, ts: int, ssrc: int, payload: bytes, pt: int = 8, marker: bool = False) -> bytes:

@@ -17,22 +17,11 @@ from pathlib import Path
 import pytest
 
 from callgen.sut.sipp import start_sipp
+from tests.integration.sipp_far_end import uac_call
 
 pytestmark = [pytest.mark.integration, pytest.mark.tool("sipp")]
 
-BODY = """name: stall
-timeout: 60
-agents:
-  alice: {role: caller, codecs: [PCMU]}
-calls:
-  - from: alice
-    to: ${PEER}
-    steps:
-      - wait: confirmed
-      - pause: 4
-      - hangup: alice
-      - wait: disconnected
-"""
+BODY = "name: stall\ntimeout: 60\n" + uac_call(4)
 
 
 def _tcpdump_writing_under(folder: Path) -> int | None:
