@@ -128,7 +128,8 @@ def legs_of(result: ScenarioResult) -> tuple[LegMetric, ...]:
     load = summary.load
     if load is not None:
         loss, jitter = load.loss_pct, load.jitter_ms
-        return (LegMetric("all calls (median)", None, _number(loss.get("p50")), _number(jitter.get("p50")), None, None),)
+        return (LegMetric("all calls (median)", None, _number(loss.p50 if loss else None), _number(jitter.p50 if jitter else None),
+                          None, None),)
     flows = result.flows
     by_call = {f.call_id: f for f in flows}
     pesq = _pesq_by_receiver([c.to_dict() for c in result.checks])
@@ -162,8 +163,8 @@ def scenario_night(data: Mapping[str, Any], revision: str = "") -> ScenarioNight
         failed = failed[:MAX_FAILED_CHECKS] + [f"... and {len(failed) - MAX_FAILED_CHECKS} more failed checks"]
     attempts = result.summary.failed_attempts
     load = result.summary.load
-    if load is not None and isinstance(load.setup_ms, Mapping):
-        setup = _number(load.setup_ms.get("p50"))
+    if load is not None and load.setup_ms is not None:
+        setup = _number(load.setup_ms.p50)
     else:
         setup = setup_ms_of(result.flows)
     return ScenarioNight(

@@ -33,7 +33,7 @@ from callgen.reports.media import (
 from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.text import added_reason
-from callgen.verdict.findings import DtmfFinding, Findings, StreamFinding
+from callgen.verdict.findings import DtmfFinding, Findings, Percentiles, StreamFinding
 from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
@@ -453,11 +453,11 @@ def load_html(result: ScenarioResult) -> Iterable[str]:
     load = result.summary.load
     if load is None:
         return
-    setup = load.setup_ms
+    setup = load.setup_ms or Percentiles()
     rows = [("calls attempted", load.attempted), ("answered (ASR)", f"{load.answered} ({pct_text(load.asr_pct)})"),
             ("proven from the capture", f"{load.proven} ({pct_text(load.proven_pct)})"),
             ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.final_codes or {}).items())),
-            ("setup ms p50 / p95 / p99 / max", " / ".join(str(setup.get(k)) for k in ("p50", "p95", "p99", "max"))),
+            ("setup ms p50 / p95 / p99 / max", " / ".join(str(v) for v in (setup.p50, setup.p95, setup.p99, setup.max))),
             ("calls up at once (max)", load.concurrency_max),
             ("calls started in one second (max)", max(load.cps_per_second or (0,))),
             ("DTMF proven", pct_text(load.dtmf_proven_pct, "no DTMF sent"))]

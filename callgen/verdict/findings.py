@@ -57,11 +57,24 @@ class Record:
         return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("keys", "flows_read", "unknown"))
 
     @classmethod
+    def fits(cls, key: str, value: Any) -> bool:
+        """Has ``value`` the shape of field ``key`` (a list for a tuple, an object for a
+        record or a map)? A value that does not is not read (the field keeps its default)."""
+        f = cls.__dataclass_fields__[key]
+        if value is None:
+            return True
+        if isinstance(f.default, tuple):
+            return isinstance(value, list)
+        if key in cls.NESTED or f.default_factory is dict:
+            return isinstance(value, Mapping)
+        return True
+
+    @classmethod
     def from_dict(cls: type[R], d: Mapping[str, Any]) -> R:
         known = cls.json_keys()
         values: dict[str, Any] = {}
         for k, v in d.items():
-            if k not in known:
+            if k not in known or not cls.fits(k, v):
                 continue
             nested = cls.NESTED.get(k)
             if nested is not None and isinstance(v, list):
@@ -188,6 +201,32 @@ class LegFinding(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Percentiles(Record):
+    """A distribution's percentiles (``p99`` only where the load summary gives it)."""
+
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Truncation(Record):
+    """Where the capture file ends inside a record (``callgen.analysis.Truncation``)."""
+
+    offset: int | None = None
+    bytes_left: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Corruption(Record):
+    """A corrupt record header skipped mid-file (``callgen.analysis.Corruption``)."""
+
+    offset: int | None = None
+    bytes_skipped: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Histogram(Record):
     bin_ms: float | None = None
     counts: tuple[int, ...] = ()
@@ -204,7 +243,10 @@ class LoadSummary(Record):
     """A load run in figures (``callgen.verdict.load.load_summary``); ``share`` is this
     shard's [index, count]."""
 
-    NESTED: ClassVar[Mapping[str, type[Record]]] = {"setup_histogram": Histogram, "unproven": Unproven}
+    NESTED: ClassVar[Mapping[str, type[Record]]] = {
+        "setup_histogram": Histogram, "unproven": Unproven, "setup_ms": Percentiles, "loss_pct": Percentiles,
+        "jitter_ms": Percentiles,
+    }
     attempted: int | None = None
     answered: int | None = None
     asr_pct: float | None = None
@@ -212,13 +254,13 @@ class LoadSummary(Record):
     proven_pct: float | None = None
     final_codes: Mapping[str, int] = field(default_factory=dict)
     no_final_response: int | None = None
-    setup_ms: Mapping[str, float | None] = field(default_factory=dict)
+    setup_ms: Percentiles | None = None
     concurrency_max: int | None = None
     cps_per_second: tuple[int, ...] = ()
     active_per_second: tuple[int, ...] = ()
     setup_histogram: Histogram | None = None
-    loss_pct: Mapping[str, float | None] = field(default_factory=dict)
-    jitter_ms: Mapping[str, float | None] = field(default_factory=dict)
+    loss_pct: Percentiles | None = None
+    jitter_ms: Percentiles | None = None
     dtmf_proven_pct: float | None = None
     unproven: tuple[Unproven, ...] = ()
     share: tuple[int, ...] = ()
@@ -256,6 +298,7 @@ class Findings(Record):
 
     NESTED: ClassVar[Mapping[str, type[Record]]] = {
         "rtp_streams": StreamFinding, "dtmf": DtmfFinding, "load": LoadSummary, "failed_attempts": AttemptFinding,
+        "truncated": Truncation, "corrupt": Corruption,
     }
     format: str | None = None
     source: str | None = None
@@ -265,8 +308,8 @@ class Findings(Record):
     rtp_streams: tuple[StreamFinding, ...] = ()
     dtmf: tuple[DtmfFinding, ...] = ()
     warnings: tuple[str, ...] = ()
-    truncated: Mapping[str, int] | None = None  #: where the capture file ends inside a record
-    corrupt: tuple[Mapping[str, int], ...] = ()  #: corrupt record headers skipped
+    truncated: Truncation | None = None  #: where the capture file ends inside a record
+    corrupt: tuple[Corruption, ...] = ()  #: corrupt record headers skipped
     skipped: Mapping[str, int] = field(default_factory=dict)  #: packets not used, by reason
     legs: Mapping[str, tuple[LegFinding, ...]] = field(default_factory=dict)  #: per call: its legs
     call_flows: tuple[CallFlow, ...] = ()
@@ -296,7 +339,8 @@ class Findings(Record):
             out = dataclasses.replace(out, legs=typed)
         # CallFlow reads itself; malformed flows are none (as the reports always did)
         flows = {k: flows_from_summary(d, k) for k in ("call_flows", "register_flows")}
-        unknown = {k: v for k, v in d.items() if k not in cls.json_keys()}
+        # keys no field names, and values of another shape than their field's: kept as read
+        unknown = {k: v for k, v in d.items() if k not in cls.json_keys() or not cls.fits(k, v)}
         return dataclasses.replace(out, **flows, flows_read={k: (v, d[k]) for k, v in flows.items() if k in d},
                                    unknown=unknown, keys=tuple(d))
 

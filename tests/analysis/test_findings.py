@@ -19,15 +19,18 @@ from capgen import CaptureWriter, RtpSender
 from callgen.analysis import analyze_capture
 from callgen.verdict import ladder
 from callgen.verdict.findings import (
+    Corruption,
     DtmfFinding,
     Findings,
     Gap,
     Histogram,
     LegFinding,
     LoadSummary,
+    Percentiles,
     Record,
     StreamFinding,
     Timeline,
+    Truncation,
     Unproven,
 )
 from callgen.verdict.legchecks import leg_summary
@@ -89,6 +92,9 @@ def test_every_stream_dtmf_leg_and_load_key_has_a_field(tmp_path):
     load = {**load_summary(()), "share": [0, 1]}
     assert set(load) == set(LoadSummary.json_keys())
     assert set(load["setup_histogram"]) == set(Histogram.json_keys())
+    for key in ("setup_ms", "loss_pct", "jitter_ms"):
+        assert set(load[key]) <= set(Percentiles.json_keys()), key
+    assert set(Truncation.json_keys()) == {"offset", "bytes_left"} and set(Corruption.json_keys()) == {"offset", "bytes_skipped"}
     assert set(Unproven.json_keys()) == {"index", "why"}
 
 
@@ -138,3 +144,22 @@ def test_records_are_frozen_and_compare_by_value():
         pass
     else:
         raise AssertionError("a finding must be frozen")
+
+
+def test_a_load_summary_reads_back_typed_and_writes_the_same():
+    load = {**load_summary(()), "share": [1, 2]}
+    load["unproven"] = [{"index": 3, "why": ["no BYE"]}]
+    summary = {"packets": 0, "rtp_streams_count": 0, "dtmf_events_count": 0, "load": load}
+    f = Findings.from_dict(summary)
+    assert json.dumps(f.to_dict()) == json.dumps(summary)
+    assert f.load is not None and f.load.share == (1, 2) and f.load.attempted == 0
+    assert f.load.setup_ms is not None and "p99" in f.load.setup_ms.keys and "p99" not in f.load.loss_pct.keys
+    assert f.load.unproven[0].why == ("no BYE",)
+
+
+def test_a_value_of_another_shape_is_not_read_but_kept():
+    d = {"load": [1, 2], "rtp_streams": {"src": A}, "warnings": "one", "legs": [], "packets": 5}
+    f = Findings.from_dict(d)
+    assert f.load is None and f.rtp_streams == () and f.warnings == () and f.legs == {}
+    assert f.to_dict() == d and list(f.to_dict()) == list(d)
+    assert set(f.other()) == {"load", "rtp_streams", "warnings", "legs"}
