@@ -125,28 +125,25 @@ def legs_of(result: ScenarioResult) -> tuple[LegMetric, ...]:
     """Every RTP stream of the run, named by call and the agents at its ends (stable across
     nights, unlike ports).  A load run gives one "all calls" leg with the medians."""
     summary = result.summary
-    load = summary.get("load")
-    if isinstance(load, Mapping):
-        loss = load.get("loss_pct") if isinstance(load.get("loss_pct"), Mapping) else {}
-        jitter = load.get("jitter_ms") if isinstance(load.get("jitter_ms"), Mapping) else {}
-        return (LegMetric("all calls (median)", None, _number(loss.get("p50")), _number(jitter.get("p50")), None, None),)
+    load = summary.load
+    if load is not None:
+        loss, jitter = load.loss_pct, load.jitter_ms
+        return (LegMetric("all calls (median)", None, _number(loss.p50 if loss else None), _number(jitter.p50 if jitter else None),
+                          None, None),)
     flows = result.flows
     by_call = {f.call_id: f for f in flows}
     pesq = _pesq_by_receiver([c.to_dict() for c in result.checks])
-    streams = summary.get("rtp_streams")
     legs: list[LegMetric] = []
-    for s in streams if isinstance(streams, list) else ():
-        if not isinstance(s, Mapping):
-            continue
-        flow = by_call.get(s.get("call_id"))
+    for s in summary.rtp_streams:
+        flow = by_call.get(s.call_id or "")
         owners = _owners(flow) if flow else {}
-        src, dst = str(s.get("src", "?")), str(s.get("dst", "?"))
+        src, dst = s.src or "?", s.dst or "?"
         call = flow.call if flow else "call?"
         label = f"{call} {owners.get(src, src)}→{owners.get(dst, dst)}"
-        expected, lost = _number(s.get("expected")), _number(s.get("lost"))
+        expected, lost = _number(s.expected), _number(s.lost)
         loss = round(100.0 * lost / expected, 3) if expected and lost is not None else None
-        legs.append(LegMetric(label, str(s["codec"]) if s.get("codec") else None, loss, _number(s.get("jitter_ms_mean")),
-                              _number(s.get("mos")), pesq.get((call, owners.get(dst, "")))))
+        legs.append(LegMetric(label, str(s.codec) if s.codec else None, loss, _number(s.jitter_ms_mean),
+                              _number(s.mos), pesq.get((call, owners.get(dst, "")))))
     legs.sort(key=lambda leg: leg.leg)
     return tuple(legs[:MAX_LEGS])
 
@@ -164,10 +161,10 @@ def scenario_night(data: Mapping[str, Any], revision: str = "") -> ScenarioNight
     failed = [f"{c.name}: expected {c.expected}, seen {c.seen}" for c in result.failed_checks]
     if len(failed) > MAX_FAILED_CHECKS:
         failed = failed[:MAX_FAILED_CHECKS] + [f"... and {len(failed) - MAX_FAILED_CHECKS} more failed checks"]
-    attempts = result.summary.get("failed_attempts")
-    load = result.summary.get("load")
-    if isinstance(load, Mapping) and isinstance(load.get("setup_ms"), Mapping):
-        setup = _number(load["setup_ms"].get("p50"))
+    attempts = result.summary.failed_attempts
+    load = result.summary.load
+    if load is not None and load.setup_ms is not None:
+        setup = _number(load.setup_ms.p50)
     else:
         setup = setup_ms_of(result.flows)
     return ScenarioNight(
@@ -177,7 +174,7 @@ def scenario_night(data: Mapping[str, Any], revision: str = "") -> ScenarioNight
         verdict=result.verdict,
         duration_s=round(result.duration_s, 3),
         attempts=result.attempts,
-        flaky_attempts=len(attempts) if isinstance(attempts, list) else 0,
+        flaky_attempts=len(attempts),
         setup_ms=setup,
         failed_checks=tuple(_cut(f) for f in failed),
         error=_cut(result.error) if result.error else "",

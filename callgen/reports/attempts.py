@@ -1,7 +1,7 @@
 """A flaky scenario's failed attempts, reason first, for every report.
 
 A FLAKY result is the passing attempt; what went wrong before travels in
-``summary["failed_attempts"]`` (see ``callgen.suite.execute._combine``).  The index's
+``summary.failed_attempts`` (see ``callgen.suite.execute._combine``).  The index's
 failed-checks column, ``summary.md`` and the run's page show that reason first, and
 each failed attempt's folder gets its own ``report.html`` from its ``result.json``.
 """
@@ -13,11 +13,11 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from callgen.reports.svg import esc
 from callgen.reports.text import added_reason, check_line, one_line
+from callgen.verdict.findings import FailedCheck
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 
@@ -40,22 +40,18 @@ class FailedAttempt:
         return lines
 
 
-def _check(d: Mapping[str, Any]) -> CheckResult:
-    return CheckResult(name=str(d.get("name", "?")), passed=False, expected=str(d.get("expected", "")),
-                       seen=str(d.get("seen", "")), reason=str(d.get("reason", "") or ""),
-                       evidence=str(d.get("evidence", "") or ""))
+def _check(c: FailedCheck) -> CheckResult:
+    return CheckResult(name=str(c.name), passed=False, expected=str(c.expected), seen=str(c.seen),
+                       reason=str(c.reason or ""), evidence=str(c.evidence or ""))
 
 
 def failed_attempts(result: ScenarioResult) -> list[FailedAttempt]:
-    raw = result.summary.get("failed_attempts")
     out = []
-    for a in raw if isinstance(raw, list) else ():
-        if not isinstance(a, Mapping):
-            continue
-        checks = tuple(_check(c) for c in a.get("failed_checks") or () if isinstance(c, Mapping))
-        number = a.get("attempt")
-        out.append(FailedAttempt(number if isinstance(number, int) else len(out) + 1, str(a.get("verdict") or "fail"),
-                                 str(a.get("error") or ""), checks, str(a.get("artefacts") or "")))
+    for a in result.summary.failed_attempts:
+        checks = tuple(_check(c) for c in a.failed_checks)
+        number = a.attempt
+        out.append(FailedAttempt(number if isinstance(number, int) else len(out) + 1, str(a.verdict or "fail"),
+                                 str(a.error or ""), checks, str(a.artefacts or "")))
     return out
 
 

@@ -9,11 +9,11 @@ second is as wide in each.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from callgen.reports.svg import esc
+from callgen.verdict.findings import LoadSummary
 
 LEFT, RIGHT, TOP, BOTTOM = 52, 12, 22, 34  #: plot margins in px
 
@@ -92,15 +92,15 @@ def _floats(value: object) -> tuple[float, ...]:
     return tuple(float(v) for v in value if isinstance(v, (int, float))) if isinstance(value, (list, tuple)) else ()
 
 
-def load_charts(load: Mapping[str, Any]) -> list[str]:
+def load_charts(load: LoadSummary) -> list[str]:
     """The load summary's charts: calls up and calls started per second (same bins), setup times."""
-    out = time_charts([Chart("most calls up at once, per second", _floats(load.get("active_per_second")),
+    out = time_charts([Chart("most calls up at once, per second", _floats(load.active_per_second),
                              "seconds into the run", "calls"),
-                       Chart("calls started per second", _floats(load.get("cps_per_second")),
+                       Chart("calls started per second", _floats(load.cps_per_second),
                              "seconds into the run", "calls/s")])
-    hist = load.get("setup_histogram") if isinstance(load.get("setup_histogram"), Mapping) else {}
-    bin_ms = hist.get("bin_ms")
+    hist = load.setup_histogram
+    bin_ms = hist.bin_ms if hist else None
     step = float(bin_ms) if isinstance(bin_ms, (int, float)) and bin_ms > 0 else 1.0
-    out.append(bar_chart(Chart(f"setup time histogram ({step:g} ms bins)", _floats(hist.get("counts")),
+    out.append(bar_chart(Chart(f"setup time histogram ({step:g} ms bins)", _floats(hist.counts if hist else ()),
                                "setup time, ms", "calls", step)))
     return [c for c in out if c]

@@ -23,7 +23,6 @@ from callgen.reports.attempts import attempt_pages, attempt_reasons, attempt_res
 from callgen.reports.junit import xml_text
 from callgen.reports.media import ordered_streams
 from callgen.reports.page import (
-    KNOWN_SUMMARY,
     call_media,
     direction_text,
     html_document,
@@ -36,6 +35,7 @@ from callgen.reports.page import (
 from callgen.reports.runfiles import findings_rows, run_files
 from callgen.reports.svg import esc, run_summary_svg
 from callgen.reports.text import check_line, one_line, totals_line
+from callgen.verdict.findings import DtmfFinding, StreamFinding
 from callgen.verdict.result import ScenarioResult
 
 if TYPE_CHECKING:
@@ -142,19 +142,19 @@ def _md(value: Any) -> str:
     return text
 
 
-def _md_media(streams: Iterable[Mapping[str, Any]], owners: Mapping[str, str]) -> list[str]:
+def _md_media(streams: Iterable[StreamFinding], owners: Mapping[str, str]) -> list[str]:
     lines = ["| direction | codec | packets | loss | jitter mean / max | SRTP |", "| --- | --- | --- | --- | --- | --- |"]
     for s in ordered_streams(streams, owners):
         label, suite = security_parts(s)
         srtp = f"{label} ({suite})" if suite and not label.startswith("SRTP, decrypted") else label
-        lines.append(f"| {_md(direction_text(s, owners))} | {_md(s.get('codec') or 'unknown')} | {_md(s.get('packets', '?'))} "
-                     f"| {_md(loss_text(s))} | {ms_text(s.get('jitter_ms_mean'))} / {ms_text(s.get('jitter_ms_max'))} ms | {_md(srtp)} |")
+        lines.append(f"| {_md(direction_text(s, owners))} | {_md(s.codec or 'unknown')} | {_md('?' if s.packets is None else s.packets)} "
+                     f"| {_md(loss_text(s))} | {ms_text(s.jitter_ms_mean)} / {ms_text(s.jitter_ms_max)} ms | {_md(srtp)} |")
     return lines if len(lines) > 2 else []
 
 
-def _md_dtmf(events: Iterable[Mapping[str, Any]], start: float) -> list[str]:
-    digits = [f"{_md(e.get('digit', '?'))} (+{float(e['start']) - start:.3f} s, {_md(e.get('method', ''))})"
-              if isinstance(e.get("start"), (int, float)) else _md(e.get("digit", "?")) for e in events]
+def _md_dtmf(events: Iterable[DtmfFinding], start: float) -> list[str]:
+    digits = [f"{_md(e.digit)} (+{float(e.start) - start:.3f} s, {_md(e.method)})"
+              if isinstance(e.start, (int, float)) else _md(e.digit) for e in events]
     return ["", "DTMF: " + ", ".join(digits)] if digits else []
 
 
@@ -176,12 +176,12 @@ def _md_scenario(r: ScenarioResult, out_dir: Path) -> list[str]:
             lines += ["", f"Media of {_md(flow.call)} ({_md(flow.caller)} → {_md(flow.callee)}):", ""] + table
             lines += _md_dtmf(media.dtmf, media.span.start)
     if not r.flows:  # results written before flows existed
-        streams = [s for s in r.summary.get("rtp_streams", ()) if isinstance(s, Mapping)]
-        lines += ["", *_md_media([s for s in streams if s.get("call_id")], {})]  # no SDP offered the others
-        events = [e for e in r.summary.get("dtmf", ()) if isinstance(e, Mapping) and "digit" in e]
-        first = r.summary.get("first_time")
+        streams = r.summary.rtp_streams
+        lines += ["", *_md_media([s for s in streams if s.call_id], {})]  # no SDP offered the others
+        events = [e for e in r.summary.dtmf if "digit" in e.keys]
+        first = r.summary.first_time
         lines += _md_dtmf(events, float(first) if isinstance(first, (int, float)) else 0.0)
-    rows = findings_rows({k: v for k, v in r.summary.items() if k not in KNOWN_SUMMARY})
+    rows = findings_rows(r.summary.other())
     if rows:
         lines += ["", "Other findings:", ""] + [f"- **{_md(k)}**: {_md(d)}" for k, d in rows]
     if r.ladder:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from callgen import __version__
 from callgen.fileio import write_atomic
 from callgen.reports.text import check_line, failed_check_line, one_line
+from callgen.verdict.findings import AttemptFinding
 from callgen.verdict.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def _system_out(result: ScenarioResult) -> str:
         lines.append("error: " + result.error)
     lines.append("checks:")
     lines.extend("  " + check_line(c) for c in result.checks)
-    for att in result.summary.get("failed_attempts", ()):
+    for att in result.summary.failed_attempts:
         lines.append(_attempt_line(att))
     if result.ladder:
         lines.append("SIP ladder:")
@@ -102,16 +103,14 @@ def _system_out(result: ScenarioResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _attempt_line(att: dict[str, Any]) -> str:
-    checks = "; ".join(
-        f"{c.get('name')}: expected {c.get('expected')}, seen {c.get('seen')}" for c in att.get("failed_checks", ())
-    )
-    detail = one_line(att.get("error") or checks)
-    return f"failed attempt {att.get('attempt')}: {att.get('verdict')}: {detail} (artefacts: {att.get('artefacts')})"
+def _attempt_line(att: AttemptFinding) -> str:
+    checks = "; ".join(f"{c.name}: expected {c.expected}, seen {c.seen}" for c in att.failed_checks)
+    detail = one_line(att.error or checks)
+    return f"failed attempt {att.attempt}: {att.verdict}: {detail} (artefacts: {att.artefacts})"
 
 
 def _attempt_elements(tc: ET.Element, result: ScenarioResult) -> None:
-    attempts = result.summary.get("failed_attempts", ())
+    attempts = result.summary.failed_attempts
     if result.verdict is Verdict.FLAKY:
         tag = "flaky"
     elif result.verdict in (Verdict.FAIL, Verdict.ERROR):
@@ -120,9 +119,9 @@ def _attempt_elements(tc: ET.Element, result: ScenarioResult) -> None:
     else:
         return
     for att in attempts:
-        kind = "Error" if att.get("verdict") == Verdict.ERROR.value else "Failure"
-        el = _el(tc, f"{tag}{kind}", "", message=_attempt_line(att), type=f"callgen.{att.get('verdict')}")
-        _el(el, "system-out", f"artefacts: {att.get('artefacts')}\n")
+        kind = "Error" if att.verdict == Verdict.ERROR.value else "Failure"
+        el = _el(tc, f"{tag}{kind}", "", message=_attempt_line(att), type=f"callgen.{att.verdict}")
+        _el(el, "system-out", f"artefacts: {att.artefacts}\n")
 
 
 def testcase(result: ScenarioResult) -> ET.Element:

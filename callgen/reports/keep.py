@@ -23,8 +23,8 @@ KEEP_CHOICES = ("all", "failed", "none")
 
 def _folders(result: ScenarioResult) -> Iterable[str]:
     yield result.artefacts
-    for att in result.summary.get("failed_attempts", ()):
-        yield att.get("artefacts", "")
+    for att in result.summary.failed_attempts:
+        yield att.artefacts
 
 
 def run_folder_of(artefacts: str, out_dir: Path) -> Path | None:

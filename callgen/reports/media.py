@@ -15,6 +15,7 @@ from typing import Any
 
 from callgen.analysis.emodel import codec_impairment
 from callgen.reports.svg import esc
+from callgen.verdict.findings import StreamFinding
 from callgen.verdict.result import CheckResult
 
 PTIMES_MS = (10, 20, 30, 40, 60)  #: packet times a stream is snapped to (within 15 %)
@@ -24,18 +25,18 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def ordered_streams(streams: Iterable[Mapping[str, Any]], owners: Mapping[str, str]) -> list[Mapping[str, Any]]:
+def ordered_streams(streams: Iterable[StreamFinding], owners: Mapping[str, str]) -> list[StreamFinding]:
     """By call, direction (who sends to whom), first packet: the same on every page and run,
     whatever order the capture held them in."""
-    def key(s: Mapping[str, Any]) -> tuple[str, str, str, float]:
-        src, dst = str(s.get("src", "")), str(s.get("dst", ""))
-        return (str(s.get("call_id") or ""), owners.get(src, src), owners.get(dst, dst), _num(s.get("first_time")) or 0.0)
+    def key(s: StreamFinding) -> tuple[str, str, str, float]:
+        src, dst = s.src, s.dst
+        return (str(s.call_id or ""), owners.get(src, src), owners.get(dst, dst), _num(s.first_time) or 0.0)
     return sorted(streams, key=key)
 
 
-def ptime_ms(stream: Mapping[str, Any]) -> float | None:
+def ptime_ms(stream: StreamFinding) -> float | None:
     """The stream's packet time, from its packets over its duration, snapped to a usual one."""
-    packets, duration = _num(stream.get("packets")), _num(stream.get("duration"))
+    packets, duration = _num(stream.packets), _num(stream.duration)
     if not packets or packets < 3 or not duration or duration <= 0:
         return None
     interval = duration * 1000 / (packets - 1)
@@ -43,26 +44,25 @@ def ptime_ms(stream: Mapping[str, Any]) -> float | None:
     return float(near) if abs(near - interval) <= 0.15 * near else None
 
 
-def strip_expectation(stream: Mapping[str, Any]) -> tuple[float | None, str]:
+def strip_expectation(stream: StreamFinding) -> tuple[float | None, str]:
     """(packets a bin of the strip should hold, how that was worked out)."""
-    tl = stream.get("timeline")
-    bin_ms = _num(tl.get("bin_ms")) if isinstance(tl, Mapping) else None
+    bin_ms = _num(stream.timeline.bin_ms) if stream.timeline else None
     ptime = ptime_ms(stream)
     if not bin_ms or not ptime:
         return None, ""
     per_bin = bin_ms / ptime
     return per_bin, (f"{per_bin:g} packets expected per {bin_ms:g} ms at a {ptime:g} ms packet time "
-                     f"({stream.get('packets')} packets over {stream.get('duration')} s)")
+                     f"({stream.packets} packets over {stream.duration} s)")
 
 
-def mos_assumption(stream: Mapping[str, Any]) -> str:
+def mos_assumption(stream: StreamFinding) -> str:
     """Why the stream's MOS rests on assumed codec figures ("" when G.113 gives them)."""
-    imp = codec_impairment(str(stream.get("codec") or "")) if stream.get("mos") is not None else None
+    imp = codec_impairment(str(stream.codec or "")) if stream.mos is not None else None
     return imp.source if imp is not None and "assumption" in imp.source else ""
 
 
-def mos_html(stream: Mapping[str, Any]) -> str:
-    mos = _num(stream.get("mos"))
+def mos_html(stream: StreamFinding) -> str:
+    mos = _num(stream.mos)
     if mos is None:
         return '<span title="the E-model has no figures for this codec">n/a</span>'
     why = mos_assumption(stream)
@@ -72,8 +72,8 @@ def mos_html(stream: Mapping[str, Any]) -> str:
             '<sup>*</sup></span>')
 
 
-def assumption_notes(streams: Sequence[Mapping[str, Any]]) -> Iterable[str]:
-    notes = sorted({f"{str(s.get('codec')).split('/')[0]}: {mos_assumption(s)}" for s in streams if mos_assumption(s)})
+def assumption_notes(streams: Sequence[StreamFinding]) -> Iterable[str]:
+    notes = sorted({f"{str(s.codec).split('/')[0]}: {mos_assumption(s)}" for s in streams if mos_assumption(s)})
     if notes:
         yield ('<p class="muted assumed-note">* MOS from the E-model (G.107) with codec figures G.113 does not give, '
                "assumed: " + "; ".join(esc(n) for n in notes) + "</p>")
@@ -117,9 +117,9 @@ def recordings(call: str, agents: Sequence[str], checks: Sequence[CheckResult], 
     return out
 
 
-def receiver_pesq(stream: Mapping[str, Any], owners: Mapping[str, str], recs: Sequence[Recording]) -> str:
+def receiver_pesq(stream: StreamFinding, owners: Mapping[str, str], recs: Sequence[Recording]) -> str:
     """The PESQ of the recording this stream was heard in (its receiver's), for the table."""
-    dst = str(stream.get("dst", ""))
+    dst = stream.dst
     owner = owners.get(dst, "")
     words = re.split(r"[\s→>-]+", owner)
     for r in recs:

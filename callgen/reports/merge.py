@@ -227,12 +227,8 @@ def _checked_result(d: Any, i: int, path: Path) -> ScenarioResult:
     key = f"results[{i}]"
     if not isinstance(d, dict):
         raise ReportInputError(f"{path}: {key}: not an object")
-    try:
-        r = ScenarioResult.from_dict(d)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReportInputError(f"{path}: {key}: invalid result ({exc})") from None
-    _finite(r.duration_s, f"{key}.duration_s", path)
-    load = r.summary.get("load")
+    summary = d.get("summary")
+    load = summary.get("load") if isinstance(summary, dict) else None
     if load is not None and not isinstance(load, dict):
         raise ReportInputError(f"{path}: {key}.summary.load: not an object")
     share = load.get("share") if isinstance(load, dict) else None
@@ -241,13 +237,18 @@ def _checked_result(d: Any, i: int, path: Path) -> ScenarioResult:
               and all(isinstance(v, int) and not isinstance(v, bool) for v in share) and 0 <= share[0] < share[1])
         if not ok:
             raise ReportInputError(f"{path}: {key}.summary.load.share={_shown(share)} is not [I, N] with 0 <= I < N")
+    try:
+        r = ScenarioResult.from_dict(d)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportInputError(f"{path}: {key}: invalid result ({exc})") from None
+    _finite(r.duration_s, f"{key}.duration_s", path)
     return r
 
 
 def _share(r: ScenarioResult) -> tuple[int, int] | None:
     """The load share [I, N] of a result (checked by ``_checked_result``); None unless N > 1."""
-    load = r.summary.get("load")
-    share = load.get("share") if isinstance(load, dict) else None
+    load = r.summary.load
+    share = load.share if load is not None and len(load.share) == 2 else None
     return (share[0], share[1]) if share is not None and share[1] > 1 else None
 
 
@@ -258,7 +259,7 @@ def merged_loads(results: Sequence[ScenarioResult], inputs: Sequence[Path]) -> d
 
     groups: dict[str, list[ScenarioResult]] = {}
     for r in results:
-        if isinstance(r.summary.get("load"), dict):
+        if r.summary.load is not None:
             groups.setdefault(r.name, []).append(r)
     out: dict[str, Any] = {}
     for name, shares in sorted(groups.items()):

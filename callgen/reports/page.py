@@ -33,7 +33,8 @@ from callgen.reports.media import (
 from callgen.reports.runfiles import RunFiles, findings_rows, run_files
 from callgen.reports.svg import Span, esc, ladder_svg, message_id, timeline_svg
 from callgen.reports.text import added_reason
-from callgen.verdict.ladder import REGISTER_KEY, CallFlow, FlowMessage, flows_from_summary
+from callgen.verdict.findings import DtmfFinding, Findings, Percentiles, StreamFinding
+from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1400px}
@@ -95,9 +96,6 @@ var show=vs.indexOf(el.getAttribute('data-verdict'))>=0&&(!tag||tags.indexOf(tag
 el.style.display=show?'':'none';});}
 form.addEventListener('change',apply);apply();})();"""
 
-#: summary keys this page draws itself; anything else is listed as "other findings"
-KNOWN_SUMMARY = frozenset({"format", "source", "packets", "first_time", "last_time", "rtp_streams", "dtmf",
-                           "warnings", "failed_attempts", "call_flows", "dialogs", "load", REGISTER_KEY})
 MEDIA_WORDS = ("rtp", "srtp", "dtmf", "audio", "keying", "media", "codec_rtp")
 
 
@@ -119,29 +117,29 @@ def media_owners(flow: CallFlow) -> dict[str, str]:
     return owners
 
 
-def direction_text(stream: Mapping[str, Any], owners: Mapping[str, str]) -> str:
-    src, dst = str(stream.get("src", "?")), str(stream.get("dst", "?"))
+def direction_text(stream: StreamFinding | DtmfFinding, owners: Mapping[str, str]) -> str:
+    src, dst = stream.src or "?", stream.dst or "?"
     return f"{owners.get(src, src)} → {owners.get(dst, dst)}"
 
 
-def security_parts(s: Mapping[str, Any]) -> tuple[str, str]:
+def security_parts(s: StreamFinding) -> tuple[str, str]:
     """("SRTP, decrypted", suite) / ("RTP (clear)", "") for a stream."""
-    if not s.get("srtp"):
+    if not s.srtp:
         return "RTP (clear)", ""
-    suite = str(s.get("crypto_suite") or "")
-    if s.get("decrypted"):
+    suite = str(s.crypto_suite or "")
+    if s.decrypted:
         return "SRTP, decrypted", suite
-    why = f": {s['decrypt_error']}" if s.get("decrypt_error") else ""
+    why = f": {s['decrypt_error']}" if s.decrypt_error else ""
     return f"SRTP, not decrypted{why}", suite
 
 
-def _security(s: Mapping[str, Any]) -> str:
+def _security(s: StreamFinding) -> str:
     label, suite = security_parts(s)
     return esc(label) + (f'<br><small class="muted">{esc(suite)}</small>' if suite else "")
 
 
-def loss_text(s: Mapping[str, Any]) -> str:
-    lost, expected = _num(s.get("lost")), _num(s.get("expected"))
+def loss_text(s: StreamFinding) -> str:
+    lost, expected = _num(s.lost), _num(s.expected)
     if lost is None:
         return "?"
     pct = f" ({100 * lost / expected:.1f} %)" if expected else ""
@@ -158,12 +156,12 @@ def _rel(value: Any, start: float) -> str:
     return f"+{v - start:.2f} s" if v is not None else "?"
 
 
-def _stream_dtmf(stream: Mapping[str, Any], dtmf: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [e for e in dtmf if e.get("ssrc") is not None and e.get("ssrc") == stream.get("ssrc")]
+def _stream_dtmf(stream: StreamFinding, dtmf: Sequence[DtmfFinding]) -> list[DtmfFinding]:
+    return [e for e in dtmf if e.ssrc is not None and e.ssrc == stream.ssrc]
 
 
-def media_table(streams: Sequence[Mapping[str, Any]], owners: Mapping[str, str], span: Span,
-                dtmf: Sequence[Mapping[str, Any]], recs: Sequence[Recording] = ()) -> Iterable[str]:
+def media_table(streams: Sequence[StreamFinding], owners: Mapping[str, str], span: Span,
+                dtmf: Sequence[DtmfFinding], recs: Sequence[Recording] = ()) -> Iterable[str]:
     if not streams:
         yield '<p class="muted">no RTP stream of this call in the capture</p>'
         yield from ('<table class="media">', *recordings_rows(recs, 9), "</table>") if recs else ()
@@ -174,13 +172,13 @@ def media_table(streams: Sequence[Mapping[str, Any]], owners: Mapping[str, str],
     for s in streams:
         expected, why = strip_expectation(s)
         scale = f"; dashed line: {expected:g} expected at a {ptime_ms(s):g} ms packet time" if expected else ""
-        yield (f'<tr><td class="dir">{esc(direction_text(s, owners))}<br><small class="muted">{esc(s.get("src", ""))} →<br>'
-               f'{esc(s.get("dst", ""))}<br>SSRC {esc(s.get("ssrc_hex", s.get("ssrc", "")))}</small></td>'
-               f'<td>{esc(s.get("codec") or "unknown")}</td><td class="num">{esc(s.get("packets", "?"))}</td>'
+        yield (f'<tr><td class="dir">{esc(direction_text(s, owners))}<br><small class="muted">{esc(s.src)} →<br>'
+               f'{esc(s.dst)}<br>SSRC {esc(_or(s.ssrc_hex, _or(s.ssrc, "")))}</small></td>'
+               f'<td>{esc(s.codec or "unknown")}</td><td class="num">{esc(_or(s.packets, "?"))}</td>'
                f'<td class="num">{esc(loss_text(s))}</td>'
-               f'<td class="num">{ms_text(s.get("jitter_ms_mean"))} / {ms_text(s.get("jitter_ms_max"))} ms</td>'
+               f'<td class="num">{ms_text(s.jitter_ms_mean)} / {ms_text(s.jitter_ms_max)} ms</td>'
                f'<td class="num mos">{mos_html(s)}</td><td class="num">{receiver_pesq(s, owners, recs)}</td><td>{_security(s)}</td>'
-               f'<td>{_rel(s.get("first_time"), span.start)} → {_rel(s.get("last_time"), span.start)}</td></tr>'
+               f'<td>{_rel(s.first_time, span.start)} → {_rel(s.last_time, span.start)}</td></tr>'
                f'<tr class="tl"><td colspan="9"><small class="muted">packets per {_bin_text(s)}{esc(scale)}</small>'
                f'{timeline_svg(s, span, _stream_dtmf(s, dtmf), expected, why)}</td></tr>')
     yield from recordings_rows(recs, 9)
@@ -188,21 +186,20 @@ def media_table(streams: Sequence[Mapping[str, Any]], owners: Mapping[str, str],
     yield from assumption_notes(streams)
 
 
-def _bin_text(stream: Mapping[str, Any]) -> str:
-    tl = stream.get("timeline")
-    bin_ms = _num(tl.get("bin_ms")) if isinstance(tl, Mapping) else None
+def _bin_text(stream: StreamFinding) -> str:
+    bin_ms = _num(stream.timeline.bin_ms) if stream.timeline else None
     return f"{bin_ms:g} ms" if bin_ms else "time"
 
 
-def dtmf_row(events: Sequence[Mapping[str, Any]], owners: Mapping[str, str], start: float) -> Iterable[str]:
+def dtmf_row(events: Sequence[DtmfFinding], owners: Mapping[str, str], start: float) -> Iterable[str]:
     if not events:
         return
     yield '<div class="dtmf"><h4>DTMF</h4><div class="digits">'
     for e in events:
-        t = _num(e.get("start"))
-        yield (f'<div class="digit"><span class="d">{esc(e.get("digit", "?"))}</span>'
+        t = _num(e.start)
+        yield (f'<div class="digit"><span class="d">{esc(e.digit)}</span>'
                f'<small>{f"+{t - start:.3f} s" if t is not None else "?"}<br>'
-               f'{esc(e.get("method", ""))}<br>{esc(direction_text(e, owners))}</small></div>')
+               f'{esc(e.method)}<br>{esc(direction_text(e, owners))}</small></div>')
     yield "</div></div>"
 
 
@@ -211,24 +208,26 @@ def dtmf_row(events: Sequence[Mapping[str, Any]], owners: Mapping[str, str], sta
 
 @dataclass(frozen=True)
 class CallMedia:
-    streams: tuple[Mapping[str, Any], ...]
-    dtmf: tuple[Mapping[str, Any], ...]
+    streams: tuple[StreamFinding, ...]
+    dtmf: tuple[DtmfFinding, ...]
     span: Span
     owners: Mapping[str, str]
 
 
-def _list(summary: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = summary.get(key)
-    items = [x for x in value if isinstance(x, Mapping)] if isinstance(value, list) else []
-    return [x for x in items if "digit" in x] if key == "dtmf" else items
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
-def call_media(flow: CallFlow, summary: Mapping[str, Any]) -> CallMedia:
+def _dtmf(summary: Findings) -> list[DtmfFinding]:
+    return [e for e in summary.dtmf if "digit" in e.keys]
+
+
+def call_media(flow: CallFlow, summary: Findings) -> CallMedia:
     ids = set(flow.call_ids)  # through a topology-hiding SUT each leg has its own
-    streams = tuple(s for s in _list(summary, "rtp_streams") if s.get("call_id") in ids)
-    ssrcs = {s.get("ssrc") for s in streams}
-    dtmf = tuple(e for e in _list(summary, "dtmf") if e.get("call_id") in ids or (e.get("ssrc") in ssrcs and e.get("ssrc") is not None))
-    times = [m.time for m in flow.messages] + [t for s in streams for t in (_num(s.get("last_time")),) if t is not None]
+    streams = tuple(s for s in summary.rtp_streams if s.call_id in ids)
+    ssrcs = {s.ssrc for s in streams}
+    dtmf = tuple(e for e in _dtmf(summary) if e.call_id in ids or (e.ssrc in ssrcs and e.ssrc is not None))
+    times = [m.time for m in flow.messages] + [t for s in streams for t in (_num(s.last_time),) if t is not None]
     return CallMedia(streams, dtmf, Span(flow.start, max(times, default=flow.start)), media_owners(flow))
 
 
@@ -242,7 +241,7 @@ def _message_details(flow: CallFlow, anchor: str, i: int, m: FlowMessage, *, ope
             f"<pre>{esc(text + cut_note)}</pre></details>")
 
 
-def call_html(flow: CallFlow, summary: Mapping[str, Any], anchor: str, checks: Sequence[CheckResult] = (),
+def call_html(flow: CallFlow, summary: Findings, anchor: str, checks: Sequence[CheckResult] = (),
               files: Any = None) -> Iterable[str]:
     callee = flow.callee or "?"
     yield f'<div class="call"><h3>{esc(flow.call)}: {esc(flow.caller)} → {esc(callee)}</h3>'
@@ -415,14 +414,14 @@ def checks_table(checks: Sequence[CheckResult]) -> Iterable[str]:
 def _other_media(result: ScenarioResult) -> Iterable[str]:
     """Streams and digits no call's flow claims (old results without flows, stray RTP)."""
     ids = {cid for f in result.flows for cid in f.call_ids}
-    streams = [s for s in _list(result.summary, "rtp_streams") if s.get("call_id") not in ids]
-    yield from foreign_media([s for s in streams if not s.get("call_id")])
-    streams = [s for s in streams if s.get("call_id")]
-    dtmf = [e for e in _list(result.summary, "dtmf") if e.get("call_id") not in ids]
+    streams = [s for s in result.summary.rtp_streams if s.call_id not in ids]
+    yield from foreign_media([s for s in streams if not s.call_id])
+    streams = [s for s in streams if s.call_id]
+    dtmf = [e for e in _dtmf(result.summary) if e.call_id not in ids]
     if not streams and not dtmf:
         return
-    times = [t for s in streams for t in (_num(s.get("first_time")), _num(s.get("last_time"))) if t is not None]
-    times += [t for e in dtmf for t in (_num(e.get("start")),) if t is not None]
+    times = [t for s in streams for t in (_num(s.first_time), _num(s.last_time)) if t is not None]
+    times += [t for e in dtmf for t in (_num(e.start),) if t is not None]
     span = Span(min(times, default=0.0), max(times, default=0.0))
     yield "<h3>Media not tied to a call</h3>" if result.flows else "<h3>Media</h3>"
     if streams:
@@ -430,12 +429,12 @@ def _other_media(result: ScenarioResult) -> Iterable[str]:
     yield from dtmf_row(dtmf, {}, span.start)
 
 
-def foreign_media(streams: Sequence[Mapping[str, Any]]) -> Iterable[str]:
+def foreign_media(streams: Sequence[StreamFinding]) -> Iterable[str]:
     """RTP in the capture that no SDP of this run offered: another process's traffic on
     these ports (a test suite beside us), never shown as this scenario's media."""
     if not streams:
         return
-    times = [t for s in streams for t in (_num(s.get("first_time")), _num(s.get("last_time"))) if t is not None]
+    times = [t for s in streams for t in (_num(s.first_time), _num(s.last_time)) if t is not None]
     yield ('<div class="foreign"><h3>RTP no call of this run offered</h3><p class="muted">The capture holds these '
            "streams, but no SDP of this run named their addresses, so they are not this scenario's media "
            "(most likely another program's traffic on these ports).</p>")
@@ -451,45 +450,42 @@ def pct_text(value: Any, none: str = "n/a") -> str:
 
 def load_html(result: ScenarioResult) -> Iterable[str]:
     """A load run at a glance: its figures, calls up and calls started per second, setup times."""
-    load = result.summary.get("load")
-    if not isinstance(load, Mapping):
+    load = result.summary.load
+    if load is None:
         return
-    setup = load.get("setup_ms") if isinstance(load.get("setup_ms"), Mapping) else {}
-    rows = [("calls attempted", load.get("attempted")), ("answered (ASR)", f"{load.get('answered')} ({pct_text(load.get('asr_pct'))})"),
-            ("proven from the capture", f"{load.get('proven')} ({pct_text(load.get('proven_pct'))})"),
-            ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.get("final_codes") or {}).items())),
-            ("setup ms p50 / p95 / p99 / max", " / ".join(str(setup.get(k)) for k in ("p50", "p95", "p99", "max"))),
-            ("calls up at once (max)", load.get("concurrency_max")),
-            ("calls started in one second (max)", max(load.get("cps_per_second") or [0])),
-            ("DTMF proven", pct_text(load.get("dtmf_proven_pct"), "no DTMF sent"))]
+    setup = load.setup_ms or Percentiles()
+    rows = [("calls attempted", load.attempted), ("answered (ASR)", f"{load.answered} ({pct_text(load.asr_pct)})"),
+            ("proven from the capture", f"{load.proven} ({pct_text(load.proven_pct)})"),
+            ("final codes", ", ".join(f"{k}: {v}" for k, v in (load.final_codes or {}).items())),
+            ("setup ms p50 / p95 / p99 / max", " / ".join(str(v) for v in (setup.p50, setup.p95, setup.p99, setup.max))),
+            ("calls up at once (max)", load.concurrency_max),
+            ("calls started in one second (max)", max(load.cps_per_second or (0,))),
+            ("DTMF proven", pct_text(load.dtmf_proven_pct, "no DTMF sent"))]
     yield "<h3>Load</h3><table class=\"load\">" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
     yield from load_charts(load)
-    unproven = load.get("unproven") or ()
-    if unproven:
+    if load.unproven:
         yield "<h4>Unproven calls</h4><ul>" + "".join(
-            f"<li>call {esc(u.get('index'))}: {esc('; '.join(u.get('why', ())))}</li>"
-            for u in unproven if isinstance(u, Mapping)) + "</ul>"
+            f"<li>call {esc(u.index)}: {esc('; '.join(u.why))}</li>" for u in load.unproven) + "</ul>"
 
 
 def _findings(result: ScenarioResult) -> Iterable[str]:
     s = result.summary
-    rest = findings_rows({k: v for k, v in s.items() if k not in KNOWN_SUMMARY})
+    rest = findings_rows(s.other())
     if rest:
         yield "<h3>Other findings</h3><table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(d)}</td></tr>" for k, d in rest) + "</table>"
-    warnings = [w for w in s.get("warnings", ()) if isinstance(w, str)] if isinstance(s.get("warnings"), list) else []
-    if "packets" in s:
-        yield f'<p class="meta">capture: {esc(s.get("packets"))} packets'
-        first, last = _num(s.get("first_time")), _num(s.get("last_time"))
+    warnings = [w for w in s.warnings if isinstance(w, str)]
+    if "packets" in s.keys:
+        yield f'<p class="meta">capture: {esc(s.packets)} packets'
+        first, last = _num(s.first_time), _num(s.last_time)
         yield f" over {last - first:.2f} s</p>" if first is not None and last is not None else "</p>"
     if warnings:
         yield "<ul class=\"warnings\">" + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>"
-    attempts = _list(s, "failed_attempts") if result.verdict is not Verdict.FLAKY else []  # FLAKY: shown first
+    attempts = s.failed_attempts if result.verdict is not Verdict.FLAKY else []  # FLAKY: shown first
     if attempts:
         yield "<h3>Earlier attempts</h3><table><tr><th>attempt</th><th>verdict</th><th>failed checks / error</th></tr>"
         for a in attempts:
-            failed = "; ".join(f"{c.get('name')}: expected {c.get('expected')}, seen {c.get('seen')}"
-                               for c in a.get("failed_checks", ()) if isinstance(c, Mapping)) or a.get("error", "")
-            yield f"<tr><td>{esc(a.get('attempt', '?'))}</td><td>{esc(a.get('verdict', '?'))}</td><td>{esc(failed)}</td></tr>"
+            failed = "; ".join(f"{c.name}: expected {c.expected}, seen {c.seen}" for c in a.failed_checks) or a.error
+            yield f"<tr><td>{esc(_or(a.attempt, '?'))}</td><td>{esc(a.verdict)}</td><td>{esc(failed)}</td></tr>"
         yield "</table>"
 
 
@@ -516,7 +512,7 @@ def scenario_section(result: ScenarioResult, anchor: str, files: Any, page_link:
     yield from failure_html(result, anchor)
     for flow in result.flows:
         yield from call_html(flow, result.summary, anchor, result.checks, files)
-    for flow in flows_from_summary(result.summary, REGISTER_KEY):
+    for flow in result.summary.register_flows:
         yield from register_html(flow, anchor)
     if not result.flows and result.ladder:
         yield "<h3>SIP ladder</h3><pre>" + esc("\n".join(result.ladder)) + "</pre>"

@@ -10,11 +10,12 @@ passes through ``esc``.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from callgen.reports.junit import xml_text
+from callgen.verdict.findings import DtmfFinding, StreamFinding
 from callgen.verdict.ladder import CallFlow, FlowMessage
 from callgen.verdict.result import ScenarioResult
 
@@ -134,12 +135,12 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _bins(stream: Mapping[str, Any], span: Span, expected: float | None = None, expected_label: str = "") -> list[str]:
-    tl = stream.get("timeline")
-    if not isinstance(tl, Mapping) or not isinstance(tl.get("counts"), list):
+def _bins(stream: StreamFinding, span: Span, expected: float | None = None, expected_label: str = "") -> list[str]:
+    tl = stream.timeline
+    if tl is None or "counts" not in tl.keys:
         return []
-    counts = [c if isinstance(c, (int, float)) else 0 for c in tl["counts"]]
-    start, bin_s = _num(tl.get("start")), (_num(tl.get("bin_ms")) or 100.0) / 1000
+    counts = [c if isinstance(c, (int, float)) else 0 for c in tl.counts]
+    start, bin_s = _num(tl.start), (_num(tl.bin_ms) or 100.0) / 1000
     if start is None or not counts:
         return []
     top = max(max(counts), expected or 0, 1)
@@ -164,26 +165,24 @@ def _strip_scale(top: float, expected: float | None, label: str) -> list[str]:
     return out
 
 
-def _gaps(stream: Mapping[str, Any], span: Span) -> list[str]:
-    gaps = stream.get("gaps")
-    tl = stream.get("timeline") if isinstance(stream.get("timeline"), Mapping) else {}
-    base = _num(tl.get("start")) or _num(stream.get("first_time")) or span.start
+def _gaps(stream: StreamFinding, span: Span) -> list[str]:
+    base = (_num(stream.timeline.start) if stream.timeline else None) or _num(stream.first_time) or span.start
     out = []
-    for g in gaps if isinstance(gaps, list) else []:
-        t = _num(g.get("t")) if isinstance(g, Mapping) else None
+    for g in stream.gaps:
+        t = _num(g.t)
         if t is None:
             continue
         when = t if t > 1e9 else base + t  # epoch seconds or seconds from the stream's start
         x = span.x(when, TL_W, TL_X0)
-        lost = g.get("lost", "?")
+        lost = "?" if g.lost is None else g.lost
         out.append(f'<rect class="gap" x="{x - 1.5:.1f}" y="2" width="3" height="{TL_H - 10}">'
                    f'<title>{esc(lost)} lost at +{when - span.start:.2f} s</title></rect>')
     return out
 
 
-def _span_bar(stream: Mapping[str, Any], span: Span) -> str:
-    first, last = _num(stream.get("first_time")), _num(stream.get("last_time"))
-    packets = stream.get("packets", "?")
+def _span_bar(stream: StreamFinding, span: Span) -> str:
+    first, last = _num(stream.first_time), _num(stream.last_time)
+    packets = "?" if stream.packets is None else stream.packets
     if first is None or last is None:
         return (f'<text class="note" x="{TL_X0}" y="{TL_H - 14}">{esc(packets)} packets; '
                 "no times in the analysis</text>")
@@ -192,20 +191,20 @@ def _span_bar(stream: Mapping[str, Any], span: Span) -> str:
             f'<title>{esc(packets)} packets from +{first - span.start:.2f} s to +{last - span.start:.2f} s</title></rect>')
 
 
-def _dtmf_marks(events: Sequence[Mapping[str, Any]], span: Span) -> list[str]:
+def _dtmf_marks(events: Sequence[DtmfFinding], span: Span) -> list[str]:
     out = []
     for e in events:
-        t = _num(e.get("start"))
+        t = _num(e.start)
         if t is None:
             continue
         x = span.x(t, TL_W, TL_X0)
         out.append(f'<g class="dtmf-mark"><line x1="{x:.1f}" y1="2" x2="{x:.1f}" y2="{TL_H - 8}"/>'
-                   f'<text x="{x + 2:.1f}" y="10">{esc(e.get("digit", "?"))}</text>'
-                   f'<title>DTMF {esc(e.get("digit", "?"))} ({esc(e.get("method", ""))}) at +{t - span.start:.3f} s</title></g>')
+                   f'<text x="{x + 2:.1f}" y="10">{esc(e.digit)}</text>'
+                   f'<title>DTMF {esc(e.digit)} ({esc(e.method)}) at +{t - span.start:.3f} s</title></g>')
     return out
 
 
-def timeline_svg(stream: Mapping[str, Any], span: Span, dtmf: Sequence[Mapping[str, Any]] = (),
+def timeline_svg(stream: StreamFinding, span: Span, dtmf: Sequence[DtmfFinding] = (),
                  expected: float | None = None, expected_label: str = "") -> str:
     """Packets per bin when the analysis gives a timeline (gaps in red), else
     the stream's first-to-last span; DTMF digits marked where they started;

@@ -84,12 +84,12 @@ def format_scenario(result: ScenarioResult) -> str:
         lines.append(f"  checks: {len(failed)} of {n} failed" if failed else f"  checks: all {n} passed")
         # the failures first: 20-30 PASS lines must not hide the one FAIL
         lines.extend(f"    {check_line(c)}" for c in failed + tuple(c for c in result.checks if c.passed))
-    for att in result.summary.get("failed_attempts", ()):
-        lines.append(f"  attempt {att.get('attempt')}: {str(att.get('verdict', '')).upper()}"
-                     + (f" - {one_line(att['error'])}" if att.get("error") else ""))
-        for c in att.get("failed_checks", ()):
-            lines.append(f"    FAIL {one_line(c.get('name', ''))}: expected {one_line(c.get('expected', ''))},"
-                         f" seen {one_line(c.get('seen', ''))}")
+    for att in result.summary.failed_attempts:
+        lines.append(f"  attempt {att.attempt}: {str(att.verdict).upper()}"
+                     + (f" - {one_line(att.error)}" if att.error else ""))
+        for c in att.failed_checks:
+            lines.append(f"    FAIL {one_line(c.name)}: expected {one_line(c.expected)},"
+                         f" seen {one_line(c.seen)}")
     if result.ladder:
         lines.append("  SIP ladder:")
         lines.extend(f"    {clean_line(line)}" for line in result.ladder)
@@ -114,7 +114,7 @@ def _problems(result: ScenarioResult) -> list[str]:
     if result.verdict is Verdict.ERROR and result.error:
         out.insert(0, "error: " + one_line(result.error))
     if result.verdict is Verdict.FLAKY:
-        n = len(result.summary.get("failed_attempts", ()))
+        n = len(result.summary.failed_attempts)
         out.insert(0, f"passed on attempt {result.attempts} after {n} failed")
     return out or [""]
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from callgen.cancel import CancelToken
 from callgen.errors import ExitStatus, Interrupted, ScenarioError, ScenarioErrors, UsageError
+from callgen.verdict.findings import AttemptFinding, FailedCheck
 from callgen.verdict.result import ScenarioResult, Verdict
 
 if TYPE_CHECKING:  # pragma: no cover - the runner is written in parallel
@@ -501,7 +502,7 @@ def _combine(
     """The one result reported for a unit.
 
     A pass after failures is FLAKY, never PASS; the failed attempts travel in
-    ``summary["failed_attempts"]`` (verdict, error, failed checks, folder) so
+    ``summary.failed_attempts`` (verdict, error, failed checks, folder) so
     every report can show what went wrong first.
     """
     last = passed if passed is not None else failed[-1]
@@ -509,19 +510,19 @@ def _combine(
     verdict = last.verdict
     if passed is not None and failed:
         verdict = Verdict.FLAKY
-    summary = dict(last.summary)
+    summary = last.summary
     if failed and attempts > 1:
-        summary["failed_attempts"] = [
-            {
+        summary = dataclasses.replace(summary, failed_attempts=tuple(
+            AttemptFinding.build(**{
                 "attempt": i,
                 "verdict": r.verdict.value,
                 "error": r.error,
                 "artefacts": r.artefacts,
                 "duration_s": round(r.duration_s, 3),
-                "failed_checks": [c.to_dict() for c in r.failed_checks],
-            }
+                "failed_checks": tuple(FailedCheck.from_dict(c.to_dict()) for c in r.failed_checks),
+            })
             for i, r in enumerate(failed, 1)
-        ]
+        ), keys=summary.keys if "failed_attempts" in summary.keys else (*summary.keys, "failed_attempts"))
     return dataclasses.replace(
         last,
         name=unit.display,

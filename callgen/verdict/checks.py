@@ -13,6 +13,7 @@ from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dia
 from callgen.errors import CallgenError
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, TransferStep, Transport, WaitStep
+from callgen.verdict.findings import Findings
 from callgen.verdict.flows import lane_parties, register_flows
 from callgen.verdict.headers import header_checks
 from callgen.verdict.ladder import REGISTER_KEY, SUMMARY_KEY, CallInfo, build_flows
@@ -485,7 +486,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         summary["rtp_streams_count"] = len(summary.pop("rtp_streams", ()))
         summary["dtmf_events_count"] = len(summary.pop("dtmf", ()))
         summary["load"] = {**load_summary(rows), "share": list(scenario.load.share)}
-    return Outcome(tuple(checks), tuple(ladder), summary, tuple(problems), rows)
+    return Outcome(tuple(checks), tuple(ladder), Findings.from_dict(summary), tuple(problems), rows)
 
 
 #: a SIP message an agent logged this long after the capture's last packet was not captured

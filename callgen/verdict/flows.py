@@ -2,7 +2,7 @@
 
 Besides the agents, a lane is named after the scenario's target it belongs to (callgen's
 own Kamailio is ``KAMAILIO``, not a bare address), and every registering agent's REGISTER
-transactions are drawn as flows of their own (``summary[REGISTER_KEY]``), found the way
+transactions are drawn as flows of their own (``summary.register_flows``), found the way
 ``checks.registration_checks`` finds them.
 """
 

@@ -6,7 +6,7 @@ method or status, CSeq, whether it is a retransmission, an SDP summary (codec,
 RTP/SAVP, crypto suites) and the message text (capped in size).
 
 ``build_flows`` runs inside ``checks.evaluate``, where the dialog of each call
-is known.  The flows travel in ``ScenarioResult.summary["call_flows"]`` in
+is known.  The flows travel in ``ScenarioResult.summary.call_flows`` (``"call_flows"``) in
 their JSON form (so result.json, ``--json`` and merge-reports keep them) and
 are read back as frozen data with ``ScenarioResult.flows``.
 """

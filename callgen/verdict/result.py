@@ -12,7 +12,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from callgen.verdict.ladder import CallFlow, flows_from_summary
+from callgen.verdict.findings import Findings
+from callgen.verdict.ladder import CallFlow
 
 if TYPE_CHECKING:
     from callgen.verdict.load import LoadCallRow
@@ -61,7 +62,7 @@ class Outcome:
 
     checks: tuple[CheckResult, ...]
     ladder: tuple[str, ...] = ()
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Findings = field(default_factory=Findings)
     #: why the run cannot prove anything (a capture that died or dropped packets,
     #: an agent that died): the run is an infrastructure error, whatever the checks say
     infrastructure: tuple[str, ...] = ()
@@ -81,7 +82,7 @@ class ScenarioResult:
     error: str = ""  #: set when verdict is ERROR
     attempts: int = 1
     ladder: tuple[str, ...] = ()  #: the SIP ladder, one line per message
-    summary: dict[str, Any] = field(default_factory=dict)  #: analysis findings (streams, dtmf)
+    summary: Findings = field(default_factory=Findings)  #: what the verdict found (streams, dtmf, flows, load)
     tags: tuple[str, ...] = ()
     #: a load run's per-call rows (``callgen.verdict.load.LoadCallRow``): written to the run
     #: folder's calls.jsonl, not into result.json (thousands of calls)
@@ -89,9 +90,9 @@ class ScenarioResult:
 
     @property
     def flows(self) -> tuple[CallFlow, ...]:
-        """Structured SIP flow per call (kept in ``summary["call_flows"]`` so every
+        """Structured SIP flow per call (kept in ``summary.call_flows`` so every
         JSON form of the result carries it); () for results without one."""
-        return flows_from_summary(self.summary)
+        return self.summary.call_flows
 
     @property
     def failed_checks(self) -> tuple[CheckResult, ...]:
@@ -109,7 +110,7 @@ class ScenarioResult:
             "artefacts": self.artefacts,
             "checks": [c.to_dict() for c in self.checks],
             "ladder": list(self.ladder),
-            "summary": self.summary,
+            "summary": self.summary.to_dict(),
         }
 
     @classmethod
@@ -124,6 +125,6 @@ class ScenarioResult:
             error=d.get("error", ""),
             attempts=int(d.get("attempts", 1)),
             ladder=tuple(d.get("ladder", ())),
-            summary=dict(d.get("summary", {})),
+            summary=Findings.from_dict(d.get("summary") or {}),
             tags=tuple(d.get("tags", ())),
         )

@@ -16,6 +16,7 @@ import pytest
 
 from callgen.reports import publish
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.findings import Findings
 from callgen.verdict.result import ScenarioResult, Verdict
 from tests.reports.test_report_browser import browse, console_errors
 
@@ -37,10 +38,10 @@ def flaky_site(tmp_path_factory) -> Path:
     failed = replace(failed, artefacts=str(a1))
     (a1 / "result.json").write_text(json.dumps(failed.to_dict()))
     passed = recorded("pass")
-    summary = dict(passed.summary)
+    summary = passed.summary.to_dict()
     summary["failed_attempts"] = [{"attempt": 1, "verdict": "fail", "error": "", "artefacts": str(a1),
                                    "duration_s": 4.2, "failed_checks": [c.to_dict() for c in failed.failed_checks]}]
-    flaky = replace(passed, verdict=Verdict.FLAKY, attempts=2, artefacts=str(a2), summary=summary)
+    flaky = replace(passed, verdict=Verdict.FLAKY, attempts=2, artefacts=str(a2), summary=Findings.from_dict(summary))
     (a2 / "result.json").write_text(json.dumps(flaky.to_dict()))
     publish(SuiteResult((flaky,), 9.0, 1, started="2026-12-01T03:00:00+00:00"), out)
     return out

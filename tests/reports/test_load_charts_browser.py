@@ -12,6 +12,7 @@ import re
 from html import unescape
 
 from callgen.reports.page import render_run_page
+from callgen.verdict.findings import Findings
 from callgen.verdict.load import Direction, LoadCallRow, load_summary
 from callgen.verdict.result import ScenarioResult, Verdict
 from tests.reports.test_report_browser import browse, console_errors
@@ -49,7 +50,7 @@ def test_load_charts_have_axes_and_the_tables_numbers(tmp_path):
     rows = [call(0, 100.0, 103.5)] + [call(k, 100.3 + k * 0.01, 100.8) for k in range(1, 6)]
     rows += [call(6, 101.2, 101.2, code=486), call(7, 102.1, 103.0)]
     load = load_summary(tuple(rows))
-    result = ScenarioResult("load", "/lib/load.yaml", Verdict.PASS, 4.0, summary={"load": load})
+    result = ScenarioResult("load", "/lib/load.yaml", Verdict.PASS, 4.0, summary=Findings.from_dict({"load": load}))
     page = tmp_path / "load.html"
     page.write_text(render_run_page(result, None).replace("</body>", MEASURE + "</body>"))
     dom, log = browse(page.as_uri(), tmp_path / "profile")

@@ -19,6 +19,7 @@ import pytest
 from callgen.reports import publish
 from callgen.reports.page import render_run_page
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.findings import Findings
 from callgen.verdict.result import ScenarioResult
 from tests.reports.test_report_browser import browse, console_errors
 
@@ -67,8 +68,8 @@ def _directions(page: str) -> list[str]:
 
 def test_stream_order_is_the_same_whatever_order_the_capture_gave():
     r = quality()
-    streams = r.summary["rtp_streams"]
-    flipped = replace(r, summary={**r.summary, "rtp_streams": list(reversed(streams))})
+    streams = r.summary.to_dict()["rtp_streams"]
+    flipped = replace(r, summary=Findings.from_dict({**r.summary.to_dict(), "rtp_streams": list(reversed(streams))}))
     a, b = _directions(render_run_page(r, None)), _directions(render_run_page(flipped, None))
     assert len(a) == 2 and a == b
     assert a == sorted(a)  # by call, then direction

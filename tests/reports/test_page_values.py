@@ -11,6 +11,7 @@ from pathlib import Path
 from callgen.reports.index import render_markdown
 from callgen.reports.page import render_run_page
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.findings import Findings
 from callgen.verdict.result import ScenarioResult
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
@@ -18,8 +19,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
 
 def with_unset_findings() -> ScenarioResult:
     r = ScenarioResult.from_dict(json.loads((DATA / "pass_run.json").read_text()))
-    return replace(r, summary={**r.summary, "truncated": None, "skipped": {}, "rtcp": [], "note": "kept",
-                          "extra": [{"codec": "PCMA", "decrypt_error": None, "gaps": {"lost": 0, "why": None}}]})
+    return replace(r, summary=Findings.from_dict({**r.summary.to_dict(), "truncated": None, "skipped": {}, "rtcp": [], "note": "kept",
+                          "extra": [{"codec": "PCMA", "decrypt_error": None, "gaps": {"lost": 0, "why": None}}]}))
 
 
 def test_run_page_shows_no_unset_finding():
@@ -53,13 +54,13 @@ def test_load_figures_carry_their_unit_and_a_sane_rounding():
     load = {"attempted": 30, "answered": 23, "asr_pct": 76.667, "proven": 30, "proven_pct": 100.0,
             "final_codes": {"200": 23, "486": 7}, "setup_ms": {"p50": 1.2, "p95": 3.4, "p99": 3.9, "max": 4.0},
             "concurrency_max": 11, "dtmf_proven_pct": 100.0, "active_per_second": [], "cps_per_second": []}
-    r = replace(with_unset_findings(), summary={"load": load})
+    r = replace(with_unset_findings(), summary=Findings.from_dict({"load": load}))
     page = render_run_page(r, None)
     table = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", page))
     assert table["answered (ASR)"] == "23 (76.7%)"
     assert table["proven from the capture"] == "30 (100.0%)"
     assert table["DTMF proven"] == "100.0%"
-    r = replace(r, summary={"load": {**load, "dtmf_proven_pct": None}})
+    r = replace(r, summary=Findings.from_dict({"load": {**load, "dtmf_proven_pct": None}}))
     assert dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", render_run_page(r, None)))["DTMF proven"] == "no DTMF sent"
 
 

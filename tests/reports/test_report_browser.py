@@ -18,6 +18,7 @@ import pytest
 
 from callgen.reports import publish
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.findings import Findings
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 DATA = Path(__file__).parents[1] / "data" / "reports"
@@ -127,14 +128,14 @@ def test_index_filters_by_verdict_and_tag(site, tmp_path):
 def test_hostile_text_stays_text_in_the_browser(tmp_path):
     base = recorded("fail")
     flows = []
-    for f in base.summary["call_flows"]:
+    for f in base.summary.to_dict()["call_flows"]:
         f = dict(f)
         f["messages"] = [dict(m, text=m["text"] + f"X-Evil: {HOSTILE}{'A' * 3000}\r\n") for m in f["messages"]]
         f["caller"] = HOSTILE
         flows.append(f)
     evil = replace(base, name=HOSTILE, file=HOSTILE, tags=("x", HOSTILE), error=HOSTILE,
                    checks=base.checks + (CheckResult(HOSTILE, False, HOSTILE, HOSTILE, HOSTILE, "pjsua"),),
-                   summary={**base.summary, "call_flows": flows}, artefacts="")
+                   summary=Findings.from_dict({**base.summary.to_dict(), "call_flows": flows}), artefacts="")
     out = tmp_path / "out"
     publish(SuiteResult((evil, replace(evil, verdict=Verdict.PASS)), 2.0, 1), out)
     dom, log = browse((out / "index.html").as_uri(), tmp_path / "profile")

@@ -18,6 +18,7 @@ from callgen.reports.jsonreport import write_json
 from callgen.reports.merge import merge_reports
 from callgen.reports.page import render_run_page
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.findings import Findings
 from callgen.verdict.ladder import MAX_MESSAGE_CHARS, AgentAddress, CallFlow, CallInfo, build_flow, build_flows
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
@@ -140,7 +141,7 @@ def test_the_sut_lane_is_named_after_its_target_and_each_leg_keeps_its_call_id()
 
 def test_flows_survive_json_and_merge_reports(tmp_path):
     flows = build_flows([(CALL, udp_dialog()), (CallInfo("call2", "alice", "sip:x@127.0.0.1"), None)], AGENTS)
-    r = ScenarioResult("s", "/l/s.yaml", Verdict.PASS, 1.0, summary={"call_flows": flows, "rtp_streams": []})
+    r = ScenarioResult("s", "/l/s.yaml", Verdict.PASS, 1.0, summary=Findings.from_dict({"call_flows": flows, "rtp_streams": []}))
     assert len(r.flows) == 1 and isinstance(r.flows[0], CallFlow)
     back = ScenarioResult.from_dict(json.loads(json.dumps(r.to_dict())))
     assert back.flows == r.flows
@@ -178,7 +179,7 @@ def _svg(page: str, cls: str) -> list[str]:
 
 def test_ladder_is_svg_with_an_arrow_per_message_coloured_by_class():
     r = ScenarioResult("s", "/l/s.yaml", Verdict.PASS, 1.0,
-                       summary={"call_flows": build_flows([(CALL, udp_dialog())], AGENTS)})
+                       summary=Findings.from_dict({"call_flows": build_flows([(CALL, udp_dialog())], AGENTS)}))
     page = render_run_page(r, None)
     assert '<svg class="ladder"' in page and "<pre>" not in page.split("ladder")[1][:200]
     arrows = _svg(page, "arrow")
@@ -208,13 +209,13 @@ def test_media_table_has_real_columns_and_agent_directions():
 
 def test_timeline_uses_bins_and_gaps_when_present_and_survives_without():
     r = recorded("pass")
-    streams = [dict(s) for s in r.summary["rtp_streams"]]
+    streams = [dict(s) for s in r.summary.to_dict()["rtp_streams"]]
     start = streams[0]["first_time"]
     streams[0]["timeline"] = {"bin_ms": 100, "start": start, "counts": [5, 5, 0, 4, 5]}
     streams[0]["gaps"] = [{"t": 0.25, "lost": 3}]
     streams[0]["mos"] = 4.31
     streams[1].pop("first_time")  # degraded input must not crash the page
-    page = render_run_page(replace(r, summary={**r.summary, "rtp_streams": streams}), None)
+    page = render_run_page(replace(r, summary=Findings.from_dict({**r.summary.to_dict(), "rtp_streams": streams})), None)
     tl = sorted(re.findall(r'<svg class="timeline".*?</svg>', page, re.S), key=lambda t: 'class="bin"' not in t)
     assert len(tl) == 2  # streams are drawn in a fixed order (by direction), not the summary's
     assert tl[0].count('class="bin"') == 5 and tl[0].count('class="gap"') == 1 and "3 lost" in tl[0]
@@ -250,7 +251,8 @@ def test_hostile_names_and_headers_are_escaped():
     d = udp_dialog()
     d = replace(d, messages=tuple(replace(m, headers=m.headers + (("X-Evil", evil + "A" * 5000),)) for m in d.messages))
     r = ScenarioResult(evil, evil, Verdict.FAIL, 1.0, (CheckResult(evil, False, evil, evil, evil, "capture"),),
-                       tags=(evil,), error=evil, summary={"call_flows": build_flows([(CallInfo("call1", evil, evil), d)], AGENTS)})
+                       tags=(evil,), error=evil,
+                       summary=Findings.from_dict({"call_flows": build_flows([(CallInfo("call1", evil, evil), d)], AGENTS)}))
     for page in (render_run_page(r, None), render_html(SuiteResult((r,), 1.0, 1), Path("."))):
         tags = parsed_tags(page)
         assert "img" not in {t for t, _ in tags} and [t for t, _ in tags].count("script") == 1  # only the page's own

@@ -16,6 +16,7 @@ from callgen.reports.command import register
 from callgen.reports.index import render_html, render_markdown
 from callgen.reports.merge import ReportInputError, merge_reports
 from callgen.suite.execute import SuiteResult
+from callgen.verdict.findings import Findings
 from callgen.verdict.result import CheckResult, ScenarioResult, Verdict
 
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).parents[1] / "data" / "junit" / "junit.xsd"))
@@ -36,16 +37,17 @@ def make_suite(out: Path) -> SuiteResult:
     return SuiteResult(
         results=(
             ScenarioResult("basic call", "/lib/basic.yaml", Verdict.PASS, 1.25, (ok,), run_dir("basic"),
-                           ladder=LADDER, summary={"streams": [{"ssrc": "0x1234", "lost": 0, "jitter_ms": 0.52}]}),
+                           ladder=LADDER, summary=Findings.from_dict({"streams": [{"ssrc": "0x1234", "lost": 0, "jitter_ms": 0.52}]})),
             ScenarioResult("dtmf", "/lib/dtmf.yaml", Verdict.FAIL, 2.0, (ok, bad, nasty), run_dir("dtmf"),
-                           ladder=LADDER, summary={"first_time": 100.0, "dtmf": [
-                               {"digit": "1", "method": "rfc4733", "start": 100.5}, {"digit": "2", "method": "sip-info", "start": 101.0}]}),
+                           ladder=LADDER, summary=Findings.from_dict({"first_time": 100.0, "dtmf": [
+                               {"digit": "1", "method": "rfc4733", "start": 100.5},
+                               {"digit": "2", "method": "sip-info", "start": 101.0}]})),
             ScenarioResult("srtp", "/lib/sec.rtp.yaml", Verdict.ERROR, 0.5, (), run_dir("srtp"),
                            error="pjsua exited with status 1\x01"),
             ScenarioResult("flaky one", "/lib/flaky.yaml", Verdict.FLAKY, 3.0, (ok,), run_dir("flaky-a2"),
-                           attempts=2, summary={"failed_attempts": [
+                           attempts=2, summary=Findings.from_dict({"failed_attempts": [
                                {"attempt": 1, "verdict": "fail", "error": "", "artefacts": run_dir("flaky"),
-                                "duration_s": 1.0, "failed_checks": [bad.to_dict()]}]}),
+                                "duration_s": 1.0, "failed_checks": [bad.to_dict()]}]})),
         ),
         duration_s=6.75,
         jobs=2,
@@ -146,7 +148,7 @@ def test_junit_rerun_failures_for_a_scenario_that_failed_every_retry(tmp_path):
     bad = CheckResult("c", False, "a", "b")
     atts = [{"attempt": i, "verdict": "fail", "error": "", "artefacts": f"/o/x-a{i}", "failed_checks": [bad.to_dict()]}
             for i in (1, 2)]
-    r = ScenarioResult("x", "/x.yaml", Verdict.FAIL, 1.0, (bad,), attempts=2, summary={"failed_attempts": atts})
+    r = ScenarioResult("x", "/x.yaml", Verdict.FAIL, 1.0, (bad,), attempts=2, summary=Findings.from_dict({"failed_attempts": atts}))
     path = write_junit(SuiteResult((r,), 1.0, 1, started="t"), tmp_path / "j.xml")
     SCHEMA.validate(str(path))
     tc = ET.parse(path).getroot().find("testsuite/testcase")

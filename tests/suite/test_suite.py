@@ -211,7 +211,7 @@ def test_retry_that_passes_is_flaky_never_pass(tmp_path):
     res = run_suite([FakeScenario("x", tmp_path / "x.yaml")], options(tmp_path, retries=2), run_one=run_one)
     (r,) = res.results
     assert r.verdict is Verdict.FLAKY and r.attempts == 2
-    assert r.summary["failed_attempts"][0]["failed_checks"][0]["seen"] == "12"
+    assert r.summary.failed_attempts[0].failed_checks[0].seen == "12"
     assert len(set(calls)) == 2 and calls[1].name == "x-a2"
     assert res.exit_status == 0
     assert r.duration_s == pytest.approx(0.5)
@@ -224,7 +224,7 @@ def test_retries_exhausted_keeps_the_failure(tmp_path):
     res = run_suite([FakeScenario("x", tmp_path / "x.yaml")], options(tmp_path, retries=2), run_one=run_one)
     (r,) = res.results
     assert r.verdict is Verdict.FAIL and r.attempts == 3
-    assert len(r.summary["failed_attempts"]) == 3
+    assert len(r.summary.failed_attempts) == 3
     assert res.exit_status == ExitStatus.CHECKS_FAILED
 
 
