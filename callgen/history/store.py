@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,12 +280,28 @@ def _open_sqlite(path: Path) -> HistoryStore:
     store = HistoryStore(target, conn, "sqlite")
     with store._errors():
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        mode = _wal_journal(conn)
         if mode is None or str(mode[0]).lower() != "wal":
             raise HistoryUnavailable(f"history {target}: SQLite refused the WAL journal (mode {mode}); "
                                      "is the file on a network file system?")
         conn.execute("PRAGMA synchronous = NORMAL")
     return store
+
+
+def _wal_journal(conn: Any) -> Any:
+    """Switch to the WAL journal.  Two shards opening a new store at once race for it, and
+    SQLite answers the loser "database is locked" at once, without its busy handler: retry
+    (backing off, bounded by BUSY_TIMEOUT_S) - there is no event to await for a file lock."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _open_postgres(url: str) -> HistoryStore:
