@@ -129,7 +129,7 @@ def security_parts(s: StreamFinding) -> tuple[str, str]:
     suite = str(s.crypto_suite or "")
     if s.decrypted:
         return "SRTP, decrypted", suite
-    why = f": {s['decrypt_error']}" if s.decrypt_error else ""
+    why = f": {s.decrypt_error}" if s.decrypt_error else ""
     return f"SRTP, not decrypted{why}", suite
 
 

@@ -74,3 +74,13 @@ def test_the_dtmf_digit_that_differs_is_marked():
     table = re.search(r'<table class="failed-checks">.*?</table>', page, re.S).group(0)
     assert "digits 12<mark>4</mark>4 (rfc4733)" in table and "digit 3: 3 expected, 4 seen" in table
     assert "digits 12<mark>‸</mark>4# (rfc4733)" in table and "digit 3: 3 missing" in table
+
+
+def test_a_stream_that_did_not_decrypt_says_why_on_the_page_and_in_markdown():
+    """A typed stream finding is read by field (a dict-style read raised TypeError, exit 3)."""
+    from callgen.reports.page import security_parts
+    from callgen.verdict.findings import StreamFinding
+
+    s = StreamFinding.from_dict({"src": "127.0.0.1:4000", "dst": "127.0.0.1:4002", "srtp": True, "decrypted": False,
+                                 "decrypt_error": "every packet failed SRTP authentication", "crypto_suite": "AES_CM_128_HMAC_SHA1_80"})
+    assert security_parts(s) == ("SRTP, not decrypted: every packet failed SRTP authentication", "AES_CM_128_HMAC_SHA1_80")
