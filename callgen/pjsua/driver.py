@@ -359,6 +359,17 @@ class PjsuaAgent:
         if ev.call != call_id:
             raise InfrastructureError(f"agent {self.name}: pjsua cannot make call {call_id} current: {ev.reason}")
 
+    def send_dtmf_to(self, call_id: int, digits: str, timeout: float = 5.0) -> str:
+        """``send_dtmf`` on call ``call_id`` (menu 'g' first), whichever call is current; raises
+        InfrastructureError when that call is not active (the digits are then not sent at all)."""
+        self.select_call(call_id, timeout)
+        return self.send_dtmf(digits)
+
+    def hangup_call(self, call_id: int, timeout: float = 5.0) -> None:
+        """Hang up call ``call_id`` (menu 'g', then 'h'); raises InfrastructureError when it is not active."""
+        self.select_call(call_id, timeout)
+        self.hangup()
+
     def transfer(self, uri: str) -> None:
         """Blind-transfer the current call to ``uri`` (menu 'x': REFER)."""
         self.send(pp.CMD_TRANSFER, uri)

@@ -1,17 +1,20 @@
 """A load run: one pjsua caller places calls at a rate to pjsua callees, at most
-``max_concurrent`` up at once; pjsua hangs each up after ``hold_s`` (--duration).
+``max_concurrent`` up at once; callgen hangs each up after its own hold (``hold_s``,
+a number or drawn per call from ``{min, max}``).
 
 The caller's console is the only channel: calls are placed over the menu one at a
 time (``m`` and the URI, then its CALLING line gives pjsua's call slot), so INVITEs
 leave in placing order, which is how the verdict stage ties each call to its dialog
-in the capture.  With per-call DTMF the engine waits for the call to be CONFIRMED
-and sends its own digits while it is pjsua's current call (the one just placed).
+in the capture.  Placing never waits for another call: an answered call's digits and
+its hang-up are actions due at a time (its answer; its answer plus its hold), done
+between placements on the call itself (menu 'g' selects it: callgen's patch 0002).
 Every wait is bounded by the scenario deadline.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import os
 import threading
@@ -27,9 +30,12 @@ from callgen.run.evidence import LoadCallRecord
 from callgen.run.plan import RunPlan
 from callgen.scenario.model import Load
 
-#: how long a new call may take to show its CALLING line, and to be answered when DTMF must follow
+#: how long a new call may take to show its CALLING line
 PLACE_TIMEOUT_S = 5.0
-ANSWER_TIMEOUT_S = 5.0
+#: how long pjsua may take to select a call, take digits or a hang-up (a round trip over its console)
+COMMAND_TIMEOUT_S = 5.0
+#: the caller's --duration is the longest hold plus this: a net, should callgen's own hang-up never come
+DURATION_NET_S = 30
 
 
 class LoadRun:
@@ -52,6 +58,9 @@ class LoadRun:
         self._as_set = 0  #: calls ended with the answer their callee is set to give (a busy callee's 486)
         self._placed_at: list[float] = []  #: monotonic times of the first and the latest call placed
         self._journal = None
+        #: (time.time() due, sequence, what, k, slot): digits and hang-ups of answered calls, earliest first
+        self._actions: list[tuple[float, int, str, int, int]] = []
+        self._sequence = 0
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -73,6 +82,9 @@ class LoadRun:
         if ev.kind is EventKind.CALL_STATE and ev.state == pp.STATE_CONFIRMED and rec.confirmed is None:
             self._set(k, confirmed=ev.time)
             self._answered += 1
+            if rec.digits:
+                self._schedule(ev.time, "digits", k, ev.call)
+            self._schedule(ev.time + (rec.hold_s or 0.0), "hangup", k, ev.call)
         elif ev.kind is EventKind.DISCONNECTED:
             self._set(k, ended=ev.time, code=ev.code, reason=ev.reason)
             del self._active[ev.call]
@@ -82,6 +94,33 @@ class LoadRun:
                 else:
                     self._failed += 1
             self._journal_row(k)
+
+    def _schedule(self, due: float, what: str, k: int, slot: int) -> None:
+        self._sequence += 1
+        heapq.heappush(self._actions, (due, self._sequence, what, k, slot))
+
+    def _run_due_actions(self) -> None:
+        """The digits and hang-ups that are due, each on its own call (menu 'g' selects it first); a call
+        that ended meanwhile (its slot free or another call's) is left alone."""
+        while self._actions and self._actions[0][0] <= time.time():
+            _, _, what, k, slot = heapq.heappop(self._actions)
+            self._consume()
+            if self._active.get(slot) != k:
+                continue
+            try:
+                if what == "digits":
+                    refused = self.caller.send_dtmf_to(slot, self._records[k].digits, self._command_timeout(k))
+                    if refused:
+                        self._set(k, dtmf_refused=refused)
+                else:
+                    self.caller.hangup_call(slot, self._command_timeout(k))
+            except (AgentTimeout, InfrastructureError) as exc:
+                if self.caller.died:
+                    raise
+                self._set(k, problem=f"callgen could not {'send its digits' if what == 'digits' else 'hang it up'}: {exc}")
+
+    def _command_timeout(self, k: int) -> float:
+        return self.deadline.bound(COMMAND_TIMEOUT_S, f"a command for load call {k}")
 
     def _answer_of(self, callee: str) -> int | None:
         try:
@@ -138,11 +177,17 @@ class LoadRun:
         while True:
             self._consume()
             self._check_alive()
+            self._run_due_actions()
             now = time.monotonic()
             if now >= due and len(self._active) < self.load.max_concurrent:
                 return
             wait = max(0.001, due - now) if now < due else 0.5
+            wait = min(wait, self._next_action_in())
             self._await_event(min(wait, self.deadline.bound(wait, "the next load call")))
+
+    def _next_action_in(self) -> float:
+        """Seconds until the next digits or hang-up is due (0.5 when none is)."""
+        return max(0.001, self._actions[0][0] - time.time()) if self._actions else 0.5
 
     def _check_alive(self) -> None:
         """A pjsua of the load that died ends the run: what follows would only measure its absence."""
@@ -163,7 +208,9 @@ class LoadRun:
         since = self.caller.mark()
         with self._lock:
             self._records.append(LoadCallRecord(load.number(k), callee.name, uri, load.digits(k) if load.dtmf else "",
-                                                time.time(), None))
+                                                time.time(), None, hold_s=load.hold(k)))
+        for name, value in load.call_headers(k):  # menu 'k' (patch 0001): headers of the next 'm' call only
+            self.caller.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
         self.caller.send(pp.CMD_MAKE_CALL, uri)
         try:  # the new call's first line: CALLING (only the call just made prints it), or pjsua's reason
             ev = self.caller.wait_for(
@@ -183,8 +230,6 @@ class LoadRun:
         self._active[ev.call] = k
         self._set(k, pjsua_call=ev.call)
         self._consume()
-        if load.dtmf:
-            self._send_digits(k, ev.call)
 
     def _consume_until(self, index: int) -> None:
         """Fold the caller's events before ``index``."""
@@ -192,34 +237,16 @@ class LoadRun:
             self._fold(ev)
         self._seen = max(self._seen, index)
 
-    def _send_digits(self, k: int, slot: int) -> None:
-        """The call's own digits, once it is answered, while it is pjsua's current call."""
-        try:  # an answer already folded into the record needs no wait
-            if self._records[k].confirmed is None and self._records[k].ended is None:
-                self.caller.wait_for(
-                    lambda e: e.call == slot and (e.kind is EventKind.DISCONNECTED
-                                                  or (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CONFIRMED)),
-                    f"load call {k} to be answered", self.deadline.bound(ANSWER_TIMEOUT_S, f"answering load call {k}"),
-                    since=self._seen)
-        except AgentTimeout:
-            return  # not answered: the verdict says so from the capture
-        self._consume()
-        rec = self._records[k]
-        if rec.confirmed is None or rec.ended is not None:
-            return
-        refused = self.caller.send_dtmf(rec.digits)
-        if refused:
-            self._set(k, dtmf_refused=refused)
-
     def _wait_all_ended(self) -> None:
-        """Every call ends by itself after hold_s (pjsua's --duration); bounded by the deadline."""
+        """Until every call has been hung up after its hold (callgen's actions); bounded by the deadline."""
         end = time.monotonic() + self.load.hold_s + 10.0
         while True:
             self._consume()
+            self._run_due_actions()
             left = min(end - time.monotonic(), self.deadline.left())
             if not self._active or left <= 0:
                 return
-            self._await_event(min(left, 0.5))
+            self._await_event(min(left, self._next_action_in()))
 
     def _note_placed(self) -> None:
         now = time.monotonic()
