@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import select
 from concurrent.futures import ThreadPoolExecutor
 import signal
@@ -79,6 +80,10 @@ class _State:
     lines: list[str] = field(default_factory=list)
     eof: bool = False
     died: bool = False  #: EOF came before callgen sent 'q'
+
+
+#: where a pjsua log line begins inside a console line ("10:51:06.733            pjsua_app.c ...")
+_LOG_LINE_START = re.compile(r"(?<=[^\d:.])(?=\d\d:\d\d:\d\d\.\d{3} )")
 
 
 def parse_line(line: str, now: float) -> AgentEvent | None:
@@ -219,11 +224,13 @@ class PjsuaAgent:
         with self._cond:
             for line in lines:
                 self._st.lines.append(line)
-                ev = parse_line(line, now)
-                if ev is None and (m := pp.ECHO_SEEN.search(line)):
-                    ev = AgentEvent(EventKind.ECHO, now, line=m[1])
-                if ev is not None:
-                    self._st.events.append(ev)
+                # pjsua's threads can glue two log lines into one (a state line, the menu prompt, the next
+                # state line): each part that starts with a log time stamp is a line of its own
+                parts = _LOG_LINE_START.split(line) if len(line) > 40 else [line]
+                found = [ev for part in parts if (ev := parse_line(part, now)) is not None]
+                if not found and (m := pp.ECHO_SEEN.search(line)):
+                    found = [AgentEvent(EventKind.ECHO, now, line=m[1])]
+                self._st.events.extend(found)
             self._cond.notify_all()
 
     # -- waiting -----------------------------------------------------------
@@ -358,17 +365,6 @@ class PjsuaAgent:
                            since=since)
         if ev.call != call_id:
             raise InfrastructureError(f"agent {self.name}: pjsua cannot make call {call_id} current: {ev.reason}")
-
-    def send_dtmf_to(self, call_id: int, digits: str, timeout: float = 5.0) -> str:
-        """``send_dtmf`` on call ``call_id`` (menu 'g' first), whichever call is current; raises
-        InfrastructureError when that call is not active (the digits are then not sent at all)."""
-        self.select_call(call_id, timeout)
-        return self.send_dtmf(digits)
-
-    def hangup_call(self, call_id: int, timeout: float = 5.0) -> None:
-        """Hang up call ``call_id`` (menu 'g', then 'h'); raises InfrastructureError when it is not active."""
-        self.select_call(call_id, timeout)
-        self.hangup()
 
     def transfer(self, uri: str) -> None:
         """Blind-transfer the current call to ``uri`` (menu 'x': REFER)."""

@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -32,8 +33,6 @@ from callgen.scenario.model import Load
 
 #: how long a new call may take to show its CALLING line
 PLACE_TIMEOUT_S = 5.0
-#: how long pjsua may take to select a call, take digits or a hang-up (a round trip over its console)
-COMMAND_TIMEOUT_S = 5.0
 #: the caller's --duration is the longest hold plus this: a net, should callgen's own hang-up never come
 DURATION_NET_S = 30
 
@@ -61,6 +60,8 @@ class LoadRun:
         #: (time.time() due, sequence, what, k, slot): digits and hang-ups of answered calls, earliest first
         self._actions: list[tuple[float, int, str, int, int]] = []
         self._sequence = 0
+        self._selects: deque[tuple[int, int, str]] = deque()  #: (slot, k, what) of each 'g' sent, not yet answered
+        self._digits_of: int | None = None  #: the call whose digits were sent last (a refusal is its)
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -75,6 +76,12 @@ class LoadRun:
         self._seen += len(events)
 
     def _fold(self, ev: AgentEvent) -> None:
+        if ev.kind is EventKind.CALL_SELECTED:
+            self._fold_selected(ev)
+            return
+        if ev.kind is EventKind.DTMF_REFUSED and self._digits_of is not None:
+            self._set(self._digits_of, dtmf_refused=ev.reason)
+            return
         if ev.call is None or ev.call not in self._active:
             return
         k = self._active[ev.call]
@@ -100,27 +107,28 @@ class LoadRun:
         heapq.heappush(self._actions, (due, self._sequence, what, k, slot))
 
     def _run_due_actions(self) -> None:
-        """The digits and hang-ups that are due, each on its own call (menu 'g' selects it first); a call
+        """The digits and hang-ups that are due, each on its own call: 'g' and the call's slot, then '#' and
+        its digits, or 'h'.  Nothing is awaited (pjsua reads its console in order, so the command after 'g'
+        acts on the call 'g' selected); the answer to each 'g' is folded later (``_fold_selected``), and
+        a 'g' pjsua refused marks the call it was for, as the command then went to another call.  A call
         that ended meanwhile (its slot free or another call's) is left alone."""
         while self._actions and self._actions[0][0] <= time.time():
             _, _, what, k, slot = heapq.heappop(self._actions)
             self._consume()
             if self._active.get(slot) != k:
                 continue
-            try:
-                if what == "digits":
-                    refused = self.caller.send_dtmf_to(slot, self._records[k].digits, self._command_timeout(k))
-                    if refused:
-                        self._set(k, dtmf_refused=refused)
-                else:
-                    self.caller.hangup_call(slot, self._command_timeout(k))
-            except (AgentTimeout, InfrastructureError) as exc:
-                if self.caller.died:
-                    raise
-                self._set(k, problem=f"callgen could not {'send its digits' if what == 'digits' else 'hang it up'}: {exc}")
+            commands = (pp.CMD_DTMF_2833, self._records[k].digits) if what == "digits" else (pp.CMD_HANGUP,)
+            self._selects.append((slot, k, what))
+            self.caller.send(pp.CMD_SELECT_CALL, str(slot), *commands)
 
-    def _command_timeout(self, k: int) -> float:
-        return self.deadline.bound(COMMAND_TIMEOUT_S, f"a command for load call {k}")
+    def _fold_selected(self, ev: AgentEvent) -> None:
+        """pjsua's answer to the oldest 'g' not yet answered; refused digits belong to the call selected last."""
+        if not self._selects:
+            return
+        slot, k, what = self._selects.popleft()
+        self._digits_of = k if what == "digits" and ev.call == slot else None
+        if ev.call != slot:
+            self._set(k, problem=f"pjsua would not select it for its {what} ({ev.reason}): they went to another call")
 
     def _answer_of(self, callee: str) -> int | None:
         try:

@@ -22,7 +22,8 @@ RTP_PER_AGENT = 20  #: RTP+RTCP for 10 calls per agent
 MAX_CALLS_PER_AGENT = RTP_PER_AGENT // 2
 PJSUA_MAX_CALLS = 512  #: scripts/pjsua-config_site.h
 LOAD_SPARE_CALLS = 8  #: calls still ending while the next ones start
-LOAD_RTP_MARGIN = 64  #: RTP ports of a load agent's span beyond two per call held: a freed port waits a while
+LOAD_RTP_HELD_FACTOR = 2  #: a load agent's RTP span has ports for twice the calls it holds at once
+LOAD_RTP_MARGIN = 64  #: and this many more
 LOAD_DURATION_NET_S = 30  #: the load caller's --duration: its longest hold plus this (callgen hangs up first)
 
 
@@ -152,15 +153,17 @@ def load_max_calls(agent: Agent, load: Load | None) -> int:
 
 def load_rtp_span(agent: Agent, load: Load | None) -> int:
     """RTP/RTCP ports an agent of the load walks through: pjsua takes the next two ports for
-    every call and wraps back to its first after the span (``--rtp-port-range``, patch 0003;
-    ports still in use are skipped), so the span is two per call it holds at once plus a margin
-    (a port freed by a call is not at once taken again), or two per call it places when fewer."""
+    every call and wraps back to its first after the span (``--rtp-port-range``, patch 0003), so
+    the span is twice two per call it holds at once, plus a margin, or two per call it places when
+    fewer.  Twice: pjsua skips a port in use only a few times before it refuses the call ("Address
+    already in use": seen at 50 cps with holds of 8-12 s through a span of just two per call held),
+    so the ports ahead of the wrap must be those of calls long ended."""
     held = load_max_calls(agent, load)
     if not held:
         return 0
     planned = load.planned()
     placed = planned if agent.name == load.caller else -(-planned * load.callees.count(agent.name) // len(load.callees))
-    return 2 * min(placed, held) + LOAD_RTP_MARGIN
+    return 2 * min(placed, LOAD_RTP_HELD_FACTOR * held) + LOAD_RTP_MARGIN
 
 
 def _callee_options(agent: Agent, k: tuple) -> list[PjsuaOption]:

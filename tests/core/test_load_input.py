@@ -58,7 +58,7 @@ def test_a_load_past_the_old_port_limit_validates_with_wrapping_ports(cli, write
     r = cli("render", str(f), "-o", str(tmp_path / "cfg"))
     assert r.status == 0, r.err
     for name in ("alice", "bob"):
-        assert f"--rtp-port-range={2 * 208 + 64 - 2}" in (tmp_path / "cfg" / f"{name}.cfg").read_text()
+        assert f"--rtp-port-range={2 * 2 * 208 + 64 - 2}" in (tmp_path / "cfg" / f"{name}.cfg").read_text()
 
 
 def test_per_call_holds_are_drawn_by_the_seed_within_the_range():

@@ -248,8 +248,8 @@ load:
 
 
 def test_a_load_past_the_rtp_port_wrap_proves_every_call(cli, tmp_path, pjsua_bin):
-    """max_concurrent 40 sizes each agent's RTP span to 2 x 48 + 64 ports (--rtp-port-range), so 180 calls
-    wrap it twice: the ports are used again by later calls, and every call is still proven with
+    """max_concurrent 40 sizes each agent's RTP span to 2 x 2 x 48 + 64 ports (--rtp-port-range), so 180
+    calls wrap it: the ports are used again by later calls, and every call is still proven with
     exactly its own digits and its own packets (each call's RTP is taken from the capture within
     its own INVITE..BYE, not every stream that ever went to its address)."""
     from callgen.analysis import analyze_capture
@@ -261,7 +261,7 @@ def test_a_load_past_the_rtp_port_wrap_proves_every_call(cli, tmp_path, pjsua_bi
     run = tmp_path / "out" / "load_wrapping_ports"
     rows = _rows(run)
     assert len(rows) == 180 and all(row["verdict"] == "proven" for row in rows), [row["why"] for row in rows if row["why"]]
-    assert "--rtp-port-range=158" in (run / "alice.cfg").read_text()
+    assert "--rtp-port-range=254" in (run / "alice.cfg").read_text()
     assert [row["dtmf_seen"] for row in rows] == [f"{k:03d}#" for k in range(180)]
     for row in rows:  # PCMA 20 ms: 50 packets a second, each way, for the call's own hold only
         for way in ("rtp_caller_to_callee", "rtp_callee_to_caller"):
