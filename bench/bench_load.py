@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,13 +169,19 @@ def main() -> int:
     p.add_argument("--dtmf", choices=("per-call", "none"), default="per-call",
                    help="per-call: each call sends and proves its own digits (default)")
     p.add_argument("--no-sipp", action="store_true")
+    p.add_argument("--keep", metavar="DIR", help="run in DIR and keep the run folder (capture, calls.jsonl) there")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="callgen-bench-load-") as d:
-        work = Path(d)
+        work = Path(args.keep) if args.keep else Path(d)
+        work.mkdir(parents=True, exist_ok=True)
         cg = run_callgen(args, work)
         sipp = None if args.no_sipp else run_sipp(args, work)
     s = cg["summary"]
     print(f"callgen: verdict {cg['verdict']} {cg['error']}".rstrip())
+    reasons = Counter(why.split(",")[0].split(" (")[0] for row in s.get("unproven", []) for why in row["why"])
+    if reasons:  # the first 50 unproven calls, by reason
+        print("unproven (first 50 calls) by reason: " + "; ".join(f"{n} x {why}" for why, n in reasons.most_common(8)))
+    print(f"final codes: {s.get('final_codes')}")
     print(json.dumps({k: s.get(k) for k in ("attempted", "answered", "proven", "proven_pct", "concurrency_max",
                                             "setup_ms", "loss_pct", "jitter_ms", "dtmf_proven_pct")}, indent=1))
     cps = s.get("cps_per_second", [])

@@ -73,6 +73,9 @@ SRTP_STARTED = re.compile(r"SRTP started, keying=(SDES|DTLS)(?:-SRTP)?, crypto=(
 
 #: pjsua_call.c via pjsua_perror(): why a call could not even be placed, e.g.
 #: "pjsua_call.c  .Unable to generate Contact header: Unsupported transport (PJSIP_EUNSUPTRANSPORT) [status=171060]"
+#: pjsua_call_make_call() at --max-calls (PJ_ETOOMANY): "Error making call: Too many objects of the specified type"
+TOO_MANY_CALLS = re.compile(r"Too many objects")
+
 CALL_ERROR = re.compile(r"pjsua_call\.c\s+\.*((?:Unable to|Error) .+)")
 
 #: Echo barrier: with "echo 1" pjsua prints each menu command it reads

@@ -217,13 +217,8 @@ class LoadRun:
         with self._lock:
             self._records.append(LoadCallRecord(load.number(k), callee.name, uri, load.digits(k) if load.dtmf else "",
                                                 time.time(), None, hold_s=load.hold(k)))
-        for name, value in load.call_headers(k):  # menu 'k' (patch 0001): headers of the next 'm' call only
-            self.caller.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
-        self.caller.send(pp.CMD_MAKE_CALL, uri)
-        try:  # the new call's first line: CALLING (only the call just made prints it), or pjsua's reason
-            ev = self.caller.wait_for(
-                lambda e: (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CALLING) or e.kind is EventKind.CALL_ERROR,
-                f"load call {k} to start", self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}"), since=since)
+        try:
+            ev = self._make_call(k, uri)
         except AgentTimeout as exc:
             self._set(k, problem=str(exc))
             self._journal_row(k)
@@ -238,6 +233,30 @@ class LoadRun:
         self._active[ev.call] = k
         self._set(k, pjsua_call=ev.call)
         self._consume()
+
+    def _make_call(self, k: int, uri: str) -> AgentEvent:
+        """'m' (its headers first, menu 'k': patch 0001, for the next call only) and the new call's first line:
+        CALLING (only the call just made prints it), or pjsua's reason.  pjsua frees a call's slot a moment
+        after it prints its DISCONNECTED, so at max_concurrent it may still refuse a call as one too many:
+        that call is placed again as soon as another call has ended (bounded by PLACE_TIMEOUT_S)."""
+        give_up = time.monotonic() + self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}")
+        while True:
+            tried = self.caller.mark()
+            for name, value in self.load.call_headers(k):
+                self.caller.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
+            self.caller.send(pp.CMD_MAKE_CALL, uri)
+            ev = self.caller.wait_for(
+                lambda e: (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CALLING) or e.kind is EventKind.CALL_ERROR,
+                f"load call {k} to start", max(0.001, give_up - time.monotonic()), since=tried)
+            if ev.kind is not EventKind.CALL_ERROR or not pp.TOO_MANY_CALLS.search(ev.reason):
+                return ev
+            try:  # a slot is free once pjsua is done with a call that ended since it was tried: wait for one
+                self.caller.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, f"a slot for load call {k}",
+                                     max(0.001, give_up - time.monotonic()), since=tried)
+            except AgentTimeout:
+                return ev
+            self._consume()
+            self._run_due_actions()
 
     def _consume_until(self, index: int) -> None:
         """Fold the caller's events before ``index``."""
