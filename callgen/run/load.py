@@ -250,13 +250,21 @@ class LoadRun:
                 f"load call {k} to start", max(0.001, give_up - time.monotonic()), since=tried)
             if ev.kind is not EventKind.CALL_ERROR or not pp.TOO_MANY_CALLS.search(ev.reason):
                 return ev
-            try:  # a slot is free once pjsua is done with a call that ended since it was tried: wait for one
-                self.caller.wait_for(lambda e: e.kind is EventKind.DISCONNECTED, f"a slot for load call {k}",
-                                     max(0.001, give_up - time.monotonic()), since=tried)
-            except AgentTimeout:
+            if not self._await_a_call_ended(tried, give_up):
                 return ev
+
+    def _await_a_call_ended(self, since: int, give_up: float) -> bool:
+        """Until a call of the caller has ended after event ``since`` (True) or ``give_up`` (False); the due
+        hang-ups go on meanwhile (at pjsua's --max-calls they are what frees a slot)."""
+        while True:
             self._consume()
             self._run_due_actions()
+            if any(e.kind is EventKind.DISCONNECTED for e in self.caller.events_since(since)):
+                return True
+            left = give_up - time.monotonic()
+            if left <= 0:
+                return False
+            self._await_event(min(left, self._next_action_in()))
 
     def _consume_until(self, index: int) -> None:
         """Fold the caller's events before ``index``."""
