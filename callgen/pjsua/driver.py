@@ -82,8 +82,8 @@ class _State:
     died: bool = False  #: EOF came before callgen sent 'q'
 
 
-#: where a pjsua log line begins inside a console line ("10:51:06.733            pjsua_app.c ...")
-_LOG_LINE_START = re.compile(r"(?<=[^\d:.])(?=\d\d:\d\d:\d\d\.\d{3} )")
+#: where a pjsua log line ("10:51:06.733            pjsua_app.c ...") or the answer to menu 'g' begins inside a console line
+_LOG_LINE_START = re.compile(r"(?<=[^\d:.])(?=\d\d:\d\d:\d\d\.\d{3} )|(?<=.)(?=Current call id=|Call \S+ is not active)")
 
 
 def parse_line(line: str, now: float) -> AgentEvent | None:

@@ -17,7 +17,8 @@ READY = re.compile(r"You have (\d+) active calls?")
 #: pjsua_app.c on_call_state(): "Call 0 state changed to EARLY (180 Ringing)"
 #: State names are pjsip_inv_state_name(): NULL CALLING INCOMING EARLY
 #: CONNECTING CONFIRMED DISCONNCTD (sic) TERMINATED.
-CALL_STATE = re.compile(r"Call (\d+) state changed to ([A-Z]+)(?: \((\d{3}) ([^)]*)\))?")
+CALL_STATE = re.compile(r"Call (\d+) state changed to (NULL|CALLING|INCOMING|EARLY|CONNECTING|CONFIRMED|DISCONNCTD|TERMINATED)"
+                        r"(?: \((\d{3}) ([^)]*)\))?")  # the names, not [A-Z]+: "CONFIRMEDCall id ..." (glued lines)
 
 #: pjsua_app.c on_call_state(): "Call 0 is DISCONNECTED [reason=486 (Busy Here)]"; the reason may
 #: hold parentheses: "[reason=503 (SSL certificate verification error (PJSIP_TLS_ECERTVERIF))]"

@@ -125,6 +125,9 @@ class LoadRun:
         """pjsua's answer to the oldest 'g' not yet answered; refused digits belong to the call selected last."""
         if not self._selects:
             return
+        if ev.call is not None and any(sel[0] == ev.call for sel in self._selects):
+            while self._selects[0][0] != ev.call:  # answers lost in the console's output: their outcome unknown
+                self._selects.popleft()
         slot, k, what = self._selects.popleft()
         self._digits_of = k if what == "digits" and ev.call == slot else None
         if ev.call != slot:
