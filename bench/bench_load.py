@@ -1,8 +1,8 @@
 """make bench-load: callgen's load against a local Kamailio, and SIPp beside it in the same run.
 
 callgen places PCMA calls (20 ms) from one pjsua caller through a local Kamailio to one
-pjsua callee at --rate new calls per second, each held --hold seconds and sending its
-own DTMF digits, for --seconds; every call is then proven from the capture.  Measured
+pjsua callee at --rate new calls per second, each held its own hold drawn from
+--hold-min..--hold seconds (seed 1) and sending its own DTMF digits, for --seconds; every call is then proven from the capture.  Measured
 while it runs (from /proc): callgen's own CPU (the Python process, without its
 children), each pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
 Then SIPp's built-in uac calls SIPp's uas at the same rate and hold: SIPp counts SIP
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,8 @@ load:
   rate: {rate}
   ramp_s: {ramp}
   duration_s: {seconds}
-  hold_s: {hold}
+  hold_s: {{min: {hold_min}, max: {hold}}}
+  seed: 1
   max_concurrent: {concurrent}
   dtmf: {dtmf}
   expect:
@@ -97,7 +99,8 @@ def run_callgen(args, work: Path) -> dict:
     timeout = int(args.ramp + args.seconds + args.hold + 120)
     scenario = work / "bench_load.yaml"
     scenario.write_text(SCENARIO.format(timeout=timeout, rate=args.rate, ramp=args.ramp, seconds=args.seconds,
-                                        hold=args.hold, concurrent=args.concurrent, dtmf=args.dtmf))
+                                        hold=args.hold, hold_min=args.hold_min, concurrent=args.concurrent,
+                                        dtmf=args.dtmf))
     out = work / "callgen"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(scenario), "-o", str(out), "-j", "1"],
@@ -132,6 +135,10 @@ def run_callgen(args, work: Path) -> dict:
             "output_tail": output[-2000:]}
 
 
+def _mean_hold(args) -> float:
+    return (args.hold_min + args.hold) / 2
+
+
 def run_sipp(args, work: Path) -> dict:
     """SIPp uac -> SIPp uas at the same rate and hold: what SIPp itself reports."""
     calls = int(args.rate * args.seconds)
@@ -140,7 +147,7 @@ def run_sipp(args, work: Path) -> dict:
     uas.start()
     try:
         uac = SippProcess(SippConfig(work / "sipp", scenario="uac", remote=f"127.0.0.1:{uas.port}", calls=calls,
-                                     rate=args.rate, call_duration_ms=args.hold * 1000,
+                                     rate=args.rate, call_duration_ms=int(_mean_hold(args) * 1000),
                                      timeout_s=args.seconds + args.hold + 60,
                                      extra_args=("-l", str(args.concurrent))))
         uac.start()
@@ -153,28 +160,37 @@ def run_sipp(args, work: Path) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=float, default=50.0, help="new calls per second (default 50)")
-    p.add_argument("--hold", type=int, default=10, help="seconds each call is held (default 10: 500 held at 50 cps)")
+    p.add_argument("--hold", type=float, default=12.0, help="longest hold in seconds (default 12)")
+    p.add_argument("--hold-min", type=float, default=8.0,
+                   help="shortest hold (default 8: holds drawn per call from 8-12 s, 500 held at 50 cps)")
     p.add_argument("--seconds", type=float, default=70.0, help="seconds of placing calls after the ramp (default 70)")
     p.add_argument("--ramp", type=float, default=5.0)
     p.add_argument("--concurrent", type=int, default=500)
     p.add_argument("--dtmf", choices=("per-call", "none"), default="per-call",
                    help="per-call: each call sends and proves its own digits (default)")
     p.add_argument("--no-sipp", action="store_true")
+    p.add_argument("--keep", metavar="DIR", help="run in DIR and keep the run folder (capture, calls.jsonl) there")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="callgen-bench-load-") as d:
-        work = Path(d)
+        work = Path(args.keep) if args.keep else Path(d)
+        work.mkdir(parents=True, exist_ok=True)
         cg = run_callgen(args, work)
         sipp = None if args.no_sipp else run_sipp(args, work)
     s = cg["summary"]
     print(f"callgen: verdict {cg['verdict']} {cg['error']}".rstrip())
+    reasons = Counter(why.split(",")[0].split(" (")[0] for row in s.get("unproven", []) for why in row["why"])
+    if reasons:  # the first 50 unproven calls, by reason
+        print("unproven (first 50 calls) by reason: " + "; ".join(f"{n} x {why}" for why, n in reasons.most_common(8)))
+    print(f"final codes: {s.get('final_codes')}")
     print(json.dumps({k: s.get(k) for k in ("attempted", "answered", "proven", "proven_pct", "concurrency_max",
                                             "setup_ms", "loss_pct", "jitter_ms", "dtmf_proven_pct")}, indent=1))
     cps = s.get("cps_per_second", [])
     steady = cps[int(args.ramp) + 1: int(args.ramp + args.seconds) - 1] or cps
     sustained = min(steady) if steady else 0
     print(f"cps per second (steady part): min {sustained}, mean {sum(steady) / max(1, len(steady)):.1f}")
+    print(f"holds drawn from {args.hold_min:g}-{args.hold:g} s; command: bench/bench_load.py {' '.join(sys.argv[1:])}")
     cpu = cg["cpu_s"]
-    held_s = sum(cps) * args.hold if cps else 0
+    held_s = sum(cps) * _mean_hold(args) if cps else 0
     for comm, sec in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"cpu {comm:12} {sec:7.1f} s over {cg['wall_s']:.0f} s ({100 * sec / cg['wall_s']:.1f}% of a core)")
     pj = cpu.get("pjsua", 0.0)

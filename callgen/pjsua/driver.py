@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import select
 import signal
 import threading
@@ -78,6 +79,10 @@ class _State:
     lines: list[str] = field(default_factory=list)
     eof: bool = False
     died: bool = False  #: EOF came before callgen sent 'q'
+
+
+#: where a pjsua log line ("10:51:06.733            pjsua_app.c ...") or the answer to menu 'g' begins inside a console line
+_LOG_LINE_START = re.compile(r"(?<=[^\d:.])(?=\d\d:\d\d:\d\d\.\d{3} )|(?<=.)(?=Current call id=|Call \S+ is not active)")
 
 
 def parse_line(line: str, now: float) -> AgentEvent | None:
@@ -225,11 +230,13 @@ class PjsuaAgent:
         with self._cond:
             for line in lines:
                 self._st.lines.append(line)
-                ev = parse_line(line, now)
-                if ev is None and (m := pp.ECHO_SEEN.search(line)):
-                    ev = AgentEvent(EventKind.ECHO, now, line=m[1])
-                if ev is not None:
-                    self._st.events.append(ev)
+                # pjsua's threads can glue two log lines into one (a state line, the menu prompt, the next
+                # state line): each part that starts with a log time stamp is a line of its own
+                parts = _LOG_LINE_START.split(line) if len(line) > 40 else [line]
+                found = [ev for part in parts if (ev := parse_line(part, now)) is not None]
+                if not found and (m := pp.ECHO_SEEN.search(line)):
+                    found = [AgentEvent(EventKind.ECHO, now, line=m[1])]
+                self._st.events.extend(found)
             self._cond.notify_all()
 
     # -- waiting -----------------------------------------------------------

@@ -17,7 +17,8 @@ READY = re.compile(r"You have (\d+) active calls?")
 #: pjsua_app.c on_call_state(): "Call 0 state changed to EARLY (180 Ringing)"
 #: State names are pjsip_inv_state_name(): NULL CALLING INCOMING EARLY
 #: CONNECTING CONFIRMED DISCONNCTD (sic) TERMINATED.
-CALL_STATE = re.compile(r"Call (\d+) state changed to ([A-Z]+)(?: \((\d{3}) ([^)]*)\))?")
+CALL_STATE = re.compile(r"Call (\d+) state changed to (NULL|CALLING|INCOMING|EARLY|CONNECTING|CONFIRMED|DISCONNCTD|TERMINATED)"
+                        r"(?: \((\d{3}) ([^)]*)\))?")  # the names, not [A-Z]+: "CONFIRMEDCall id ..." (glued lines)
 
 #: pjsua_app.c on_call_state(): "Call 0 is DISCONNECTED [reason=486 (Busy Here)]"; the reason may
 #: hold parentheses: "[reason=503 (SSL certificate verification error (PJSIP_TLS_ECERTVERIF))]"
@@ -75,6 +76,9 @@ SRTP_STARTED = re.compile(r"SRTP started, keying=(SDES|DTLS)(?:-SRTP)?, crypto=(
 
 #: pjsua_call.c via pjsua_perror(): why a call could not even be placed, e.g.
 #: "pjsua_call.c  .Unable to generate Contact header: Unsupported transport (PJSIP_EUNSUPTRANSPORT) [status=171060]"
+#: pjsua_call_make_call() at --max-calls (PJ_ETOOMANY): "Error making call: Too many objects of the specified type"
+TOO_MANY_CALLS = re.compile(r"Too many objects")
+
 CALL_ERROR = re.compile(r"pjsua_call\.c\s+\.*((?:Unable to|Error) .+)")
 
 #: Echo barrier: with "echo 1" pjsua prints each menu command it reads

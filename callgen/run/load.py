@@ -1,21 +1,25 @@
 """A load run: one pjsua caller places calls at a rate to pjsua callees, at most
-``max_concurrent`` up at once; pjsua hangs each up after ``hold_s`` (--duration).
+``max_concurrent`` up at once; callgen hangs each up after its own hold (``hold_s``,
+a number or drawn per call from ``{min, max}``).
 
 The caller's console is the only channel: calls are placed over the menu one at a
 time (``m`` and the URI, then its CALLING line gives pjsua's call slot), so INVITEs
 leave in placing order, which is how the verdict stage ties each call to its dialog
-in the capture.  With per-call DTMF the engine waits for the call to be CONFIRMED
-and sends its own digits while it is pjsua's current call (the one just placed).
+in the capture.  Placing never waits for another call: an answered call's digits and
+its hang-up are actions due at a time (its answer; its answer plus its hold), done
+between placements on the call itself (menu 'g' selects it: callgen's patch 0002).
 Every wait is bounded by the scenario deadline.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,9 +31,10 @@ from callgen.run.evidence import LoadCallRecord
 from callgen.run.plan import RunPlan
 from callgen.scenario.model import Load
 
-#: how long a new call may take to show its CALLING line, and to be answered when DTMF must follow
+#: how long a new call may take to show its CALLING line
 PLACE_TIMEOUT_S = 5.0
-ANSWER_TIMEOUT_S = 5.0
+#: the caller's --duration is the longest hold plus this: a net, should callgen's own hang-up never come
+DURATION_NET_S = 30
 
 
 class LoadRun:
@@ -52,6 +57,11 @@ class LoadRun:
         self._as_set = 0  #: calls ended with the answer their callee is set to give (a busy callee's 486)
         self._placed_at: list[float] = []  #: monotonic times of the first and the latest call placed
         self._journal = None
+        #: (time.time() due, sequence, what, k, slot): digits and hang-ups of answered calls, earliest first
+        self._actions: list[tuple[float, int, str, int, int]] = []
+        self._sequence = 0
+        self._selects: deque[tuple[int, int, str]] = deque()  #: (slot, k, what) of each 'g' sent, not yet answered
+        self._digits_of: int | None = None  #: the call whose digits were sent last (a refusal is its)
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -66,6 +76,12 @@ class LoadRun:
         self._seen += len(events)
 
     def _fold(self, ev: AgentEvent) -> None:
+        if ev.kind is EventKind.CALL_SELECTED:
+            self._fold_selected(ev)
+            return
+        if ev.kind is EventKind.DTMF_REFUSED and self._digits_of is not None:
+            self._set(self._digits_of, dtmf_refused=ev.reason)
+            return
         if ev.call is None or ev.call not in self._active:
             return
         k = self._active[ev.call]
@@ -73,6 +89,9 @@ class LoadRun:
         if ev.kind is EventKind.CALL_STATE and ev.state == pp.STATE_CONFIRMED and rec.confirmed is None:
             self._set(k, confirmed=ev.time)
             self._answered += 1
+            if rec.digits:
+                self._schedule(ev.time, "digits", k, ev.call)
+            self._schedule(ev.time + (rec.hold_s or 0.0), "hangup", k, ev.call)
         elif ev.kind is EventKind.DISCONNECTED:
             self._set(k, ended=ev.time, code=ev.code, reason=ev.reason)
             del self._active[ev.call]
@@ -82,6 +101,37 @@ class LoadRun:
                 else:
                     self._failed += 1
             self._journal_row(k)
+
+    def _schedule(self, due: float, what: str, k: int, slot: int) -> None:
+        self._sequence += 1
+        heapq.heappush(self._actions, (due, self._sequence, what, k, slot))
+
+    def _run_due_actions(self) -> None:
+        """The digits and hang-ups that are due, each on its own call: 'g' and the call's slot, then '#' and
+        its digits, or 'h'.  Nothing is awaited (pjsua reads its console in order, so the command after 'g'
+        acts on the call 'g' selected); the answer to each 'g' is folded later (``_fold_selected``), and
+        a 'g' pjsua refused marks the call it was for, as the command then went to another call.  A call
+        that ended meanwhile (its slot free or another call's) is left alone."""
+        while self._actions and self._actions[0][0] <= time.time():
+            _, _, what, k, slot = heapq.heappop(self._actions)
+            self._consume()
+            if self._active.get(slot) != k:
+                continue
+            commands = (pp.CMD_DTMF_2833, self._records[k].digits) if what == "digits" else (pp.CMD_HANGUP,)
+            self._selects.append((slot, k, what))
+            self.caller.send(pp.CMD_SELECT_CALL, str(slot), *commands)
+
+    def _fold_selected(self, ev: AgentEvent) -> None:
+        """pjsua's answer to the oldest 'g' not yet answered; refused digits belong to the call selected last."""
+        if not self._selects:
+            return
+        if ev.call is not None and any(sel[0] == ev.call for sel in self._selects):
+            while self._selects[0][0] != ev.call:  # answers lost in the console's output: their outcome unknown
+                self._selects.popleft()
+        slot, k, what = self._selects.popleft()
+        self._digits_of = k if what == "digits" and ev.call == slot else None
+        if ev.call != slot:
+            self._set(k, problem=f"pjsua would not select it for its {what} ({ev.reason}): they went to another call")
 
     def _answer_of(self, callee: str) -> int | None:
         try:
@@ -138,11 +188,17 @@ class LoadRun:
         while True:
             self._consume()
             self._check_alive()
+            self._run_due_actions()
             now = time.monotonic()
             if now >= due and len(self._active) < self.load.max_concurrent:
                 return
             wait = max(0.001, due - now) if now < due else 0.5
+            wait = min(wait, self._next_action_in())
             self._await_event(min(wait, self.deadline.bound(wait, "the next load call")))
+
+    def _next_action_in(self) -> float:
+        """Seconds until the next digits or hang-up is due (0.5 when none is)."""
+        return max(0.001, self._actions[0][0] - time.time()) if self._actions else 0.5
 
     def _check_alive(self) -> None:
         """A pjsua of the load that died ends the run: what follows would only measure its absence."""
@@ -163,12 +219,9 @@ class LoadRun:
         since = self.caller.mark()
         with self._lock:
             self._records.append(LoadCallRecord(load.number(k), callee.name, uri, load.digits(k) if load.dtmf else "",
-                                                time.time(), None))
-        self.caller.send(pp.CMD_MAKE_CALL, uri)
-        try:  # the new call's first line: CALLING (only the call just made prints it), or pjsua's reason
-            ev = self.caller.wait_for(
-                lambda e: (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CALLING) or e.kind is EventKind.CALL_ERROR,
-                f"load call {k} to start", self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}"), since=since)
+                                                time.time(), None, hold_s=load.hold(k)))
+        try:
+            ev = self._make_call(k, uri)
         except AgentTimeout as exc:
             self._set(k, problem=str(exc))
             self._journal_row(k)
@@ -183,8 +236,38 @@ class LoadRun:
         self._active[ev.call] = k
         self._set(k, pjsua_call=ev.call)
         self._consume()
-        if load.dtmf:
-            self._send_digits(k, ev.call)
+
+    def _make_call(self, k: int, uri: str) -> AgentEvent:
+        """'m' (its headers first, menu 'k': patch 0001, for the next call only) and the new call's first line:
+        CALLING (only the call just made prints it), or pjsua's reason.  pjsua frees a call's slot a moment
+        after it prints its DISCONNECTED, so at max_concurrent it may still refuse a call as one too many:
+        that call is placed again as soon as another call has ended (bounded by PLACE_TIMEOUT_S)."""
+        give_up = time.monotonic() + self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}")
+        while True:
+            tried = self.caller.mark()
+            for name, value in self.load.call_headers(k):
+                self.caller.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
+            self.caller.send(pp.CMD_MAKE_CALL, uri)
+            ev = self.caller.wait_for(
+                lambda e: (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CALLING) or e.kind is EventKind.CALL_ERROR,
+                f"load call {k} to start", max(0.001, give_up - time.monotonic()), since=tried)
+            if ev.kind is not EventKind.CALL_ERROR or not pp.TOO_MANY_CALLS.search(ev.reason):
+                return ev
+            if not self._await_a_call_ended(tried, give_up):
+                return ev
+
+    def _await_a_call_ended(self, since: int, give_up: float) -> bool:
+        """Until a call of the caller has ended after event ``since`` (True) or ``give_up`` (False); the due
+        hang-ups go on meanwhile (at pjsua's --max-calls they are what frees a slot)."""
+        while True:
+            self._consume()
+            self._run_due_actions()
+            if any(e.kind is EventKind.DISCONNECTED for e in self.caller.events_since(since)):
+                return True
+            left = give_up - time.monotonic()
+            if left <= 0:
+                return False
+            self._await_event(min(left, self._next_action_in()))
 
     def _consume_until(self, index: int) -> None:
         """Fold the caller's events before ``index``."""
@@ -192,34 +275,16 @@ class LoadRun:
             self._fold(ev)
         self._seen = max(self._seen, index)
 
-    def _send_digits(self, k: int, slot: int) -> None:
-        """The call's own digits, once it is answered, while it is pjsua's current call."""
-        try:  # an answer already folded into the record needs no wait
-            if self._records[k].confirmed is None and self._records[k].ended is None:
-                self.caller.wait_for(
-                    lambda e: e.call == slot and (e.kind is EventKind.DISCONNECTED
-                                                  or (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CONFIRMED)),
-                    f"load call {k} to be answered", self.deadline.bound(ANSWER_TIMEOUT_S, f"answering load call {k}"),
-                    since=self._seen)
-        except AgentTimeout:
-            return  # not answered: the verdict says so from the capture
-        self._consume()
-        rec = self._records[k]
-        if rec.confirmed is None or rec.ended is not None:
-            return
-        refused = self.caller.send_dtmf(rec.digits)
-        if refused:
-            self._set(k, dtmf_refused=refused)
-
     def _wait_all_ended(self) -> None:
-        """Every call ends by itself after hold_s (pjsua's --duration); bounded by the deadline."""
+        """Until every call has been hung up after its hold (callgen's actions); bounded by the deadline."""
         end = time.monotonic() + self.load.hold_s + 10.0
         while True:
             self._consume()
+            self._run_due_actions()
             left = min(end - time.monotonic(), self.deadline.left())
             if not self._active or left <= 0:
                 return
-            self._await_event(min(left, 0.5))
+            self._await_event(min(left, self._next_action_in()))
 
     def _note_placed(self) -> None:
         now = time.monotonic()

@@ -6,6 +6,7 @@ ports block as an argument so the same scenario renders the same way in tests.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ RTP_PER_AGENT = 20  #: RTP+RTCP for 10 calls per agent
 MAX_CALLS_PER_AGENT = RTP_PER_AGENT // 2
 PJSUA_MAX_CALLS = 512  #: scripts/pjsua-config_site.h
 LOAD_SPARE_CALLS = 8  #: calls still ending while the next ones start
+LOAD_RTP_HELD_FACTOR = 2  #: a load agent's RTP span has ports for twice the calls it holds at once
+LOAD_RTP_MARGIN = 64  #: and this many more
+LOAD_DURATION_NET_S = 30  #: the load caller's --duration: its longest hold plus this (callgen hangs up first)
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,10 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     if load_max_calls(agent, load):
         # The bridge at 8 kHz: no resampling of 8 kHz codecs, a quarter of the media cost per call
         o.append(PjsuaOption("--clock-rate", "8000", ("load",)))
-        if agent.name == load.caller:  # pjsua hangs each call up after hold_s (one length for all calls)
-            o.append(PjsuaOption("--duration", str(load.hold_s), ("load", "hold_s")))
+        # the RTP ports wrap within the agent's span (patch 0003): a run is not bounded by the ports
+        o.append(PjsuaOption("--rtp-port-range", str(load_rtp_span(agent, load) - 2), ("load",)))
+        if agent.name == load.caller:  # callgen hangs each call up after its hold; pjsua's --duration is a net
+            o.append(PjsuaOption("--duration", str(math.ceil(load.hold_s) + LOAD_DURATION_NET_S), ("load", "hold_s")))
     o += _callee_options(agent, k)
     o += _media_options(agent, k, rec_path)
     o += _account_options(agent, k)
@@ -146,16 +152,18 @@ def load_max_calls(agent: Agent, load: Load | None) -> int:
 
 
 def load_rtp_span(agent: Agent, load: Load | None) -> int:
-    """RTP/RTCP ports an agent of the load will walk through: pjsua takes the next two
-    ports for every call and never wraps (its command line has no port range)."""
-    if load is None:
+    """RTP/RTCP ports an agent of the load walks through: pjsua takes the next two ports for
+    every call and wraps back to its first after the span (``--rtp-port-range``, patch 0003), so
+    the span is twice two per call it holds at once, plus a margin, or two per call it places when
+    fewer.  Twice: pjsua skips a port in use only a few times before it refuses the call ("Address
+    already in use": seen at 50 cps with holds of 8-12 s through a span of just two per call held),
+    so the ports ahead of the wrap must be those of calls long ended."""
+    held = load_max_calls(agent, load)
+    if not held:
         return 0
     planned = load.planned()
-    if agent.name == load.caller:
-        return 2 * planned + 64
-    if agent.name in load.callees:
-        return 2 * (-(-planned * load.callees.count(agent.name) // len(load.callees))) + 64
-    return 0
+    placed = planned if agent.name == load.caller else -(-planned * load.callees.count(agent.name) // len(load.callees))
+    return 2 * min(placed, LOAD_RTP_HELD_FACTOR * held) + LOAD_RTP_MARGIN
 
 
 def _callee_options(agent: Agent, k: tuple) -> list[PjsuaOption]:

@@ -43,6 +43,11 @@ def needed_features(scenario: Scenario) -> list[tuple[tuple, Feature, str]]:
     for c in scenario.calls:
         if c.headers:
             needs.append((("calls", c.index, "headers"), Feature.HEADERS, "call headers"))
+    if scenario.load is not None:  # callgen hangs up and sends digits on a chosen call; RTP ports wrap
+        needs.append((("load",), Feature.SELECT_CALL, "load calls (each hung up and given its digits on its own)"))
+        needs.append((("load",), Feature.RTP_PORT_RANGE, "load calls (RTP ports that wrap)"))
+        if scenario.load.headers:
+            needs.append((("load", "headers"), Feature.HEADERS, "load headers"))
     return needs
 
 
@@ -83,14 +88,15 @@ def _unrenderable(scenario: Scenario) -> list[ScenarioError]:
 
 
 def _load_ports(scenario: Scenario) -> list[ScenarioError]:
-    """A load's agents take two new RTP ports per call (pjsua never wraps): they must fit the load region."""
+    """A load's agents take two RTP ports per call they hold, wrapping within their span (``--rtp-port-range``):
+    the spans must fit the load region (bounded by max_concurrent, never by the number of calls)."""
     need = sum(load_rtp_span(a, scenario.load) for a in scenario.agents)
     have = LOAD_REGION[1] - LOAD_REGION[0]
     if need <= have:
         return []
-    return [scenario.source_map.error(("load",), f"{scenario.load.planned()} calls need {need} RTP ports, more than the "
-                                                 f"{have} of the load region: pjsua takes two new ports per call and never "
-                                                 f"reuses them; split the load into several runs")]
+    return [scenario.source_map.error(("load", "max_concurrent"),
+                                      f"{scenario.load.max_concurrent} calls at once need {need} RTP ports, more than "
+                                      f"the {have} of the load region")]
 
 
 def _calls_per_agent(scenario: Scenario) -> list[ScenarioError]:

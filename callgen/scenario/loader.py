@@ -192,14 +192,20 @@ def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: 
             problems.append(smap.error(k, f"'{name}' must be a pjsua agent with role {role.value}: load calls go "
                                           f"from one pjsua caller to pjsua callees"))
             found = False
+    hold = spec.get("hold_s", 3)
+    hold_min, hold_max = (float(hold["min"]), float(hold["max"])) if isinstance(hold, dict) else (None, float(hold))
+    if hold_min is not None and hold_min > hold_max:
+        problems.append(smap.error(key + ("hold_s", "min"), f"min {hold_min:g} is above max {hold_max:g}"))
+        hold_min = hold_max
     e = spec.get("expect", {})
     sm = e.get("setup_ms", {})
     rtp = e.get("rtp", {})
     load = Load(
         caller=spec["from"], callees=callees, rate=float(spec["rate"]), ramp_s=float(spec.get("ramp_s", 0)),
         max_concurrent=int(spec.get("max_concurrent", 100)), calls=spec.get("calls"),
-        duration_s=float(spec["duration_s"]) if "duration_s" in spec else None, hold_s=int(spec.get("hold_s", 3)),
-        dtmf=spec.get("dtmf", "none") == "per-call",
+        duration_s=float(spec["duration_s"]) if "duration_s" in spec else None, hold_s=hold_max, hold_min_s=hold_min,
+        seed=int(spec.get("seed", 0)), dtmf=spec.get("dtmf", "none") == "per-call",
+        headers=_guard(lambda: parse_headers(spec.get("headers"), key + ("headers",), smap), problems, ()),
         expect=LoadExpect(
             answered_pct_min=e.get("answered_pct_min"), proven_pct_min=float(e.get("proven_pct_min", 100)),
             setup_ms=SetupMsExpect(sm.get("p50_max"), sm.get("p95_max"), sm.get("p99_max"), sm.get("max")),
@@ -213,10 +219,11 @@ def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: 
     needed = load.offset(planned - 1) + load.hold_s + 10
     if needed > timeout:
         problems.append(smap.error(key, f"the load needs about {needed:.0f} s (last of {planned} calls due at "
-                                        f"{load.offset(planned - 1):.1f} s, then held {load.hold_s} s, plus 10 s to end): "
+                                        f"{load.offset(planned - 1):.1f} s, then held up to {load.hold_s:g} s, plus 10 s to end): "
                                         f"raise 'timeout' (now {timeout:g} s)"))
-    if load.dtmf and load.hold_s < 0.3 * len(load.digits(planned - 1)) + 1:
-        problems.append(smap.error(key + ("hold_s",), f"hold_s {load.hold_s} is too short for each call's own "
+    shortest = load.hold_s if load.hold_min_s is None else load.hold_min_s
+    if load.dtmf and shortest < 0.3 * len(load.digits(planned - 1)) + 1:
+        problems.append(smap.error(key + ("hold_s",), f"hold_s {shortest:g} is too short for each call's own "
                                                       f"{len(load.digits(planned - 1))} DTMF digits (about 0.3 s each)"))
     return load if found else None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,8 +339,11 @@ class Load:
     max_concurrent: int = 100
     calls: int | None = None
     duration_s: float | None = None
-    hold_s: int = 3
+    hold_s: float = 3  #: the longest hold (``hold_s: N``, or the ``max`` of ``hold_s: {min, max}``)
+    hold_min_s: float | None = None  #: ``hold_s: {min, max}``: each call's hold is drawn from [min, max]
+    seed: int = 0  #: the draw of the holds (``hold(k)``) is this seed's, the same in every run and share
     dtmf: bool = False  #: each call sends its own digits (``digits(k)``)
+    headers: tuple[tuple[str, str], ...] = ()  #: extra INVITE headers of every call, ``{n}`` its global number
     expect: LoadExpect = LoadExpect()
     share: tuple[int, int] = (0, 1)  #: (index, count): this process runs share ``index`` of ``count``
 
@@ -377,6 +381,18 @@ class Load:
 
     def callee(self, k: int) -> str:
         return self.callees[self.number(k) % len(self.callees)]
+
+    def hold(self, k: int) -> float:
+        """Call ``k``'s hold in seconds (0.1 s steps): ``hold_s``, or drawn from [min, max] by the seed and
+        the call's global number (so a share or a rerun draws the same hold for the same call)."""
+        if self.hold_min_s is None:
+            return float(self.hold_s)
+        draw = random.Random(f"callgen-load-hold:{self.seed}:{self.number(k)}").uniform(self.hold_min_s, self.hold_s)
+        return round(draw, 1)
+
+    def call_headers(self, k: int) -> tuple[tuple[str, str], ...]:
+        """Call ``k``'s own headers: ``{n}`` in a value becomes its global number."""
+        return tuple((name, value.replace("{n}", str(self.number(k)))) for name, value in self.headers)  # as verdict/load.py
 
     def digits(self, k: int) -> str:
         """Call ``k``'s own DTMF digits: its global number, at least 3 digits, then '#' (unique per call)."""

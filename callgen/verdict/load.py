@@ -24,6 +24,8 @@ from callgen.verdict.result import CheckResult, check
 
 #: failing calls named in a check's "seen" text, at most
 NAMED_CALLS = 10
+#: a call's hold in the capture (its 2xx to its BYE) may differ from the drawn one by this much
+HOLD_TOLERANCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class LoadCallRow:
     pjsua_code: int | None
     proven: bool
     why: tuple[str, ...] = field(default=())  #: why it is not proven
+    hold_s: float | None = None  #: the hold callgen drew for it (its BYE must come that long after the answer)
 
     @property
     def answered(self) -> bool:
@@ -74,7 +77,8 @@ class LoadCallRow:
             "duration_s": _round(self.duration_s), "ack": self.ack, "bye_answered": self.bye_answered,
             "rtp_caller_to_callee": self.forward.to_json(), "rtp_callee_to_caller": self.backward.to_json(),
             "srtp_decrypted": self.srtp_decrypted, "dtmf_sent": self.dtmf_sent, "dtmf_seen": self.dtmf_seen,
-            "pjsua_code": self.pjsua_code, "verdict": "proven" if self.proven else "unproven", "why": list(self.why),
+            "pjsua_code": self.pjsua_code, "hold_s": self.hold_s, "verdict": "proven" if self.proven else "unproven",
+            "why": list(self.why),
         }
 
     @classmethod
@@ -84,7 +88,7 @@ class LoadCallRow:
                    d.get("setup_ms"), d.get("bye_time"), d.get("duration_s"), bool(d.get("ack")), bool(d.get("bye_answered")),
                    Direction.from_json(d["rtp_caller_to_callee"]), Direction.from_json(d["rtp_callee_to_caller"]),
                    bool(d.get("srtp_decrypted")), str(d.get("dtmf_sent", "")), str(d.get("dtmf_seen", "")),
-                   d.get("pjsua_code"), d.get("verdict") == "proven", tuple(d.get("why", ())))
+                   d.get("pjsua_code"), d.get("verdict") == "proven", tuple(d.get("why", ())), d.get("hold_s"))
 
 
 def _round(x: float | None, nd: int = 3) -> float | None:
@@ -112,11 +116,14 @@ class _StreamIndex:
             if e.method == "rfc4733":
                 self.dtmf_by_dst.setdefault(e.dst, []).append(e)
 
-    def streams(self, dsts: set[str]) -> list[RtpStream]:
-        return [s for d in dsts for s in self.by_dst.get(d, ())]
+    def streams(self, dsts: set[str], window: tuple[float, float]) -> list[RtpStream]:
+        """The streams to ``dsts`` that began within the call's ``window``: RTP ports wrap
+        (``--rtp-port-range``), so another call may have used the same address before or after."""
+        return [s for d in dsts for s in self.by_dst.get(d, ()) if window[0] <= s.first_time <= window[1]]
 
-    def digits(self, dsts: set[str]) -> str:
-        return "".join(e.digit for e in sorted((e for d in dsts for e in self.dtmf_by_dst.get(d, ())), key=lambda e: e.start))
+    def digits(self, dsts: set[str], window: tuple[float, float]) -> str:
+        return "".join(e.digit for e in sorted((e for d in dsts for e in self.dtmf_by_dst.get(d, ())
+                                                if window[0] <= e.start <= window[1]), key=lambda e: e.start))
 
 
 def _direction(streams: list[RtpStream]) -> Direction:
@@ -131,21 +138,28 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
     if d is None:
         why = (rec.problem or "no INVITE for it in the capture",)
         return LoadCallRow(rec.index, rec.callee, None, None, None, None, None, None, False, False, none, none, False,
-                           rec.digits, "", rec.code, False, why)
+                           rec.digits, "", rec.code, False, why, rec.hold_s)
     invite = first_invite(d)
     final = final_response(d)
     ack = any(m.method == "ACK" for m in d.messages)
     bye = next((m for m in d.messages if m.method == "BYE"), None)
     bye_ok = any(m.status == 200 and m.cseq_method == "BYE" for m in d.messages)
     offerer, answerer = media_addresses(d)
-    fwd_streams, bwd_streams = index.streams(answerer), index.streams(offerer)
+    # the call's media began after its INVITE and before its BYE (or the end of its dialog in the capture)
+    window = (invite.time if invite else d.messages[0].time, bye.time if bye else math.inf)
+    fwd_streams, bwd_streams = index.streams(answerer, window), index.streams(offerer, window)
     fwd, bwd = _direction(fwd_streams), _direction(bwd_streams)
-    seen_digits = index.digits(answerer) if rec.digits else ""
+    seen_digits = index.digits(answerer, window) if rec.digits else ""
     code = d.final_code
     why = []
     callee = scenario.agent(rec.callee)
     if invite is not None and f"{callee.user}@" not in (invite.header("To") or ""):
         why.append(f"its INVITE went to {invite.header('To')}, not to {rec.callee}")
+    for name, value in scenario.load.headers if scenario.load is not None else ():
+        want = value.replace("{n}", str(rec.index))  # Load.call_headers: {n} is the call's global number
+        got = invite.header(name) if invite is not None else None
+        if got != want:
+            why.append(f"its INVITE has {name}: {got}, not {want}" if got is not None else f"its INVITE has no {name}: {want}")
     if code is None:
         why.append("no final response")
     elif rec.code is not None and rec.code != code:
@@ -157,6 +171,9 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
             why.append("no BYE answered 200" if bye else "no BYE")
         if fwd.packets == 0 or bwd.packets == 0:
             why.append(f"RTP {fwd.packets} packets caller->callee, {bwd.packets} back")
+        held = (bye.time - final.time) if bye and final else None
+        if rec.hold_s is not None and bye is not None and held is not None and abs(held - rec.hold_s) > HOLD_TOLERANCE_S:
+            why.append(f"held {held:.1f} s, not its {rec.hold_s:g} s")
         if rec.digits and seen_digits != rec.digits:
             why.append(f"DTMF {seen_digits or 'none'} instead of its own {rec.digits}"
                        + (f" (pjsua refused: {rec.dtmf_refused})" if rec.dtmf_refused else ""))
@@ -165,7 +182,7 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
     decrypted = bool(fwd_streams + bwd_streams) and all(s.decrypted for s in fwd_streams + bwd_streams)
     return LoadCallRow(rec.index, rec.callee, d.call_id, invite.time if invite else None, code, setup,
                        bye.time if bye else None, duration, ack, bye_ok, fwd, bwd, decrypted, rec.digits, seen_digits,
-                       rec.code, not why, tuple(why))
+                       rec.code, not why, tuple(why), rec.hold_s)
 
 
 def load_rows(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> tuple[LoadCallRow, ...]:

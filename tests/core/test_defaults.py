@@ -104,6 +104,7 @@ ROWS.update({
     "$defs/load/properties/ramp_s": (lambda s: _load().ramp_s, type(None), "load.ramp_s"),
     "$defs/load/properties/max_concurrent": (lambda s: _load().max_concurrent, type(None), "load.max_concurrent"),
     "$defs/load/properties/hold_s": (lambda s: _load().hold_s, type(None), "load.hold_s"),
+    "$defs/load/properties/seed": (lambda s: _load().seed, type(None), "load.seed"),
     "$defs/load/properties/dtmf": (lambda s: "per-call" if _load().dtmf else "none", None, None),
     "$defs/load/properties/expect/properties/proven_pct_min":
         (lambda s: _load().expect.proven_pct_min, type(None), "load.proven_pct_min"),
@@ -120,6 +121,7 @@ FIELDS = {
     "dtmf.method": (m.DtmfStep, "method"), "dtmf.pause_ms": (m.DtmfStep, "pause_ms"),
     "rtp.min_packets": (m.RtpExpect, "min_packets"), "audio_expect.min_active_s": (m.AudioExpect, "min_active_s"),
     "load.ramp_s": (m.Load, "ramp_s"), "load.max_concurrent": (m.Load, "max_concurrent"), "load.hold_s": (m.Load, "hold_s"),
+    "load.seed": (m.Load, "seed"),
     "load.proven_pct_min": (m.LoadExpect, "proven_pct_min"),
 }
 

@@ -159,3 +159,114 @@ def test_junit_has_a_testcase_per_threshold(cli, tmp_path, pjsua_bin):
     failure = cases["load_busy_share load.answered_pct"].find("failure")
     assert failure is not None and "call 3 (486)" in failure.get("message")
     assert cases["load_busy_share load.setup_ms.p95"].find("failure") is None
+
+
+HELD_APART = """\
+name: load_held_apart
+timeout: 60
+targets:
+  KAMAILIO:
+    local: {kind: kamailio, password: "${SIP_PASSWORD:-local-only-secret}"}
+agents:
+  alice:
+    role: caller
+    codecs: [PCMA]
+    register: {registrar: "sip:${KAMAILIO}", password: "${SIP_PASSWORD:-local-only-secret}"}
+    proxy: "sip:${KAMAILIO};lr"
+  bob:
+    role: callee
+    codecs: [PCMA]
+    register: {registrar: "sip:${KAMAILIO}", password: "${SIP_PASSWORD:-local-only-secret}"}
+    proxy: "sip:${KAMAILIO};lr"
+load:
+  from: alice
+  to: bob
+  rate: 10
+  calls: 24
+  hold_s: {min: 2.5, max: 5.5}
+  seed: 42
+  max_concurrent: 40
+  dtmf: per-call
+  headers: {X-Load-Call: "t23-{n}"}
+  expect:
+    answered_pct_min: 100
+    dtmf_ok_pct_min: 100
+"""
+
+
+def _rows(run):
+    return [json.loads(line) for line in (run / "calls.jsonl").read_text().splitlines()]
+
+
+def test_per_call_holds_digits_and_headers_each_proven_on_their_own_call(cli, tmp_path, pjsua_bin):
+    """Each call is hung up by callgen after its own drawn hold (menu 'g' selects it), its digits go to it
+    while other calls are up and being placed, and its INVITE carries its own X-Load-Call."""
+    from callgen.analysis import analyze_capture
+    from callgen.scenario.model import Load
+
+    f = tmp_path / "held.yaml"
+    f.write_text(HELD_APART)
+    r = cli("run", str(f), "-o", str(tmp_path / "out"))
+    assert r.status == 0, r.out + r.err
+    run = tmp_path / "out" / "load_held_apart"
+    rows = _rows(run)
+    drawn = Load("alice", ("bob",), rate=10, calls=24, hold_s=5.5, hold_min_s=2.5, seed=42)
+    assert [row["hold_s"] for row in rows] == [drawn.hold(k) for k in range(24)]
+    assert len({row["hold_s"] for row in rows}) > 8  # drawn apart, not one length for all
+    assert all(row["verdict"] == "proven" for row in rows), [row["why"] for row in rows if row["why"]]
+    for row in rows:  # proven from the capture: 200 OK to BYE within 1 s of the drawn hold
+        assert abs(row["duration_s"] - row["hold_s"]) <= 1.0, row
+    assert [row["dtmf_seen"] for row in rows] == [f"{k:03d}#" for k in range(24)]
+    # the calls overlapped: each call's digits went out while calls placed after it were up
+    spans = sorted((row["invite_time"], row["bye_time"]) for row in rows)
+    assert sum(1 for (a, _), (_, b) in zip(spans[1:], spans[:-1], strict=True) if a < b) >= 20
+    # placing was never held up by the digits: the INVITEs left on the rate's clock (10 cps, 0.1 s apart)
+    gaps = [b[0] - a[0] for a, b in zip(spans[:-1], spans[1:], strict=True)]
+    assert max(gaps) < 0.5, gaps
+    # the header reached the callee through the proxy: the SUT's side can join its logs to the rows
+    analysis = analyze_capture(str(run / "capture.pcap"))
+    at_bob = {m.header("X-Load-Call") for d in analysis.dialogs for m in d.messages
+              if m.method == "INVITE" and m.header("To") and "bob@" in m.header("To") and m.header("X-Load-Call")}
+    assert at_bob == {f"t23-{k}" for k in range(24)}, at_bob
+
+
+WRAPPING = """\
+name: load_wrapping_ports
+timeout: 90
+agents:
+  alice: {role: caller, codecs: [PCMA]}
+  bob: {role: callee, codecs: [PCMA]}
+load:
+  from: alice
+  to: bob
+  rate: 12
+  calls: 180
+  hold_s: {min: 2.5, max: 3}
+  max_concurrent: 40
+  dtmf: per-call
+"""
+
+
+def test_a_load_past_the_rtp_port_wrap_proves_every_call(cli, tmp_path, pjsua_bin):
+    """max_concurrent 40 sizes each agent's RTP span to 2 x 2 x 48 + 64 ports (--rtp-port-range), so 180
+    calls wrap it: the ports are used again by later calls, and every call is still proven with
+    exactly its own digits and its own packets (each call's RTP is taken from the capture within
+    its own INVITE..BYE, not every stream that ever went to its address)."""
+    from callgen.analysis import analyze_capture
+
+    f = tmp_path / "wrap.yaml"
+    f.write_text(WRAPPING)
+    r = cli("run", str(f), "-o", str(tmp_path / "out"))
+    assert r.status == 0, r.out + r.err
+    run = tmp_path / "out" / "load_wrapping_ports"
+    rows = _rows(run)
+    assert len(rows) == 180 and all(row["verdict"] == "proven" for row in rows), [row["why"] for row in rows if row["why"]]
+    assert "--rtp-port-range=254" in (run / "alice.cfg").read_text()
+    assert [row["dtmf_seen"] for row in rows] == [f"{k:03d}#" for k in range(180)]
+    for row in rows:  # PCMA 20 ms: 50 packets a second, each way, for the call's own hold only
+        for way in ("rtp_caller_to_callee", "rtp_callee_to_caller"):
+            assert 0 < row[way]["packets"] <= 50 * (row["duration_s"] + 1), row
+    analysis = analyze_capture(str(run / "capture.pcap"))
+    ports = [int(s.dst.rsplit(":", 1)[1]) for s in analysis.rtp_streams]
+    streams_per_port = {p: ports.count(p) for p in set(ports)}
+    assert len(rows) * 2 <= len(ports) and max(streams_per_port.values()) >= 2, streams_per_port  # reused
