@@ -156,8 +156,10 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
     elif hangups:
         who = evidence.agent(hangups[0].by)
         from_who = [m for m in byes if sent_by(m, who, scenario.agent(hangups[0].by))]
-        checks.append(check(f"{p}.bye", bool(from_who), f"BYE from {hangups[0].by} ({host_port(who.address, who.sip_port)})",
-                            ", ".join(f"BYE from {m.src}" for m in byes) or "no BYE"))
+        checks.append(check(f"{p}.bye", bool(from_who), bye_sender(hangups[0].by, who.address, who.sip_port,
+                                                                   scenario.agent(hangups[0].by).transport),
+                            ", ".join(f"BYE from {m.src}" + (f" ({hangups[0].by})" if m in from_who else "") for m in byes)
+                            or "no BYE"))
     if (hangups or byes) and not (legs is not None and legs.relayed):
         checks.append(check(f"{p}.bye_answered", bool(bye_ok), "200 OK to the BYE",
                             "200 OK" if bye_ok else ("BYE unanswered" if byes else "no BYE")))
@@ -254,6 +256,14 @@ def re_invites(d: Dialog) -> list[ReInvite]:
         answer = final.sdp.audio() if final is not None and final.sdp is not None else None
         out.append(ReInvite(offered, final.status if final else None, answer.direction if answer else None))
     return out
+
+
+def bye_sender(name: str, address: str, sip_port: int, transport: Transport) -> str:
+    """Who must send the BYE: over UDP the agent's SIP port; over TCP/TLS its connection's
+    port is ephemeral, so its address and identity (a port there would be one it never used)."""
+    if transport is Transport.UDP:
+        return f"BYE from {name} ({host_port(address, sip_port)})"
+    return f"BYE from {name} ({address}, over its {transport.value.upper()} connection)"
 
 
 def _no_checks(p: str, call: Call, d: Dialog, answered: bool) -> list[Check]:

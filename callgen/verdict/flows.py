@@ -13,7 +13,7 @@ from typing import Any
 
 from callgen.analysis import CaptureAnalysis
 from callgen.run.evidence import Evidence
-from callgen.scenario.model import Scenario
+from callgen.scenario.model import Scenario, Transport
 from callgen.verdict.ladder import AgentAddress, CallInfo, build_flows
 from callgen.verdict.media import host_port
 
@@ -30,7 +30,8 @@ def target_endpoint(value: str) -> tuple[str, int] | None:
 
 def lane_parties(scenario: Scenario, evidence: Evidence) -> list[AgentAddress]:
     """The agents, then each target at its address and port, named after the target."""
-    lanes = [AgentAddress(a.name, a.address, a.sip_port) for a in evidence.agents]
+    tls = {a.name for a in scenario.agents if a.transport is Transport.TLS}
+    lanes = [AgentAddress(a.name, a.address, a.sip_port, a.sip_port + 1 if a.name in tls else 0) for a in evidence.agents]
     taken = {(a.address, a.sip_port) for a in lanes}
     for name, value in scenario.resolved_targets:
         end = target_endpoint(str(value))

@@ -210,6 +210,7 @@ class AgentAddress:
     name: str
     address: str
     sip_port: int
+    shown_port: int = 0  #: the port its lane head names (its TLS port for a TLS agent); 0: sip_port
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ class _Lanes:
             return None
         if name not in self._agent_index:
             self._agent_index[name] = len(self.parties)
-            self.parties.append(FlowParty(name, _host_port(a.address, a.sip_port)))
+            self.parties.append(FlowParty(name, _host_port(a.address, a.shown_port or a.sip_port)))
         return self._agent_index[name]
 
     def lane(self, endpoint: str) -> int:

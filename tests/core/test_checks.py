@@ -325,3 +325,12 @@ def test_pjsua_must_agree_with_the_capture(tmp_path):
     assert agent_agreement(sc, ev(486), sc.calls[0], busy)[0].passed
     disagree = agent_agreement(sc, ev(408), sc.calls[0], busy)[0]
     assert not disagree.passed and disagree.evidence == "pjsua"
+
+
+def test_the_bye_check_names_no_port_a_tls_agent_never_used():
+    from callgen.scenario.model import Transport
+    from callgen.verdict.checks import bye_sender
+
+    assert bye_sender("bob", "127.0.0.1", 56400, Transport.UDP) == "BYE from bob (127.0.0.1:56400)"
+    tls = bye_sender("bob", "127.0.0.1", 56400, Transport.TLS)
+    assert "56400" not in tls and "TLS" in tls and "bob" in tls

@@ -46,3 +46,15 @@ def test_labels_fit_between_their_lifelines():
                             transport="TLS"), room)
     assert tls.startswith("INVITE sip:bob@127.0.0.1:") and tls.endswith("… · TLS") and len(tls) * CHAR_PX <= room
     assert _arrow_label(_msg(status=200, reason="OK", transport="UDP"), room) == "200 OK"
+
+
+def test_a_tls_agents_lane_shows_its_tls_port():
+    """Over TLS an agent listens on its SIP port + 1: its lane head says that port, not the UDP one."""
+    from callgen.analysis import build_dialog
+    from callgen.verdict.ladder import AgentAddress, CallInfo, build_flow
+
+    invite = build_message(parse_sip(INVITE), 1.0, "127.0.0.1:5061", "127.0.0.1:51602", "tcp")
+    agents = [AgentAddress("alice", "127.0.0.1", 5060, shown_port=5061), AgentAddress("bob", "127.0.0.1", 51601)]
+    flow = build_flow(CallInfo("call1", "alice", "bob"), build_dialog("c1", [invite]), agents, [10_000])
+    parties = {p.name: p.address for p in flow.parties}
+    assert parties["alice"] == "127.0.0.1:5061", parties
