@@ -21,7 +21,8 @@ def test_tls_call_flow_reaches_result_json_and_the_page(cli, tmp_path, pjsua_bin
     (flow,) = result.flows
     ports = {name: int(re.search(r"^--local-port=(\d+)$", (run / f"{name}.cfg").read_text(), re.M).group(1))
              for name in ("alice", "bob")}
-    assert [(p.name, p.address) for p in flow.parties] == [(n, f"127.0.0.1:{ports[n]}") for n in ("alice", "bob")]
+    # over TLS each lane names the agent's TLS port (pjsua listens for TLS on its SIP port + 1)
+    assert [(p.name, p.address) for p in flow.parties] == [(n, f"127.0.0.1:{ports[n] + 1}") for n in ("alice", "bob")]
     assert [m.label for m in flow.messages][0] == "INVITE" and flow.messages[0].src_party == 0
     assert {m.source for m in flow.messages} == {"pjsua log"}  # TLS: the capture holds ciphertext
     assert flow.messages[0].sdp and flow.messages[0].sdp.savp and flow.messages[0].sdp.crypto
