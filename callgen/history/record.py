@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,30 +14,13 @@ from callgen.history.model import RunInfo, ScenarioNight, night_of, scenario_nig
 from callgen.history.store import HistoryStore
 
 GIT_TIMEOUT_S = 10.0
-MAX_REPORT_BYTES = 256 << 20  #: a report larger than this is refused, not read
 
 
 def load_report(path: Path) -> dict[str, Any]:
-    """A JSON suite report from a file, or one line saying why it is not one."""
-    from callgen.scenario.yamlsrc import read_capped
+    """A JSON suite report from a file, or one line saying why it is not one (merge-reports' reader)."""
+    from callgen.reports.merge import load_json_report
 
-    try:
-        raw = read_capped(path, MAX_REPORT_BYTES)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not read: {exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: byte {exc.start}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not a JSON report ({exc.msg})") from None
-    except RecursionError:
-        raise UsageError(f"{path}: JSON nested too deeply; not a callgen report") from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise UsageError(f"{path}: not a callgen JSON report (no \"results\" list)")
-    return data
+    return load_json_report(path)
 
 
 def git_revision(folder: Path) -> str:

@@ -177,7 +177,8 @@ def _float(value: str | None, path: Path) -> float:
 # --------------------------------------------------------------------------- JSON
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def load_json_report(path: Path) -> dict[str, Any]:
+    """A callgen JSON suite report from a file (at most MAX_REPORT_BYTES), or one line saying why it is not one."""
     raw = _read_report(path)
     try:
         data = json.loads(raw)  # bytes: no decoded copy of a large report
@@ -362,7 +363,7 @@ def _merge_json(inputs: tuple[Path, ...], output: Path) -> MergeResult:
     not_run = 0
     interrupted = False
     for path in inputs:
-        data = _load_json(path)
+        data = load_json_report(path)
         not_run += _not_run(data, path)
         found = data["results"]
         for i, d in enumerate(found):  # each dict dropped once read: the results are what is kept
