@@ -14,9 +14,8 @@ from tests.integration.conftest import alive, descendants, proc_name
 from tests.integration.test_faults import _child, _cmdline  # noqa: F401 - shared /proc helpers
 from tests.integration.test_interrupt import _wait_until
 
-THROUGH_KAMAILIO = """\
-name: load_via_kamailio
-timeout: 60
+#: a local Kamailio and two agents registered with it: the head of the load scenarios below
+KAMAILIO_PAIR = """\
 targets:
   KAMAILIO:
     local: {kind: kamailio, password: "${SIP_PASSWORD:-local-only-secret}"}
@@ -31,6 +30,12 @@ agents:
     codecs: [PCMA]
     register: {registrar: "sip:${KAMAILIO}", password: "${SIP_PASSWORD:-local-only-secret}"}
     proxy: "sip:${KAMAILIO};lr"
+"""
+
+THROUGH_KAMAILIO = """\
+name: load_via_kamailio
+timeout: 60
+""" + KAMAILIO_PAIR + """\
 load:
   from: alice
   to: bob
@@ -164,20 +169,7 @@ def test_junit_has_a_testcase_per_threshold(cli, tmp_path, pjsua_bin):
 HELD_APART = """\
 name: load_held_apart
 timeout: 60
-targets:
-  KAMAILIO:
-    local: {kind: kamailio, password: "${SIP_PASSWORD:-local-only-secret}"}
-agents:
-  alice:
-    role: caller
-    codecs: [PCMA]
-    register: {registrar: "sip:${KAMAILIO}", password: "${SIP_PASSWORD:-local-only-secret}"}
-    proxy: "sip:${KAMAILIO};lr"
-  bob:
-    role: callee
-    codecs: [PCMA]
-    register: {registrar: "sip:${KAMAILIO}", password: "${SIP_PASSWORD:-local-only-secret}"}
-    proxy: "sip:${KAMAILIO};lr"
+""" + KAMAILIO_PAIR + """\
 load:
   from: alice
   to: bob
