@@ -58,6 +58,7 @@ class EventKind(str, enum.Enum):
     TRANSFER_STATUS = "transfer_status"  #: a NOTIFY about a transfer (state "final" for the last)
     UNREG_OK = "unreg_ok"  #: the registrar answered the un-REGISTER 2xx
     CALL_SELECTED = "call_selected"  #: the current call is now ``call`` (None: the one asked for is not active)
+    CALL_REPLACED = "call_replaced"  #: an INVITE with Replaces took over ``call`` (``code``: the new call's id)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def parse_line(line: str, now: float) -> AgentEvent | None:
         return AgentEvent(EventKind.INCOMING, now, line=line)
     if m := pp.TRANSFER_STATUS.search(line):
         return AgentEvent(EventKind.TRANSFER_STATUS, now, int(m[1]), "final" if m[4] else "", int(m[2]), m[3], line=line)
+    if m := pp.CALL_REPLACED.search(line):
+        return AgentEvent(EventKind.CALL_REPLACED, now, int(m[1]), code=int(m[3]), reason=m[4], line=line)
     if pp.UNREG_SUCCESS.search(line):
         return AgentEvent(EventKind.UNREG_OK, now, line=line)
     if m := pp.REG_SUCCESS.search(line):
@@ -397,6 +400,19 @@ class PjsuaAgent:
         """Blind-transfer the current call to ``uri`` (menu 'x': REFER)."""
         self.send(pp.CMD_TRANSFER, uri)
         self.barrier()
+
+    def transfer_replaces(self, replaced: int) -> str:
+        """Attended transfer (menu 'X'): REFER the current call's peer to the peer of call
+        ``replaced``, with Replaces naming that call's dialog.  Return why pjsua sent no
+        REFER ("" when it took the command)."""
+        with self._cond:
+            start = len(self._st.lines)
+        self.send(pp.CMD_TRANSFER_REPLACES, str(replaced))
+        self.barrier()
+        with self._cond:
+            lines = self._st.lines[start:]
+        refused = [m[1] for line in lines if (m := pp.XFER_REFUSED.search(line))]
+        return refused[0] if refused else ""
 
     def unregister(self, timeout: float = 2.0) -> bool:
         """Un-REGISTER (menu 'ru') and wait for the registrar's answer; True when it came."""

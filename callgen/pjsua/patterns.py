@@ -58,6 +58,13 @@ REG_SUCCESS = re.compile(r"registration success, status=(\d+) \(([^)]*)\)")
 #: pjsua_app.c on_call_transfer_status(): "Call 0: transfer status=200 (OK) [final]" (one per NOTIFY)
 TRANSFER_STATUS = re.compile(r"Call (\d+): transfer status=(\d+) \(([^)]*)\)( \[final\])?")
 
+#: pjsua_app.c on_call_replaced(), at the transfer target when an INVITE with Replaces takes over a call:
+#: "Call 0 with <sip:bob@127.0.0.1:5062> is being replaced by call 1 with <sip:alice@127.0.0.1:5060>"
+CALL_REPLACED = re.compile(r"Call (\d+) with (.*?) is being replaced by call (\d+) with (.*?)\s*$")
+#: pjsua_app_legacy.c ui_call_transfer_replaces(): why menu 'X' sent no REFER
+XFER_REFUSED = re.compile(r"(There are no other calls|Invalid destination call number|"
+                          r"Destination call number must not be the same.*|Call has been disconnected|No current call)")
+
 #: pjsua_acc.c regc_cb(): "sip:alice@127.0.0.1: unregistration success" (the answer to menu 'ru')
 UNREG_SUCCESS = re.compile(r"unregistration success")
 #: pjsua_acc.c regc_cb(): "SIP registration failed, status=401 (Unauthorized)"
@@ -93,6 +100,7 @@ CMD_HANGUP = "h"  # current call
 CMD_HANGUP_ALL = "ha"
 CMD_QUIT = "q"
 CMD_TRANSFER = "x"  # then the target URL ("Transfer to URL"): blind transfer of the current call
+CMD_TRANSFER_REPLACES = "X"  # then the call id to replace ("Enter call number to be replaced"): attended transfer
 CMD_UNREGISTER = "ru"  # the current account un-REGISTERs
 CMD_ANSWER = "a"  # then the status code on the next line (current incoming call)
 CMD_DTMF_2833 = "#"  # then the digits on the next line (RFC 2833/4733 events)

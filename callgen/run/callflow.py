@@ -108,6 +108,7 @@ class CallRun:
         self.callee_since = 0
         self.media_connected = False
         self.transferred = False
+        self.followed = False  #: after an attended transfer the steps act on the caller's new call (``call_id``)
         self._answerer: threading.Thread | None = None
 
     def _model(self, name: str) -> Agent:
@@ -225,6 +226,8 @@ class CallRun:
         if self.disconnected() is not None:
             self._record(StepKind.STEP, i, action, False, "the call had already ended")
             return False
+        if self.followed:  # pjsua's current call may still be the one the transfer ended
+            agent.select_call(self.call_id)
         agent.hangup()
         self._record(StepKind.STEP, i, action, True, "hangup sent")
         return True
@@ -359,26 +362,89 @@ class CallRun:
             return False
 
     def _transfer(self, i: int, step: TransferStep) -> bool:
-        """REFER (menu 'x') and wait for pjsua's final 'transfer status' line (the last NOTIFY)."""
+        """REFER (menu 'x') and wait for pjsua's final 'transfer status' line (the last NOTIFY);
+        an attended transfer first places the consultation call (``_attended``)."""
         agent = self.agents[step.by]
-        action = f"transfer by {step.by} to {step.to}"
+        action = f"{'attended ' if step.attended else ''}transfer by {step.by} to {step.to}"
         if self.disconnected() is not None:
             self._record(StepKind.STEP, i, action, False, "the call had already ended")
             return False
-        since = agent.mark()
         self.transferred = True  # the transferee places a call of its own: it is ended with this one
+        if step.attended:
+            return self._attended(i, step, agent, action)
+        since = agent.mark()
         agent.transfer(step.uri or self.run.agent(step.to).contact_uri)
+        ev = self._final_transfer_status(i, agent, action, since)
+        if ev is None:
+            return False
+        ok = ev.code is not None and 200 <= ev.code < 300
+        self._record(StepKind.STEP, i, action, ok, f"final transfer status {ev.code} ({ev.reason})")
+        return ok
+
+    def _final_transfer_status(self, i: int, agent: PjsuaAgent, action: str, since: int) -> AgentEvent | None:
+        """pjsua's last 'transfer status' line (the final NOTIFY) at the transferor; None: recorded as failed."""
         try:
-            ev = agent.wait_for(lambda e: e.kind is EventKind.TRANSFER_STATUS and e.state == "final",
-                                "the transfer's final NOTIFY", self.deadline.bound(TRANSFER_TIMEOUT_S, action), since=since)
+            return agent.wait_for(lambda e: e.kind is EventKind.TRANSFER_STATUS and e.state == "final",
+                                  "the transfer's final NOTIFY", self.deadline.bound(TRANSFER_TIMEOUT_S, action), since=since)
+        except AgentTimeout as exc:
+            if self.deadline.left() <= 0:
+                raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
+            self._record(StepKind.STEP, i, action, False, str(exc))
+            return None
+
+    def _attended(self, i: int, step: TransferStep, agent: PjsuaAgent, action: str) -> bool:
+        """The transferor (the callee) calls the target and waits for the answer (the consultation
+        call), makes the caller's call current again ('g'), then 'X' with the consultation call's
+        id: a REFER whose Refer-To carries Replaces.  Once the final NOTIFY says 2xx, this call
+        follows the caller's new call to the target (later waits, pauses and hang-ups act on it)."""
+        held = agent.live_calls()
+        if len(held) != 1:
+            self._record(StepKind.STEP, i, action, False, f"{step.by} has {len(held)} calls up; it must hold only this one")
+            return False
+        (transferred,) = held
+        uri = step.uri or self.run.agent(step.to).contact_uri
+        since = agent.mark()
+        consult = agent.make_call(uri, timeout=self.deadline.bound(5.0, f"the consultation call to {uri}"))
+        try:
+            ev = agent.wait_call_outcome(f"the consultation call to {step.to} to be answered",
+                                         self.deadline.bound(TRANSFER_TIMEOUT_S, action), call=consult, since=since)
         except AgentTimeout as exc:
             if self.deadline.left() <= 0:
                 raise ScenarioTimeout(f"the scenario timeout ({self.deadline.seconds:g} s) ran out during {action}") from None
             self._record(StepKind.STEP, i, action, False, str(exc))
             return False
-        ok = ev.code is not None and 200 <= ev.code < 300
-        self._record(StepKind.STEP, i, action, ok, f"final transfer status {ev.code} ({ev.reason})")
-        return ok
+        if ev.kind is EventKind.DISCONNECTED:
+            self._record(StepKind.STEP, i, action, False, f"the consultation call to {step.to} ended with {ev.code} {ev.reason}")
+            return False
+        caller_since = self.caller.mark()
+        since = agent.mark()
+        agent.select_call(transferred)
+        refused = agent.transfer_replaces(consult)
+        if refused:
+            self._record(StepKind.STEP, i, action, False, f"pjsua sent no REFER: {refused}")
+            return False
+        ev = self._final_transfer_status(i, agent, action, since)
+        if ev is None:
+            return False
+        detail = f"consultation call {consult} answered; final transfer status {ev.code} ({ev.reason})"
+        if ev.code is None or not 200 <= ev.code < 300:
+            self._record(StepKind.STEP, i, action, False, detail)
+            return False
+        return self._follow_new_call(i, action, detail, caller_since)
+
+    def _follow_new_call(self, i: int, action: str, detail: str, since: int) -> bool:
+        """The caller's call that the REFER made (CONFIRMED) becomes the call the next steps act on."""
+        old = self.call_id
+        try:
+            ev = self.caller.wait_for(lambda e: e.kind is EventKind.CALL_STATE and e.call != old and e.state == pp.STATE_CONFIRMED,
+                                      f"{self.call.caller}'s new call to be confirmed",
+                                      self.deadline.bound(5.0, action), since=since)
+        except AgentTimeout as exc:
+            self._record(StepKind.STEP, i, action, False, f"{detail}; {exc}")
+            return False
+        self.call_id, self.since, self.followed = ev.call, since, True
+        self._record(StepKind.STEP, i, action, True, f"{detail}; {self.call.caller}'s new call {ev.call} confirmed")
+        return True
 
     def _end_transferred(self) -> None:
         """After a transfer the caller's other calls (the one to the transfer target) end with this call."""

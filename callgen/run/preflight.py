@@ -19,7 +19,7 @@ from callgen.pjsua.render import RenderError, render_config
 from callgen.run.plan import MAX_CALLS_PER_AGENT, agent_options, load_rtp_span
 from callgen.run.ports import LOAD_REGION
 from callgen.scenario.loader import load_scenario
-from callgen.scenario.model import Scenario
+from callgen.scenario.model import Scenario, TransferStep
 from callgen.sut.sipp import HOSTPORT
 
 
@@ -43,6 +43,10 @@ def needed_features(scenario: Scenario) -> list[tuple[tuple, Feature, str]]:
     for c in scenario.calls:
         if c.headers:
             needs.append((("calls", c.index, "headers"), Feature.HEADERS, "call headers"))
+        for j, st in enumerate(c.steps):  # the transferor makes the transferred call current again ('g')
+            if isinstance(st, TransferStep) and st.attended:
+                needs.append((("calls", c.index, "steps", j, "transfer", "attended"), Feature.SELECT_CALL,
+                              "attended transfers"))
     if scenario.load is not None:  # callgen hangs up and sends digits on a chosen call; RTP ports wrap
         needs.append((("load",), Feature.SELECT_CALL, "load calls (each hung up and given its digits on its own)"))
         needs.append((("load",), Feature.RTP_PORT_RANGE, "load calls (RTP ports that wrap)"))

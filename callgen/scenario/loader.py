@@ -464,6 +464,7 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
             raise smap.error(base + ("steps", j), f"'{by}' is a SIPp agent; only pjsua agents take steps")
         if isinstance(st, TransferStep):
             _check_transfer_target(base + ("steps", j, "transfer", "to"), st, parties, agents, smap)
+    _check_attended(base, steps, caller, smap)
     if "steps" not in spec and agents[caller].sipp is None:
         steps = _default_steps(agents[callee] if callee else None, caller, spec.get("expect", {}))
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
@@ -499,6 +500,24 @@ def _check_transfer_target(key: tuple, st: TransferStep, parties: set[str], agen
         raise smap.error(key, f"no agent named '{st.to}' (agents: {', '.join(agents)})")
     if st.to in parties or agents[st.to].role is not Role.CALLEE:
         raise smap.error(key, f"'{st.to}' must be a callee agent that is not a party of this call")
+
+
+def _check_attended(base: tuple, steps: tuple, caller: str, smap: SourceMap) -> None:
+    """An attended transfer is the callee's: it consults the target, then hands the caller over.
+    After it the call is the caller's with the target, so only the caller's wait, pause and
+    hangup can follow (the transferor has left; a second transfer has no call of its own)."""
+    done = None
+    for j, st in enumerate(steps):
+        key = base + ("steps", j)
+        if done is not None and not (isinstance(st, (WaitStep, PauseStep)) or (isinstance(st, HangupStep) and st.by == caller)):
+            raise smap.error(key, f"after the attended transfer (step {done + 1}) the call is between '{caller}' and the "
+                                  f"target: only wait, pause and 'hangup: {caller}' can follow")
+        if isinstance(st, TransferStep) and st.attended:
+            if st.by == caller:
+                raise smap.error(key + ("transfer", "by"),
+                                 f"an attended transfer is made by the callee (it consults the target, then hands the caller "
+                                 f"over); '{caller}' is the caller")
+            done = j
 
 
 def _uri_callee(key: tuple, name: str, agents: dict[str, Agent], smap: SourceMap) -> str:

@@ -205,10 +205,13 @@ class HoldStep:
 
 @dataclass(frozen=True)
 class TransferStep:
-    """Blind transfer: ``by`` (a party) REFERs the other party to callee agent ``to``."""
+    """Blind transfer: ``by`` (a party) REFERs the other party to callee agent ``to``.
+    ``attended``: ``by`` (the callee) first calls ``to`` itself (the consultation call), then
+    REFERs the caller to ``to`` with ``Replaces`` naming that call's dialog (RFC 3891)."""
 
     by: str
     to: str  #: a callee agent's name, or a SIP URI outside the scenario
+    attended: bool = False
 
     @property
     def uri(self) -> str | None:

@@ -96,7 +96,7 @@ def _unhold(spec: Mapping[str, Any], src: StepSource) -> HoldStep:
 
 def _transfer(spec: Mapping[str, Any], src: StepSource) -> TransferStep:
     t = spec["transfer"]
-    return TransferStep(src.party(("transfer", "by"), t["by"]), t["to"])
+    return TransferStep(src.party(("transfer", "by"), t["by"]), t["to"], bool(t.get("attended", False)))
 
 
 #: every step kind, in the order the schema lists them
@@ -107,7 +107,8 @@ STEP_TYPES: tuple[StepType, ...] = (
     StepType("dtmf", DtmfStep, _dtmf, "send DTMF digits (RFC 2833 or SIP INFO)"),
     StepType("hold", HoldStep, _hold, "put the call on hold (re-INVITE a=sendonly)"),
     StepType("unhold", HoldStep, _unhold, "take the call off hold (re-INVITE a=sendrecv)"),
-    StepType("transfer", TransferStep, _transfer, "blind transfer: a party REFERs the other party to another callee"),
+    StepType("transfer", TransferStep, _transfer, "transfer: a party REFERs the other party to another callee "
+             "(blind, or attended: after a consultation call, with Replaces)"),
 )
 BY_KEY: Mapping[str, StepType] = {t.key: t for t in STEP_TYPES}
 #: the model classes, each once: what the run and verdict tables are keyed by

@@ -129,6 +129,32 @@ CATALOG: tuple[CheckSpec, ...] = (
               ONE_LEG, "transfer.transfer_checks (transfer step)", "SIP"),
     CheckSpec("callN.transferK.new_call", "a `transfer` step: the transferee's new INVITE with Referred-By to the target, "
               "answered 2xx", "`capture`", ONE_LEG, "transfer.transfer_checks (transfer step)", "SIP"),
+    CheckSpec("callN.transferK.consult", "an attended transfer (`attended: true`): the transferor's consultation INVITE to the "
+              "target answered 2xx and ACKed", "`capture`", "the consultation dialog (transferor -> target)",
+              "transfer.attended_checks (attended transfer step)", "SIP"),
+    CheckSpec("callN.transferK.refer_replaces", "an attended transfer: the REFER's Refer-To carries `?Replaces=` naming the "
+              "consultation dialog (its Call-ID; to-tag = the target's tag, from-tag = the transferor's, RFC 3891)", "`capture`",
+              "the call's dialog (the REFER) against the consultation dialog", "transfer.attended_checks (attended transfer step)",
+              "SIP"),
+    CheckSpec("callN.transferK.invite_replaces", "an attended transfer: the transferee's new INVITE to the target carries a "
+              "`Replaces` header naming the consultation dialog; a failure says which part differs", "`capture`",
+              "the replacing dialog (transferee -> target) against the consultation dialog",
+              "transfer.attended_checks (attended transfer step)", "SIP"),
+    CheckSpec("callN.transferK.new_call_media", "an attended transfer: the replacing call answered 2xx, ACKed, and RTP flowed "
+              "both ways (transferee <-> target)", "`capture`", "the replacing dialog (transferee -> target)",
+              "transfer.attended_checks (attended transfer step)", "SIP"),
+    CheckSpec("callN.transferK.replaced_bye", "an attended transfer: after the INVITE with Replaces the target ends the "
+              "consultation dialog with a BYE answered 2xx (RFC 3891 section 3); fails when only the transferor ended it, i.e. "
+              "the target ignored Replaces", "`capture`", "the consultation dialog (transferor -> target)",
+              "transfer.attended_checks (attended transfer step)", "SIP"),
+    CheckSpec("callN.transferK.transferor_bye", "an attended transfer: the transferred dialog (transferee <-> transferor) ended "
+              "by a BYE answered 2xx", "`capture`", ONE_LEG, "transfer.attended_checks (attended transfer step)", "SIP"),
+    CheckSpec("callN.transferK.new_call_bye", "an attended transfer followed by `hangup` (the caller): the caller's BYE ends "
+              "the replacing dialog, answered 2xx (`callN.bye` is then not asked of the transferred dialog)", "`capture`",
+              "the replacing dialog (transferee -> target)", "transfer.attended_checks (attended transfer step)", "SIP"),
+    CheckSpec("callN.transferK.log", "an attended transfer: the transferor's pjsua logs a final `transfer status` 2xx, and a "
+              "pjsua target logs `Call N with ... is being replaced by call M`", "`pjsua log`",
+              "the transferor's and the target's pjsua", "transfer._log_check (attended transfer step)", "SIP"),
     CheckSpec("callN.redirect", "a callee with `redirect_to`: its 3xx names the target in Contact, and the caller's next INVITE "
               "(same Call-ID, next CSeq) goes to the target and is answered 2xx; `callN.final_code` is then the target's answer",
               "`capture`", ONE_LEG, "transfer.redirect_checks", "SIP"),

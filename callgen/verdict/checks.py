@@ -42,7 +42,7 @@ from callgen.verdict.media import (
     wire_codecs,
 )
 from callgen.verdict.result import Check, Outcome, check
-from callgen.verdict.transfer import redirect_checks, referred, transfer_checks
+from callgen.verdict.transfer import redirect_checks, referred, steps_before_attended, transfer_checks
 
 
 def sip_source(d: Dialog) -> str:
@@ -148,7 +148,7 @@ def _answered_checks(p: str, scenario: Scenario, evidence: Evidence, call: Call,
     checks = []
     acks = list(_msgs(d, method="ACK"))
     checks.append(check(f"{p}.ack", bool(acks), "ACK for the 2xx", f"{len(acks)} ACK"))
-    hangups = [s for s in call.steps if isinstance(s, HangupStep)]
+    hangups = [s for s in steps_before_attended(call) if isinstance(s, HangupStep)]  # later ones end the new call
     byes = list(_msgs(d, method="BYE"))
     bye_ok = [m for m in _msgs(d, status_for="BYE") if m.status == 200]
     if legs is not None and legs.relayed:
