@@ -281,8 +281,9 @@ def attended_checks(p: str, dialogs: tuple[Dialog, ...], d: Dialog, who: Attende
                          f"the hangup after the transfer: a BYE from {who.transferee} ends the replacing dialog "
                          f"{who.transferee} -> {who.target}, answered 2xx",
                          f"BYE answered {code}" if bye else "no BYE from " + who.transferee,
-                         "no replacing call" if new is None else f"{who.transferee} sent no BYE on the replacing call"
-                         if bye is None else f"its BYE was answered {code}"))
+                         "no replacing call" if new is None else f"the replacing call was never up (answered {new.final_code})"
+                         if not (new.final_code and 200 <= new.final_code < 300) else
+                         f"{who.transferee} sent no BYE on the replacing call" if bye is None else f"its BYE was answered {code}"))
     return out
 
 
@@ -326,7 +327,10 @@ def _replaced_bye(p: str, consult: Dialog | None, new: Dialog | None, who: Atten
     other, _ = _bye(consult)
     seen = (f"BYE from {who.target} answered {code}" if bye else
             f"only a BYE from {other.src} (the transferor)" if other else "no BYE") + f" (Call-ID {consult.call_id})"
-    why = (f"{who.target} never ended {label}: it did not honour the Replaces" if bye is None else
+    taken = new is not None and new.final_code is not None and 200 <= new.final_code < 300
+    why = (f"{who.target} answered the INVITE with Replaces {new.final_code if new else '-'}: nothing replaced {label}"
+           if not taken and bye is None else
+           f"{who.target} never ended {label}: it did not honour the Replaces" if bye is None else
            f"{who.target}'s BYE came before any INVITE with Replaces" if not after else f"the BYE was answered {code}")
     return check(f"{p}.replaced_bye", ok, f"after the INVITE with Replaces, {who.target} ends {label} with a BYE answered 2xx",
                  seen, why)
