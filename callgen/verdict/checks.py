@@ -42,7 +42,7 @@ from callgen.verdict.media import (
     wire_codecs,
 )
 from callgen.verdict.result import Check, Outcome, check
-from callgen.verdict.transfer import redirect_checks, referred, steps_before_attended, transfer_checks
+from callgen.verdict.transfer import attended_ladders, redirect_checks, referred, steps_before_attended, transfer_checks
 
 
 def sip_source(d: Dialog) -> str:
@@ -317,7 +317,7 @@ def _default_rtp(scenario: Scenario, call: Call, d: Dialog) -> RtpExpect | None:
         return None
     if d.final_code is None or not 200 <= d.final_code < 300:
         return None
-    if sum(s.seconds for s in call.steps if isinstance(s, PauseStep)) >= 1.0:
+    if sum(s.seconds for s in steps_before_attended(call) if isinstance(s, PauseStep)) >= 1.0:  # the call's own dialog
         return RtpExpect(min_packets=1)
     return None
 
@@ -478,6 +478,9 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
                 ladder += ["    " + line for line in ladder_lines(leg.dialog)]
         else:
             ladder += ["  " + line for line in ladder_lines(d)]
+        for label, other in attended_ladders(scenario, evidence, analysis, call, near):
+            ladder.append(f"  {label}  Call-ID {other.call_id}")
+            ladder += ["    " + line for line in ladder_lines(other)]
     rows = ()
     if scenario.load is not None:
         rows = load_rows(scenario, evidence, analysis)

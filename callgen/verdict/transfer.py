@@ -107,8 +107,7 @@ def _one(p: str, scenario: Scenario, evidence: Evidence, analysis: CaptureAnalys
                      f"answered {code}" if new else "no such INVITE",
                      f"{st.to} answered {code}" if new else f"the transferee never called {st.to}"))
     if st.attended:
-        who = AttendedParties(caller, st.by, st.to, frozenset(_ports_of(evidence, caller)),
-                              frozenset(_ports_of(evidence, st.by)), frozenset(target_ports))
+        who = _parties(evidence, st, caller)
         hangup = next((s.by for s in steps[steps.index(st) + 1:] if isinstance(s, HangupStep)), None)
         out += attended_checks(p, analysis.dialogs, d, who, lambda x: call_media(analysis, x), hangup)
         out.append(_log_check(p, evidence, st))
@@ -245,9 +244,7 @@ def attended_checks(p: str, dialogs: tuple[Dialog, ...], d: Dialog, who: Attende
     the consultation dialog, Replaces in the REFER and in the new INVITE naming it, the new call's
     ACK and RTP both ways, and the BYEs of the replaced and the transferred dialogs; ``hangup``: the
     transferee hangs up the new call in a later step (its BYE ends that dialog)."""
-    later = [x for x in dialogs if x.messages and x is not d and x.messages[0].time >= d.messages[0].time]
-    consults = [x for x in later if _placed(x, set(who.transferor_ports), set(who.target_ports))]
-    consult = consults[0] if consults else None
+    consult, new = attended_dialogs(dialogs, d, who)
     tgt, by = who.target, who.transferor
     out = [_consult_check(p, consult, who)]
     refer = next((m for m in d.messages if m.method == "REFER" and m.src in who.transferor_ports), None)
@@ -258,8 +255,6 @@ def attended_checks(p: str, dialogs: tuple[Dialog, ...], d: Dialog, who: Attende
                      f"the REFER's Refer-To carries ?Replaces= naming the {by}-{tgt} dialog (its Call-ID, "
                      f"to-tag = {tgt}'s tag, from-tag = {by}'s tag); dialog {by} -> {tgt}",
                      f"Refer-To {refer.header('Refer-To') if refer else '-'}", why))
-    new = next((x for x in later if _placed(x, set(who.transferee_ports), set(who.target_ports))
-                and any(m.method == "INVITE" and m.header("Replaces") for m in x.messages)), None)
     inv = next((m for m in new.messages if m.method == "INVITE"), None) if new else None
     rep_hdr = inv.header("Replaces") if inv else None
     why = f"{who.transferee} sent no INVITE with Replaces to {tgt}" if new is None else \
@@ -285,6 +280,33 @@ def attended_checks(p: str, dialogs: tuple[Dialog, ...], d: Dialog, who: Attende
                          if not (new.final_code and 200 <= new.final_code < 300) else
                          f"{who.transferee} sent no BYE on the replacing call" if bye is None else f"its BYE was answered {code}"))
     return out
+
+
+def attended_dialogs(dialogs: tuple[Dialog, ...], d: Dialog, who: AttendedParties) -> tuple[Dialog | None, Dialog | None]:
+    """(the consultation dialog transferor -> target, the replacing dialog transferee -> target
+    whose INVITE carries Replaces), each the first after the call's dialog began; None: not seen."""
+    later = [x for x in dialogs if x.messages and x is not d and x.messages[0].time >= d.messages[0].time]
+    consult = next((x for x in later if _placed(x, set(who.transferor_ports), set(who.target_ports))), None)
+    new = next((x for x in later if _placed(x, set(who.transferee_ports), set(who.target_ports))
+                and any(m.method == "INVITE" and m.header("Replaces") for m in x.messages)), None)
+    return consult, new
+
+
+def attended_ladders(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis, call: Call,
+                     d: Dialog) -> list[tuple[str, Dialog]]:
+    """The other dialogs of the call's attended transfers, labelled for the SIP ladder."""
+    out = []
+    for st in (s for s in call.steps if isinstance(s, TransferStep) and s.attended):
+        who = _parties(evidence, st, call.caller)
+        consult, new = attended_dialogs(analysis.dialogs, d, who)
+        out += [(f"consultation {st.by} -> {st.to}", consult)] if consult else []
+        out += [(f"replacing {call.caller} -> {st.to} (Replaces)", new)] if new else []
+    return out
+
+
+def _parties(evidence: Evidence, st: TransferStep, caller: str) -> AttendedParties:
+    return AttendedParties(caller, st.by, st.to, frozenset(_ports_of(evidence, caller)),
+                           frozenset(_ports_of(evidence, st.by)), frozenset(_target_ports(evidence, st)))
 
 
 def _consult_check(p: str, consult: Dialog | None, who: AttendedParties):

@@ -51,7 +51,8 @@ def test_attended_transfer_between_three_pjsua_is_proven(cli, tmp_path, pjsua_bi
     assert log["passed"] and log["evidence"] == "pjsua log", log
     assert "200 [final]" in log["seen"] and "carol: call 0 replaced by call 1 with <sip:alice@" in log["seen"], log
     assert "seen" in checks["call1.transfer.new_call_media"] and "RTP 0 " not in checks["call1.transfer.new_call_media"]["seen"]
-    assert checks["call1.step3"]["seen"].endswith("alice's new call 1 confirmed"), checks["call1.step3"]
+    assert checks["call1.step4"]["seen"].endswith("alice's new call 1 confirmed"), checks["call1.step4"]
+    assert checks["call1.hold"]["passed"]  # bob held alice before consulting carol (RFC 5589 section 7)
     assert "call1.bye" not in checks  # alice's hangup ended the new call (new_call_bye), bob's BYE the first one
     # the raw capture, read independently: Refer-To's Replaces (escaped) names the dialog the INVITE's Replaces names
     pcap = (run / "capture.pcap").read_bytes()
@@ -82,7 +83,7 @@ def test_a_target_that_refuses_replaces_with_481_fails(cli, tmp_path, pjsua_bin)
     assert not bye["passed"] and "answered the INVITE with Replaces 481: nothing replaced" in bye["reason"], bye
     log = checks["call1.transfer.log"]
     assert not log["passed"] and log["evidence"] == "pjsua log" and "481" in log["reason"], log
-    assert not checks["call1.step3"]["passed"] and "final transfer status 481" in checks["call1.step3"]["seen"]
+    assert not checks["call1.step4"]["passed"] and "final transfer status 481" in checks["call1.step4"]["seen"]
 
 
 @pytest.mark.tool("baresip")
