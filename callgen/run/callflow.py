@@ -416,6 +416,9 @@ class CallRun:
         if ev.kind is EventKind.DISCONNECTED:
             self._record(StepKind.STEP, i, action, False, f"the consultation call to {step.to} ended with {ev.code} {ev.reason}")
             return False
+        if self.disconnected() is not None:
+            self._record(StepKind.STEP, i, action, False, f"the call ended during the consultation call to {step.to}")
+            return False
         caller_since = self.caller.mark()
         since = agent.mark()
         agent.select_call(transferred)

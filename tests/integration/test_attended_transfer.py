@@ -100,3 +100,19 @@ def test_baresip_as_target_ignores_replaces_and_the_replaced_bye_fails(cli, tmp_
     assert not bye["passed"] and "did not honour the Replaces" in bye["reason"] and "(the transferor)" in bye["seen"], bye
     failed = sorted(n for n, c in checks.items() if not c["passed"])
     assert failed == ["call1.transfer.replaced_bye"], failed
+
+
+def test_a_refused_consultation_call_fails_the_step_and_the_consult_check(cli, tmp_path, pjsua_bin):
+    """carol answers 486: bob never REFERs; the step says why, the capture has no REFER, no call is left up."""
+    path = tmp_path / "attended_transfer.yaml"
+    path.write_text(LIBRARY.read_text(encoding="utf-8").replace("  carol:\n    role: callee\n",
+                                                               "  carol:\n    role: callee\n    answer: 486\n"), encoding="utf-8")
+    r, checks, run = _run(cli, tmp_path, path)
+    assert r.status == 1, r.out + r.err
+    step = checks["call1.step4"]
+    assert not step["passed"] and step["seen"] == "the consultation call to carol ended with 486 Busy Here", step
+    consult = checks["call1.transfer.consult"]
+    assert not consult["passed"] and consult["reason"] == "carol answered 486", consult
+    assert checks["call1.transfer.refer"]["reason"] == "no REFER from the transferor"
+    assert b"REFER sip:" not in (run / "capture.pcap").read_bytes()
+    assert "call1.end" not in checks  # callgen's clean-up ended alice's and bob's calls within its bound
