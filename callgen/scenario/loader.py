@@ -465,6 +465,7 @@ def _call(index: int, spec: dict[str, Any], agents: dict[str, Agent], smap: Sour
         if isinstance(st, TransferStep):
             _check_transfer_target(base + ("steps", j, "transfer", "to"), st, parties, agents, smap)
     _check_attended(base, steps, caller, smap)
+    _check_attended_direct(base, steps, caller, uri, agents, smap)
     if "steps" not in spec and agents[caller].sipp is None:
         steps = _default_steps(agents[callee] if callee else None, caller, spec.get("expect", {}))
     expect = _expect(base + ("expect",), spec.get("expect", {}), caller, callee, parties, agents, steps, smap)
@@ -518,6 +519,20 @@ def _check_attended(base: tuple, steps: tuple, caller: str, smap: SourceMap) -> 
                                  f"an attended transfer is made by the callee (it consults the target, then hands the caller "
                                  f"over); '{caller}' is the caller")
             done = j
+
+
+def _check_attended_direct(base: tuple, steps: tuple, caller: str, uri: str | None, agents: dict[str, Agent],
+                           smap: SourceMap) -> None:
+    """An attended transfer is proven on the dialogs between the agents' own SIP ports; through a
+    proxy or a system under test the consultation and replacing dialogs cannot be told apart yet."""
+    for j, st in enumerate(steps):
+        if not (isinstance(st, TransferStep) and st.attended):
+            continue
+        via = [n for n in (caller, st.by, None if st.uri else st.to) if n and agents[n].proxy]
+        if uri is not None or via:
+            why = f"'{via[0]}' talks through a proxy" if via else "this call goes to a URI (a system under test)"
+            raise smap.error(base + ("steps", j, "transfer", "attended"),
+                             f"an attended transfer is checked between agents that talk directly; {why}")
 
 
 def _uri_callee(key: tuple, name: str, agents: dict[str, Agent], smap: SourceMap) -> str:

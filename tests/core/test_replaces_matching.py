@@ -246,3 +246,14 @@ def test_a_stock_pjsua_cannot_run_an_attended_transfer(tmp_path):
     assert check_features(s, frozenset(Feature), "/x/pjsua") is s
     blind = _load(tmp_path, "      - transfer: {by: bob, to: carol}\n")
     assert check_features(blind, frozenset(), "/opt/stock/pjsua") is blind  # blind transfer needs no patch
+
+
+def test_an_attended_transfer_through_a_proxy_is_refused(tmp_path):
+    """The checks read the dialogs between the agents' own ports: through a proxy they would judge nothing."""
+    p = tmp_path / "t.yaml"
+    p.write_text(HEAD.replace("bob: {role: callee}", 'bob: {role: callee, proxy: "sip:127.0.0.1:5070;lr"}')
+                 + "      - transfer: {by: bob, to: carol, attended: true}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    assert f"{p}:11: calls[0].steps[1].transfer.attended: an attended transfer is checked between agents that talk " \
+           "directly; 'bob' talks through a proxy" in str(e.value)
