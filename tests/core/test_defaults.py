@@ -40,12 +40,15 @@ agents:
   bob:
     role: callee
     audio: {record: true}
+  carol:
+    role: callee
 calls:
   - from: alice
     to: bob
     steps:
       - wait: confirmed
       - dtmf: "1"
+      - transfer: {by: bob, to: carol}
       - wait: disconnected
     expect:
       rtp: {}
@@ -78,6 +81,8 @@ ROWS: dict[str, tuple[Callable[[Scenario], Any], type | None, str | None]] = {
     "$defs/call/properties/parallel": (lambda s: s.calls[0].parallel, type(None), "call.parallel"),
     "$defs/step/properties/method": (lambda s: _value(s.calls[0].steps[1].method), type(None), "dtmf.method"),
     "$defs/step/properties/pause_ms": (lambda s: s.calls[0].steps[1].pause_ms, type(None), "dtmf.pause_ms"),
+    "$defs/step/properties/transfer/properties/attended":
+        (lambda s: s.calls[0].steps[2].attended, type(None), "transfer.attended"),
     "$defs/callExpect/properties/rtp/properties/min_packets":
         (lambda s: s.calls[0].expect.rtp.min_packets, type(None), "rtp.min_packets"),
     "$defs/audioExpect/properties/min_active_s":
@@ -119,6 +124,7 @@ FIELDS = {
     "register.timeout": (m.Registration, "timeout"), "audio.loop": (m.AudioConfig, "loop"),
     "audio.record": (m.AudioConfig, "record"), "call.parallel": (m.Call, "parallel"),
     "dtmf.method": (m.DtmfStep, "method"), "dtmf.pause_ms": (m.DtmfStep, "pause_ms"),
+    "transfer.attended": (m.TransferStep, "attended"),
     "rtp.min_packets": (m.RtpExpect, "min_packets"), "audio_expect.min_active_s": (m.AudioExpect, "min_active_s"),
     "load.ramp_s": (m.Load, "ramp_s"), "load.max_concurrent": (m.Load, "max_concurrent"), "load.hold_s": (m.Load, "hold_s"),
     "load.seed": (m.Load, "seed"),
