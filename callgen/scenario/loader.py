@@ -528,6 +528,10 @@ def _check_attended_direct(base: tuple, steps: tuple, caller: str, uri: str | No
     for j, st in enumerate(steps):
         if not (isinstance(st, TransferStep) and st.attended):
             continue
+        if not st.uri and agents[st.to].sipp is not None:
+            raise smap.error(base + ("steps", j, "transfer", "to"),
+                             f"'{st.to}' is a SIPp agent, which answers a set number of calls and knows no Replaces; an "
+                             f"attended transfer goes to a pjsua agent or to the SIP URI of a far end started by you")
         via = [n for n in (caller, st.by, None if st.uri else st.to) if n and agents[n].proxy]
         if uri is not None or via:
             why = f"'{via[0]}' talks through a proxy" if via else "this call goes to a URI (a system under test)"

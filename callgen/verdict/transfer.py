@@ -120,11 +120,12 @@ def _log_check(p: str, evidence: Evidence, st: TransferStep):
     statuses = [e for e in evidence.agent(st.by).events if e.kind is EventKind.TRANSFER_STATUS]
     final = next((e for e in reversed(statuses) if e.state == "final"), None)
     target = None if st.uri else evidence.agent(st.to)
-    replaced = [e for e in target.events if e.kind is EventKind.CALL_REPLACED] if target and target.kind == "pjsua" else []
+    target = target if target is not None and target.kind == "pjsua" else None  # a SIPp target logs no such line
+    replaced = [e for e in target.events if e.kind is EventKind.CALL_REPLACED] if target else []
     ok = final is not None and final.code is not None and 200 <= final.code < 300 and (target is None or bool(replaced))
     seen = f"{st.by}: transfer status " + (", ".join(f"{e.code}" + (" [final]" if e.state else "") for e in statuses) or "none")
     seen += (f"; {st.to}: call {replaced[0].call} replaced by call {replaced[0].code} with {replaced[0].reason}" if replaced else
-             f"; {st.to}: no 'is being replaced' line" if target is not None else f"; {st.to} is no agent of this run")
+             f"; {st.to}: no 'is being replaced' line" if target is not None else f"; {st.to} is no pjsua agent of this run")
     why = ("no final transfer status line" if final is None else f"the final transfer status is {final.code} ({final.reason})"
            if not (final.code and 200 <= final.code < 300) else f"{st.to}'s pjsua never logged that a call was replaced")
     return check(f"{p}.log", ok, f"{st.by}'s pjsua logs a final transfer status 2xx" +

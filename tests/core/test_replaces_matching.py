@@ -257,3 +257,12 @@ def test_an_attended_transfer_through_a_proxy_is_refused(tmp_path):
         load_scenario(p)
     assert f"{p}:11: calls[0].steps[1].transfer.attended: an attended transfer is checked between agents that talk " \
            "directly; 'bob' talks through a proxy" in str(e.value)
+
+
+def test_an_attended_transfer_to_a_sipp_agent_is_refused(tmp_path):
+    p = tmp_path / "t.yaml"
+    p.write_text(HEAD.replace("carol: {role: callee}", "carol: {role: callee, sipp: {scenario: uas}}")
+                 + "      - transfer: {by: bob, to: carol, attended: true}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    assert f"{p}:11: calls[0].steps[1].transfer.to: 'carol' is a SIPp agent" in str(e.value)
