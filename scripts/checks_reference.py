@@ -12,6 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _reference import rewrite, update_between  # noqa: E402 - after the path
 
 from callgen.verdict.catalog import CATALOG, PLACEHOLDERS  # noqa: E402 - after the path
 
@@ -38,16 +41,8 @@ def reference() -> str:
 
 
 def update(page: Path) -> bool:
-    text = page.read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:start] + reference() + text[end:]
-    if new != text:
-        page.write_text(new)
-        return True
-    return False
+    return update_between(page, BEGIN, END, reference())
 
 
 if __name__ == "__main__":
-    changed = update(PAGE)
-    print(f"{PAGE.relative_to(ROOT)}", "updated" if changed else "up to date")
-    sys.exit(0)
+    sys.exit(rewrite(PAGE, update))

@@ -128,3 +128,19 @@ STATE_EARLY = "EARLY"
 STATE_CONNECTING = "CONNECTING"
 STATE_CONFIRMED = "CONFIRMED"
 STATE_DISCONNECTED = "DISCONNCTD"
+
+#: pjsua_media.c pjsua_media_channel_deinit() (log file, level 4+): "Call 0: deinitializing media..",
+#: followed by the call's dump (pjsua_call.c pjsua_call_dump(), untimed lines):
+#: "  [CONFIRMED] To: sip:bob@127.0.0.1;tag=415d..." (the remote party, its tag)
+#: "    #0 audio PCMA @8kHz, sendrecv, peer=127.0.0.1:28460" (each media line)
+#: "       RX pt=8, last update:..." then "          total 151pkt 24.1KB ..." (pjmedia_rtcp_stat rx)
+#: "       TX pt=8, ptime=20, ..." then "          total 150pkt 24.0KB ..." (tx)
+#: The counters are the last stream's: pjsua builds a new stream at every re-negotiation (hold,
+#: unhold), so they count only what the stream created last sent and received.
+DUMP_START = re.compile(r"Call (\d+): deinitializing media")
+DUMP_TO = re.compile(r"^\s+\[([A-Z]+)\] To: (.*)$")
+DUMP_MEDIA = re.compile(r"^\s+#(\d+) (\w+)\b(?:.*peer=(\S+))?")
+DUMP_DIRECTION = re.compile(r"^\s+(RX|TX) pt=")
+DUMP_TOTAL = re.compile(r"^\s+total (\d+)pkt")
+#: a timed pjsua log line ("12:04:55.675   pjsua_media.c  ..."): the dump's untimed lines end before it
+LOG_TIME = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) ")

@@ -222,6 +222,13 @@ CATALOG: tuple[CheckSpec, ...] = (
     CheckSpec("callN.media_path", "with `expect.media`: `anchored` when the caller's SDP answer points at the SUT, not at the "
               "callee's own media address; `direct` when it points at the callee", "`capture`",
               "both legs: the caller's answer against the callee's own SDP", "legchecks.media_path_check", "Media"),
+    CheckSpec("callN.rtp_counters[A]", "an answered call: the RTP packets pjsua agent A says (its log's call dump at the end "
+              "of the call's media) it received and sent agree with the capture's packets toward and from A's SDP media "
+              "address on A's leg, within 10 packets or 5 % (after a re-negotiation pjsua's counters are the last stream's: the "
+              "capture is counted from that answer on). pjsua counted **more** than the capture holds: the capture missed "
+              "traffic, the run is an **error (exit 3)** naming the capture tool; the capture holds more than A received: A's "
+              "stream never took them (wrong payload type or SSRC, failed SRTP). A side an agent's `impair:` loss applies to "
+              "is not compared that way", "`pjsua log A vs capture`", AGENT, "counters.counter_checks", "Media"),
     CheckSpec("callN.srtp.keying[A]", "what agent A's pjsua log says SRTP started with (SDES or DTLS)", "`pjsua log A`", AGENT,
               "media.keying_checks", "Media"),
     # ---------------------------------------------------------------- DTMF and audio

@@ -11,8 +11,10 @@ from dataclasses import dataclass, replace
 
 from callgen.analysis import CaptureAnalysis, Dialog, analyze_capture, build_dialog, ladder_lines, sip_times_in_pjsua_log
 from callgen.errors import CallgenError
+from callgen.pjsua.calldump import CallDump
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import Call, DtmfStep, HangupStep, HoldStep, PauseStep, RtpExpect, Scenario, TransferStep, Transport, WaitStep
+from callgen.verdict.counters import counter_checks
 from callgen.verdict.findings import Findings
 from callgen.verdict.flows import lane_parties, register_flows
 from callgen.verdict.headers import header_checks
@@ -457,6 +459,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
     ladder: list[str] = []
     taken: set[str] = set()
     all_legs: dict[int, CallLegs] = {}
+    dumps: dict[str, list[CallDump]] = {}  # each pjsua agent's call dumps (its RTP counters), read on first use
     for call in scenario.calls:
         d = dialogs[call.index]
         if d is None:
@@ -471,6 +474,10 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         checks += redirect_checks(scenario, evidence, call, near)
         checks += agent_agreement(scenario, evidence, call, near)
         checks += media_checks(scenario, evidence, analysis, call, near, legs)
+        if scenario.load is None:
+            counted, missed = counter_checks(f"call{call.index + 1}", scenario, evidence, analysis, call, legs, dumps)
+            checks += counted
+            problems += missed
         ladder.append(f"call{call.index + 1} {call.caller} -> {call.callee or call.uri}  Call-ID {d.call_id}")
         if legs.relayed:
             for leg in legs.legs:

@@ -7,6 +7,7 @@ receiving pjsua's log is a cross-check for DTMF, the recording for audio.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,17 +38,34 @@ def host_port(addr: str, port: int) -> str:
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
+def top_via(msg) -> str:
+    """The sent-by ``host:port`` of a message's top Via (``""`` without one)."""
+    via = (msg.header("Via") or "").split(",")[0]
+    m = _VIA_SENT_BY.match(via.strip())
+    return m.group(1) if m else ""
+
+
+_VIA_SENT_BY = re.compile(r"SIP/2\.0/\w+\s+([^;,\s]+)", re.IGNORECASE)
+
+
 def sent_by(msg, ag, agent) -> bool:
-    """Did this agent send ``msg``?  Its SIP port (UDP/TCP, or the TLS port next
-    to it) as source, or - over TCP/TLS, where the source port is ephemeral -
-    its address with its identity in From."""
-    if msg.src in {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}:
+    """Did this agent send the request ``msg``?  Its SIP port (UDP/TCP, or the TLS port
+    next to it) as source; else, where a connection the agent opened leaves from an
+    ephemeral port: over TCP its SIP port as the sent-by of the top Via (pjsua's TCP Via
+    names its listener), over TLS (messages read back from this run's own pjsua logs; its
+    TLS Via names the ephemeral port) its address with its identity in From.  From alone is
+    no proof for what the capture holds: every scenario calls its caller ``alice@127.0.0.1``,
+    and a capture holds another scenario's TCP traffic when that one's ephemeral port falls
+    into this run's port block (``run -j``)."""
+    mine = {host_port(ag.address, ag.sip_port + k) for k in (0, 1)}
+    if msg.src in mine:
         return True
-    if msg.transport == "udp":
+    if msg.transport == "udp" or msg.method is None:
         return False
+    if msg.transport != "log":
+        return top_via(msg) in mine
     ident = f"{agent.user}@{agent.domain}"
     return ident in (msg.header("From") or "") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
-
 
 
 def first_invite(d: Dialog):

@@ -88,5 +88,9 @@ def test_tcpdump_stopped_mid_call_is_an_infrastructure_error(cli, tmp_path, pjsu
     assert not cap["passed"] and cap["evidence"] == "tcpdump", cap
     assert "tcpdump" in cap["reason"] and "SIGINT" in cap["reason"], cap
     assert "alice" in cap["reason"] and "after the capture's last packet" in cap["reason"], cap
+    # alice's pjsua counted the RTP it sent after the capture stopped: its counters say so too
+    counters = {c["name"]: c for c in res["checks"]}["call1.rtp_counters[alice]"]
+    assert not counters["passed"] and counters["evidence"] == "pjsua log alice vs capture", counters
+    assert "alice's pjsua sent" in counters["reason"] and "the capture missed traffic" in counters["reason"], counters
     assert pid is not None and not Path(f"/proc/{pid}").exists() or \
         open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", "tcpdump must not outlive the run"
