@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
+from callgen.analysis.ipaddr import endpoint
 from callgen.analysis.sip import STATIC_PT, info_dtmf
 from callgen.analysis.srtp import CIPHER_ENTROPY
 from callgen.pjsua import patterns as pp
@@ -33,8 +34,8 @@ class CallMedia:
 
 
 def host_port(addr: str, port: int) -> str:
-    """``ip:port`` as the analyser writes addresses (``[v6]:port`` for IPv6)."""
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    """``ip:port`` as the analyser writes addresses (``[v6]:port`` for IPv6, canonical form)."""
+    return endpoint(addr, port)
 
 
 def sent_by(msg, ag, agent) -> bool:
