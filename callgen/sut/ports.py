@@ -29,7 +29,7 @@ RUN_PORTS_LAST = 60000
 def _is_free(port: int, host: str) -> bool:
     """Both UDP and TCP free: SIP listens on UDP and TCP/TLS on related ports."""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
             try:
                 s.bind((host, port))
             except OSError:

@@ -1,0 +1,97 @@
+"""IPv6 agents on real calls: pjsua (patch 0006, --ipv6-only) on ::1 against pjsua and
+against SIPp (a far end that is not pjsua), proven from the capture, which tshark
+reads independently: every packet is IPv6 between ::1 ports, both SDPs carry
+``c=IN IP6 ::1``, and the RFC 2833 digits are on the wire."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from tests.conftest import SCENARIOS
+
+
+def _decode_args(run: Path) -> list[str]:
+    ports = re.findall(r"^--local-port=(\d+)$", "".join(p.read_text() for p in run.glob("*.cfg")), re.M)
+    ports += [m for p in run.glob("sipp-*/*.out") for m in re.findall(r"-(\d+)\.out$", p.name)]
+    return [a for port in ports for a in ("-d", f"udp.port=={port},sip")]
+
+
+def _tshark(pcap: Path, *args: str) -> list[list[str]]:
+    p = subprocess.run(["tshark", "-r", str(pcap), *args], capture_output=True, text=True, timeout=60, check=True)
+    return [line.split("\t") for line in p.stdout.splitlines() if line.strip()]
+
+
+def _run(cli, tmp_path: Path, pjsua_bin: str, name: str) -> tuple[Path, dict]:
+    r = cli("run", str(SCENARIOS / f"{name}.yaml"), "-o", str(tmp_path), "--pjsua", pjsua_bin)
+    assert r.status == 0, r.out + r.err
+    assert f"{name}: PASS" in r.out
+    assert "[::1]:" in r.out  # the ladder prints IPv6 endpoints as [::1]:port
+    run = tmp_path / name
+    return run, json.loads((run / "result.json").read_text())
+
+
+def _assert_all_ipv6_on_loopback(pcap: Path) -> None:
+    rows = _tshark(pcap, "-T", "fields", "-e", "ip.version", "-e", "ipv6.src", "-e", "ipv6.dst")
+    assert rows, f"{pcap}: empty capture"
+    assert {tuple(r) for r in rows} == {("6", "::1", "::1")}, "a packet of the run was not IPv6 between ::1 ports"
+
+
+def _assert_ipv6_sdp(pcap: Path, decode: list[str]) -> None:
+    rows = _tshark(pcap, *decode, "-Y", "sdp", "-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code",
+                   "-e", "sdp.connection_info.address_type", "-e", "sdp.connection_info.address")
+    assert [r[0] or r[1] for r in rows][:2] == ["INVITE", "200"], rows
+    assert all(r[2:] == ["IP6", "::1"] for r in rows), rows
+
+
+def test_pjsua_call_over_ipv6_is_proven_from_the_capture(cli, tmp_path, pjsua_bin):
+    run, result = _run(cli, tmp_path, pjsua_bin, "ipv6_call")
+    pcap, decode = run / "capture.pcap", _decode_args(run)
+    for agent in ("alice", "bob"):
+        cfg = (run / f"{agent}.cfg").read_text()
+        assert "--ipv6-only\n" in cfg and "--bound-addr=::1\n" in cfg
+    _assert_all_ipv6_on_loopback(pcap)
+    _assert_ipv6_sdp(pcap, decode)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["call1.dtmf"]["passed"] and "159#" in checks["call1.dtmf"]["seen"]
+    assert re.search(r"BYE from \[::1\]:\d+ \(alice\)", checks["call1.bye"]["seen"])
+    # the digits, read by tshark from the RTP events on the wire
+    events = _tshark(pcap, *decode, "-o", "rtpevent.event_payload_type_value:120", "-Y", "rtpevent",
+                     "-T", "fields", "-e", "rtp.timestamp", "-e", "rtpevent.event_id")
+    digits = {}
+    for ts, ev in events:
+        digits.setdefault(ts, ev)
+    assert "".join("0123456789*#"[int(e)] for e in digits.values()) == "159#"
+
+
+def test_pjsua_caller_and_sipp_uas_over_ipv6(cli, tmp_path, pjsua_bin):
+    run, result = _run(cli, tmp_path, pjsua_bin, "ipv6_sipp_uas")
+    pcap = run / "capture.pcap"
+    _assert_all_ipv6_on_loopback(pcap)
+    _assert_ipv6_sdp(pcap, _decode_args(run))
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["sipp.uas"]["passed"] and "successful calls 1 of 1" in checks["sipp.uas"]["seen"]
+    assert checks["call1.codec"]["passed"] and "RTP caller->callee PCMU" in checks["call1.codec"]["seen"]
+    rtp = _tshark(pcap, "-Y", "udp", "-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "udp.length")
+    assert sum(1 for r in rtp if int(r[2]) == 8 + 12 + 160) >= 20  # 20 ms PCMU packets over IPv6
+
+
+def test_sipp_uac_calls_a_pjsua_callee_over_ipv6(cli, tmp_path, pjsua_bin):
+    run, result = _run(cli, tmp_path, pjsua_bin, "ipv6_sipp_uac")
+    pcap = run / "capture.pcap"
+    _assert_all_ipv6_on_loopback(pcap)
+    _assert_ipv6_sdp(pcap, _decode_args(run))
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["call1.sipp"]["passed"] and "successful calls 1 of 1" in checks["call1.sipp"]["seen"], checks
+    assert checks["call1.bye_answered"]["passed"]
+
+
+def test_wrong_digits_over_ipv6_fail_the_verdict(cli, tmp_path, write_yaml, pjsua_bin):
+    """No false pass over IPv6: the same call expecting other digits fails, naming what was seen."""
+    text = (SCENARIOS / "ipv6_call.yaml").read_text().replace('digits: "159#", method', 'digits: "158#", method')
+    path = write_yaml(text, "ipv6_wrong.yaml")
+    r = cli("run", str(path), "-o", str(tmp_path / "out"), "--pjsua", pjsua_bin)
+    assert r.status == 1, r.out + r.err
+    assert re.search(r"FAIL call1\.dtmf: expected digits 158# at bob, seen digits 159#", r.out), r.out
