@@ -42,8 +42,8 @@ def free_port(host: str = LOOPBACK) -> int:
     return free_port_block(1, host)
 
 
-def free_port_block(count: int, host: str = LOOPBACK, attempts: int = 50) -> int:
-    """First port of ``count`` consecutive ports free for UDP and TCP.
+def free_port_block(count: int, host: str = LOOPBACK, attempts: int = 50, *, also: tuple[str, ...] = ()) -> int:
+    """First port of ``count`` consecutive ports free for UDP and TCP (on ``host`` and every ``also`` host).
 
     pjsua needs blocks: its TLS listener is the SIP port + 1, and RTP/RTCP take
     two ports per call from ``--rtp-port`` upwards.
@@ -53,6 +53,6 @@ def free_port_block(count: int, host: str = LOOPBACK, attempts: int = 50) -> int
     rng = random.SystemRandom()
     for _ in range(attempts):
         base = rng.randrange(RUN_PORTS_LAST, 65536 - count + 1)
-        if all(_is_free(p, host) for p in range(base, base + count)):
+        if all(_is_free(p, h) for h in (host, *also) for p in range(base, base + count)):
             return base
     raise InfrastructureError(f"no block of {count} free ports on {host} above {RUN_PORTS_LAST} after {attempts} attempts")

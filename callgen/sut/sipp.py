@@ -170,7 +170,9 @@ class SippProcess:
         self.address = config.address
         # One block for every socket SIPp opens, so no two of them can get the same
         # port from separate kernel picks: [SIP], media -mp..-mp+3 (audio, video), control.
-        base = free_port_block(5 if config.port else 6, config.address)
+        # an IPv6 SIPp's control socket is on the IPv4 loopback (see argv): the block is free on both
+        also = (LOOPBACK,) if ":" in config.address else ()
+        base = free_port_block(5 if config.port else 6, config.address, also=also)
         self.port = config.port or base
         self.media_port = base if config.port else base + 1
         self.control_port = self.media_port + 4
@@ -228,7 +230,11 @@ class SippProcess:
         while not owns_udp_socket(self._proc.pid, self.address, self.port):
             if self._proc.poll() is not None:
                 self._finish()
-                raise InfrastructureError(f"sipp exited before binding {self.address}:{self.port}: {self._tail()}")
+                why = self._tail()
+                errors = [ln.strip() for ln in self.errors().splitlines() if ln.strip()]
+                if errors:  # SIPp's reason (e.g. a socket it could not bind) is in its error file
+                    why += f"; sipp's error log: {errors[-1][:300]}"
+                raise InfrastructureError(f"sipp exited before binding {self.address}:{self.port}: {why}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise AgentTimeout(f"sipp did not bind {self.address}:{self.port} within {self.config.ready_timeout:g} s")
