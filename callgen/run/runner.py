@@ -86,7 +86,7 @@ def _bind_systems(scenario: Scenario, systems: dict[str, tuple[str, int]]) -> Sc
     if scenario.parsed is None:
         raise InfrastructureError(f"{scenario.source}: the scenario was not loaded from a file; cannot bind "
                                   f"the address of {', '.join(systems)}")
-    started = {n: f"{a}:{p}" for n, (a, p) in systems.items()}
+    started = {n: endpoint(a, p) for n, (a, p) in systems.items()}
     bound = bind_scenario(scenario.parsed, variables=dict(scenario.variables),
                           targets={**dict(scenario.resolved_targets), **started})
     # what the caller made of the file stays: a load's share (--load-share) is not in the file

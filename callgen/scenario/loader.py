@@ -170,6 +170,9 @@ def _check_local_targets(targets: dict[str, Any], smap: SourceMap, problems: lis
     """The SBC's switches mean nothing to a plain Kamailio: say so instead of ignoring them."""
     for name, spec in targets.items():
         local = spec.get("local") if isinstance(spec, dict) else None
+        if isinstance(local, dict) and local.get("kind") == "sbc" and local.get("address") == "::1":
+            problems.append(smap.error(("targets", name, "local", "address"),
+                                       "a local SBC runs on 127.0.0.1 only (its rtpengine is IPv4); ::1 is for kind kamailio"))
         if not isinstance(local, dict) or local.get("kind") == "sbc":
             continue
         for key in SBC_KEYS:

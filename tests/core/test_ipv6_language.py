@@ -123,3 +123,36 @@ def test_addresses_compare_in_canonical_form():
 def test_the_library_ipv6_scenario_loads():
     s = load_checked(SCENARIOS / "ipv6_call.yaml", None)
     assert {a.address for a in s.agents} == {"::1"}
+
+
+KAM6 = """\
+name: t
+targets:
+  K6: {local: {kind: KIND, address: "::1"}}
+agents:
+  alice: {role: caller, address: "::1", register: {registrar: "sip:${K6}", password: x}}
+  bob: {role: callee, address: "::1"}
+calls:
+  - from: alice
+    to: bob
+"""
+
+
+def test_a_local_kamailio_on_ipv6_stands_for_an_ipv6_target(write_yaml):
+    s = load_checked(write_yaml(KAM6.replace("KIND", "kamailio")), None)
+    assert s.agents[0].register.registrar == "sip:[::1]:5060"
+    [t] = s.local_targets
+    assert (t.name, t.kind, t.address) == ("K6", "kamailio", "::1")
+
+
+def test_a_local_sbc_on_ipv6_is_refused(write_yaml):
+    lines = _lines(write_yaml, KAM6.replace("KIND", "sbc"))
+    assert any("s.yaml:3: targets.K6.local.address: a local SBC runs on 127.0.0.1 only" in x for x in lines), lines
+
+
+def test_kamailio_on_ipv6_listens_and_is_dialled_in_brackets(tmp_path):
+    from callgen.sut.kamailio import KamailioConfig, KamailioProcess
+
+    k = KamailioProcess(KamailioConfig(tmp_path, address="::1", port=5999))
+    assert k.uri == "sip:[::1]:5999" and k.outbound_uri == "sip:[::1]:5999;lr"
+    assert "LISTEN=udp:[::1]:5999" in k.argv()

@@ -95,3 +95,21 @@ def test_wrong_digits_over_ipv6_fail_the_verdict(cli, tmp_path, write_yaml, pjsu
     r = cli("run", str(path), "-o", str(tmp_path / "out"), "--pjsua", pjsua_bin)
     assert r.status == 1, r.out + r.err
     assert re.search(r"FAIL call1\.dtmf: expected digits 158# at bob, seen digits 159#", r.out), r.out
+
+
+def test_register_and_call_through_a_kamailio_on_ipv6(cli, tmp_path, pjsua_bin, monkeypatch):
+    """A real Kamailio listening on [::1] (targets.X.local.address: ::1) as registrar and proxy."""
+    monkeypatch.delenv("KAMAILIO6", raising=False)
+    run, result = _run(cli, tmp_path, pjsua_bin, "ipv6_register_and_call")
+    pcap = run / "capture.pcap"
+    _assert_all_ipv6_on_loopback(pcap)
+    port = re.search(r"sip:bob@\[::1\]:(\d+)", json.dumps(result))[1]  # the Kamailio's port, in the call's URI
+    decode = _decode_args(run) + ["-d", f"udp.port=={port},sip"]
+    rows = _tshark(pcap, *decode, "-Y", "sip.CSeq.method == REGISTER", "-T", "fields", "-e", "sip.Method",
+                   "-e", "sip.Status-Code")
+    seen = [r[0] or r[1] for r in rows]
+    assert seen.count("REGISTER") >= 4 and seen.count("401") >= 2 and seen.count("200") >= 2, seen
+    invites = _tshark(pcap, *decode, "-Y", "sip.Method == INVITE", "-T", "fields", "-e", "udp.srcport", "-e", "udp.dstport")
+    assert len(invites) == 2 and invites[0][1] == port and invites[1][0] == port  # through the proxy
+    checks = {c["name"]: c for c in result["checks"]}
+    assert all(c["passed"] for c in checks.values())
