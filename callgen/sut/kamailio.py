@@ -166,7 +166,7 @@ class KamailioProcess:
                 if self.returncode not in (None, 0, -15)
                 else f"did not answer OPTIONS within {self.config.ready_timeout:g} s"
             )
-            raise InfrastructureError(f"kamailio on {self.address}:{self.port} {why}; {self._last_error()}")
+            raise InfrastructureError(f"kamailio on {self._hostport} {why}; {self._last_error()}")
         return self
 
     def _last_error(self) -> str:

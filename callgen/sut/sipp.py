@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callgen import spawn
+from callgen.analysis.ipaddr import endpoint
 from callgen.errors import AgentTimeout, InfrastructureError, UsageError
 from callgen.sut.ports import LOOPBACK, free_port_block
 from callgen.sut.process import stop_group
@@ -234,10 +235,10 @@ class SippProcess:
                 errors = [ln.strip() for ln in self.errors().splitlines() if ln.strip()]
                 if errors:  # SIPp's reason (e.g. a socket it could not bind) is in its error file
                     why += f"; sipp's error log: {errors[-1][:300]}"
-                raise InfrastructureError(f"sipp exited before binding {self.address}:{self.port}: {why}")
+                raise InfrastructureError(f"sipp exited before binding {endpoint(self.address, self.port)}: {why}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise AgentTimeout(f"sipp did not bind {self.address}:{self.port} within {self.config.ready_timeout:g} s")
+                raise AgentTimeout(f"sipp did not bind {endpoint(self.address, self.port)} within {self.config.ready_timeout:g} s")
             time.sleep(0.01)  # the kernel offers no event for "another process bound a socket"
         return self
 

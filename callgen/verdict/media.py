@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
-from callgen.analysis.ipaddr import endpoint
+from callgen.analysis.ipaddr import canonical_ip, endpoint
 from callgen.analysis.sip import STATIC_PT, info_dtmf
 from callgen.analysis.srtp import CIPHER_ENTROPY
 from callgen.pjsua import patterns as pp
@@ -46,8 +46,9 @@ def sent_by(msg, ag, agent) -> bool:
         return True
     if msg.transport == "udp":
         return False
-    ident = f"{agent.user}@{agent.domain}"
-    return ident in (msg.header("From") or "") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
+    domain = agent.domain.strip("[]")
+    ident = f"{agent.user}@[{domain}]" if ":" in domain else f"{agent.user}@{domain}"  # as pjsua writes its --id
+    return ident in (msg.header("From") or "") and canonical_ip(msg.src.rsplit(":", 1)[0]) in (ag.address, "local")
 
 
 

@@ -10,6 +10,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SCENARIOS
 
 
@@ -113,3 +115,32 @@ def test_register_and_call_through_a_kamailio_on_ipv6(cli, tmp_path, pjsua_bin, 
     assert len(invites) == 2 and invites[0][1] == port and invites[1][0] == port  # through the proxy
     checks = {c["name"]: c for c in result["checks"]}
     assert all(c["passed"] for c in checks.values())
+
+
+def _on_ipv6(text: str, name: str) -> str:
+    """A library scenario with every agent on ::1."""
+    text = re.sub(r"(\n    role: (?:caller|callee)\n)", r'\1    address: "::1"\n', text)
+    return text.replace(f"name: {name}\n", f"name: {name}_v6\n")
+
+
+@pytest.mark.parametrize("name", ["tcp_transport", "srtp_tls"])
+def test_tcp_and_tls_with_srtp_over_ipv6(cli, tmp_path, write_yaml, pjsua_bin, name):
+    """SIP over TCP and over TLS (SRTP keyed in it) between ::1 agents.  Over TCP/TLS the caller's
+    INVITE leaves from an ephemeral port and is known by its From, which pjsua writes as
+    sip:alice@[::1]: before the fix the verdict looked for alice@::1 and found no INVITE."""
+    text = _on_ipv6((SCENARIOS / f"{name}.yaml").read_text(), name)
+    assert text.count('address: "::1"') == 2
+    path = write_yaml(text, f"{name}_v6.yaml")
+    r = cli("run", str(path), "-o", str(tmp_path / "out"), "--pjsua", pjsua_bin)
+    assert r.status == 0, r.out + r.err
+    assert f"{name}_v6: PASS" in r.out and "[::1]:" in r.out
+    run = tmp_path / "out" / f"{name}_v6"
+    _assert_all_ipv6_on_loopback(run / "capture.pcap")
+    result = json.loads((run / "result.json").read_text())
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["call1.invite"]["passed"] and checks["call1.bye"]["passed"]
+    proto = "tcp" if name == "tcp_transport" else "tls"
+    assert "--ipv6-only" in (run / "alice.cfg").read_text()
+    if proto == "tls":
+        assert "--use-tls" in (run / "alice.cfg").read_text()
+        assert any(c["name"].startswith("call1.srtp") and c["passed"] for c in result["checks"]), sorted(checks)
