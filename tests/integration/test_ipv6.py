@@ -144,3 +144,44 @@ def test_tcp_and_tls_with_srtp_over_ipv6(cli, tmp_path, write_yaml, pjsua_bin, n
     if proto == "tls":
         assert "--use-tls" in (run / "alice.cfg").read_text()
         assert any(c["name"].startswith("call1.srtp") and c["passed"] for c in result["checks"]), sorted(checks)
+
+
+@pytest.mark.tool("baresip")
+def test_pjsua_calls_baresip_over_ipv6_with_rfc2833_digits(cli, tmp_path, pjsua_bin):
+    """baresip (not pjsua, its own SIP and RTP stack) on [::1] answers an IPv6 caller; the
+    digits and both RTP streams are proven from the capture, every packet IPv6."""
+    from tests.integration.baresip_peer import Baresip
+
+    scenario = tmp_path / "ipv6_baresip.yaml"
+    scenario.write_text("""name: ipv6_baresip
+timeout: 60
+agents:
+  alice: {role: caller, address: "::1", codecs: [PCMU]}
+calls:
+  - from: alice
+    to: ${PEER}
+    steps:
+      - wait: confirmed
+      - pause: 0.5
+      - dtmf: "2580"
+      - pause: 0.5
+      - hangup: alice
+      - wait: disconnected
+    expect:
+      final_code: 200
+      codec: PCMU
+      rtp: {min_packets: 20}
+      dtmf: {digits: "2580", method: rfc2833}
+""", encoding="utf-8")
+    with Baresip(tmp_path / "peer", address="::1", codecs=("PCMU",)) as peer:
+        assert peer.uri.startswith("sip:bob@[::1]:")
+        r = cli("run", str(scenario), "-o", str(tmp_path / "out"), "--pjsua", pjsua_bin, "--var", f"PEER={peer.uri}")
+    assert r.status == 0, r.out + r.err
+    run = tmp_path / "out" / "ipv6_baresip"
+    _assert_all_ipv6_on_loopback(run / "capture.pcap")
+    checks = {c["name"]: c for c in json.loads((run / "result.json").read_text())["checks"]}
+    assert checks["call1.dtmf"]["passed"] and checks["call1.dtmf"]["evidence"] == "capture"
+    assert checks["call1.rtp[callee->caller].packets"]["passed"], sorted(checks)
+    sdp = _tshark(run / "capture.pcap", "-Y", "sdp", "-T", "fields", "-e", "sdp.connection_info.address_type",
+                  "-e", "sdp.connection_info.address", "-e", "sdp.owner.username")
+    assert len(sdp) >= 2 and all(r[:2] == ["IP6", "::1"] for r in sdp), sdp
