@@ -34,7 +34,7 @@ class Feature(str, enum.Enum):
     RTP_PORT_RANGE = "rtp-port-range"  #: patch 0003: --rtp-port-range
     QUICK_EXIT = "quick-exit"  #: patch 0004: --quick-exit
     IPV6 = "ipv6"  #: built with PJ_HAS_IPV6 (pjsua then offers --ipv6)
-    IPV6_ONLY = "ipv6-only"  #: patch 0006: --ipv6-only (IPv6 transports on --local-port, IPv6 media)
+    IPV6_ONLY = "ipv6-only"  #: patch 0007: --ipv6-only (IPv6 transports on --local-port, IPv6 media)
 
     @property
     def marker(self) -> re.Pattern:
@@ -59,7 +59,7 @@ _MEANING = {
     Feature.RTP_PORT_RANGE: "RTP ports wrap within --rtp-port-range (patch 0003)",
     Feature.QUICK_EXIT: "quits without the 1 s wait for answers (patch 0004)",
     Feature.IPV6: "built with IPv6 (--ipv6)",
-    Feature.IPV6_ONLY: "IPv6-only transports and media on ::1 (--ipv6-only, patch 0006)",
+    Feature.IPV6_ONLY: "IPv6-only transports and media on ::1 (--ipv6-only, patch 0007)",
 }
 #: Menu 'k' alone is not enough: headers need all four spellings of patch 0001.
 _HEADERS_ALL = ("--add-header=", "--answer-header=", "--reg-header=")

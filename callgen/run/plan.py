@@ -114,7 +114,7 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     ]
     if agent.transport is not Transport.TCP and not needs_tcp:
         o.append(PjsuaOption("--no-tcp", None, k + ("transport",)))
-    if ":" in agent.address:  # patch 0006: IPv6 transports only, on --local-port (TLS +1), and IPv6 media
+    if ":" in agent.address:  # patch 0007: IPv6 transports only, on --local-port (TLS +1), and IPv6 media
         o.append(PjsuaOption("--ipv6-only", None, k + ("address",)))
     if tls is not None:
         o += [

@@ -1,5 +1,5 @@
 """IPv6 agents in the language: ``address: "::1"`` (in any textual form), ``[::1]`` URIs,
-what pjsua is given for them (``--ipv6-only``, patch 0006) and what is still refused
+what pjsua is given for them (``--ipv6-only``, patch 0007) and what is still refused
 (another IPv6 address, parties of different IP versions) with ``file:line: key: message``."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_ipv6_agent_is_given_ipv6_only_transports_and_media(write_yaml):
     assert not any(o.name == "--ipv6-only" for o in agent_options(v4.agents[0], 5060, 5100, Path("/RUN/a.log")))
 
 
-def test_ipv6_agents_need_patch_0006(write_yaml):
+def test_ipv6_agents_need_patch_0007(write_yaml):
     s = load_checked(write_yaml(V6), None)
     assert [(k, f) for k, f, _ in needed_features(s)] == [(("agents", "alice", "address"), Feature.IPV6_ONLY),
                                                           (("agents", "bob", "address"), Feature.IPV6_ONLY)]

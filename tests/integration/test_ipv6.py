@@ -1,4 +1,4 @@
-"""IPv6 agents on real calls: pjsua (patch 0006, --ipv6-only) on ::1 against pjsua and
+"""IPv6 agents on real calls: pjsua (patch 0007, --ipv6-only) on ::1 against pjsua and
 against SIPp (a far end that is not pjsua), proven from the capture, which tshark
 reads independently: every packet is IPv6 between ::1 ports, both SDPs carry
 ``c=IN IP6 ::1``, and the RFC 2833 digits are on the wire."""

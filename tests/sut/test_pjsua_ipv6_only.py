@@ -1,4 +1,4 @@
-"""callgen's pjsua patch 0006 (``--ipv6-only``) on a real pjsua: the SIP transport is an
+"""callgen's pjsua patch 0007 (``--ipv6-only``) on a real pjsua: the SIP transport is an
 IPv6 socket on ``::1`` at ``--local-port`` itself (a stock ``--ipv6`` adds 10 and keeps the
 IPv4 transport, which cannot bind ``::1``), and the process holds no IPv4 socket.  Calls
 over it (SDP ``c=IN IP6``, RTP on ::1) are in tests/integration/test_ipv6.py."""
