@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from callgen.analysis.ipaddr import canonical_ip
 from callgen.analysis.model import Crypto, Sdp, SdpMedia, SipMessage
 from callgen.errors import CaptureFormatError
 
@@ -236,7 +237,7 @@ def parse_sdp(body: bytes) -> Sdp | None:
         media.append(
             SdpMedia(
                 media=s["media"],
-                addr=s["addr"] or session_addr,
+                addr=canonical_ip(s["addr"] or session_addr),  # as packet headers print it
                 port=s["port"],
                 proto=s["proto"],
                 payload_types=s["pts"],

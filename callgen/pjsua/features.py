@@ -34,6 +34,7 @@ class Feature(str, enum.Enum):
     RTP_PORT_RANGE = "rtp-port-range"  #: patch 0003: --rtp-port-range
     QUICK_EXIT = "quick-exit"  #: patch 0004: --quick-exit
     IPV6 = "ipv6"  #: built with PJ_HAS_IPV6 (pjsua then offers --ipv6)
+    IPV6_ONLY = "ipv6-only"  #: patch 0007: --ipv6-only (IPv6 transports on --local-port, IPv6 media)
 
     @property
     def marker(self) -> re.Pattern:
@@ -50,6 +51,7 @@ _MARKERS = {
     Feature.RTP_PORT_RANGE: re.compile(r"^\s+--rtp-port-range=", re.M),
     Feature.QUICK_EXIT: re.compile(r"^\s+--quick-exit\b", re.M),
     Feature.IPV6: re.compile(r"^\s+--ipv6\b", re.M),
+    Feature.IPV6_ONLY: re.compile(r"^\s+--ipv6-only\b", re.M),
 }
 _MEANING = {
     Feature.HEADERS: "extra SIP headers on calls, answers and REGISTER (patch 0001)",
@@ -57,6 +59,7 @@ _MEANING = {
     Feature.RTP_PORT_RANGE: "RTP ports wrap within --rtp-port-range (patch 0003)",
     Feature.QUICK_EXIT: "quits without the 1 s wait for answers (patch 0004)",
     Feature.IPV6: "built with IPv6 (--ipv6)",
+    Feature.IPV6_ONLY: "IPv6-only transports and media on ::1 (--ipv6-only, patch 0007)",
 }
 #: Menu 'k' alone is not enough: headers need all four spellings of patch 0001.
 _HEADERS_ALL = ("--add-header=", "--answer-header=", "--reg-header=")

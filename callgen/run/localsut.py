@@ -31,7 +31,7 @@ def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[dict[str, tuple
                                     port=t.port, password=password)
             elif t.kind == "kamailio":
                 system = KamailioProcess(KamailioConfig(run_dir / f"{t.name.lower()}-kamailio", port=t.port,
-                                                        password=password))
+                                                        password=password, address=t.address))
             else:  # the schema allows nothing else
                 raise ValueError(t.kind)
             started.append(system)  # before start: a half-started SBC is stopped too

@@ -91,7 +91,8 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     ``load``: the scenario's load section, which sizes the agents that take part in it.
     ``quick_exit``: the pjsua has callgen's patch 0004 (``--quick-exit``)."""
     k = ("agents", agent.name)
-    host = f"[{agent.domain}]" if ":" in agent.domain else agent.domain
+    domain = agent.domain.strip("[]")
+    host = f"[{domain}]" if ":" in domain else domain
     ident = f"sip:{agent.user}@{host}"
     if agent.display_name:
         ident = f'"{agent.display_name}" <{ident}>'
@@ -113,6 +114,8 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     ]
     if agent.transport is not Transport.TCP and not needs_tcp:
         o.append(PjsuaOption("--no-tcp", None, k + ("transport",)))
+    if ":" in agent.address:  # patch 0007: IPv6 transports only, on --local-port (TLS +1), and IPv6 media
+        o.append(PjsuaOption("--ipv6-only", None, k + ("address",)))
     if tls is not None:
         o += [
             PjsuaOption("--use-tls", None, k + ("transport",)),
@@ -234,8 +237,8 @@ def _account_options(agent: Agent, k: tuple) -> list[PjsuaOption]:
 
 
 def contact_uri(agent: Agent, sip_port: int) -> str:
-    """How other agents dial ``agent``: by its transport (TLS on SIP port + 1)."""
-    host = agent.address
+    """How other agents dial ``agent``: by its transport (TLS on SIP port + 1); ``[::1]`` for IPv6."""
+    host = f"[{agent.address}]" if ":" in agent.address else agent.address
     if agent.transport is Transport.TLS:
         scheme = "sips" if agent.srtp.secure == 2 else "sip"
         suffix = "" if scheme == "sips" else ";transport=tls"

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from callgen.analysis.ipaddr import endpoint
 from callgen.errors import InfrastructureError
 from callgen.sut.ports import RUN_PORTS_FIRST, RUN_PORTS_LAST
 
@@ -73,7 +74,7 @@ def port_problem(port: int, address: str = "127.0.0.1") -> str | None:
             try:
                 s.bind((address, port))
             except OSError as exc:
-                return f"{address}:{port} ({proto}) is in use ({exc.strerror})"
+                return f"{endpoint(address, port)} ({proto}) is in use ({exc.strerror})"
     return None
 
 

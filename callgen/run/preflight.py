@@ -36,6 +36,8 @@ def needed_features(scenario: Scenario) -> list[tuple[tuple, Feature, str]]:
     """(key path, feature, what needs it) for every use of a patched pjsua feature."""
     needs = []
     for a in scenario.agents:
+        if a.is_pjsua and ":" in a.address:
+            needs.append((("agents", a.name, "address"), Feature.IPV6_ONLY, "IPv6 agents"))
         if a.answer_headers:
             needs.append((("agents", a.name, "answer_headers"), Feature.HEADERS, "answer headers"))
         if a.register is not None and a.register.headers:

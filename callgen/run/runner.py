@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from callgen.analysis.ipaddr import endpoint
 from callgen.cancel import CancelToken
 from callgen.errors import AgentTimeout, CallgenError, InfrastructureError, Interrupted
 from callgen.fileio import write_atomic
@@ -85,7 +86,7 @@ def _bind_systems(scenario: Scenario, systems: dict[str, tuple[str, int]]) -> Sc
     if scenario.parsed is None:
         raise InfrastructureError(f"{scenario.source}: the scenario was not loaded from a file; cannot bind "
                                   f"the address of {', '.join(systems)}")
-    started = {n: f"{a}:{p}" for n, (a, p) in systems.items()}
+    started = {n: endpoint(a, p) for n, (a, p) in systems.items()}
     bound = bind_scenario(scenario.parsed, variables=dict(scenario.variables),
                           targets={**dict(scenario.resolved_targets), **started})
     # what the caller made of the file stays: a load's share (--load-share) is not in the file
@@ -93,7 +94,7 @@ def _bind_systems(scenario: Scenario, systems: dict[str, tuple[str, int]]) -> Sc
 
 
 def _hostport(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return endpoint(address, port)
 
 
 def _check_fixed_ports(plan: RunPlan) -> None:
@@ -108,14 +109,15 @@ def _check_fixed_ports(plan: RunPlan) -> None:
         if ap.agent.transport is Transport.TLS:
             kinds.append(("tls", socket.SOCK_STREAM, ap.sip_port + 1))
         for proto, kind, port in kinds:
-            with socket.socket(socket.AF_INET, kind) as sock:
+            family = socket.AF_INET6 if ":" in ap.agent.address else socket.AF_INET
+            with socket.socket(family, kind) as sock:
                 if kind == socket.SOCK_STREAM:  # as pjsua does: a closed connection's TIME_WAIT is no conflict
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind((ap.agent.address, port))
                 except OSError as exc:
                     raise InfrastructureError(
-                        f"agent {ap.name}: its fixed port {ap.agent.address}:{port} ({proto}) is in use "
+                        f"agent {ap.name}: its fixed port {endpoint(ap.agent.address, port)} ({proto}) is in use "
                         f"({exc.strerror}): another run or program holds it") from None
 
 

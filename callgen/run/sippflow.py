@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from callgen.analysis.ipaddr import endpoint
 from callgen.errors import AgentTimeout
 from callgen.run.callflow import Deadline
 from callgen.run.evidence import StepKind, StepOutcome
@@ -38,7 +39,7 @@ def start_uas(plan: RunPlan, ap: AgentPlan, deadline: Deadline) -> SippProcess:
 def run_uac_call(plan: RunPlan, cp: CallPlan, deadline: Deadline, outcomes: list[StepOutcome]) -> SippProcess:
     caller = plan.agent(cp.call.caller)
     callee = plan.agent(cp.call.callee) if cp.call.callee and not cp.call.uri else None  # a URI is dialled as given
-    remote = f"{callee.agent.address}:{callee.sip_port}" if callee else cp.uri.split("@")[-1].split(";")[0]
+    remote = endpoint(callee.agent.address, callee.sip_port) if callee else cp.uri.split("@")[-1].split(";")[0]
     service = callee.agent.user if callee else cp.uri.split(":", 1)[1].split("@")[0]
     proc = SippProcess(_config(caller, "uac", calls=1, timeout=deadline.left(), remote=remote, service=service))
     t0 = time.monotonic()

@@ -9,6 +9,7 @@ file, line and key path.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -145,7 +146,7 @@ def _build(data: dict[str, Any], smap: SourceMap, path: Path) -> Scenario:
         except ScenarioError as exc:
             problems.append(exc)
     _check_groups(calls, smap, problems)
-    _check_uris(agents, calls, smap, problems)
+    _check_ip_versions(agents, calls, smap, problems)
     _check_pauses(calls, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems)
     _check_local_targets(data.get("targets") or {}, smap, problems)
     load = _load(data["load"], by_name, float(data.get("timeout", DEFAULT_TIMEOUT)), smap, problems) if "load" in data else None
@@ -169,6 +170,9 @@ def _check_local_targets(targets: dict[str, Any], smap: SourceMap, problems: lis
     """The SBC's switches mean nothing to a plain Kamailio: say so instead of ignoring them."""
     for name, spec in targets.items():
         local = spec.get("local") if isinstance(spec, dict) else None
+        if isinstance(local, dict) and local.get("kind") == "sbc" and local.get("address") == "::1":
+            problems.append(smap.error(("targets", name, "local", "address"),
+                                       "a local SBC runs on 127.0.0.1 only (its rtpengine is IPv4); ::1 is for kind kamailio"))
         if not isinstance(local, dict) or local.get("kind") == "sbc":
             continue
         for key in SBC_KEYS:
@@ -191,6 +195,10 @@ def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: 
         elif agents[name].role is not role or not agents[name].is_pjsua:
             problems.append(smap.error(k, f"'{name}' must be a pjsua agent with role {role.value}: load calls go "
                                           f"from one pjsua caller to pjsua callees"))
+            found = False
+        elif ":" in agents[name].address:
+            problems.append(smap.error(k, f"'{name}' is an IPv6 agent ({agents[name].address}): load runs are "
+                                          f"IPv4 only for now (their port regions and tests are); use 127.0.0.x"))
             found = False
     hold = spec.get("hold_s", 3)
     hold_min, hold_max = (float(hold["min"]), float(hold["max"])) if isinstance(hold, dict) else (None, float(hold))
@@ -228,20 +236,74 @@ def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: 
     return load if found else None
 
 
-_IPV6_HOST = re.compile(r"^sips?:(?:[^@]*@)?\[")
+#: the host of a SIP URI: an IPv6 literal in brackets, else up to the port or parameters
+_URI_HOST = re.compile(r"^sips?:(?:[^@]*@)?(\[[^\]]*\]|[^:;?>]+)")
 
 
-def _check_uris(agents: tuple[Agent, ...], calls: list[Call], smap: SourceMap,
-                problems: list[ScenarioError]) -> None:
-    """Agents are IPv4-only (callgen gives pjsua no IPv6 transport): an IPv6 host in a URI cannot be reached."""
-    why = "agents are IPv4-only (callgen gives pjsua no IPv6 transport yet), so an IPv6 address cannot be reached; use 127.0.0.1"
+def _uri_family(uri: str) -> tuple[int, str] | None:
+    """(4 or 6, the host) when a URI's host is an IP address literal, else None (a name)."""
+    m = _URI_HOST.match(uri)
+    if not m:
+        return None
+    host = m[1]
+    try:
+        ip = ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+    except ValueError:
+        return None
+    return ip.version, ip.compressed
+
+
+def _family(agent: Agent) -> int:
+    return 6 if ":" in agent.address else 4
+
+
+def _reach_problem(agent: Agent, uri: str) -> str | None:
+    """Why ``agent`` cannot reach ``uri``'s host, or None.  An IPv4 agent has only IPv4
+    transports and an IPv6 agent only IPv6 ones bound to ::1 (pjsua --ipv6-only)."""
+    found = _uri_family(uri)
+    if found is None:
+        return None
+    version, host = found
+    if version == 6 and host != "::1":
+        return (f"{uri[:60]!r}: an IPv6 host other than ::1 cannot be reached (callgen's IPv6 agents bind the "
+                f"loopback ::1 and the capture is on the loopback interface)")
+    if version != _family(agent):
+        want = "::1" if version == 6 else "127.0.0.1"
+        return (f"{uri[:60]!r}: '{agent.name}' is an IPv{_family(agent)} agent ({agent.address}) and has no "
+                f"IPv{version} transport; give it address {want!r} to reach an IPv{version} host")
+    return None
+
+
+def _check_ip_versions(agents: tuple[Agent, ...], calls: list[Call], smap: SourceMap,
+                       problems: list[ScenarioError]) -> None:
+    """Every party an agent talks to is of its own IP version: pjsua runs IPv4 or IPv6 (``::1``) transports, not both."""
+    by_name = {a.name: a for a in agents}
     for c in calls:
-        if c.uri and _IPV6_HOST.match(c.uri):
-            problems.append(smap.error(("calls", c.index, "to"), f"{c.uri[:60]!r}: {why}"))
+        caller = by_name.get(c.caller)
+        if caller is None:
+            continue
+        why = _reach_problem(caller, c.uri) if c.uri else None
+        callee = by_name.get(c.callee) if c.callee and not c.uri else None
+        if callee is not None and _family(callee) != _family(caller):
+            why = (f"'{caller.name}' ({caller.address}) and '{callee.name}' ({callee.address}) are of different IP "
+                   f"versions; an agent has transports of one version only")
+        if why:
+            problems.append(smap.error(("calls", c.index, "to"), why))
+        for j, st in enumerate(c.steps):
+            target = by_name.get(st.to) if isinstance(st, TransferStep) else None
+            if target is not None and _family(target) != _family(caller):
+                problems.append(smap.error(("calls", c.index, "steps", j, "transfer", "to"),
+                                           f"'{target.name}' ({target.address}) is not of the IP version of "
+                                           f"'{caller.name}' ({caller.address})"))
     for a in agents:
         for key, uri in ((("register", "registrar"), a.register.registrar if a.register else None), (("proxy",), a.proxy)):
-            if uri and _IPV6_HOST.match(uri):
-                problems.append(smap.error(("agents", a.name) + key, f"{uri[:60]!r}: {why}"))
+            why = _reach_problem(a, uri) if uri else None
+            if why:
+                problems.append(smap.error(("agents", a.name) + key, why))
+        other = by_name.get(a.redirect_to or "")
+        if other is not None and _family(other) != _family(a):
+            problems.append(smap.error(("agents", a.name, "redirect_to"),
+                                       f"'{other.name}' ({other.address}) is not of the IP version of '{a.name}' ({a.address})"))
 
 
 def _check_pauses(calls: list[Call], timeout: float, smap: SourceMap, problems: list[ScenarioError]) -> None:
@@ -281,8 +343,22 @@ def _check_groups(calls: list[Call], smap: SourceMap, problems: list[ScenarioErr
         busy |= parties
 
 
+def _address(spec: dict[str, Any], key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> str:
+    """The agent's address in canonical form (``::1`` however it is written); an IPv6
+    agent binds the loopback ``::1`` only (the capture is on the loopback interface)."""
+    raw = str(spec.get("address", "127.0.0.1"))
+    try:
+        ip = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw  # the schema has refused it
+    if ip.version == 6 and not ip.is_loopback:
+        problems.append(smap.error(key + ("address",), f"{raw!r}: an IPv6 agent must use the loopback address '::1' "
+                                                       "(callgen captures on the loopback interface only)"))
+    return ip.compressed
+
+
 def _agent(name: str, spec: dict[str, Any], base: Path, smap: SourceMap, problems: list[ScenarioError]) -> Agent:
-    address = spec.get("address", "127.0.0.1")
+    address = _address(spec, ("agents", name), smap, problems)
     port = spec.get("port", "auto")
     k = ("agents", name)
     role = Role(spec["role"])

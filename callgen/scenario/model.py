@@ -121,6 +121,7 @@ class LocalTarget:
     password: Secret
     port: int | None = None  #: fixed UDP port; None: a free one per run
     sbc: SbcSwitches | None = None  #: what a kind "sbc" does besides relaying
+    address: str = "127.0.0.1"  #: loopback address it listens on ("::1": IPv6)
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,17 @@ Resolver = Callable[[str, Mapping[str, Any]], str]
 LOCAL_PLACEHOLDER = "127.0.0.1:5060"
 
 
+def local_placeholder(local: Mapping[str, Any]) -> str:
+    """What a local target stands for while loading: its loopback address and a port."""
+    return "[::1]:5060" if isinstance(local, Mapping) and local.get("address") == "::1" else LOCAL_PLACEHOLDER
+
+
 def resolve_target(name: str, spec: Mapping[str, Any]) -> str:
     """The real resolver: addresses as given, k8s through the API, local ones later."""
     if "address" in spec:
         return str(spec["address"])
     if "local" in spec:
-        return LOCAL_PLACEHOLDER
+        return local_placeholder(spec["local"])
     from callgen.k8s import K8sTarget, resolve
 
     target = K8sTarget.from_mapping(spec)
@@ -42,7 +47,7 @@ def placeholder_target(name: str, spec: Mapping[str, Any]) -> str:
     if "address" in spec:
         return str(spec["address"])
     if "local" in spec:
-        return LOCAL_PLACEHOLDER
+        return local_placeholder(spec["local"])
     if "k8s" in spec:
         from callgen.k8s import K8sTarget
 
@@ -55,7 +60,7 @@ def local_targets(data: Mapping[str, Any], given: Mapping[str, str]) -> tuple[Lo
     targets = data.get("targets") or {}
     return tuple(
         LocalTarget(name, spec["local"]["kind"], Secret(spec["local"].get("password", "")), spec["local"].get("port"),
-                    _sbc_switches(spec["local"]))
+                    _sbc_switches(spec["local"]), spec["local"].get("address", "127.0.0.1"))
         for name, spec in targets.items()
         if isinstance(spec, dict) and "local" in spec and name not in given
     )

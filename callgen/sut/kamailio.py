@@ -107,13 +107,17 @@ class KamailioProcess:
 
     @property
     def uri(self) -> str:
-        """Registrar URI, e.g. ``sip:127.0.0.1:5060``."""
-        return f"sip:{self.address}:{self.port}"
+        """Registrar URI, e.g. ``sip:127.0.0.1:5060`` (``sip:[::1]:5060`` on IPv6)."""
+        return f"sip:{self._hostport}"
+
+    @property
+    def _hostport(self) -> str:
+        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
     @property
     def outbound_uri(self) -> str:
         """Outbound proxy URI with loose routing, for pjsua ``--outbound``."""
-        return f"sip:{self.address}:{self.port};lr"
+        return f"sip:{self._hostport};lr"
 
     @property
     def pid(self) -> int | None:
@@ -123,7 +127,7 @@ class KamailioProcess:
         c = self.config
         argv = [str(c.binary or find_kamailio()), "-f", str(c.config_file), "-DD", "-E", "-n", "1",
                 "-m", "32", "-M", "8", "-Y", str(self.workdir / "run"), "-w", str(self.workdir),
-                "-A", f"LISTEN=udp:{self.address}:{self.port}"]  # fmt: skip
+                "-A", f"LISTEN=udp:{self._hostport}"]  # fmt: skip
         module_dir = c.module_dir or find_module_dir()
         if module_dir:
             argv += ["-L", str(module_dir)]
@@ -162,7 +166,7 @@ class KamailioProcess:
                 if self.returncode not in (None, 0, -15)
                 else f"did not answer OPTIONS within {self.config.ready_timeout:g} s"
             )
-            raise InfrastructureError(f"kamailio on {self.address}:{self.port} {why}; {self._last_error()}")
+            raise InfrastructureError(f"kamailio on {self._hostport} {why}; {self._last_error()}")
         return self
 
     def _last_error(self) -> str:

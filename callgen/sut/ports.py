@@ -29,7 +29,7 @@ RUN_PORTS_LAST = 60000
 def _is_free(port: int, host: str) -> bool:
     """Both UDP and TCP free: SIP listens on UDP and TCP/TLS on related ports."""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
             try:
                 s.bind((host, port))
             except OSError:
@@ -42,8 +42,8 @@ def free_port(host: str = LOOPBACK) -> int:
     return free_port_block(1, host)
 
 
-def free_port_block(count: int, host: str = LOOPBACK, attempts: int = 50) -> int:
-    """First port of ``count`` consecutive ports free for UDP and TCP.
+def free_port_block(count: int, host: str = LOOPBACK, attempts: int = 50, *, also: tuple[str, ...] = ()) -> int:
+    """First port of ``count`` consecutive ports free for UDP and TCP (on ``host`` and every ``also`` host).
 
     pjsua needs blocks: its TLS listener is the SIP port + 1, and RTP/RTCP take
     two ports per call from ``--rtp-port`` upwards.
@@ -53,6 +53,6 @@ def free_port_block(count: int, host: str = LOOPBACK, attempts: int = 50) -> int
     rng = random.SystemRandom()
     for _ in range(attempts):
         base = rng.randrange(RUN_PORTS_LAST, 65536 - count + 1)
-        if all(_is_free(p, host) for p in range(base, base + count)):
+        if all(_is_free(p, h) for h in (host, *also) for p in range(base, base + count)):
             return base
     raise InfrastructureError(f"no block of {count} free ports on {host} above {RUN_PORTS_LAST} after {attempts} attempts")

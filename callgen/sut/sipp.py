@@ -21,12 +21,15 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from callgen import spawn
+from callgen.analysis.ipaddr import endpoint
 from callgen.errors import AgentTimeout, InfrastructureError, UsageError
 from callgen.sut.ports import LOOPBACK, free_port_block
 from callgen.sut.process import stop_group
@@ -115,13 +118,21 @@ def parse_final_counts(screen: str) -> tuple[int | None, int | None]:
     return found.get("Successful call"), found.get("Failed call")
 
 
+def proc_net_address(address: str, port: int) -> str:
+    """``address:port`` as /proc/net/udp (IPv4) or /proc/net/udp6 prints a local address:
+    each 32-bit word of the address in the host's byte order, in hex, then the port."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    packed = socket.inet_pton(family, address)
+    words = "".join(f"{int.from_bytes(packed[i:i + 4], sys.byteorder):08X}" for i in range(0, len(packed), 4))
+    return f"{words}:{port:04X}"
+
+
 def _udp_inodes(address: str, port: int) -> set[str]:
-    """Inodes of UDP sockets bound to ``address:port`` according to /proc/net/udp."""
-    a, b, c, d = (int(x) for x in address.split("."))
-    want = f"{d:02X}{c:02X}{b:02X}{a:02X}:{port:04X}"  # little-endian IPv4 as the kernel prints it
+    """Inodes of UDP sockets bound to ``address:port`` according to /proc/net/udp (or udp6)."""
+    want = proc_net_address(address, port)
     inodes = set()
     try:
-        with open("/proc/net/udp", encoding="ascii") as f:
+        with open("/proc/net/udp6" if ":" in address else "/proc/net/udp", encoding="ascii") as f:
             next(f, None)
             for line in f:
                 cols = line.split()
@@ -160,7 +171,9 @@ class SippProcess:
         self.address = config.address
         # One block for every socket SIPp opens, so no two of them can get the same
         # port from separate kernel picks: [SIP], media -mp..-mp+3 (audio, video), control.
-        base = free_port_block(5 if config.port else 6, config.address)
+        # an IPv6 SIPp's control socket is on the IPv4 loopback (see argv): the block is free on both
+        also = (LOOPBACK,) if ":" in config.address else ()
+        base = free_port_block(5 if config.port else 6, config.address, also=also)
         self.port = config.port or base
         self.media_port = base if config.port else base + 1
         self.control_port = self.media_port + 4
@@ -174,7 +187,8 @@ class SippProcess:
     @property
     def uri(self) -> str:
         """Where to call a SIPp UAS, e.g. ``sip:service@127.0.0.1:5062``."""
-        return f"sip:{self.config.service or 'service'}@{self.address}:{self.port}"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"sip:{self.config.service or 'service'}@{host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -186,8 +200,11 @@ class SippProcess:
         if c.remote:
             argv.append(c.remote)
         argv += ["-sf", str(c.scenario_file)] if c.scenario_file else ["-sn", c.scenario]
+        # SIPp's remote-control socket is IPv4 only ("Address family not supported" on ::1): an
+        # IPv6 SIPp keeps it on the IPv4 loopback
+        control = LOOPBACK if ":" in self.address else self.address
         argv += ["-i", self.address, "-p", str(self.port), "-mi", self.address, "-mp", str(self.media_port),
-                 "-ci", self.address, "-cp", str(self.control_port), "-m", str(c.calls), "-nostdin",
+                 "-ci", control, "-cp", str(self.control_port), "-m", str(c.calls), "-nostdin",
                  "-timeout", f"{c.timeout_s:g}s", "-timeout_error",
                  "-trace_err", "-error_file", str(self.error_log)]  # fmt: skip
         if c.service:
@@ -214,10 +231,14 @@ class SippProcess:
         while not owns_udp_socket(self._proc.pid, self.address, self.port):
             if self._proc.poll() is not None:
                 self._finish()
-                raise InfrastructureError(f"sipp exited before binding {self.address}:{self.port}: {self._tail()}")
+                why = self._tail()
+                errors = [ln.strip() for ln in self.errors().splitlines() if ln.strip()]
+                if errors:  # SIPp's reason (e.g. a socket it could not bind) is in its error file
+                    why += f"; sipp's error log: {errors[-1][:300]}"
+                raise InfrastructureError(f"sipp exited before binding {endpoint(self.address, self.port)}: {why}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise AgentTimeout(f"sipp did not bind {self.address}:{self.port} within {self.config.ready_timeout:g} s")
+                raise AgentTimeout(f"sipp did not bind {endpoint(self.address, self.port)} within {self.config.ready_timeout:g} s")
             time.sleep(0.01)  # the kernel offers no event for "another process bound a socket"
         return self
 

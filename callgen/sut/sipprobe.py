@@ -27,6 +27,7 @@ class ProbeResult:
 
 def _options(host: str, port: int, local_port: int, branch: str) -> bytes:
     call_id = f"{branch}@callgen-probe"
+    host = f"[{host}]" if ":" in host else host
     return (
         f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {host}:{local_port};branch=z9hG4bK{branch};rport\r\n"
@@ -63,7 +64,7 @@ def sip_options_probe(
     """
     start = time.monotonic()
     deadline = start + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
         local_port = sock.getsockname()[1]
         branch = os.urandom(8).hex()

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from callgen.analysis import CaptureAnalysis
+from callgen.analysis.ipaddr import canonical_ip
 from callgen.run.evidence import Evidence
 from callgen.scenario.model import Scenario, Transport
 from callgen.verdict.ladder import AgentAddress, CallInfo, build_flows
@@ -25,7 +26,7 @@ def target_endpoint(value: str) -> tuple[str, int] | None:
     m = _HOST_PORT.match(value.strip())
     if not m or not 0 < int(m[2]) < 65536:
         return None
-    return m[1].strip("[]"), int(m[2])
+    return canonical_ip(m[1].strip("[]")), int(m[2])  # "[0::1]" is the lane of an agent on ::1
 
 
 def lane_parties(scenario: Scenario, evidence: Evidence) -> list[AgentAddress]:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from callgen.analysis.ipaddr import endpoint
+
 if TYPE_CHECKING:
     from callgen.analysis.model import Dialog, Sdp, SipMessage
 
@@ -224,7 +226,7 @@ class CallInfo:
 
 
 def _host_port(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return endpoint(address, port)
 
 
 def _host(endpoint: str) -> str:

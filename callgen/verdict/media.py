@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
+from callgen.analysis.ipaddr import canonical_ip, endpoint
 from callgen.analysis.sip import STATIC_PT, info_dtmf
 from callgen.analysis.srtp import CIPHER_ENTROPY
 from callgen.pjsua import patterns as pp
@@ -34,8 +35,8 @@ class CallMedia:
 
 
 def host_port(addr: str, port: int) -> str:
-    """``ip:port`` as the analyser writes addresses (``[v6]:port`` for IPv6)."""
-    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    """``ip:port`` as the analyser writes addresses (``[v6]:port`` for IPv6, canonical form)."""
+    return endpoint(addr, port)
 
 
 def top_via(msg) -> str:
@@ -63,9 +64,18 @@ def sent_by(msg, ag, agent) -> bool:
     if msg.transport == "udp" or msg.method is None:
         return False
     if msg.transport != "log":
-        return top_via(msg) in mine
-    ident = f"{agent.user}@{agent.domain}"
-    return ident in (msg.header("From") or "") and msg.src.rsplit(":", 1)[0].strip("[]") in (ag.address, "local")
+        return _canonical_sent_by(top_via(msg)) in mine
+    domain = agent.domain.strip("[]")
+    ident = f"{agent.user}@[{domain}]" if ":" in domain else f"{agent.user}@{domain}"  # as pjsua writes its --id
+    return ident in (msg.header("From") or "") and canonical_ip(msg.src.rsplit(":", 1)[0]) in (ag.address, "local")
+
+
+def _canonical_sent_by(hostport: str) -> str:
+    """A Via sent-by ``host:port`` (``[v6]:port`` too) in the analyser's endpoint form."""
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return hostport
+    return endpoint(host, int(port))
 
 
 def first_invite(d: Dialog):

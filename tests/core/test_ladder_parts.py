@@ -28,6 +28,7 @@ def test_a_targets_address_names_its_lane():
     assert target_endpoint("127.0.0.1:5070") == ("127.0.0.1", 5070)
     assert target_endpoint("sip:127.0.0.1:5070;lr") == ("127.0.0.1", 5070)
     assert target_endpoint("[::1]:5070") == ("::1", 5070)
+    assert target_endpoint("sip:[0:0:0:0:0:0:0:1]:5070;lr") == ("::1", 5070)  # the same lane as an agent on ::1
     assert target_endpoint("sip:pbx.example") is None and target_endpoint("not a host") is None
 
 

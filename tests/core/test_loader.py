@@ -195,9 +195,9 @@ def test_packaged_schema_copy_matches():
     assert json.loads(packaged.read_text()) == json.loads(src.read_text())
 
 
-def test_ipv6_agent_is_refused_with_the_reason(write_yaml):
-    e = _err(write_yaml, GOOD.replace("    role: caller\n", "    role: caller\n    address: '::1'\n", 1))
-    assert ":5: agents.alice.address: '::1' is not a valid ipv4" in str(e)
+def test_non_loopback_ipv6_agent_is_refused_with_the_reason(write_yaml):
+    e = _err(write_yaml, GOOD.replace("    role: caller\n", "    role: caller\n    address: '2001:db8::1'\n", 1))
+    assert ":5: agents.alice.address: '2001:db8::1': an IPv6 agent must use the loopback address '::1'" in str(e)
 
 
 def test_parallel_calls_group_and_refuse_a_busy_agent(write_yaml):

@@ -93,3 +93,9 @@ def test_the_features_are_probed_once_per_binary(tmp_path):
     exe.write_text("#!/bin/sh\nexit 0\n# rebuilt\n")  # another binary: probed again
     cached_features(str(exe), directory=tmp_path / "c", probe=probe)
     assert len(calls) == 2
+
+
+def test_an_ipv6_scenario_is_refused_for_a_pjsua_without_patch_0007(cli, stock_pjsua):
+    r = cli("validate", str(SCENARIOS / "ipv6_call.yaml"))
+    assert r.status == 2, r.out + r.err
+    assert "ipv6_call.yaml:13: agents.alice.address: IPv6 agents need a pjsua with IPv6-only transports" in r.err, r.err

@@ -57,6 +57,7 @@ def test_the_series_applies_in_order_to_the_fetched_source(root):
     assert [line.split()[-1] for line in r.stderr.splitlines() if "applied" in line] == names
     config = (src / "pjsip-apps/src/pjsua/pjsua_app_config.c").read_text()
     assert '{ "add-header",' in config and '{ "quick-exit",' in config and '{ "rtp-port-range",' in config
+    assert '{ "ipv6-only",' in config
     assert "ui_select_call" in (src / "pjsip-apps/src/pjsua/pjsua_app_legacy.c").read_text()
     # applied twice: refused, naming the patch (a tree is unpacked fresh for every build)
     r = _setup(root, "apply-patches", str(src), str(root / "patch.log"))

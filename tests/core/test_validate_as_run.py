@@ -35,15 +35,15 @@ def _lines(write_yaml, text: str) -> list[str]:
     return e.lines() if isinstance(e, ScenarioErrors) else [str(e)]
 
 
-def test_ipv6_uri_is_refused(write_yaml):
+def test_ipv6_uri_from_an_ipv4_agent_is_refused(write_yaml):
     (line,) = _lines(write_yaml, BASE.replace("to: bob", "to: 'sip:bob@[::1]:5070'"))
-    assert "s.yaml:7: calls[0].to: 'sip:bob@[::1]:5070': agents are IPv4-only" in line
+    assert "s.yaml:7: calls[0].to: 'sip:bob@[::1]:5070': 'alice' is an IPv4 agent (127.0.0.1) and has no IPv6" in line
 
 
-def test_ipv6_registrar_is_refused(write_yaml):
+def test_ipv6_registrar_of_an_ipv4_agent_is_refused(write_yaml):
     text = BASE.replace("alice: {role: caller}", "alice: {role: caller, register: {registrar: 'sip:[::1]:5060', password: x}}")
     (line,) = _lines(write_yaml, text)
-    assert "agents.alice.register.registrar: 'sip:[::1]:5060': agents are IPv4-only" in line
+    assert "agents.alice.register.registrar: 'sip:[::1]:5060': 'alice' is an IPv4 agent (127.0.0.1)" in line
 
 
 def test_expected_codec_the_caller_never_offers(write_yaml):

@@ -27,6 +27,7 @@ class Baresip:
     mediaenc: str = ""  #: "" (plain RTP) | srtp | srtp-mand
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     user: str = "bob"
+    address: str = LOOPBACK  #: 127.0.0.1, or ::1 for an IPv6 far end (baresip -6)
     port: int = 0
     lines: list[str] = field(default_factory=list)
     _proc: subprocess.Popen | None = None
@@ -34,17 +35,21 @@ class Baresip:
     @property
     def uri(self) -> str:
         tail = ";transport=tcp" if self.transport == "tcp" else ""
-        return f"sip:{self.user}@{LOOPBACK}:{self.port}{tail}"
+        return f"sip:{self.user}@{self._host}:{self.port}{tail}"
+
+    @property
+    def _host(self) -> str:
+        return f"[{self.address}]" if ":" in self.address else self.address
 
     def _write_config(self) -> Path:
         conf = self.workdir / "baresip"
         conf.mkdir(parents=True, exist_ok=True)
-        base = free_port_block(24)
+        base = free_port_block(24, self.address)
         self.port = base
         (conf / "config").write_text("\n".join([
             "poll_method epoll",
-            f"sip_listen {LOOPBACK}:{base}",
-            f"net_interface {LOOPBACK}",
+            f"sip_listen {self._host}:{base}",
+            f"net_interface {self.address}",
             "module_path /usr/lib/baresip/modules",
             "module g711.so", "module aufile.so", "module ausine.so", "module srtp.so",
             "module_app account.so", "module_app menu.so",
@@ -54,7 +59,7 @@ class Baresip:
             f"rtp_ports {base + 4}-{base + 23}",
             "",
         ]))
-        params = [f"<sip:{self.user}@{LOOPBACK}:{base};transport={self.transport}>", "regint=0", "answermode=auto",
+        params = [f"<sip:{self.user}@{self._host}:{base};transport={self.transport}>", "regint=0", "answermode=auto",
                   f"audio_codecs={','.join(self.codecs)}"]
         if self.mediaenc:
             params.append(f"mediaenc={self.mediaenc}")
@@ -66,7 +71,8 @@ class Baresip:
         if binary is None:
             raise RuntimeError("baresip is not installed (make setup installs Debian's baresip)")
         conf = self._write_config()
-        self._proc = subprocess.Popen([binary, "-4", "-f", str(conf)], stdin=subprocess.DEVNULL,
+        family = "-6" if ":" in self.address else "-4"
+        self._proc = subprocess.Popen([binary, family, "-f", str(conf)], stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                                       start_new_session=True)
         ready = threading.Event()
