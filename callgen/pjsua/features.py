@@ -11,6 +11,7 @@ the binary's identity, so a rebuilt pjsua is probed again.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import os
 import re
@@ -86,7 +87,10 @@ def probe_features(pjsua: str) -> frozenset[Feature] | None:
 def cached_features(pjsua: str, *, directory: Path | None = None,
                     probe: Callable[[str], frozenset[Feature] | None] = probe_features) -> frozenset[Feature]:
     """The features of ``pjsua``, from the cache when its identity is known there, else probed (and stored)."""
-    key = binary_identity(pjsua)
+    identity = binary_identity(pjsua)
+    # keyed by what this callgen knows too: callgens of other versions share the cache
+    # folder, and one that knew fewer features must not answer for this one
+    key = f"{identity}|{_known_digest()}" if identity else None
     path = (directory or cache_dir()) / CACHE_FILE
     entries = _read_cache(path) if key else {}
     if key and key in entries:
@@ -99,6 +103,11 @@ def cached_features(pjsua: str, *, directory: Path | None = None,
         current[key] = sorted(f.value for f in found)
         _write_cache(path, current)
     return found
+
+
+def _known_digest() -> str:
+    """A short digest of the feature names this callgen can probe for."""
+    return hashlib.sha256(",".join(sorted(f.value for f in Feature)).encode()).hexdigest()[:12]
 
 
 def supported_features(pjsua: str) -> frozenset[Feature]:

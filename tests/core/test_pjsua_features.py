@@ -4,6 +4,7 @@ validate (exit 2) with the reason (issue 22)."""
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 import subprocess
@@ -93,6 +94,29 @@ def test_the_features_are_probed_once_per_binary(tmp_path):
     exe.write_text("#!/bin/sh\nexit 0\n# rebuilt\n")  # another binary: probed again
     cached_features(str(exe), directory=tmp_path / "c", probe=probe)
     assert len(calls) == 2
+
+
+def test_a_cache_written_by_a_callgen_that_knew_fewer_features_is_probed_again(tmp_path):
+    """Seen on this machine: a callgen of an older branch (no `ipv6-only` in its Feature set) probed
+    the shared pjsua and cached what it knew; the newer callgen then trusted that entry and refused
+    every IPv6 scenario for a pjsua that has --ipv6-only."""
+    from callgen.pjsua.codecs import binary_identity
+    from callgen.pjsua.features import CACHE_FILE
+
+    exe = tmp_path / "pjsua"
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    cache = tmp_path / "c"
+    cache.mkdir()
+    older = {"version": 1, "features": {binary_identity(str(exe)): ["headers"]}}  # what the older callgen wrote
+    (cache / CACHE_FILE).write_text(json.dumps(older))
+    calls = []
+
+    def probe(path):
+        calls.append(path)
+        return frozenset({Feature.HEADERS, Feature.IPV6_ONLY})
+
+    assert cached_features(str(exe), directory=cache, probe=probe) == {Feature.HEADERS, Feature.IPV6_ONLY}
+    assert calls == [str(exe)]
 
 
 def test_an_ipv6_scenario_is_refused_for_a_pjsua_without_patch_0007(cli, stock_pjsua):
