@@ -76,7 +76,7 @@ class CaptureFiles:
                     self._stopped or self._next < self._newest or self.path(self._next + 1).is_file()):
                 out.append(self.path(self._next))
                 self._next += 1
-            self._measure()
+            self._trim()
             return out
 
     def _on_disk(self) -> list[tuple[int, int]]:
@@ -96,35 +96,34 @@ class CaptureFiles:
                 pass
         return out
 
-    def _measure(self) -> int:
-        total = sum(size for _, size in self._on_disk())
-        self.max_on_disk = max(self.max_on_disk, total)
-        return total
-
     def released(self, path: Path) -> None:
         """The prover is done with ``path``: it may be deleted when the disk is needed, oldest first."""
         with self._lock:
             n = next(k for k in range(self._oldest, self._next) if self.path(k) == path)
             self._analysed.append(n)
             self._analysed.sort()
-            files = self._on_disk()
-            total = sum(size for _, size in files)
-            self.max_on_disk = max(self.max_on_disk, total)
-            sizes = dict(files)
-            while self._analysed and total + self.file_mb * MB > self.max_mb * MB:
-                k = self._analysed.pop(0)
-                total -= sizes.get(k, 0)
-                self.path(k).unlink(missing_ok=True)
-                self.deleted += 1
-            while self._oldest < self._next and not self.path(self._oldest).exists():
-                self._oldest += 1
+            self._trim()
+
+    def _trim(self) -> list[tuple[int, int]]:
+        """Delete released files, oldest first, until the next file fits within max_mb (at every look at
+        the disk: the tool's newest file grows meanwhile); the files left on disk."""
+        files = self._on_disk()
+        total = sum(size for _, size in files)
+        self.max_on_disk = max(self.max_on_disk, total)
+        sizes = dict(files)
+        while self._analysed and total + self.file_mb * MB > self.max_mb * MB:
+            k = self._analysed.pop(0)
+            total -= sizes.pop(k, 0)
+            self.path(k).unlink(missing_ok=True)
+            self.deleted += 1
+        while self._oldest < self._next and not self.path(self._oldest).exists():
+            self._oldest += 1
+        return [(k, size) for k, size in files if k in sizes]
 
     def behind(self) -> str | None:
         """Why the run must stop: the files not yet analysed would pass ``max_mb`` with the next one."""
         with self._lock:
-            files = self._on_disk()
-            self.max_on_disk = max(self.max_on_disk, sum(size for _, size in files))
-            waiting = [(n, size) for n, size in files if n not in self._analysed]
+            waiting = [(n, size) for n, size in self._trim() if n not in self._analysed]
             pending = sum(size for _, size in waiting)
             if pending + self.file_mb * MB <= self.max_mb * MB:
                 return None
