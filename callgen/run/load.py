@@ -161,7 +161,8 @@ class LoadRun:
             return
         try:
             if self._journal is None:
-                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                # O_APPEND: the load's prover appends each call's proven row to the same file (its last row wins)
+                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW, 0o644)
                 self._journal = os.fdopen(fd, "w", encoding="utf-8")
             self._journal.write(json.dumps(self._records[k].journal_row()) + "\n")
             self._journal.flush()

@@ -177,8 +177,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
             load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at,
-                               journal=plan.run_dir / "calls.jsonl" if prover is None else None,  # the prover writes it
-                               health=prover.problem if prover is not None else None)
+                               journal=plan.run_dir / "calls.jsonl", health=prover.problem if prover is not None else None)
             if prover is not None:
                 prover.start(files, load_run.records)
             load_run.execute()

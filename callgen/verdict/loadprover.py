@@ -155,12 +155,13 @@ class LoadProver:
         self._write(row)
 
     def _write(self, row: LoadCallRow) -> None:
-        """Append the row to calls.jsonl (the verdict writes the whole file again, in call order, at the end)."""
+        """Append the row to calls.jsonl, after the row of pjsua's view the load wrote when the call ended (the
+        last row of a call is the one that counts; the verdict writes the file again, one row per call, at the end)."""
         if self.journal is None:
             return
         try:
             if self._out is None:
-                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
                 self._out = os.fdopen(fd, "w", encoding="utf-8")
             self._out.write(json.dumps(row.to_json()) + "\n")
             self._out.flush()

@@ -164,3 +164,37 @@ def test_dumpcap_files_take_tcpdumps_names_once_closed(tmp_path):
     assert (tmp_path / "capture_00002_20261203120001.pcap").exists()  # still written
     files.stopped()
     assert files.closed() == [tmp_path / "capture.pcap1"]
+
+
+LIMITS = """\
+name: l
+timeout: 600
+agents:
+  alice: {{role: caller}}
+  bob: {{role: callee}}
+load:
+  from: alice
+  to: bob
+  rate: 5
+  calls: 10
+  capture: {capture}
+"""
+
+
+@pytest.mark.parametrize("capture,where,says", [
+    ("{max_mb: 30, file_mb: 11}", ":11: load.capture.file_mb", "more than a third of max_mb 30"),
+    ("{max_mb: 2}", ":11: load.capture.max_mb", "3"),
+    ("{max_mb: 100, size: 5}", ":11: load.capture", "size"),
+])  # fmt: skip
+def test_a_capture_limit_that_cannot_hold_its_files_is_refused(cli, write_yaml, capture, where, says):
+    r = cli("validate", str(write_yaml(LIMITS.format(capture=capture))))
+    assert r.status == 2, r.out + r.err
+    line = r.err.splitlines()[0]
+    assert where in line and says in line, r.err
+
+
+def test_the_capture_limit_defaults_and_its_file_size():
+    from callgen.scenario.model import LoadCapture
+
+    assert LoadCapture().max_mb == 2000 and LoadCapture().file_size_mb() == 100
+    assert LoadCapture(max_mb=60).file_size_mb() == 3 and LoadCapture(max_mb=3).file_size_mb() == 1
