@@ -16,6 +16,7 @@ only the calls in flight, never the whole capture.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -205,13 +206,16 @@ class LoadProver:
         if self._thread is not None:
             self._thread.join(timeout)
         files = self._files
-        if files is None or (self._thread is not None and self._thread.is_alive()):
-            return
-        files.stopped()
-        behind = self._problem if self._problem and "fell behind" in self._problem else None
-        if self._problem is None or behind:
-            self._cycle(files, records, final=True)
-            self._problem = self._problem or behind
+        if files is not None and not (self._thread is not None and self._thread.is_alive()):
+            files.stopped()
+            behind = self._problem if self._problem and "fell behind" in self._problem else None
+            if self._problem is None or behind:
+                self._cycle(files, records, final=True)
+                self._problem = self._problem or behind
+        why = self._problem or "the capture prover did not finish in time"
+        for k, rec in enumerate(records):  # a call the prover never came to is named with the reason
+            if k not in self._rows:
+                self._rows[k] = dataclasses.replace(_row(rec, None, None, self.scenario), why=(why,))
         if self._out is not None:
             self._out.close()
             self._out = None

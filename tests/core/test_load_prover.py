@@ -198,3 +198,18 @@ def test_the_capture_limit_defaults_and_its_file_size():
 
     assert LoadCapture().max_mb == 2000 and LoadCapture().file_size_mb() == 100
     assert LoadCapture(max_mb=60).file_size_mb() == 3 and LoadCapture(max_mb=3).file_size_mb() == 1
+
+
+def test_a_file_that_cannot_be_analysed_names_itself_on_every_call_left(capture, tmp_path):
+    from callgen.verdict.loadprover import LoadProver, _Sender
+
+    scenario, _whole, parts = capture
+    good = parts[1].read_bytes()
+    parts[1].write_bytes(good[:200])  # the tool died mid-record: the file ends inside one
+    prover = LoadProver(scenario, _Sender(ADDR, 5060))
+    prover._files = CaptureFiles(parts[0], file_mb=1, max_mb=10)
+    prover.finish(_records(), timeout=1.0)
+    why = prover.problem()
+    assert why is not None and why.startswith("capture capture.pcap1 cannot be analysed:") and "truncated" in why, why
+    rows = prover.rows()
+    assert [r.index for r in rows] == [0, 1] and all(r.why == (why,) and not r.proven for r in rows)
