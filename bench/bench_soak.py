@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -180,7 +181,7 @@ def main() -> int:
     print(json.dumps({k: load.get(k) for k in ("attempted", "answered", "proven", "proven_pct", "concurrency_max",
                                                "setup_ms", "capture_files", "capture_max_mb")}, indent=1))
     cps = load.get("cps_per_second", [])
-    steady = cps[int(args.ramp) + 1: -int(args.hold) - 2] or cps
+    steady = cps[int(args.ramp) + 1: int(args.ramp / 2 + args.calls / args.rate) - 1] or cps  # while placing
     if steady:
         print(f"cps per second (steady part): min {min(steady)}, mean {sum(steady) / len(steady):.1f}")
     start, end = r["start"], r["end"]
@@ -200,7 +201,8 @@ def main() -> int:
     cg_a = (start or (0, {}))[1].get("callgen", float("nan"))
     cg_b = (end or (0, {}))[1].get("callgen", float("nan"))
     pct = 100.0 * sum(row["verdict"] == "proven" for row in rows) / len(rows) if rows else 0.0
-    print(f"soak: {len(rows)} calls, {pct:.2f}% proven, rss callgen {cg_a:.0f}->{cg_b:.0f} MB, capture {disk:.0f} MB on disk")
+    pct = math.floor(pct * 1000) / 1000  # 19,999 of 20,000 is 99.995, never rounded up to 100
+    print(f"soak: {len(rows)} calls, {pct:g}% proven, rss callgen {cg_a:.0f}->{cg_b:.0f} MB, capture {disk:.0f} MB on disk")
     return 0 if rows and not unproven else 1
 
 

@@ -43,6 +43,8 @@ def _listed(st: StreamState) -> bool:
 class RollingScan(_Scanner):
     """``analyze_capture``'s scan over a sequence of files, state carried from one to the next."""
 
+    chunk_bytes = 1 << 17  #: small reads: a prover running beside a load gives way often (``pace``)
+
     def __init__(self, extra_keys: Iterable[SrtpKey] = ()):
         super().__init__("", tuple(extra_keys), ())
         self.files = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
 from callgen.analysis.model import (
@@ -24,7 +24,7 @@ from callgen.analysis.model import (
     Timeline,
     Truncation,
 )
-from callgen.analysis.pcapio import PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
+from callgen.analysis.pcapio import CHUNK, PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
 from callgen.analysis.sip import (
@@ -84,6 +84,9 @@ def _ipstr(ip: bytes) -> str:
 
 
 class _Scanner:
+    chunk_bytes = CHUNK  #: read this much of a pcap file at a time
+    pace: Callable[[], None] | None = None  #: called after each chunk (a background scan gives way there)
+
     def __init__(self, path: str, extra_keys: Sequence[SrtpKey], log_messages: Sequence[SipMessage]):
         self.path = path
         self.extra_keys = tuple(extra_keys)
@@ -267,8 +270,10 @@ class _Scanner:
                 state[2] = t
             return off
 
-        for _ in pcap_chunks(path, f, consume, self._cut):
-            pass
+        pace = self.pace
+        for _ in pcap_chunks(path, f, consume, self._cut, self.chunk_bytes):
+            if pace is not None:
+                pace()
         self.packets, self.first, self.last = state[0], state[1], (state[2] if state[0] else None)
 
     def _decode(self, t: float, lt: int, buf: bytes, s: int, e: int) -> None:
