@@ -7,7 +7,7 @@ PY    := $(VENV)/bin/python
 CALLGEN := $(VENV)/bin/callgen
 PYTEST_ARGS ?=
 
-.PHONY: setup venv demo test test-unit test-integration lint bench bench-load bench-overhead doctor clean reference library
+.PHONY: setup venv demo test test-unit test-integration lint bench bench-load bench-soak bench-overhead doctor clean reference library
 
 setup:
 	@bash scripts/setup.sh
@@ -40,6 +40,12 @@ bench: setup
 # callgen's load (PCMA through a local Kamailio, every call proven) and SIPp beside it
 bench-load: setup
 	$(PY) bench/bench_load.py $(BENCH_ARGS)
+
+# a soak at 40 cps (holds 3-5 s) through the local Kamailio: every call proven while it runs, the capture
+# in bounded files; RSS of callgen and each pjsua at the start and the end (CALLS=20000: about 9 minutes)
+CALLS ?= 20000
+bench-soak: setup
+	$(PY) bench/bench_soak.py --calls $(CALLS) $(BENCH_ARGS)
 
 # wall time minus scripted time per library scenario, -j 1 (places real calls)
 bench-overhead: setup

@@ -238,7 +238,8 @@ def _pcap_header(path: str, f: BinaryIO, head: bytes) -> PcapHeader:
 
 
 def pcap_chunks(
-    path: str, f: BinaryIO, consume: Callable[[bytes, int], int], on_truncated: OnTruncated | None = None
+    path: str, f: BinaryIO, consume: Callable[[bytes, int], int], on_truncated: OnTruncated | None = None,
+    chunk_bytes: int = CHUNK,
 ) -> Iterator[None]:
     """Feed the records of a pcap file to ``consume(buf, file_offset_of_buf)`` chunk by chunk.
 
@@ -250,7 +251,7 @@ def pcap_chunks(
     buf = b""
     read = f.read
     while True:
-        chunk = read(CHUNK)
+        chunk = read(chunk_bytes)
         if not chunk:
             break
         buf = buf + chunk if buf else chunk

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import socket
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from callgen.analysis.book import MediaBook
 from callgen.analysis.model import (
@@ -24,7 +24,7 @@ from callgen.analysis.model import (
     Timeline,
     Truncation,
 )
-from callgen.analysis.pcapio import PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
+from callgen.analysis.pcapio import CHUNK, PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
 from callgen.analysis.sip import (
@@ -84,6 +84,9 @@ def _ipstr(ip: bytes) -> str:
 
 
 class _Scanner:
+    chunk_bytes = CHUNK  #: read this much of a pcap file at a time
+    pace: Callable[[], None] | None = None  #: called after each chunk (a background scan gives way there)
+
     def __init__(self, path: str, extra_keys: Sequence[SrtpKey], log_messages: Sequence[SipMessage]):
         self.path = path
         self.extra_keys = tuple(extra_keys)
@@ -267,8 +270,10 @@ class _Scanner:
                 state[2] = t
             return off
 
-        for _ in pcap_chunks(path, f, consume, self._cut):
-            pass
+        pace = self.pace
+        for _ in pcap_chunks(path, f, consume, self._cut, self.chunk_bytes):
+            if pace is not None:
+                pace()
         self.packets, self.first, self.last = state[0], state[1], (state[2] if state[0] else None)
 
     def _decode(self, t: float, lt: int, buf: bytes, s: int, e: int) -> None:
@@ -617,25 +622,7 @@ class _Scanner:
                 (src_ip.strip("[]"), int(sport)), (dst_ip.strip("[]"), int(dport)), st.ssrc
             )
             streams.append(_freeze_stream(st, call_id, self.rtcp.about.get(st.ssrc)))
-            for ev in st.dtmf_events():
-                rate = st.rtpmap.get(ev.pt, ("", 0))[1] if not st.guess_events else 0
-                rate = rate or st.event_rate or 8000
-                dtmf.append(
-                    DtmfEvent(
-                        digit=ev.digit,
-                        method="rfc4733",
-                        start=ev.first_time,
-                        duration_ms=ev.total * 1000.0 / rate,
-                        volume=ev.volume,
-                        end_seen=ev.end_seen,
-                        ssrc=st.ssrc,
-                        call_id=call_id,
-                        src=st.src,
-                        dst=st.dst,
-                        payload_type=ev.pt,
-                        rtp_timestamp=ev.timestamp,
-                    )
-                )
+            dtmf += stream_dtmf(st, call_id)
         for d in dialogs:
             dtmf.extend(_info_events(d))
         streams.sort(key=lambda s: (s.first_time, s.src, s.dst, s.ssrc))
@@ -653,6 +640,31 @@ class _Scanner:
             truncated=self.truncated,
             corrupt=tuple(self.corrupt),
         )
+
+
+def stream_dtmf(st: StreamState, call_id: str | None) -> list[DtmfEvent]:
+    """The RFC 4733 events one stream carried."""
+    out = []
+    for ev in st.dtmf_events():
+        rate = st.rtpmap.get(ev.pt, ("", 0))[1] if not st.guess_events else 0
+        rate = rate or st.event_rate or 8000
+        out.append(
+            DtmfEvent(
+                digit=ev.digit,
+                method="rfc4733",
+                start=ev.first_time,
+                duration_ms=ev.total * 1000.0 / rate,
+                volume=ev.volume,
+                end_seen=ev.end_seen,
+                ssrc=st.ssrc,
+                call_id=call_id,
+                src=st.src,
+                dst=st.dst,
+                payload_type=ev.pt,
+                rtp_timestamp=ev.timestamp,
+            )
+        )
+    return out
 
 
 def _info_events(d: Dialog) -> list[DtmfEvent]:
@@ -862,15 +874,22 @@ def analyze_capture(
                 keys.append(k)
     scanner = _Scanner(path, keys, log_messages)
     scanner.run()
-    if scanner.corrupt and not partial:
+    if not partial:
+        refuse_damage(scanner)
+    return scanner.result(log_messages)
+
+
+def refuse_damage(scanner: _Scanner) -> None:
+    """A scenario's own capture must be whole: a corrupt or cut record is an error naming the offset."""
+    path = scanner.path
+    if scanner.corrupt:
         bad = scanner.corrupt[0]
         raise CaptureFormatError(
             f"{path}: garbage record header (corrupt, {bad.bytes_skipped} bytes to the next valid record)"
             f" at byte offset {bad.offset}"
         )
-    if scanner.truncated is not None and not partial:
+    if scanner.truncated is not None:
         cut = scanner.truncated
         raise CaptureFormatError(
             f"{path}: truncated packet record at byte offset {cut.offset} ({cut.bytes_left} bytes left, record incomplete)"
         )
-    return scanner.result(log_messages)

@@ -165,11 +165,14 @@ class _CaptureProcess:
     settle = 0.0  #: the kernel's ring-block timeout plus margin: after it every packet sent is readable
     resend = 0.0  #: repeat the stop signal this often while the process lives (0: once)
 
-    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None):
+    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None,
+                 rotate_mb: int | None = None):
         self.pcap_path = Path(pcap_path)
         self.bpf = bpf
         self.interface = interface
         self.binary = binary
+        #: a new file every this many MB (10^6 bytes): a load's capture is proven file by file (callgen.run.ring)
+        self.rotate_mb = rotate_mb
         self._proc: subprocess.Popen | None = None
         self._stderr: list[str] = []
         self._listening = threading.Event()
@@ -322,13 +325,16 @@ class Tcpdump(_CaptureProcess):
     ready = LISTENING
     settle = 1.1  # tcpdump's 1 s ring-block timeout plus margin (see the module docstring)
 
-    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None):
-        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_tcpdump())
+    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None,
+                 rotate_mb: int | None = None):
+        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_tcpdump(), rotate_mb=rotate_mb)
 
     def argv(self) -> list[str]:
         # -B: a 32 MiB kernel buffer (the default 2 MiB dropped 7,126 packets at 500 calls held)
         argv = [self.binary or "tcpdump", "-i", self.interface, "-n", "-U", "-s", "0", "-B", str(BUFFER_MIB * 1024),
                 "-w", str(self.pcap_path)]
+        if self.rotate_mb:  # -C: capture.pcap, capture.pcap1, ... (no -W: a ring would overwrite unread files)
+            argv += ["-C", str(self.rotate_mb)]
         if os.geteuid() == 0:
             argv += ["-Z", "root"]  # keep root so it may write into a root-owned run folder
         return argv + [self.bpf]
@@ -365,13 +371,16 @@ class Dumpcap(_CaptureProcess):
     settle = 0.5  # two of dumpcap's 250 ms ring-block timeouts (see the module docstring)
     resend = 0.25
 
-    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None):
-        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_dumpcap())
+    def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None,
+                 rotate_mb: int | None = None):
+        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_dumpcap(), rotate_mb=rotate_mb)
 
     def argv(self) -> list[str]:
         # -P: pcap, not pcapng (dumpcap 4.0 has no -F); -p: no promiscuous mode, so CAP_NET_RAW alone does;
         # -q: no running packet count on stderr
-        return [self.binary or "dumpcap", "-i", self.interface, "-p", "-q", "-P", "-B", str(BUFFER_MIB),
+        # -b filesize (kB of 1000 bytes): capture_00001_<time>.pcap, ...; no files: (a ring would delete unread files)
+        rotate = ["-b", f"filesize:{self.rotate_mb * 1000}"] if self.rotate_mb else []
+        return [self.binary or "dumpcap", "-i", self.interface, "-p", "-q", "-P", "-B", str(BUFFER_MIB), *rotate,
                 "-w", str(self.pcap_path), "-f", self.bpf]
 
     def _not_found(self) -> str:
@@ -419,21 +428,23 @@ def capture_tool(tool: str | None = None) -> str:
     raise InfrastructureError(f"no capture tool found (neither tcpdump nor dumpcap): {_BOTH_TOOLS_FIX}")
 
 
-def make_capture(pcap_path: Path, bpf: str, *, interface: str = "lo", tool: str | None = None) -> Tcpdump | Dumpcap:
+def make_capture(pcap_path: Path, bpf: str, *, interface: str = "lo", tool: str | None = None,
+                 rotate_mb: int | None = None) -> Tcpdump | Dumpcap:
     """A capture (not started) with the backend ``capture_tool(tool)`` picks."""
     chosen = capture_tool(tool)
     cls = Tcpdump if chosen == "tcpdump" else Dumpcap
-    cap = cls(pcap_path, bpf, interface=interface)
+    cap = cls(pcap_path, bpf, interface=interface, rotate_mb=rotate_mb)
     if not cap.binary:
         raise InfrastructureError(f"{cap._not_found()}; {_BOTH_TOOLS_FIX}")
     return cap
 
 
 def start_capture(pcap_path: Path, bpf: str, *, interface: str = "lo", tool: str | None = None,
-                  timeout: float = 10.0) -> Tcpdump | Dumpcap:
-    """``make_capture`` and ``start``; in "auto", a tcpdump refused at start for privileges falls back to dumpcap."""
+                  timeout: float = 10.0, rotate_mb: int | None = None) -> Tcpdump | Dumpcap:
+    """``make_capture`` and ``start``; in "auto", a tcpdump refused at start for privileges falls back to dumpcap.
+    ``rotate_mb``: a new file every this many MB (a load run's capture, proven file by file)."""
     auto = (tool or os.environ.get(CAPTURE_ENV, "").strip() or "auto").lower() == "auto"
-    cap = make_capture(pcap_path, bpf, interface=interface, tool=tool)
+    cap = make_capture(pcap_path, bpf, interface=interface, tool=tool, rotate_mb=rotate_mb)
     try:
         cap.start(timeout)
         return cap
@@ -441,7 +452,7 @@ def start_capture(pcap_path: Path, bpf: str, *, interface: str = "lo", tool: str
         if not (auto and isinstance(cap, Tcpdump) and find_dumpcap() and _PRIVILEGE_ERROR.search(str(exc))):
             raise
         first = exc
-    fallback = Dumpcap(pcap_path, bpf, interface=interface)
+    fallback = Dumpcap(pcap_path, bpf, interface=interface, rotate_mb=rotate_mb)
     try:
         fallback.start(timeout)
     except InfrastructureError as exc:

@@ -4,7 +4,7 @@ what each pjsua said, and what the runner did (step outcomes)."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from callgen.pjsua.driver import AgentEvent
@@ -131,6 +131,8 @@ class Evidence:
     #: the run (a local Kamailio's real port), which the file alone does not know
     scenario: Scenario | None = None
     load_calls: tuple[LoadCallRecord, ...] = ()  #: a load run's calls in the order they were placed
+    #: a load run's prover (callgen.run.ring.CaptureProver, the verdict's LoadProver): its calls proven file by file
+    load_prover: object | None = field(default=None, compare=False, repr=False)
 
     def agent(self, name: str) -> AgentEvidence:
         return next(a for a in self.agents if a.name == name)

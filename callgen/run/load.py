@@ -40,8 +40,10 @@ DURATION_NET_S = 30
 class LoadRun:
     def __init__(self, load: Load, plan: RunPlan, agents: dict[str, PjsuaAgent], deadline: Deadline,
                  progress: Callable[[str], None] | None = None, start_at: float | None = None,
-                 journal: Path | None = None):
+                 journal: Path | None = None, health: Callable[[], str | None] | None = None):
         self.start_at = start_at
+        #: why the load must stop, from outside the load (its capture prover fell behind); None while all is well
+        self.health = health
         self.journal = journal  #: calls.jsonl: a row per call as it ends, so a run killed midway leaves them
         self.load = load
         self.plan = plan
@@ -159,7 +161,8 @@ class LoadRun:
             return
         try:
             if self._journal is None:
-                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                # O_APPEND: the load's prover appends each call's proven row to the same file (its last row wins)
+                fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW, 0o644)
                 self._journal = os.fdopen(fd, "w", encoding="utf-8")
             self._journal.write(json.dumps(self._records[k].journal_row()) + "\n")
             self._journal.flush()
@@ -205,6 +208,13 @@ class LoadRun:
         dead = [name for name, a in self.agents.items() if a.died]
         if dead:
             raise InfrastructureError(f"agent {dead[0]}: pjsua died during the load, after {len(self._records)} calls")
+        self._check_health()
+
+    def _check_health(self) -> None:
+        """The load's capture prover fell behind (or failed): the run stops, naming the capture."""
+        why = self.health() if self.health is not None else None
+        if why:
+            raise InfrastructureError(f"{why} (the load stopped after {len(self._records)} calls)")
 
     def _await_event(self, timeout: float) -> None:
         try:
@@ -280,6 +290,7 @@ class LoadRun:
         end = time.monotonic() + self.load.hold_s + 10.0
         while True:
             self._consume()
+            self._check_health()
             self._run_due_actions()
             left = min(end - time.monotonic(), self.deadline.left())
             if not self._active or left <= 0:

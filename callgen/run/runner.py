@@ -31,11 +31,15 @@ from callgen.run.load import LoadRun
 from callgen.run.localsut import local_systems
 from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
 from callgen.run.ports import acquire_block, acquire_load_region
+from callgen.run.ring import CaptureFiles, CaptureProver
 from callgen.run.signals import shielded
 from callgen.run.sippflow import finish_uas, run_uac_call, start_uas
 from callgen.scenario.loader import bind_scenario
 from callgen.scenario.model import Scenario, TlsFiles, Transport
 from callgen.sut.sipp import SippProcess
+
+#: how long the prover may take for the last files once the capture stopped
+PROVER_FINISH_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class RunOptions:
     cancel: CancelToken | None = None  #: set by a suite on Ctrl-C: every wait raises Interrupted
     progress: Callable[[str], None] | None = None  #: a load run's live progress line (a terminal's), or None
     start_at: float | None = None  #: a load run places its first call at this wall-clock time (shares start together)
+    #: a load run's prover (the verdict stage's, given by the suite): its capture is then rotated into bounded
+    #: files (load.capture), each proven while the run goes on (callgen.run.ring)
+    load_prover: Callable[[RunPlan], CaptureProver] | None = None
 
 
 def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
@@ -147,12 +154,17 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
     sipps: dict[str, SippProcess] = {}
     outcomes: list[StepOutcome] = []
     load_run: LoadRun | None = None  #: its per-call records are kept, also when the run fails midway
+    prover = options.load_prover(plan) if scenario.load is not None and options.load_prover is not None else None
+    files = None
     error = ""
     stats = CaptureStats(None, None, "")
     statuses: dict[str, int | None] = {}
     try:
+        if prover is not None:
+            files = CaptureFiles(pcap, scenario.load.capture.file_size_mb(), scenario.load.capture.max_mb)
         capture = start_capture(pcap, bpf, interface=options.interface, tool=options.capture_tool,
-                                timeout=deadline.bound(10.0, "starting the capture"))
+                                timeout=deadline.bound(10.0, "starting the capture"),
+                                rotate_mb=files.file_mb if files is not None else None)
         for ap in plan.start_order:
             if options.cancel is not None and options.cancel.is_set():
                 raise Interrupted("cancelled before all agents started")
@@ -167,7 +179,9 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
             load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at,
-                               journal=plan.run_dir / "calls.jsonl")
+                               journal=plan.run_dir / "calls.jsonl", health=prover.problem if prover is not None else None)
+            if prover is not None:
+                prover.start(files, load_run.records)
             load_run.execute()
         for group in scenario.call_groups():
             _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)
@@ -190,6 +204,10 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                 _guarded(faults, f"stopping sipp {name}", proc.stop)
             if capture is not None:
                 stats = _guarded(faults, "stopping the capture", lambda: capture.stop(quiet_since=quiet_since)) or stats
+            if prover is not None and load_run is not None:
+                _guarded(faults, "proving the load's calls", lambda: prover.finish(load_run.records(), PROVER_FINISH_S))
+                if prover.problem() and prover.problem() not in error:
+                    faults.append(prover.problem())
             faults += [f"agent {n}: {a.write_error}" for n, a in agents.items() if a.write_error]
             error = "; ".join(e for e in (error, *faults) if e)
     return Evidence(
@@ -209,6 +227,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         ),
         steps=tuple(outcomes),
         load_calls=load_run.records() if load_run is not None else (),
+        load_prover=prover if load_run is not None else None,
         started=started,
         finished=time.time(),
         error=error,

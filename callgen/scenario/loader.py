@@ -31,6 +31,7 @@ from callgen.scenario.model import (
     HangupStep,
     Impairment,
     Load,
+    LoadCapture,
     LoadExpect,
     ParsedScenario,
     PauseStep,
@@ -219,6 +220,7 @@ def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: 
             setup_ms=SetupMsExpect(sm.get("p50_max"), sm.get("p95_max"), sm.get("p99_max"), sm.get("max")),
             max_loss_pct=rtp.get("max_loss_pct"), max_jitter_ms=rtp.get("max_jitter_ms"),
             dtmf_ok_pct_min=e.get("dtmf_ok_pct_min")),
+        capture=_load_capture(spec.get("capture", {}), key + ("capture",), smap, problems),
     )
     planned = load.planned()
     if planned < 1:
@@ -234,6 +236,17 @@ def _load(spec: dict[str, Any], agents: dict[str, Agent], timeout: float, smap: 
         problems.append(smap.error(key + ("hold_s",), f"hold_s {shortest:g} is too short for each call's own "
                                                       f"{len(load.digits(planned - 1))} DTMF digits (about 0.3 s each)"))
     return load if found else None
+
+
+def _load_capture(spec: dict[str, Any], key: tuple, smap: SourceMap, problems: list[ScenarioError]) -> LoadCapture:
+    """load.capture: the disk limit holds the file being written, one being analysed and one waiting."""
+    cap = LoadCapture(int(spec.get("max_mb", LoadCapture.max_mb)), spec.get("file_mb"))
+    if cap.file_size_mb() * 3 > cap.max_mb:
+        problems.append(smap.error(key + (("file_mb",) if "file_mb" in spec else ("max_mb",)),
+                                   f"file_mb {cap.file_size_mb()} is more than a third of max_mb {cap.max_mb}: the limit"
+                                   " must hold the file being written, one being analysed and one waiting"))
+        return LoadCapture(cap.max_mb, max(1, cap.max_mb // 3))
+    return cap
 
 
 #: the host of a SIP URI: an IPv6 literal in brackets, else up to the port or parameters

@@ -333,6 +333,17 @@ class LoadExpect:
 
 
 @dataclass(frozen=True)
+class LoadCapture:
+    """A load's capture in bounded files, each proven while the run goes on (``callgen.run.ring``)."""
+
+    max_mb: int = 2000  #: the capture's files on disk together stay within this (MB of 10^6 bytes)
+    file_mb: int | None = None  #: a new file every this many MB (default: max_mb / 20, at most 100)
+
+    def file_size_mb(self) -> int:
+        return self.file_mb if self.file_mb is not None else max(1, min(100, self.max_mb // 20))
+
+
+@dataclass(frozen=True)
 class Load:
     """Traffic: ``caller`` places calls to ``callees`` (in turn) at ``rate`` per second."""
 
@@ -350,6 +361,7 @@ class Load:
     headers: tuple[tuple[str, str], ...] = ()  #: extra INVITE headers of every call, ``{n}`` its global number
     expect: LoadExpect = LoadExpect()
     share: tuple[int, int] = (0, 1)  #: (index, count): this process runs share ``index`` of ``count``
+    capture: LoadCapture = LoadCapture()  #: the capture's disk limit and file size
 
     def shared(self, index: int, count: int) -> Load:
         """Share ``index`` of ``count`` (Kubernetes Indexed Job pods, or processes on one machine):

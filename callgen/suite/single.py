@@ -14,6 +14,7 @@ from callgen.run.evidence import Evidence
 from callgen.run.runner import RunOptions, execute
 from callgen.scenario.model import Scenario
 from callgen.verdict.conclude import conclude
+from callgen.verdict.loadprover import LoadProver
 from callgen.verdict.result import ScenarioResult, Verdict
 
 
@@ -26,6 +27,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
     evidence: Evidence | None = None
     interrupted = False
     error = ""
+    if scenario.load is not None and options.load_prover is None:  # its calls proven while it runs
+        options = dataclasses.replace(options, load_prover=LoadProver.for_plan)
     try:
         evidence = execute(scenario, run_dir, options)
     except (KeyboardInterrupt, Interrupted):

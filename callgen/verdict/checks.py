@@ -29,6 +29,7 @@ from callgen.verdict.legchecks import (
 )
 from callgen.verdict.legs import CALLEE, CALLER, CallLegs, agent_addresses, find_legs
 from callgen.verdict.load import load_checks, load_rows, load_summary
+from callgen.verdict.loadprover import LoadProver
 from callgen.verdict.media import (
     CallMedia,
     audio_checks,
@@ -443,13 +444,14 @@ def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialo
 
 
 def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
-    if not evidence.pcap_path.is_file():
+    prover = evidence.load_prover if isinstance(evidence.load_prover, LoadProver) else None
+    if prover is None and not evidence.pcap_path.is_file():
         why = f"no capture file was written ({evidence.capture.tool})"
         return Outcome((check("capture", False, "a capture file", "none written", evidence.error or why, evidence.capture.tool),),
                        infrastructure=(why,))
     logs = tuple(str(a.log_path) for a in evidence.agents if a.kind == "pjsua" and a.log_path.is_file())
-    try:
-        analysis = analyze_capture(str(evidence.pcap_path), key_logs=logs)
+    try:  # a load's calls were proven file by file while it ran: what is left of the capture is small
+        analysis = prover.residual() if prover is not None else analyze_capture(str(evidence.pcap_path), key_logs=logs)
     except CallgenError as exc:
         return Outcome((check("capture", False, "a readable capture", str(exc)),),
                        infrastructure=(f"the capture cannot be read: {exc}",))
@@ -490,7 +492,7 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
             ladder += ["    " + line for line in ladder_lines(other)]
     rows = ()
     if scenario.load is not None:
-        rows = load_rows(scenario, evidence, analysis)
+        rows = prover.rows() if prover is not None else load_rows(scenario, evidence, analysis)
         checks += load_checks(scenario.load, rows)
     checks += registration_checks(scenario, evidence, analysis)
     checks += step_checks(evidence)
@@ -506,6 +508,9 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         summary["rtp_streams_count"] = len(summary.pop("rtp_streams", ()))
         summary["dtmf_events_count"] = len(summary.pop("dtmf", ()))
         summary["load"] = {**load_summary(rows), "share": list(scenario.load.share)}
+        if prover is not None:
+            summary["rtp_streams_count"], summary["dtmf_events_count"] = prover.scan.streams_counted, prover.scan.dtmf_counted
+            summary["load"].update(capture_files=prover.scan.files, capture_max_mb=round(prover.max_on_disk_mb or 0.0, 1))
     return Outcome(tuple(checks), tuple(ladder), Findings.from_dict(summary), tuple(problems), rows)
 
 

@@ -264,6 +264,8 @@ class LoadSummary(Record):
     dtmf_proven_pct: float | None = None
     unproven: tuple[Unproven, ...] = ()
     share: tuple[int, ...] = ()
+    capture_files: int | None = None  #: the capture's files (load.capture: each proven while the run went on)
+    capture_max_mb: float | None = None  #: the most the capture's files held on disk at once, MB
 
 
 @dataclass(frozen=True, kw_only=True)
