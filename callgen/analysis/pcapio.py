@@ -239,7 +239,7 @@ def _pcap_header(path: str, f: BinaryIO, head: bytes) -> PcapHeader:
 
 def pcap_chunks(
     path: str, f: BinaryIO, consume: Callable[[bytes, int], int], on_truncated: OnTruncated | None = None,
-    chunk_bytes: int = CHUNK,
+    chunk_bytes: int | None = None,
 ) -> Iterator[None]:
     """Feed the records of a pcap file to ``consume(buf, file_offset_of_buf)`` chunk by chunk.
 
@@ -250,8 +250,9 @@ def pcap_chunks(
     base = 24
     buf = b""
     read = f.read
+    size = CHUNK if chunk_bytes is None else chunk_bytes  # the module's value when called (tests shrink it)
     while True:
-        chunk = read(chunk_bytes)
+        chunk = read(size)
         if not chunk:
             break
         buf = buf + chunk if buf else chunk

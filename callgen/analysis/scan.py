@@ -24,7 +24,7 @@ from callgen.analysis.model import (
     Timeline,
     Truncation,
 )
-from callgen.analysis.pcapio import CHUNK, PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
+from callgen.analysis.pcapio import PcapHeader, corrupt_record, open_capture, pcap_chunks, read_packets
 from callgen.analysis.rtcp import Report, RtcpBook
 from callgen.analysis.rtp import MAX_BINS, RESET_FLOOR, StreamState
 from callgen.analysis.sip import (
@@ -84,7 +84,7 @@ def _ipstr(ip: bytes) -> str:
 
 
 class _Scanner:
-    chunk_bytes = CHUNK  #: read this much of a pcap file at a time
+    chunk_bytes: int | None = None  #: read this much of a pcap file at a time (None: pcapio.CHUNK)
     pace: Callable[[], None] | None = None  #: called after each chunk (a background scan gives way there)
 
     def __init__(self, path: str, extra_keys: Sequence[SrtpKey], log_messages: Sequence[SipMessage]):

@@ -89,7 +89,8 @@ def test_every_stream_dtmf_leg_and_load_key_has_a_field(tmp_path):
     leg = SimpleNamespace(role="caller", agent="alice", peer="sut", call_id="c1", label=lambda forward: "x")
     (row,) = leg_summary(SimpleNamespace(legs=[leg]))
     assert set(row) == set(LegFinding.json_keys())
-    load = {**load_summary(()), "share": [0, 1]}
+    # the share is added by a load share's run, the capture's figures by the load prover (verdict/checks.py)
+    load = {**load_summary(()), "share": [0, 1], "capture_files": 3, "capture_max_mb": 12.5}
     assert set(load) == set(LoadSummary.json_keys())
     assert set(load["setup_histogram"]) == set(Histogram.json_keys())
     for key in ("setup_ms", "loss_pct", "jitter_ms"):

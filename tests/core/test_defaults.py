@@ -111,6 +111,8 @@ ROWS.update({
     "$defs/load/properties/hold_s": (lambda s: _load().hold_s, type(None), "load.hold_s"),
     "$defs/load/properties/seed": (lambda s: _load().seed, type(None), "load.seed"),
     "$defs/load/properties/dtmf": (lambda s: "per-call" if _load().dtmf else "none", None, None),
+    "$defs/load/properties/capture/properties/max_mb":
+        (lambda s: _load().capture.max_mb, type(None), "load.capture.max_mb"),
     "$defs/load/properties/expect/properties/proven_pct_min":
         (lambda s: _load().expect.proven_pct_min, type(None), "load.proven_pct_min"),
 })
@@ -129,6 +131,7 @@ FIELDS = {
     "load.ramp_s": (m.Load, "ramp_s"), "load.max_concurrent": (m.Load, "max_concurrent"), "load.hold_s": (m.Load, "hold_s"),
     "load.seed": (m.Load, "seed"),
     "load.proven_pct_min": (m.LoadExpect, "proven_pct_min"),
+    "load.capture.max_mb": (m.LoadCapture, "max_mb"),
 }
 
 
