@@ -113,10 +113,15 @@ class CaptureStats:
     #: the tool did not exit on its stop signal and was killed; its /proc state then
     #: ("T (stopped)": someone sent it SIGSTOP; it captured nothing since)
     unresponsive: str | None = None
+    #: seconds the stop waited for its end marker to reach the file, in vain (None: it did, or no marker)
+    end_unconfirmed: float | None = None
 
     def problems(self) -> list[str]:
         """Why this capture cannot be trusted as the whole record of the run."""
         out = []
+        if self.end_unconfirmed is not None and self.unresponsive is None:
+            out.append(f"{self.tool} had not written its end marker {self.end_unconfirmed:.1f} s after the stop began:"
+                       " the packets before it were still unwritten, so the run's last packets may be missing")
         if self.unresponsive is not None:
             out.append(f"{self.tool} did not exit on SIGINT and was killed (process state {self.unresponsive}):"
                        " it had stopped capturing, so the capture is not the whole record of the run")
@@ -282,14 +287,15 @@ class _CaptureProcess:
             except subprocess.TimeoutExpired:
                 pass
 
-    def _mark_end(self, proc: subprocess.Popen, marker: EndMarker, until: float) -> int:
-        """Send the end markers and wait (until ``until``) for all of them to be in the file;
-        returns the file's size before they were sent (where the marker records start, or later)."""
+    def _mark_end(self, proc: subprocess.Popen, marker: EndMarker, until: float) -> tuple[int, bool]:
+        """Send the end markers and wait (until ``until``) for all of them to be in the file.
+        Returns the file's size before they were sent (where the marker records start, or
+        earlier) and whether every marker was seen."""
         start = _size(self.pcap_path)
         tokens = marker.send_markers()
         while time.monotonic() < until and proc.poll() is None and _sleeping_in_poll(proc.pid) is False:
             if (_process_state(proc.pid) or "").startswith(("T", "t")):
-                return start  # stopped: it will write nothing more; stop() says so
+                return start, False  # stopped: it will write nothing more; stop() says so
             _wait_exit(proc, 0.002)
         watch = _FileWatch(self.pcap_path, start, tokens)
         for _ in range(FILL_ROUNDS):  # a marker queued behind a busy CPU may miss the first fill's block
@@ -297,11 +303,11 @@ class _CaptureProcess:
             round_end = min(until, time.monotonic() + FILL_EVERY)
             while time.monotonic() < round_end and proc.poll() is None:
                 if watch.all_seen():
-                    return start
+                    return start, True
                 _wait_exit(proc, 0.002)
         while time.monotonic() < until and proc.poll() is None and not watch.all_seen():
             _wait_exit(proc, 0.005)  # the ring's block timeout retires what the fills did not
-        return start
+        return start, watch.all_seen()
 
     def stop(self, timeout: float = 5.0, *, quiet_since: float | None = None) -> CaptureStats:
         """End marker (else drain), SIGINT (the tool flushes and prints its counters), then SIGKILL.
@@ -315,12 +321,14 @@ class _CaptureProcess:
             return CaptureStats(None, None, "", self.tool)
         exited_early = proc.poll() is not None
         unresponsive = None
-        marked_from = None
+        marked_from = end_unconfirmed = None
         if not exited_early:
-            deadline = time.monotonic() + timeout
-            until = time.monotonic() + min(timeout / 2, max(2.0, 4 * self.settle))
+            began = time.monotonic()
+            deadline = began + timeout
+            until = began + min(timeout / 2, max(2.0, 4 * self.settle))
             if self._ready_seen and self._marker is not None:
-                marked_from = self._mark_end(proc, self._marker, until)
+                marked_from, confirmed = self._mark_end(proc, self._marker, until)
+                end_unconfirmed = None if confirmed else time.monotonic() - began
             elif self._ready_seen:
                 self._drain(proc, until, quiet_since)
             try:
@@ -351,7 +359,7 @@ class _CaptureProcess:
                     captured = max(0, captured - self.markers_removed)
             self._marker.close()
         return CaptureStats(captured, dropped, "\n".join(self._stderr), self.tool, exited_early, proc.returncode,
-                            unresponsive)
+                            unresponsive, end_unconfirmed)
 
 
 def _wait_exit(proc: subprocess.Popen, seconds: float) -> None:

@@ -423,3 +423,33 @@ def test_strip_markers_cuts_only_the_markers_own_records(tmp_path):
         assert capture.strip_markers(path, len(head), marker) == 0  # nothing left to cut
     finally:
         marker.close()
+
+
+def test_an_end_marker_that_never_reaches_the_file_is_a_capture_problem(tmp_path, backend, monkeypatch):
+    """Should the tool not write the end marker (here: its filter does not take it), the
+    stop waits its bound, then says the run's last packets may be missing."""
+    cls = backend("tcpdump")
+    monkeypatch.setattr(capture.EndMarker, "bpf", lambda self: "udp and port 9")
+    rx, tx = bound_udp(), bound_udp()
+    port = rx.getsockname()[1]
+    cap = cls(tmp_path / "t.pcap", f"udp and dst port {port}")
+    cap.start(timeout=10)
+    try:
+        tx.sendto(b"BYE", ("127.0.0.1", port))
+        receive_all(rx, [b"BYE"])
+        stats = cap.stop(timeout=2)
+    finally:
+        rx.close()
+        tx.close()
+    assert stats.end_unconfirmed is not None and stats.end_unconfirmed >= 0.9
+    assert any("end marker" in p and "last packets may be missing" in p for p in stats.problems()), stats.problems()
+    assert [r[3] for r in udp_records(tmp_path / "t.pcap")] == [b"BYE"]  # the block timeout wrote it meanwhile
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_a_confirmed_end_is_no_problem(name, tmp_path, backend):
+    cls = backend(name)
+    cap = cls(tmp_path / "c.pcap", "udp and port 9")
+    cap.start(timeout=10)
+    stats = cap.stop(timeout=10)
+    assert stats.end_unconfirmed is None and stats.problems() == [], stats
