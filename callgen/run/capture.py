@@ -52,6 +52,7 @@ before its capture loop runs is ignored, so stop() repeats it until dumpcap exit
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -66,6 +67,7 @@ from pathlib import Path
 
 from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
+from callgen.sut.ports import RUN_PORTS_LAST
 
 LISTENING = re.compile(r"listening on (\S+)")
 STATS = re.compile(r"(\d+) packets? captured|(\d+) packets? dropped by kernel")
@@ -384,13 +386,17 @@ FILL_SIZE = 65000  #: one fill datagram's payload; loopback's MTU is 65536
 FILL_COUNT = 5  #: 5 x 64 KiB is more than a ring block (256 KiB: libpcap sizes blocks for a 256 KiB snaplen)
 FILL_ROUNDS = 3  #: fills sent, one every FILL_EVERY seconds, while a marker is missing
 FILL_EVERY = 0.1
+MARKER_BIND_ATTEMPTS = 50
 
 
 class EndMarker:
     """A UDP socket on 127.0.0.1 that sends datagrams to itself, which the capture filter also takes.
 
     Only this socket has its address and port, so a packet from and to 127.0.0.1:port is
-    one of its own, whatever ports the run uses."""
+    one of its own, whatever ports the run uses.  The port is above the runs' port blocks
+    (as helpers' are, callgen.sut.ports): an ephemeral port (bind to 0) may lie in another
+    run's block, whose capture would then record these datagrams, and whose agent could
+    not bind it."""
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -405,13 +411,16 @@ class EndMarker:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         except OSError:
             return None
-        try:
-            sock.bind(("127.0.0.1", 0))
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            return None
-        return cls(sock)
+        rng = random.SystemRandom()
+        for _ in range(MARKER_BIND_ATTEMPTS):
+            try:
+                sock.bind(("127.0.0.1", rng.randrange(RUN_PORTS_LAST, 65536)))
+                sock.setblocking(False)
+                return cls(sock)
+            except OSError:
+                continue
+        sock.close()
+        return None
 
     def bpf(self) -> str:
         return f"udp and src host 127.0.0.1 and dst host 127.0.0.1 and src port {self.port} and dst port {self.port}"

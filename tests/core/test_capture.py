@@ -402,6 +402,20 @@ def _udp_frame(src_port: int, dst_port: int, payload: bytes) -> bytes:
     return b"\0" * 12 + b"\x08\x00" + ip + struct.pack("!HHHH", src_port, dst_port, 8 + len(payload), 0) + payload
 
 
+def test_the_end_marker_port_is_above_every_run_block():
+    """A port of the kernel's ephemeral range may lie in another run's block: that run's
+    capture took this marker's datagrams (seen with -j 4), and its agent could not bind it."""
+    from callgen.run.ports import LAST
+
+    markers = [capture.EndMarker.open() for _ in range(20)]
+    try:
+        assert all(m is not None and LAST <= m.port <= 65535 for m in markers), [m and m.port for m in markers]
+    finally:
+        for m in markers:
+            if m is not None:
+                m.close()
+
+
 def test_strip_markers_cuts_only_the_markers_own_records(tmp_path):
     """Markers are cut wherever they sit after the start offset; a packet of the run between
     them, a datagram to the marker's port from another port, and a cut last record stay."""
