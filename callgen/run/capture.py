@@ -23,6 +23,22 @@ packet in twice; with 8 captures in parallel tcpdump lost 3-4 of 20 packets
 socket got it (loopback hands packets to capture sockets before IP); the tests
 receive every datagram before stopping, as pjsua agents do before they quit.
 
+The end marker makes that wait an event instead of a second (captures on lo or
+"any"): the capture binds a UDP socket of its own on 127.0.0.1 and its filter also
+takes the datagrams that socket sends to itself.  stop() sends one marker datagram
+from every CPU the process may run on (loopback queues a packet on the sending
+CPU's backlog, so a marker from each CPU comes after every packet still queued
+there), waits until the tool sleeps in poll (it has read every full block: the
+ring has room), then fills the ring's current block with a few 64 KiB datagrams:
+a packet that does not fit retires the block at once, so the markers reach the
+tool without the block timeout.  Once every marker is in the file, every packet
+that reached the capture socket before them is written too (the ring is read in
+order, and -U / dumpcap write each packet as it comes); then SIGINT.  Measured on
+lo with tcpdump: the marker is in the file 1-3 ms after the fill, against 0.98 s
+without it.  The marker records are cut out of the file after the tool exits
+(``strip_markers``), and out of its packet count; without a marker socket (another
+interface, no 127.0.0.1) the settle above is waited as before.
+
 tcpdump as uid 0 (Debian builds it to change to user 'tcpdump') needs CAP_SETGID
 with ``-Z root`` and CAP_CHOWN without; a pod that keeps only CAP_NET_RAW has
 neither ("Couldn't change to 'root' uid" / "Couldn't change ownership of
@@ -36,9 +52,12 @@ before its capture loop runs is ignored, so stop() repeats it until dumpcap exit
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -48,6 +67,7 @@ from pathlib import Path
 
 from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
+from callgen.sut.ports import RUN_PORTS_LAST
 
 LISTENING = re.compile(r"listening on (\S+)")
 STATS = re.compile(r"(\d+) packets? captured|(\d+) packets? dropped by kernel")
@@ -95,10 +115,15 @@ class CaptureStats:
     #: the tool did not exit on its stop signal and was killed; its /proc state then
     #: ("T (stopped)": someone sent it SIGSTOP; it captured nothing since)
     unresponsive: str | None = None
+    #: seconds the stop waited for its end marker to reach the file, in vain (None: it did, or no marker)
+    end_unconfirmed: float | None = None
 
     def problems(self) -> list[str]:
         """Why this capture cannot be trusted as the whole record of the run."""
         out = []
+        if self.end_unconfirmed is not None and self.unresponsive is None:
+            out.append(f"{self.tool} had not written its end marker {self.end_unconfirmed:.1f} s after the stop began:"
+                       " the packets before it were still unwritten, so the run's last packets may be missing")
         if self.unresponsive is not None:
             out.append(f"{self.tool} did not exit on SIGINT and was killed (process state {self.unresponsive}):"
                        " it had stopped capturing, so the capture is not the whole record of the run")
@@ -166,8 +191,11 @@ class _CaptureProcess:
     resend = 0.0  #: repeat the stop signal this often while the process lives (0: once)
 
     def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None,
-                 rotate_mb: int | None = None):
+                 rotate_mb: int | None = None, end_marker: bool = True):
         self.pcap_path = Path(pcap_path)
+        # stop with an end marker where the interface allows (else the settle); not for a rotated capture:
+        # the marker lands in whichever file is current, and a load's end can wait its second
+        self.end_marker = end_marker and not rotate_mb
         self.bpf = bpf
         self.interface = interface
         self.binary = binary
@@ -178,6 +206,13 @@ class _CaptureProcess:
         self._listening = threading.Event()
         self._ready_seen = False
         self._reader: threading.Thread | None = None
+        self._marker: EndMarker | None = None
+        self.markers_removed = 0  #: marker records cut out of the file at stop
+
+    @property
+    def capture_filter(self) -> str:
+        """What the tool is given: ``bpf``, and the end marker's own datagrams once it has a socket."""
+        return self.bpf if self._marker is None else f"({self.bpf}) or ({self._marker.bpf()})"
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -194,6 +229,16 @@ class _CaptureProcess:
     def start(self, timeout: float = 10.0) -> None:
         if not self.binary:
             raise InfrastructureError(self._not_found())
+        if self.end_marker and self.interface in MARKER_INTERFACES and self._marker is None:
+            self._marker = EndMarker.open()
+        try:
+            self._start(timeout)
+        except BaseException:
+            if self._marker is not None:
+                self._marker.close()
+            raise
+
+    def _start(self, timeout: float) -> None:
         self._proc = spawn.popen(
             self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
@@ -248,21 +293,50 @@ class _CaptureProcess:
             except subprocess.TimeoutExpired:
                 pass
 
-    def stop(self, timeout: float = 5.0, *, quiet_since: float | None = None) -> CaptureStats:
-        """Drain, SIGINT (the tool flushes and prints its counters), then SIGKILL.
+    def _mark_end(self, proc: subprocess.Popen, marker: EndMarker, until: float) -> tuple[int, bool]:
+        """Send the end markers and wait (until ``until``) for all of them to be in the file.
+        Returns the file's size before they were sent (where the marker records start, or
+        earlier) and whether every marker was seen."""
+        start = _size(self.pcap_path)
+        tokens = marker.send_markers()
+        while time.monotonic() < until and proc.poll() is None and _sleeping_in_poll(proc.pid) is False:
+            if (_process_state(proc.pid) or "").startswith(("T", "t")):
+                return start, False  # stopped: it will write nothing more; stop() says so
+            _wait_exit(proc, 0.002)
+        watch = _FileWatch(self.pcap_path, start, tokens)
+        for _ in range(FILL_ROUNDS):  # a marker queued behind a busy CPU may miss the first fill's block
+            marker.fill()
+            round_end = min(until, time.monotonic() + FILL_EVERY)
+            while time.monotonic() < round_end and proc.poll() is None:
+                if watch.all_seen():
+                    return start, True
+                _wait_exit(proc, 0.002)
+        while time.monotonic() < until and proc.poll() is None and not watch.all_seen():
+            _wait_exit(proc, 0.005)  # the ring's block timeout retires what the fills did not
+        return start, watch.all_seen()
 
-        ``quiet_since``: a ``time.monotonic()`` value after which the caller knows no packet the
-        filter matches was sent (its senders were idle or gone); the drain's settle counts from
-        it, so the time the senders took to exit needs not be waited again."""
+    def stop(self, timeout: float = 5.0, *, quiet_since: float | None = None) -> CaptureStats:
+        """End marker (else drain), SIGINT (the tool flushes and prints its counters), then SIGKILL.
+
+        ``quiet_since`` (used without an end marker only): a ``time.monotonic()`` value after
+        which the caller knows no packet the filter matches was sent (its senders were idle or
+        gone); the drain's settle counts from it, so the time the senders took to exit needs
+        not be waited again."""
         proc = self._proc
         if proc is None:
             return CaptureStats(None, None, "", self.tool)
         exited_early = proc.poll() is not None
         unresponsive = None
+        marked_from = end_unconfirmed = None
         if not exited_early:
-            deadline = time.monotonic() + timeout
-            if self._ready_seen:
-                self._drain(proc, time.monotonic() + min(timeout / 2, max(2.0, 4 * self.settle)), quiet_since)
+            began = time.monotonic()
+            deadline = began + timeout
+            until = began + min(timeout / 2, max(2.0, 4 * self.settle))
+            if self._ready_seen and self._marker is not None:
+                marked_from, confirmed = self._mark_end(proc, self._marker, until)
+                end_unconfirmed = None if confirmed else time.monotonic() - began
+            elif self._ready_seen:
+                self._drain(proc, until, quiet_since)
             try:
                 while True:
                     proc.send_signal(signal.SIGINT)
@@ -284,8 +358,228 @@ class _CaptureProcess:
         if self._reader:
             self._reader.join(2.0)
         captured, dropped = self._stats()
+        if self._marker is not None:
+            if marked_from is not None:
+                self.markers_removed = strip_markers(self.pcap_path, marked_from, self._marker)
+                if captured is not None:
+                    captured = max(0, captured - self.markers_removed)
+            self._marker.close()
         return CaptureStats(captured, dropped, "\n".join(self._stderr), self.tool, exited_early, proc.returncode,
-                            unresponsive)
+                            unresponsive, end_unconfirmed)
+
+
+def _wait_exit(proc: subprocess.Popen, seconds: float) -> None:
+    """Wait ``seconds`` or until the process ends (the wait between two looks at an event)."""
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+#: the capture stops with an end marker on these interfaces (they carry 127.0.0.1)
+MARKER_INTERFACES = ("lo", "any")
+MARKER_MAGIC = b"callgen-capture-end:"
+FILL_SIZE = 65000  #: one fill datagram's payload; loopback's MTU is 65536
+FILL_COUNT = 5  #: 5 x 64 KiB is more than a ring block (256 KiB: libpcap sizes blocks for a 256 KiB snaplen)
+FILL_ROUNDS = 3  #: fills sent, one every FILL_EVERY seconds, while a marker is missing
+FILL_EVERY = 0.1
+MARKER_BIND_ATTEMPTS = 50
+
+
+class EndMarker:
+    """A UDP socket on 127.0.0.1 that sends datagrams to itself, which the capture filter also takes.
+
+    Only this socket has its address and port, so a packet from and to 127.0.0.1:port is
+    one of its own, whatever ports the run uses.  The port is above the runs' port blocks
+    (as helpers' are, callgen.sut.ports): an ephemeral port (bind to 0) may lie in another
+    run's block, whose capture would then record these datagrams, and whose agent could
+    not bind it."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        self.nonce = os.urandom(8).hex().encode()
+        self.prefix = MARKER_MAGIC + self.nonce
+
+    @classmethod
+    def open(cls) -> EndMarker | None:
+        """A bound marker socket, or None where 127.0.0.1 cannot be bound (the settle is then waited)."""
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        except OSError:
+            return None
+        rng = random.SystemRandom()
+        for _ in range(MARKER_BIND_ATTEMPTS):
+            try:
+                sock.bind(("127.0.0.1", rng.randrange(RUN_PORTS_LAST, 65536)))
+                sock.setblocking(False)
+                return cls(sock)
+            except OSError:
+                continue
+        sock.close()
+        return None
+
+    def bpf(self) -> str:
+        return f"udp and src host 127.0.0.1 and dst host 127.0.0.1 and src port {self.port} and dst port {self.port}"
+
+    def _send(self, payload: bytes) -> None:
+        try:
+            self.sock.sendto(payload, ("127.0.0.1", self.port))
+        except OSError:  # a full send buffer: the fill's next round sends again
+            pass
+
+    def send_markers(self) -> list[bytes]:
+        """One marker from each CPU this thread may run on (each behind that CPU's queued packets)."""
+        tokens = []
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except OSError:
+            cpus = []
+        if len(cpus) < 2:
+            tokens.append(self.prefix + b"S-")
+            self._send(tokens[-1])
+            return tokens
+        try:
+            for cpu in cpus:
+                try:
+                    os.sched_setaffinity(0, {cpu})  # this thread only; returns once it runs there
+                except OSError:
+                    continue
+                tokens.append(self.prefix + b"S%d-" % cpu)
+                self._send(tokens[-1])
+        finally:
+            try:
+                os.sched_setaffinity(0, cpus)
+            except OSError:
+                pass
+        if not tokens:
+            tokens.append(self.prefix + b"S-")
+            self._send(tokens[-1])
+        return tokens
+
+    def fill(self) -> None:
+        payload = (self.prefix + b"F-").ljust(FILL_SIZE, b"\0")
+        for _ in range(FILL_COUNT):
+            self._send(payload)
+        try:  # what the socket received of its own datagrams is not needed
+            while self.sock.recv(1):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _FileWatch:
+    """Looks in what a file gained since ``start`` for every token (read once, in pieces)."""
+
+    def __init__(self, path: Path, start: int, tokens: list[bytes]):
+        self.path = path
+        self.offset = start
+        self.missing = set(tokens)
+        self.keep = max(len(t) for t in tokens) - 1
+        self.tail = b""
+
+    def all_seen(self) -> bool:
+        if not self.missing:
+            return True
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                new = f.read()
+        except OSError:
+            return False
+        if new:
+            self.offset += len(new)
+            text = self.tail + new
+            self.missing = {t for t in self.missing if t not in text}
+            self.tail = text[-self.keep:]
+        return not self.missing
+
+
+#: bytes before the IP header, per pcap link type (lo: Ethernet; "any": Linux cooked v1 and v2)
+_LINK_HEADER = {1: 14, 113: 16, 276: 20, 0: 4, 101: 0, 12: 0}
+_PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": "<", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">",
+               b"\xa1\xb2\x3c\x4d": ">"}
+
+
+def strip_markers(path: Path, start: int, marker: EndMarker) -> int:
+    """Cut the end marker's records out of a pcap file, looking from ``start`` (the file's size
+    before the markers were sent) on; every other record stays, in order.  Returns how many
+    records were cut (0 when the file is not a pcap whose link type is known)."""
+    try:
+        with open(path, "r+b") as f:
+            head = f.read(24)
+            if len(head) < 24 or head[:4] not in _PCAP_MAGIC:
+                return 0
+            bo = _PCAP_MAGIC[head[:4]]
+            link = _LINK_HEADER.get(struct.unpack(bo + "I", head[20:24])[0] & 0x0FFFFFFF)
+            if link is None:
+                return 0
+            f.seek(max(24, start))
+            data = f.read()
+            first = _first_marker_record(data, marker, link, bo)
+            if first is None:
+                return 0
+            kept, removed = _without_markers(data[first:], marker, link, bo)
+            if removed:
+                f.seek(max(24, start) + first)
+                f.write(kept)
+                f.truncate()
+            return removed
+    except OSError:
+        return 0
+
+
+def _first_marker_record(data: bytes, marker: EndMarker, link: int, bo: str) -> int | None:
+    """Offset in ``data`` of the record holding the first marker (its payload follows the
+    record header, the link header, 20 bytes of IPv4 and 8 of UDP)."""
+    pos = data.find(marker.prefix)
+    while pos >= 0:
+        rec = pos - 16 - link - 28
+        if rec >= 0 and _is_marker(data, rec, marker, link, bo):
+            return rec
+        pos = data.find(marker.prefix, pos + 1)
+    return None
+
+
+def _is_marker(data: bytes, rec: int, marker: EndMarker, link: int, bo: str) -> bool:
+    incl = struct.unpack_from(bo + "I", data, rec + 8)[0]
+    pkt = rec + 16
+    ip = pkt + link
+    if incl < link + 28 + len(marker.prefix) or pkt + incl > len(data) or data[ip] != 0x45 or data[ip + 9] != 17:
+        return False
+    lo = b"\x7f\x00\x00\x01"
+    sport, dport = struct.unpack_from("!HH", data, ip + 20)
+    return (data[ip + 12:ip + 16] == lo and data[ip + 16:ip + 20] == lo and sport == dport == marker.port
+            and data[ip + 28:ip + 28 + len(marker.prefix)] == marker.prefix)
+
+
+def _without_markers(data: bytes, marker: EndMarker, link: int, bo: str) -> tuple[bytes, int]:
+    """``data`` (whole records from a record start) without the marker records; a cut last record stays."""
+    out = []
+    removed = 0
+    off = 0
+    while off + 16 <= len(data):
+        incl = struct.unpack_from(bo + "I", data, off + 8)[0]
+        end = off + 16 + incl
+        if end > len(data):
+            break
+        if _is_marker(data, off, marker, link, bo):
+            removed += 1
+        else:
+            out.append(data[off:end])
+        off = end
+    out.append(data[off:])
+    return b"".join(out), removed
 
 
 _STATES = {"R": "running", "S": "sleeping", "D": "in disk sleep", "T": "stopped", "t": "stopped by a tracer", "Z": "zombie"}
@@ -326,8 +620,9 @@ class Tcpdump(_CaptureProcess):
     settle = 1.1  # tcpdump's 1 s ring-block timeout plus margin (see the module docstring)
 
     def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None,
-                 rotate_mb: int | None = None):
-        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_tcpdump(), rotate_mb=rotate_mb)
+                 rotate_mb: int | None = None, end_marker: bool = True):
+        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_tcpdump(), rotate_mb=rotate_mb,
+                         end_marker=end_marker)
 
     def argv(self) -> list[str]:
         # -B: a 32 MiB kernel buffer (the default 2 MiB dropped 7,126 packets at 500 calls held)
@@ -337,7 +632,7 @@ class Tcpdump(_CaptureProcess):
             argv += ["-C", str(self.rotate_mb)]
         if os.geteuid() == 0:
             argv += ["-Z", "root"]  # keep root so it may write into a root-owned run folder
-        return argv + [self.bpf]
+        return argv + [self.capture_filter]
 
     def _not_found(self) -> str:
         return "tcpdump not found (install the Debian package 'tcpdump'; 'callgen doctor' checks it)"
@@ -372,8 +667,9 @@ class Dumpcap(_CaptureProcess):
     resend = 0.25
 
     def __init__(self, pcap_path: Path, bpf: str, *, interface: str = "lo", binary: str | None = None,
-                 rotate_mb: int | None = None):
-        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_dumpcap(), rotate_mb=rotate_mb)
+                 rotate_mb: int | None = None, end_marker: bool = True):
+        super().__init__(pcap_path, bpf, interface=interface, binary=binary or find_dumpcap(), rotate_mb=rotate_mb,
+                         end_marker=end_marker)
 
     def argv(self) -> list[str]:
         # -P: pcap, not pcapng (dumpcap 4.0 has no -F); -p: no promiscuous mode, so CAP_NET_RAW alone does;
@@ -381,7 +677,7 @@ class Dumpcap(_CaptureProcess):
         # -b filesize (kB of 1000 bytes): capture_00001_<time>.pcap, ...; no files: (a ring would delete unread files)
         rotate = ["-b", f"filesize:{self.rotate_mb * 1000}"] if self.rotate_mb else []
         return [self.binary or "dumpcap", "-i", self.interface, "-p", "-q", "-P", "-B", str(BUFFER_MIB), *rotate,
-                "-w", str(self.pcap_path), "-f", self.bpf]
+                "-w", str(self.pcap_path), "-f", self.capture_filter]
 
     def _not_found(self) -> str:
         return ("dumpcap not found (install the Debian package 'wireshark-common', which comes with 'tshark'; "

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TOUCHED = ("pjsip-apps/src/pjsua/", "pjmedia/src/pjmedia/stream_imp_common.c")
+TOUCHED = ("pjsip-apps/src/pjsua/", "pjmedia/src/pjmedia/stream_imp_common.c", "pjmedia/src/pjmedia/transport_srtp_dtls.c")
 
 
 def _tarball() -> Path:
@@ -59,6 +59,7 @@ def test_the_series_applies_in_order_to_the_fetched_source(root):
     assert '{ "add-header",' in config and '{ "quick-exit",' in config and '{ "rtp-port-range",' in config
     assert '{ "ipv6-only",' in config
     assert "ui_select_call" in (src / "pjsip-apps/src/pjsua/pjsua_app_legacy.c").read_text()
+    assert "EC_KEY_generate_key" in (src / "pjmedia/src/pjmedia/transport_srtp_dtls.c").read_text()
     # applied twice: refused, naming the patch (a tree is unpacked fresh for every build)
     r = _setup(root, "apply-patches", str(src), str(root / "patch.log"))
     assert r.returncode == 1 and "0001-headers.patch does not apply" in r.stderr, r.stderr

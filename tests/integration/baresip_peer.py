@@ -24,7 +24,7 @@ READY = "baresip is ready."
 class Baresip:
     workdir: Path
     transport: str = "udp"  #: udp | tcp
-    mediaenc: str = ""  #: "" (plain RTP) | srtp | srtp-mand
+    mediaenc: str = ""  #: "" (plain RTP) | srtp | srtp-mand | dtls_srtp
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     user: str = "bob"
     address: str = LOOPBACK  #: 127.0.0.1, or ::1 for an IPv6 far end (baresip -6)
@@ -52,6 +52,7 @@ class Baresip:
             f"net_interface {self.address}",
             "module_path /usr/lib/baresip/modules",
             "module g711.so", "module aufile.so", "module ausine.so", "module srtp.so",
+            *(["module dtls_srtp.so"] if self.mediaenc.startswith("dtls") else []),
             "module_app account.so", "module_app menu.so",
             f"audio_player aufile,{conf / 'heard.wav'}",
             "audio_source ausine,440", "ausrc_srate 48000", "auplay_srate 48000", "ausrc_channels 2",
