@@ -264,6 +264,9 @@ class LoadSummary(Record):
     dtmf_proven_pct: float | None = None
     unproven: tuple[Unproven, ...] = ()
     share: tuple[int, ...] = ()
+    #: through a SUT: per leg (``caller``, ``callee``) ``{proven, proven_pct}``, and ``joined_by``: how many
+    #: callee legs each join key found (``callgen.verdict.loadlegs.legs_summary``)
+    legs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
