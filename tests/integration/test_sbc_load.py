@@ -86,6 +86,8 @@ def test_a_load_through_the_masking_sbc_is_proven_on_both_legs_of_every_call(cli
     assert checks["load.caller_leg.proven_pct"]["passed"]
     legs = result["summary"]["load"]["legs"]
     assert legs["caller"]["proven"] == legs["callee"]["proven"] == 24 and legs["joined_by"] == {"header": 24}
+    page = (tmp_path / "out" / "sbc_load_masked" / "report.html").read_text()
+    assert "proven on the callee&#x27;s leg</th><td>24 (100.0%)" in page and "callee legs joined by</th><td>header: 24" in page
 
 
 def test_media_dropped_toward_bob_fails_every_call_on_bobs_leg(cli, tmp_path, pjsua_bin):
