@@ -348,8 +348,9 @@ class LoadThroughSut:
         ag = evidence.agent(load.caller)
         self.caller_name = load.caller
         self.caller = agent_addresses(ag.address, ag.sip_port)
-        self.callees = {name: agent_addresses(evidence.agent(name).address, evidence.agent(name).sip_port)
-                        for name in dict.fromkeys(load.callees)}
+        present = {a.name: a for a in evidence.agents}  # a callee without evidence of its own has no leg to find
+        self.callees = {name: agent_addresses(present[name].address, present[name].sip_port)
+                        for name in dict.fromkeys(load.callees) if name in present}
         self.headers = tuple((name, value) for name, value in load.headers if "{n}" in value)
         self.targets = {value: name for name, value in scenario.resolved_targets}
         self.tolerance = relay_tolerance(load)

@@ -86,6 +86,10 @@ def test_a_load_through_the_masking_sbc_is_proven_on_both_legs_of_every_call(cli
     assert checks["load.caller_leg.proven_pct"]["passed"]
     legs = result["summary"]["load"]["legs"]
     assert legs["caller"]["proven"] == legs["callee"]["proven"] == 24 and legs["joined_by"] == {"header": 24}
+    # 30 calls up at once: rtpengine got ports for all of them (else it anchors nothing and Kamailio
+    # passes the SDP on: the "SBC" would not relay the media of the calls past its port range)
+    relay_log = (tmp_path / "out" / "sbc_load_masked" / "sbc-sbc" / "rtpengine" / "rtpengine.log").read_text()
+    assert "Failed to get" not in relay_log, [ln for ln in relay_log.splitlines() if "Failed to get" in ln][:2]
     page = (tmp_path / "out" / "sbc_load_masked" / "report.html").read_text()
     assert "proven on the callee&#x27;s leg</th><td>24 (100.0%)" in page and "callee legs joined by</th><td>header: 24" in page
 
