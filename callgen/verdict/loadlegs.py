@@ -226,7 +226,7 @@ def caller_leg_dialog(d: Dialog, caller: frozenset[str]) -> Dialog:
 
 
 def callee_leg(far: FarInvite, how: str, callee_addresses: frozenset[str], sut: str, media: LegMedia,
-               digits: str) -> tuple[LoadLeg, Dialog]:
+               digits: str) -> LoadLeg:
     """What the callee's leg showed; ``proven`` and ``why`` are filled by ``prove``."""
     leg = restrict(far.dialog, far.invite, callee_addresses)
     bye = next((m for m in leg.messages if m.method == "BYE"), None)
@@ -236,7 +236,7 @@ def callee_leg(far: FarInvite, how: str, callee_addresses: frozenset[str], sut: 
     seen = media.digits(sut_side, agent_side, window) if digits else ""
     return LoadLeg(CALLEE, far.agent, sut, leg.call_id, leg.final_code, any(m.method == "ACK" for m in leg.messages),
                    any(m.status == 200 and m.cseq_method == "BYE" for m in leg.messages), LegFlow.of(fwd),
-                   LegFlow.of(bwd), seen, False, (), how), leg
+                   LegFlow.of(bwd), seen, False, (), how)
 
 
 def relay_why(sent: int, got: int, tol_pct: float, toward: str, label: str) -> str | None:
@@ -269,8 +269,8 @@ def prove(near: LoadLeg, far: LoadLeg, digits: str, tol_pct: float) -> tuple[Loa
         near_why += [bwd] if bwd else []
         if digits and far.dtmf_seen != digits:
             far_why.append(f"DTMF {far.dtmf_seen or 'none'} instead of its own {digits}")
-    return (LoadLeg(**{**near.__dict__, "proven": not near_why, "why": tuple(near_why)}),
-            LoadLeg(**{**far.__dict__, "proven": not far_why, "why": tuple(far_why)}))
+    return (dataclasses.replace(near, proven=not near_why, why=tuple(near_why)),
+            dataclasses.replace(far, proven=not far_why, why=tuple(far_why)))
 
 
 def missing_leg(callee: str, sut: str, addresses: frozenset[str]) -> LoadLeg:
@@ -386,9 +386,9 @@ class LoadThroughSut:
         got = far_index.join(rec.callee, inv, d.call_id, final_time(d), values)
         if got is None:
             far = missing_leg(rec.callee, sut, self.callees[rec.callee])
-            near = LoadLeg(**{**near.__dict__, "proven": not near.why})
+            near = dataclasses.replace(near, proven=not near.why)
         else:
-            far, _ = callee_leg(got[0], got[1], self.callees[rec.callee], sut, media, rec.digits)
+            far = callee_leg(got[0], got[1], self.callees[rec.callee], sut, media, rec.digits)
             near, far = prove(near, far, rec.digits, self.tolerance)
         why = tuple(f"{leg.describe()}: {w}" for leg in (near, far) for w in leg.why)
         return dataclasses.replace(row, legs=(near, far), dtmf_seen=far.dtmf_seen if rec.digits else row.dtmf_seen,
