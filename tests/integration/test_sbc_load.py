@@ -110,3 +110,16 @@ def test_media_dropped_toward_bob_fails_every_call_on_bobs_leg(cli, tmp_path, pj
         assert callee["rtp_caller_to_callee"]["packets"] < caller["rtp_caller_to_callee"]["packets"] / 2, row
         assert any("SBC -> bob" in w for w in callee["why"]), callee
     assert result["summary"]["load"]["legs"]["callee"]["proven"] == 0
+
+
+def test_digits_the_sbc_dropped_toward_bob_fail_on_bobs_leg_though_they_left_alice(cli, tmp_path, pjsua_bin):
+    r, result, checks, rows = run_load(cli, tmp_path, "sbc_load_no_dtmf", switches=", block_dtmf: caller", calls=12)
+    assert r.status == 1, r.out + r.err
+    assert not checks["load.dtmf_ok_pct"]["passed"], checks["load.dtmf_ok_pct"]  # counted on the receiver's leg
+    far = checks["load.callee_leg.proven_pct"]
+    assert not far["passed"] and "DTMF none instead of its own 000#" in far["seen"], far
+    for k, row in enumerate(rows):
+        caller, callee = row["legs"]
+        assert caller["dtmf_seen"] == f"{k:03d}#" and caller["verdict"] == "proven", caller  # they left alice
+        assert row["dtmf_seen"] == callee["dtmf_seen"] == "", row
+        assert callee["rtp_caller_to_callee"]["packets"] > 100  # the audio itself was relayed
