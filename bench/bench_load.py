@@ -8,6 +8,12 @@ children), each pjsua's and Kamailio's and the capture tool's CPU, and the calls
 Then SIPp's built-in uac calls SIPp's uas at the same rate and hold: SIPp counts SIP
 flows it saw complete; it proves no media and no DTMF.
 
+Then (unless --no-sbc) a second callgen load through the local SBC (Kamailio with topoh
+masking the Call-ID + rtpengine relaying in userspace) at --sbc-rate, every call proven on
+both legs (alice <-> SBC and SBC <-> bob, each by its own SIP address, SDP and 5-tuples);
+rtpengine's userspace relaying costs CPU, so its rate is its own.  It prints
+  load via sbc: <max concurrent> concurrent, <min steady cps> cps, <proven>% proven (both legs)
+
 The last line is for scripts:
   load: <max concurrent> concurrent, <sustained> cps, <proven>% proven, callgen cpu <pct>%, sipp proven <pct>%
 """
@@ -61,6 +67,41 @@ load:
     proven_pct_min: 99.9
 """
 
+#: the same load through the local SBC (``local: {kind: sbc}``): Kamailio + topoh + userspace rtpengine
+SBC_SCENARIO = """\
+name: bench_load_sbc
+timeout: {timeout}
+targets:
+  SBC:
+    local: {{kind: sbc, mask_callid: true, password: bench-secret}}
+agents:
+  alice:
+    role: caller
+    codecs: [PCMA]
+    address: {address}
+    register: {{registrar: "sip:${{SBC}}", password: bench-secret}}
+    proxy: "sip:${{SBC}};lr"
+  bob:
+    role: callee
+    codecs: [PCMA]
+    address: {address}
+    register: {{registrar: "sip:${{SBC}}", password: bench-secret}}
+    proxy: "sip:${{SBC}};lr"
+load:
+  from: alice
+  to: bob
+  rate: {rate}
+  ramp_s: {ramp}
+  duration_s: {seconds}
+  hold_s: {{min: {hold_min}, max: {hold}}}
+  seed: 1
+  max_concurrent: {concurrent}
+  dtmf: {dtmf}
+  expect:
+    answered_pct_min: 99.9
+    proven_pct_min: 99.9
+"""
+
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -95,13 +136,16 @@ def _descendants(pid: int) -> set[int]:
     return out
 
 
-def run_callgen(args, work: Path) -> dict:
-    timeout = int(args.ramp + args.seconds + args.hold + 120)
-    scenario = work / "bench_load.yaml"
-    scenario.write_text(SCENARIO.format(timeout=timeout, rate=args.rate, ramp=args.ramp, seconds=args.seconds,
-                                        hold=args.hold, hold_min=args.hold_min, concurrent=args.concurrent,
-                                        dtmf=args.dtmf))
-    out = work / "callgen"
+def run_callgen(args, work: Path, sbc: bool = False) -> dict:
+    """The Kamailio load (``SCENARIO``), or with ``sbc`` the one through the local SBC (``SBC_SCENARIO``)."""
+    name = "bench_load_sbc" if sbc else "bench_load"
+    seconds = args.sbc_seconds if sbc else args.seconds
+    timeout = int(args.ramp + seconds + args.hold + 120)
+    scenario = work / f"{name}.yaml"
+    scenario.write_text((SBC_SCENARIO if sbc else SCENARIO).format(
+        timeout=timeout, rate=args.sbc_rate if sbc else args.rate, ramp=args.ramp, seconds=seconds, hold=args.hold,
+        hold_min=args.hold_min, concurrent=args.concurrent, dtmf=args.dtmf, address=args.sbc_address))
+    out = work / ("callgen-sbc" if sbc else "callgen")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(scenario), "-o", str(out), "-j", "1"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -115,11 +159,11 @@ def run_callgen(args, work: Path) -> dict:
                 cpu[pid] = st
         own = cpu.get(proc.pid)
         t = time.monotonic() - start
-        if own and args.ramp + 5 < t < args.ramp + args.seconds:
+        if own and args.ramp + 5 < t < args.ramp + seconds:
             own_at_load.append((t, own[1]))
         time.sleep(0.5)  # sampling /proc: there is no event to wait for
     output = proc.stdout.read()
-    run = out / "bench_load"
+    run = out / name
     result = json.loads((run / "result.json").read_text()) if (run / "result.json").exists() else {}
     summary = result.get("summary", {}).get("load", {})
     by_comm: dict[str, float] = {}
@@ -157,6 +201,37 @@ def run_sipp(args, work: Path) -> dict:
     return {"successful": res.successful_calls, "failed": res.failed_calls, "expected": calls, "exit": res.exit_code}
 
 
+#: calls per second through the local SBC by default: with 8-12 s holds, about 200 calls (800 RTP streams:
+#: two legs, both ways) relayed at once by rtpengine in userspace, which this 2-core machine carries beside
+#: both pjsua (measured: docs/load.md)
+SBC_RATE = 20.0
+
+
+def _steady_min(cps: list[int], ramp: float, seconds: float) -> int:
+    """The fewest calls started in a second after the ramp and before the end of placing (``duration_s``
+    counts from the first call, the ramp included); the first and the last such second may be partial."""
+    steady = cps[int(ramp) + 1: int(seconds) - 1] or cps
+    return min(steady) if steady else 0
+
+
+def sbc_line(args, cg: dict) -> str:
+    """What the run through the SBC proved, per leg, and what it cost; its last line ``load via sbc: ...``."""
+    s = cg["summary"]
+    legs = s.get("legs", {})
+    out = [f"via sbc: verdict {cg['verdict']} {cg['error']}".rstrip(),
+           f"via sbc: rate {args.sbc_rate:g} cps for {args.sbc_seconds:g} s, holds {args.hold_min:g}-{args.hold:g} s; "
+           f"proven on alice's leg {legs.get('caller', {}).get('proven')}, on bob's leg {legs.get('callee', {}).get('proven')}, "
+           f"both {s.get('proven')} of {s.get('attempted')}; legs joined by {legs.get('joined_by')}"]
+    reasons = Counter(why.split(",")[0].split(" (")[0] for row in s.get("unproven", []) for why in row["why"])
+    if reasons:
+        out.append("via sbc: unproven (first 50) by reason: " + "; ".join(f"{n} x {w}" for w, n in reasons.most_common(5)))
+    for comm, sec in sorted(cg["cpu_s"].items(), key=lambda kv: -kv[1]):
+        out.append(f"via sbc: cpu {comm:12} {sec:7.1f} s over {cg['wall_s']:.0f} s ({100 * sec / cg['wall_s']:.1f}% of a core)")
+    sustained = _steady_min(s.get("cps_per_second", []), args.ramp, args.sbc_seconds)
+    out.append(f"load via sbc: {s.get('concurrency_max', 0)} concurrent, {sustained} cps, {s.get('proven_pct', 0)}% proven (both legs)")
+    return "\n".join(out)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=float, default=50.0, help="new calls per second (default 50)")
@@ -169,12 +244,19 @@ def main() -> int:
     p.add_argument("--dtmf", choices=("per-call", "none"), default="per-call",
                    help="per-call: each call sends and proves its own digits (default)")
     p.add_argument("--no-sipp", action="store_true")
+    p.add_argument("--no-sbc", action="store_true", help="skip the load through the local SBC")
+    p.add_argument("--sbc-rate", type=float, default=SBC_RATE,
+                   help=f"new calls per second through the SBC (default {SBC_RATE:g}: userspace rtpengine relays "
+                        "every packet of both legs)")
+    p.add_argument("--sbc-seconds", type=float, default=30.0, help="seconds of placing calls through the SBC (default 30)")
+    p.add_argument("--sbc-address", default="127.0.0.1", help="loopback address of the agents of the SBC run")
     p.add_argument("--keep", metavar="DIR", help="run in DIR and keep the run folder (capture, calls.jsonl) there")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="callgen-bench-load-") as d:
         work = Path(args.keep) if args.keep else Path(d)
         work.mkdir(parents=True, exist_ok=True)
         cg = run_callgen(args, work)
+        via_sbc = None if args.no_sbc else run_callgen(args, work, sbc=True)
         sipp = None if args.no_sipp else run_sipp(args, work)
     s = cg["summary"]
     print(f"callgen: verdict {cg['verdict']} {cg['error']}".rstrip())
@@ -205,6 +287,8 @@ def main() -> int:
         print(f"sipp: {ok} of {sipp['expected']} calls successful by its own count (SIP flow only; media and DTMF "
               f"unproven: 0% proven in callgen's sense), exit {sipp['exit']}")
         print(f"ratio of proven calls callgen/sipp: {s.get('proven', 0)}/0 (SIPp proves none)")
+    if via_sbc is not None:
+        print(sbc_line(args, via_sbc))
     print(f"load: {s.get('concurrency_max', 0)} concurrent, {sustained} cps, {s.get('proven_pct', 0)}% proven, "
           f"callgen cpu {own if own is not None else float('nan'):.1f}%, sipp proven "
           f"{sipp_pct if sipp_pct is not None else float('nan'):.1f}%")

@@ -461,6 +461,11 @@ def load_html(result: ScenarioResult) -> Iterable[str]:
             ("calls up at once (max)", load.concurrency_max),
             ("calls started in one second (max)", max(load.cps_per_second or (0,))),
             ("DTMF proven", pct_text(load.dtmf_proven_pct, "no DTMF sent"))]
+    legs = load.legs or {}  # through a system under test: each leg's own proof, and how the legs were joined
+    rows[3:3] = [(f"proven on the {role}'s leg", f"{legs[role].get('proven')} ({pct_text(legs[role].get('proven_pct'))})")
+                 for role in ("caller", "callee") if isinstance(legs.get(role), dict)]
+    if isinstance(legs.get("joined_by"), dict):
+        rows.insert(5, ("callee legs joined by", ", ".join(f"{k}: {v}" for k, v in legs["joined_by"].items())))
     yield "<h3>Load</h3><table class=\"load\">" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
     yield from load_charts(load)
     if load.unproven:

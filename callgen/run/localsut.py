@@ -17,6 +17,7 @@ from callgen.scenario.model import SbcSwitches, Scenario
 def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[dict[str, tuple[str, int]]]:
     """Start every local target; yield name -> (address, port)."""
     from callgen.sut.kamailio import KamailioConfig, KamailioProcess
+    from callgen.sut.rtpengine import MEDIA_PORTS, media_ports_for
     from callgen.sut.sbc import SbcOptions, SbcProcess
 
     started: list = []
@@ -28,7 +29,8 @@ def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[dict[str, tuple
                 sw = t.sbc or SbcSwitches()
                 system = SbcProcess(run_dir / f"{t.name.lower()}-sbc",
                                     SbcOptions(sw.mask_callid, sw.srtp_to_rtp, sw.transcode, sw.block_media, sw.block_dtmf),
-                                    port=t.port, password=password)
+                                    port=t.port, password=password,  # a load's calls up at once are relayed at once
+                                    media_ports=media_ports_for(scenario.load.max_concurrent) if scenario.load else MEDIA_PORTS)
             elif t.kind == "kamailio":
                 system = KamailioProcess(KamailioConfig(run_dir / f"{t.name.lower()}-kamailio", port=t.port,
                                                         password=password, address=t.address))

@@ -28,6 +28,15 @@ from callgen.sut.process import stop_group
 BINARY_ENV = "CALLGEN_RTPENGINE_BIN"
 #: media ports one relay may use: 2 (RTP+RTCP) per leg, 2 legs per call
 MEDIA_PORTS = 64
+#: ports per call it relays at once (2 legs, RTP+RTCP each), and the most one relay takes (above RUN_PORTS_LAST)
+PORTS_PER_CALL, MAX_MEDIA_PORTS = 4, 5000
+
+
+def media_ports_for(calls_at_once: int) -> int:
+    """A port range for ``calls_at_once`` relayed calls, with room: rtpengine frees a call's ports
+    only when its deletion comes through, and refuses new calls when the range is used up (it
+    logs "Failed to get 2 consecutive ports" and Kamailio passes the SDP on unanchored)."""
+    return min(MAX_MEDIA_PORTS, max(MEDIA_PORTS, PORTS_PER_CALL * calls_at_once * 3 // 2 + MEDIA_PORTS))
 
 
 def find_rtpengine() -> Path:

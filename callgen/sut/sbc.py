@@ -18,7 +18,7 @@ from pathlib import Path
 
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.kamailio import KamailioConfig, KamailioProcess
-from callgen.sut.rtpengine import RtpengineConfig, RtpengineProcess
+from callgen.sut.rtpengine import MEDIA_PORTS, RtpengineConfig, RtpengineProcess
 
 #: whose media the relay can drop (``block_media``/``block_dtmf``): rtpengine's "directional"
 #: blocking goes by the dialog's From tag, which is the caller's on both legs
@@ -68,11 +68,11 @@ class SbcProcess:
     """rtpengine, then Kamailio pointing at it; stopped in the reverse order, always."""
 
     def __init__(self, workdir: Path, options: SbcOptions = SbcOptions(), *, port: int | None = None,
-                 password: str | None = None):
+                 password: str | None = None, media_ports: int = MEDIA_PORTS):
         options.validate()
         self.options = options
         self.workdir = Path(workdir)
-        self.rtpengine = RtpengineProcess(RtpengineConfig(self.workdir / "rtpengine"))
+        self.rtpengine = RtpengineProcess(RtpengineConfig(self.workdir / "rtpengine", media_ports=media_ports))
         self._port, self._password = port, password
         self.kamailio: KamailioProcess | None = None
 

@@ -281,8 +281,13 @@ CATALOG: tuple[CheckSpec, ...] = (
               "load.load_checks", "Load"),
     CheckSpec("load.rtp.jitter", "every answered call's jitter within `max_jitter_ms` each way", "`capture`", EVERY_CALL,
               "load.load_checks", "Load"),
-    CheckSpec("load.dtmf_ok_pct", "at least `dtmf_ok_pct_min` % of the answered calls show exactly their own digits", "`capture`",
-              EVERY_CALL, "load.load_checks", "Load"),
+    CheckSpec("load.dtmf_ok_pct", "at least `dtmf_ok_pct_min` % of the answered calls show exactly their own digits (through a "
+              "SUT: on the receiver's, the callee's, leg)", "`capture`", EVERY_CALL, "load.load_checks", "Load"),
+    CheckSpec("load.LEG_leg.proven_pct", "a load through a system under test: at least `proven_pct_min` % of the calls proven on "
+              "that leg (caller <-> SUT, or SUT <-> callee found by the callee's own SIP address and joined to its call by the "
+              "`{n}` header, the Call-ID, the From tag or the order): its final code, ACK, BYE answered 200, RTP both ways by "
+              "the leg's own 5-tuples, the packets relayed across the SUT, and on the callee's leg the call's own digits; the "
+              "calls that fail on it named with why", "`capture`", "each leg of every load call", "loadlegs.leg_checks", "Load"),
 )
 
 

@@ -266,6 +266,9 @@ class LoadSummary(Record):
     share: tuple[int, ...] = ()
     capture_files: int | None = None  #: the capture's files (load.capture: each proven while the run went on)
     capture_max_mb: float | None = None  #: the most the capture's files held on disk at once, MB
+    #: through a SUT: per leg (``caller``, ``callee``) ``{proven, proven_pct}``, and ``joined_by``: how many
+    #: callee legs each join key found (``callgen.verdict.loadlegs.legs_summary``)
+    legs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,7 @@ from typing import Any
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream
 from callgen.run.evidence import Evidence, LoadCallRecord
 from callgen.scenario.model import Load, Scenario
+from callgen.verdict.loadlegs import LoadLeg, LoadThroughSut, leg_checks, legs_summary
 from callgen.verdict.media import direction_summary, final_response, first_invite, media_addresses, sent_by
 from callgen.verdict.result import CheckResult, check
 
@@ -65,6 +66,7 @@ class LoadCallRow:
     proven: bool
     why: tuple[str, ...] = field(default=())  #: why it is not proven
     hold_s: float | None = None  #: the hold callgen drew for it (its BYE must come that long after the answer)
+    legs: tuple[LoadLeg, ...] = ()  #: through a SUT: the caller's and the callee's leg, each proven (loadlegs)
 
     @property
     def answered(self) -> bool:
@@ -79,7 +81,11 @@ class LoadCallRow:
             "srtp_decrypted": self.srtp_decrypted, "dtmf_sent": self.dtmf_sent, "dtmf_seen": self.dtmf_seen,
             "pjsua_code": self.pjsua_code, "hold_s": self.hold_s, "verdict": "proven" if self.proven else "unproven",
             "why": list(self.why),
-        }
+        } | ({"legs": [g.to_json() for g in self.legs]} if self.legs else {})
+
+    def directions(self) -> tuple:
+        """Every direction measured: the row's own (the caller's leg) and, through a SUT, the callee leg's."""
+        return (self.forward, self.backward) + tuple(f for g in self.legs[1:] for f in (g.forward, g.backward))
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LoadCallRow:
@@ -88,7 +94,8 @@ class LoadCallRow:
                    d.get("setup_ms"), d.get("bye_time"), d.get("duration_s"), bool(d.get("ack")), bool(d.get("bye_answered")),
                    Direction.from_json(d["rtp_caller_to_callee"]), Direction.from_json(d["rtp_callee_to_caller"]),
                    bool(d.get("srtp_decrypted")), str(d.get("dtmf_sent", "")), str(d.get("dtmf_seen", "")),
-                   d.get("pjsua_code"), d.get("verdict") == "proven", tuple(d.get("why", ())), d.get("hold_s"))
+                   d.get("pjsua_code"), d.get("verdict") == "proven", tuple(d.get("why", ())), d.get("hold_s"),
+                   tuple(LoadLeg.from_json(g) for g in d.get("legs", ())))
 
 
 def _round(x: float | None, nd: int = 3) -> float | None:
@@ -193,12 +200,13 @@ def load_rows(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis)
     mine = sorted((d for d in analysis.dialogs if (inv := first_invite(d)) is not None and sent_by(inv, ag, caller)),
                   key=lambda d: first_invite(d).time)
     index = _StreamIndex(analysis)
+    through = LoadThroughSut(scenario, evidence, analysis)  # each leg through a SUT (loadlegs)
     rows, k = [], 0
     for rec in evidence.load_calls:
         d = None
         if rec.pjsua_call is not None and k < len(mine):
             d, k = mine[k], k + 1
-        rows.append(_row(rec, d, index, scenario))
+        rows.append(through.prove_row(rec, d, _row(rec, through.near(d, rec.callee), index, scenario)))
     return tuple(rows)
 
 
@@ -246,12 +254,12 @@ def load_checks(load: Load, rows: tuple[LoadCallRow, ...]) -> list[CheckResult]:
         if bound is None:
             continue
         unit = "%" if label == "loss" else " ms"
-        bad = [r for r in answered for dirn in (r.forward, r.backward) if getattr(dirn, attr) is None or getattr(dirn, attr) > bound]
+        bad = [r for r in answered for dirn in r.directions() if getattr(dirn, attr) is None or getattr(dirn, attr) > bound]
         bad = list({r.index: r for r in bad}.values())
-        worst = max((getattr(dn, attr) for r in answered for dn in (r.forward, r.backward) if getattr(dn, attr) is not None), default=None)
+        worst = max((getattr(dn, attr) for r in answered for dn in r.directions() if getattr(dn, attr) is not None), default=None)
         out.append(check(f"load.rtp.{label}", bool(answered) and not bad, f"every answered call's {label} <= {bound:g}{unit} each way",
                          (f"worst {worst:.2f}{unit}" if worst is not None else "nothing measured")
-                         + (f"; over: {_named(bad, lambda r, a=attr: f'{_fmt(r.forward, a)}/{_fmt(r.backward, a)}')}" if bad else ""),
+                         + (f"; over: {_named(bad, lambda r, a=attr: '/'.join(_fmt(dn, a) for dn in r.directions()))}" if bad else ""),
                          f"{label} bound missed"))
     if e.dtmf_ok_pct_min is not None and load.dtmf:
         wrong = [r for r in answered if r.dtmf_seen != r.dtmf_sent]
@@ -261,7 +269,7 @@ def load_checks(load: Load, rows: tuple[LoadCallRow, ...]) -> list[CheckResult]:
                          f"{pct:.2f}% ({len(answered) - len(wrong)} of {len(answered)})"
                          + (f"; wrong: {_named(wrong, lambda r: f'{r.dtmf_seen or chr(8709)} for {r.dtmf_sent}')}" if wrong else ""),
                          "calls without their own digits"))
-    return out
+    return out + leg_checks(load, rows)
 
 
 def _fmt(d: Direction, attr: str) -> str:
@@ -308,8 +316,8 @@ def load_summary(rows: tuple[LoadCallRow, ...]) -> dict[str, Any]:
     def dist(values: list[float]) -> dict[str, float | None]:
         return {"p50": _round(percentile(values, 50)), "p95": _round(percentile(values, 95)), "max": _round(percentile(values, 100))}
 
-    loss = [d.loss_pct for r in answered for d in (r.forward, r.backward) if d.loss_pct is not None]
-    jitter = [d.jitter_ms for r in answered for d in (r.forward, r.backward) if d.jitter_ms is not None]
+    loss = [d.loss_pct for r in answered for d in r.directions() if d.loss_pct is not None]
+    jitter = [d.jitter_ms for r in answered for d in r.directions() if d.jitter_ms is not None]
     dtmf_calls = [r for r in answered if r.dtmf_sent]
     return {
         "attempted": n,
@@ -329,4 +337,4 @@ def load_summary(rows: tuple[LoadCallRow, ...]) -> dict[str, Any]:
         "jitter_ms": dist(jitter),
         "dtmf_proven_pct": _round(_pct(sum(r.dtmf_seen == r.dtmf_sent for r in dtmf_calls), len(dtmf_calls))) if dtmf_calls else None,
         "unproven": [{"index": r.index, "why": list(r.why)} for r in rows if not r.proven][:50],
-    }
+    } | legs_summary(rows)

@@ -33,7 +33,9 @@ from callgen.run.evidence import LoadCallRecord
 from callgen.run.plan import RunPlan
 from callgen.run.ring import CaptureFiles
 from callgen.scenario.model import Scenario
+from callgen.verdict.legs import CALLEE, agent_addresses
 from callgen.verdict.load import LoadCallRow, _row
+from callgen.verdict.loadlegs import LoadThroughSut
 from callgen.verdict.media import first_invite, sent_by
 
 #: a call is proven once the analysed capture reaches this far past its end (its last RTP packets)
@@ -92,10 +94,31 @@ class _CallIndex:
         return "".join(e.digit for e in self._media(dsts, window).dtmf)
 
 
+class _LegMedia:
+    """The scan's streams and digits by 5-tuple, in the shape the callee leg's proof asks for
+    (``loadlegs.LegMedia``'s), keeping the keys of what it handed out (taken with the call)."""
+
+    def __init__(self, scan: RollingScan):
+        self.scan = scan
+        self.keys: list[tuple] = []
+
+    def _media(self, dst: frozenset[str], window: tuple[float, float]) -> CallMedia:
+        media, keys = self.scan.media(set(dst), window)
+        self.keys += keys
+        return media
+
+    def flow(self, src: frozenset[str], dst: frozenset[str], window: tuple[float, float]) -> list[RtpStream]:
+        return [st for st in self._media(dst, window).streams if st.src in src]
+
+    def digits(self, src: frozenset[str], dst: frozenset[str], window: tuple[float, float]) -> str:
+        return "".join(e.digit for e in self._media(dst, window).dtmf if e.src in src)
+
+
 class LoadProver:
     """Proves a load's calls file by file (``feed`` and ``step``; ``start`` runs them in a thread)."""
 
-    def __init__(self, scenario: Scenario, caller: _Sender, journal: Path | None = None):
+    def __init__(self, scenario: Scenario, caller: _Sender, journal: Path | None = None,
+                 agents: dict[str, _Sender] | None = None):
         self.scenario = scenario
         self.load = scenario.load
         self.caller = caller
@@ -113,12 +136,19 @@ class LoadProver:
         self._files: CaptureFiles | None = None
         self._out = None
         self._pace: _Pacer | None = None
+        #: through a SUT each call's callee leg too (``loadlegs``): from every agent's SIP address
+        senders = dict(agents or {}) | {self.load.caller: caller}
+        self._legs = _LegMedia(self.scan)
+        self.through = LoadThroughSut.for_addresses(
+            scenario, agent_addresses(caller.address, caller.sip_port),
+            {name: agent_addresses(a.address, a.sip_port) for name, a in senders.items()}, self._legs, self.scan.dialog)
 
     @classmethod
     def for_plan(cls, plan: RunPlan) -> LoadProver:
         """The prover of a run: the bound scenario, its caller's SIP address, the run folder's calls.jsonl."""
         ap = plan.agent(plan.scenario.load.caller)
-        return cls(plan.scenario, _Sender(ap.agent.address, ap.sip_port), plan.run_dir / "calls.jsonl")
+        agents = {a.name: _Sender(a.agent.address, a.sip_port) for a in plan.agents}
+        return cls(plan.scenario, _Sender(ap.agent.address, ap.sip_port), plan.run_dir / "calls.jsonl", agents)
 
     # -- file by file ------------------------------------------------------------
     def feed(self, path: Path) -> None:
@@ -129,6 +159,8 @@ class LoadProver:
             inv = first_invite(d) if d is not None else None
             if inv is not None and sent_by(inv, self.caller, self.caller_agent):
                 batch.append((inv.time, call_id))
+            elif d is not None:
+                self.through.far.add_dialog(d)  # a callee's leg through a SUT, joined to its call when proven
         self._queue.extend(call_id for _, call_id in sorted(batch))  # in INVITE order, as load_rows sorts them
 
     def step(self, records: Sequence[LoadCallRecord], *, final: bool = False) -> None:
@@ -170,7 +202,17 @@ class LoadProver:
     def _prove(self, rec: LoadCallRecord, k: int, call_id: str | None) -> None:
         index = _CallIndex(self.scan)
         d = self.scan.dialog(call_id) if call_id is not None else None
-        row = _row(rec, d, index, self.scenario)
+        relayed = self.through.relayed(d, rec.callee)
+        row = _row(rec, self.through.near(d, rec.callee), index, self.scenario)
+        if relayed:
+            self.through.far.add_dialog(d)  # a SUT that kept the Call-ID: the callee's leg is in this dialog
+            self._legs.keys = []
+            row = self.through.prove_row(rec, d, row)
+            far = next((g for g in row.legs if g.role == CALLEE and g.call_id), None)
+            if far is not None and far.call_id != call_id:
+                self.scan.take(far.call_id, self._legs.keys)
+            else:
+                index.keys += self._legs.keys
         if call_id is not None:
             self.scan.take(call_id, index.keys)
         with self._lock:

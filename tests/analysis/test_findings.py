@@ -34,7 +34,7 @@ from callgen.verdict.findings import (
     Unproven,
 )
 from callgen.verdict.legchecks import leg_summary
-from callgen.verdict.load import load_summary
+from callgen.verdict.load import LoadCallRow, load_summary
 from callgen.verdict.result import ScenarioResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,8 +90,16 @@ def test_every_stream_dtmf_leg_and_load_key_has_a_field(tmp_path):
     (row,) = leg_summary(SimpleNamespace(legs=[leg]))
     assert set(row) == set(LegFinding.json_keys())
     # the share is added by a load share's run, the capture's figures by the load prover (verdict/checks.py)
-    load = {**load_summary(()), "share": [0, 1], "capture_files": 3, "capture_max_mb": 12.5}
-    assert set(load) == set(LoadSummary.json_keys())
+    prover = {"capture_files": 3, "capture_max_mb": 12.5}
+    load = {**load_summary(()), "share": [0, 1], **prover}
+    assert set(load) == set(LoadSummary.json_keys()) - {"legs"}  # a load without a SUT between: one leg, no "legs"
+    flow = {"packets": 150, "loss_pct": 0.0, "jitter_ms": 1.0}
+    leg = {"role": "caller", "agent": "alice", "peer": "SBC", "call_id": "c1", "final_code": 200, "ack": True,
+           "bye_answered": True, "rtp_caller_to_callee": flow, "rtp_callee_to_caller": flow, "dtmf_seen": "", "verdict": "proven"}
+    relayed = LoadCallRow.from_json({"index": 0, "callee": "bob", "rtp_caller_to_callee": flow, "rtp_callee_to_caller": flow,
+                                     "verdict": "proven", "legs": [leg, {**leg, "role": "callee", "agent": "bob", "call_id": "c2",
+                                                                         "joined_by": "from-tag"}]})
+    assert set({**load_summary((relayed,)), "share": [0, 1], **prover}) == set(LoadSummary.json_keys())
     assert set(load["setup_histogram"]) == set(Histogram.json_keys())
     for key in ("setup_ms", "loss_pct", "jitter_ms"):
         assert set(load[key]) <= set(Percentiles.json_keys()), key
