@@ -147,6 +147,7 @@ class PjsuaAgent:
         self._transcript = None
         self._quit_sent = False
         self._unsubscribe = lambda: None
+        self._listeners: tuple[Callable[[], None], ...] = ()  #: called (by the reader) after new events or EOF
         self.write_error = ""  #: why the transcript could not be written ("" when it could)
 
     # -- lifecycle -------------------------------------------------------
@@ -207,6 +208,7 @@ class PjsuaAgent:
             self._st.died = not self._quit_sent
             self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
             self._cond.notify_all()
+        self._tell_listeners()
 
     def _log_transcript(self, chunk: str) -> None:
         """Keep the transcript; a failing write (disk full) is remembered, and pjsua's
@@ -223,6 +225,20 @@ class PjsuaAgent:
         with self._cond:
             self._cond.notify_all()
 
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """``callback()`` is called from the reader thread after each batch of new events and at EOF (it
+        must be quick and never block: e.g. ``threading.Event.set``), so one thread can await several agents."""
+        with self._cond:
+            self._listeners = (*self._listeners, callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        with self._cond:
+            self._listeners = tuple(c for c in self._listeners if c != callback)
+
+    def _tell_listeners(self) -> None:
+        for callback in self._listeners:
+            callback()
+
     def _ingest(self, lines: list[str]) -> None:
         if not lines:
             return
@@ -238,6 +254,7 @@ class PjsuaAgent:
                     found = [AgentEvent(EventKind.ECHO, now, line=m[1])]
                 self._st.events.extend(found)
             self._cond.notify_all()
+        self._tell_listeners()
 
     # -- waiting -----------------------------------------------------------
     def mark(self) -> int:
