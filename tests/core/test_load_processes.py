@@ -4,6 +4,7 @@ load engine placing call k on caller process k mod N and hanging each call up on
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,3 +154,26 @@ def test_a_full_process_holds_its_next_call_back_until_one_of_its_own_ends(tmp_p
     first, _, third = run.records()
     assert third.caller == "alice" and not third.problem and third.placed >= first.ended - 0.05, (first, third)
     assert one.sent.count("m") == 2  # never refused as one too many: it waited its turn
+
+
+class SlowFirstCall(ScriptedPjsua):
+    """pjsua that takes 30 ms to send the first call's INVITE (its CALLING line), the later ones at once."""
+
+    def _answer(self, line: str) -> list[str]:
+        if self._asks == "m" and self.next_call == 0:
+            time.sleep(0.03)  # pjsua being slow, not a wait for an event
+        return super()._answer(line)
+
+
+def test_the_rate_clock_starts_when_the_first_invite_has_left(tmp_path):
+    """Calls placed per second are counted from the first INVITE in the capture: a call due one interval
+    after the first must go one interval after the first INVITE, not after the first 'm' (a later call
+    sent a little quicker than the first was counted in the second before its own: 49 then 51)."""
+    caller = SlowFirstCall(tmp_path, refuse=0)
+    load = Load("alice", ("bob",), rate=20, calls=3, hold_s=1)
+    run = LoadRun(load, _plan_of(("alice",), {"bob": ("bob",)}), {"alice": caller}, Deadline(20))
+    run.execute()
+    first_invite = next(e.time for e in caller.events() if e.state == "CALLING")
+    placed = [r.placed for r in run.records()]
+    assert placed[1] - first_invite >= 0.05 - 0.002, placed[1] - first_invite  # one interval at 20 cps
+    assert placed[2] - first_invite >= 0.10 - 0.002
