@@ -4,7 +4,8 @@ callgen places PCMA calls (20 ms) from a pjsua caller through a local Kamailio t
 callees at --rate new calls per second, each held its own hold drawn from
 --hold-min..--hold seconds (seed 1) and sending its own DTMF digits, for --seconds (the
 ramp included); every call is then proven from the capture.  Measured while it runs
-(from /proc): callgen's own CPU (the Python process, without its children), each pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
+(from /proc): callgen's own CPU (the Python process, without its children), each
+pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
 Then SIPp's built-in uac calls SIPp's uas at the same rate and hold: SIPp counts SIP
 flows it saw complete; it proves no media and no DTMF.
 
