@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from callgen.errors import AgentTimeout, InfrastructureError, Interrupted
+from callgen.errors import InfrastructureError, Interrupted
 from callgen.pjsua import patterns as pp
 from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent, name_this_thread
 from callgen.run.callflow import Deadline
@@ -51,6 +51,19 @@ class _Caller:
     #: (slot, k, what) of each 'g' sent, not yet answered
     selects: deque[tuple[int, int, str]] = dataclasses.field(default_factory=deque)
     digits_of: int | None = None  #: the call whose digits were sent last (a refusal is its)
+    pending: _Pending | None = None  #: the call whose 'm' went out, its CALLING line (or refusal) not yet read
+    ended: int = 0  #: DISCONNECTED lines read (a call refused as one too many is sent again after one)
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A call handed to a caller process ('m' sent) whose first line has not been read yet."""
+
+    k: int
+    uri: str
+    tried: int  #: the process's event index before the 'm': its answer comes after
+    give_up: float  #: monotonic: PLACE_TIMEOUT_S after its first 'm'
+    refused_at: int | None = None  #: ``ended`` when pjsua refused it as one too many (sent again after one more)
 
 
 class LoadRun:
@@ -92,9 +105,15 @@ class LoadRun:
             events = c.agent.events_since(c.seen)
             for ev in events:
                 self._fold(c, ev)
-            c.seen += len(events)
+                c.seen += 1
 
     def _fold(self, c: _Caller, ev: AgentEvent) -> None:
+        if c.pending is not None and c.seen >= c.pending.tried and (
+                (ev.kind is EventKind.CALL_STATE and ev.state == pp.STATE_CALLING) or ev.kind is EventKind.CALL_ERROR):
+            self._fold_placed(c, ev)
+            return
+        if ev.kind is EventKind.DISCONNECTED:
+            c.ended += 1
         if ev.kind is EventKind.CALL_SELECTED:
             self._fold_selected(c, ev)
             return
@@ -207,6 +226,7 @@ class LoadRun:
                 self._wait_turn(t0 + load.offset(k), self._caller_of(k))
                 self._place(k)
                 if k == 0:  # the clock starts at the first INVITE (its CALLING line came): see _restart_clock
+                    self._settle(self.callers[0])
                     t0 = self._restart_clock(t0)
                 self._note_placed()
                 self._report(k + 1, t0)
@@ -237,7 +257,8 @@ class LoadRun:
             self._check_alive()
             self._run_due_actions()
             now = time.monotonic()
-            if now >= due and self._active < self.load.max_concurrent and len(c.active) < c.cap:
+            if (now >= due and self._active + self._pending() < self.load.max_concurrent
+                    and len(c.active) + (c.pending is not None) < c.cap):
                 return
             wait = max(0.001, due - now) if now < due else 0.5
             wait = min(wait, self._next_action_in())
@@ -271,71 +292,76 @@ class LoadRun:
         return procs[0].name, procs[load_callee_process(self.load, self.load.number(k), len(procs))].contact_uri
 
     def _place(self, k: int) -> None:
+        """Hand call ``k`` to its caller process without waiting for its first line (``_fold_placed`` reads
+        it): placing is never held up by a pjsua that is slow to print a CALLING line, and the next call,
+        on the next process, leaves on time.  A process gets its next 'm' only once its previous one was
+        answered (``_settle``), so each process's INVITEs leave in its placing order (the verdict's pairing)."""
         load = self.load
         c = self._caller_of(k)
+        self._settle(c)
         callee, uri = self._callee_uri(k)
-        since = c.agent.mark()
         with self._lock:
             self._records.append(LoadCallRecord(load.number(k), callee, uri, load.digits(k) if load.dtmf else "",
                                                 time.time(), None, hold_s=load.hold(k), caller=c.name))
-        try:
-            ev = self._make_call(c, k, uri)
-        except AgentTimeout as exc:
-            self._set(k, problem=str(exc))
-            self._journal_row(k)
-            return
-        if ev.kind is EventKind.CALL_ERROR:
-            self._set(k, problem=f"pjsua could not place it: {ev.reason}")
-            self._journal_row(k)
-            return
-        # what came before the CALLING line (an older call leaving the slot it now takes) is folded first
-        after = c.agent.events_since(since)
-        self._consume_until(c, since + next(i for i, e in enumerate(after) if e is ev))
-        c.active[ev.call] = k
-        self._active += 1
-        self._set(k, pjsua_call=ev.call)
-        self._consume()
-
-    def _make_call(self, c: _Caller, k: int, uri: str) -> AgentEvent:
-        """'m' (its headers first, menu 'k': patch 0001, for the next call only) and the new call's first line:
-        CALLING (only the call just made prints it), or pjsua's reason.  pjsua frees a call's slot a moment
-        after it prints its DISCONNECTED, so at max_concurrent it may still refuse a call as one too many:
-        that call is placed again as soon as another call has ended (bounded by PLACE_TIMEOUT_S)."""
         give_up = time.monotonic() + self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}")
-        while True:
-            tried = c.agent.mark()
-            for name, value in self.load.call_headers(k):
-                c.agent.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
-            c.agent.send(pp.CMD_MAKE_CALL, uri)
-            ev = c.agent.wait_for(
-                lambda e: (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CALLING) or e.kind is EventKind.CALL_ERROR,
-                f"load call {k} to start", max(0.001, give_up - time.monotonic()), since=tried)
-            if ev.kind is not EventKind.CALL_ERROR or not pp.TOO_MANY_CALLS.search(ev.reason):
-                return ev
-            if not self._await_a_call_ended(c, tried, give_up):
-                return ev
+        c.pending = _Pending(k, uri, c.agent.mark(), give_up)
+        self._send_call(c, k, uri)
 
-    def _await_a_call_ended(self, c: _Caller, since: int, give_up: float) -> bool:
-        """Until a call of caller process ``c`` has ended after its event ``since`` (True) or ``give_up``
-        (False); the due hang-ups go on meanwhile (at pjsua's --max-calls they are what frees a slot)."""
-        while True:
+    def _send_call(self, c: _Caller, k: int, uri: str) -> None:
+        """'m' (its headers first, menu 'k': patch 0001, for the next call only)."""
+        for name, value in self.load.call_headers(k):
+            c.agent.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
+        c.agent.send(pp.CMD_MAKE_CALL, uri)
+
+    def _fold_placed(self, c: _Caller, ev: AgentEvent) -> None:
+        """The pending call's first line: CALLING (only the call just made prints it) gives its slot, or
+        pjsua's reason.  pjsua frees a call's slot a moment after it prints its DISCONNECTED, so at its
+        --max-calls it may still refuse a call as one too many: that call is sent again as soon as another
+        call of the process has ended (``_settle``, bounded by PLACE_TIMEOUT_S)."""
+        pend = c.pending
+        if ev.kind is EventKind.CALL_ERROR and pp.TOO_MANY_CALLS.search(ev.reason):
+            pend.refused_at = c.ended
+            return
+        c.pending = None
+        if ev.kind is EventKind.CALL_ERROR:
+            self._set(pend.k, problem=f"pjsua could not place it: {ev.reason}")
+            self._journal_row(pend.k)
+            return
+        c.active[ev.call] = pend.k
+        self._active += 1
+        self._set(pend.k, pjsua_call=ev.call)
+
+    def _settle(self, c: _Caller) -> None:
+        """Until process ``c``'s pending call has its first line (sent again when it was refused as one too
+        many and another call of the process has ended meanwhile), or its time to start is up; the due
+        digits and hang-ups go on meanwhile (at pjsua's --max-calls they are what frees a slot)."""
+        while c.pending is not None:
             self._consume()
             self._run_due_actions()
-            if any(e.kind is EventKind.DISCONNECTED for e in c.agent.events_since(since)):
-                return True
-            left = give_up - time.monotonic()
+            pend = c.pending
+            if pend is None:
+                return
+            if pend.refused_at is not None and c.ended > pend.refused_at:
+                pend.refused_at, pend.tried = None, c.agent.mark()
+                self._send_call(c, pend.k, pend.uri)
+                continue
+            left = pend.give_up - time.monotonic()
             if left <= 0:
-                return False
+                c.pending = None
+                what = "one too many" if pend.refused_at is not None else "no CALLING line"
+                self._set(pend.k, problem=f"agent {c.name}: timed out after {PLACE_TIMEOUT_S:g} s waiting for load "
+                                          f"call {pend.k} to start ({what})")
+                self._journal_row(pend.k)
+                return
             self._await_event(min(left, self._next_action_in()))
 
-    def _consume_until(self, c: _Caller, index: int) -> None:
-        """Fold caller process ``c``'s events before ``index``."""
-        for ev in c.agent.events_since(c.seen)[: max(0, index - c.seen)]:
-            self._fold(c, ev)
-        c.seen = max(c.seen, index)
+    def _pending(self) -> int:
+        return sum(c.pending is not None for c in self.callers)
 
     def _wait_all_ended(self) -> None:
         """Until every call has been hung up after its hold (callgen's actions); bounded by the deadline."""
+        for c in self.callers:
+            self._settle(c)
         end = time.monotonic() + self.load.hold_s + 10.0
         while True:
             self._consume()

@@ -4,6 +4,7 @@ load engine placing call k on caller process k mod N and hanging each call up on
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -177,3 +178,33 @@ def test_the_rate_clock_starts_when_the_first_invite_has_left(tmp_path):
     placed = [r.placed for r in run.records()]
     assert placed[1] - first_invite >= 0.05 - 0.002, placed[1] - first_invite  # one interval at 20 cps
     assert placed[2] - first_invite >= 0.10 - 0.002
+
+
+class SlowSecondCall(ScriptedPjsua):
+    """pjsua whose second call's first lines come 150 ms after its 'm' (printed by another thread, as a
+    busy pjsua does); the other calls' at once."""
+
+    def _answer(self, line: str) -> list[str]:
+        if self._asks == "m" and self.next_call == 1:
+            out = super()._answer(line)
+            threading.Timer(0.15, self._ingest, (out,)).start()
+            return []
+        return super()._answer(line)
+
+
+def test_a_process_slow_to_print_calling_does_not_hold_the_next_call_on_another_back(tmp_path):
+    """Seen in make bench-load: a pjsua printed a call's CALLING line 16 ms after its INVITE, callgen waited
+    for it before placing the next call on the other process, which left 24.6 ms late and was counted in
+    the next second (49 calls, then 51)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    slow, quick = SlowSecondCall(tmp_path / "a", refuse=0), ScriptedPjsua(tmp_path / "b", refuse=0)
+    load = Load("alice", ("bob",), rate=20, calls=4, hold_s=1)
+    run = LoadRun(load, _plan_of(("alice", "alice-p2"), {"bob": ("bob",)}), {"alice": slow, "alice-p2": quick},
+                  Deadline(20))
+    run.execute()
+    records = run.records()
+    assert [r.caller for r in records] == ["alice", "alice-p2"] * 2
+    assert records[3].placed - records[2].placed < 0.1, records[3].placed - records[2].placed  # due 50 ms after
+    assert all(r.code == 200 and not r.problem for r in records), records  # the slow one too, on its own slot
+    assert [r.pjsua_call for r in records] == [0, 0, 1, 1]
