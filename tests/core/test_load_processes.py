@@ -208,3 +208,27 @@ def test_a_process_slow_to_print_calling_does_not_hold_the_next_call_on_another_
     assert records[3].placed - records[2].placed < 0.1, records[3].placed - records[2].placed  # due 50 ms after
     assert all(r.code == 200 and not r.problem for r in records), records  # the slow one too, on its own slot
     assert [r.pjsua_call for r in records] == [0, 0, 1, 1]
+
+
+def test_a_long_load_keeps_its_objects_out_of_the_collectors_full_scans_and_gives_them_back(tmp_path, monkeypatch):
+    """A full collection of a long load's objects stalled placing 26 ms (bench: one call counted in the next
+    second, the same call in two runs): the engine freezes what it has made every GC_FREEZE_EVERY calls,
+    and unfreezes it when the load is over."""
+    import gc
+
+    import callgen.run.load as load_mod
+
+    monkeypatch.setattr(load_mod, "GC_FREEZE_EVERY", 5)
+    frozen: list[int] = []
+    caller = ScriptedPjsua(tmp_path, refuse=0)
+    real_send = caller.send
+
+    def send(*lines):
+        frozen.append(gc.get_freeze_count())
+        real_send(*lines)
+
+    caller.send = send
+    load = Load("alice", ("bob",), rate=200, calls=12, hold_s=0.05)
+    LoadRun(load, _plan_of(("alice",), {"bob": ("bob",)}), {"alice": caller}, Deadline(20)).execute()
+    assert frozen[0] == 0 and max(frozen) > 0  # frozen while placing (after the 5th call)
+    assert gc.get_freeze_count() == 0  # and given back
