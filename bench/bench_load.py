@@ -1,12 +1,18 @@
 """make bench-load: callgen's load against a local Kamailio, and SIPp beside it in the same run.
 
-callgen places PCMA calls (20 ms) from one pjsua caller through a local Kamailio to one
-pjsua callee at --rate new calls per second, each held its own hold drawn from
---hold-min..--hold seconds (seed 1) and sending its own DTMF digits, for --seconds; every call is then proven from the capture.  Measured
-while it runs (from /proc): callgen's own CPU (the Python process, without its
-children), each pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
+callgen places PCMA calls (20 ms) from a pjsua caller through a local Kamailio to pjsua
+callees at --rate new calls per second, each held its own hold drawn from
+--hold-min..--hold seconds (seed 1) and sending its own DTMF digits, for --seconds (the
+ramp included); every call is then proven from the capture.  Measured while it runs
+(from /proc): callgen's own CPU (the Python process, without its children), each
+pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
 Then SIPp's built-in uac calls SIPp's uas at the same rate and hold: SIPp counts SIP
 flows it saw complete; it proves no media and no DTMF.
+
+callgen's CPU is also printed by thread (each pjsua's reader ``pjsua-<agent>``, the load loop
+``callgen-load``, the rest), over the same window, so where it went is in the output.
+With the defaults (600 at once) the caller runs as two pjsua processes (one holds at most 504) and
+its calls go to bob and carol in turn, so no cap binds below the ~500 calls 8-12 s holds at 50 cps keep up.
 
 Then (unless --no-sbc) a second callgen load through the local SBC (Kamailio with topoh
 masking the Call-ID + rtpengine relaying in userspace) at --sbc-rate, every call proven on
@@ -52,9 +58,14 @@ agents:
     codecs: [PCMA]
     register: {{registrar: "sip:${{KAMAILIO}}", password: bench-secret}}
     proxy: "sip:${{KAMAILIO}};lr"
+  carol:
+    role: callee
+    codecs: [PCMA]
+    register: {{registrar: "sip:${{KAMAILIO}}", password: bench-secret}}
+    proxy: "sip:${{KAMAILIO}};lr"
 load:
   from: alice
-  to: bob
+  to: [bob, carol]
   rate: {rate}
   ramp_s: {ramp}
   duration_s: {seconds}
@@ -107,14 +118,49 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 def _stat(pid: int) -> tuple[str, float] | None:
     """(comm, CPU seconds of the process itself) from /proc."""
+    return _stat_file(f"/proc/{pid}/stat")
+
+
+def _threads(pid: int) -> dict[int, tuple[str, float]]:
+    """tid -> (thread name as the OS shows it, CPU seconds) of every thread of ``pid``."""
+    out = {}
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        st = _stat_file(f"/proc/{pid}/task/{tid}/stat")
+        if st:
+            out[int(tid)] = st
+    return out
+
+
+def _stat_file(path: str) -> tuple[str, float] | None:
+    try:
+        with open(path) as f:
             text = f.read()
     except OSError:
         return None
     comm = text[text.index("(") + 1: text.rindex(")")]
     fields = text.rsplit(")", 1)[1].split()
     return comm, (int(fields[11]) + int(fields[12])) / HZ
+
+
+def cpu_by_thread(first: dict[int, tuple[str, float]], last: dict[int, tuple[str, float]],
+                  wall: float) -> dict[str, float]:
+    """% of a core each thread name used between two samples of ``_threads`` (threads of one name added;
+    a thread that began meanwhile counts from 0)."""
+    pct: dict[str, float] = {}
+    for tid, (comm, sec) in last.items():
+        used = sec - first.get(tid, (comm, 0.0))[1]
+        pct[comm] = pct.get(comm, 0.0) + 100.0 * used / wall if wall > 0 else 0.0
+    return pct
+
+
+def steady_part(cps: list[int], ramp: float, seconds: float) -> list[int]:
+    """The calls placed in each second of the steady part: after the ramp's second and before the last
+    second of ``duration_s`` (which counts from the first call, the ramp included)."""
+    return cps[int(ramp) + 1: int(seconds) - 1] or cps
 
 
 def _descendants(pid: int) -> set[int]:
@@ -151,6 +197,7 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cpu: dict[int, tuple[str, float]] = {}
     own_at_load: list[tuple[float, float]] = []  #: (wall, callgen's own CPU) while calls are placed and held
+    threads_at_load: list[dict[int, tuple[str, float]]] = []  #: the first and the latest sample of its threads
     start = time.monotonic()
     while proc.poll() is None:
         for pid in _descendants(proc.pid) | {proc.pid}:
@@ -161,6 +208,9 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
         t = time.monotonic() - start
         if own and args.ramp + 5 < t < args.ramp + seconds:
             own_at_load.append((t, own[1]))
+            threads_at_load[1:] = [_threads(proc.pid)] if threads_at_load else []
+            if not threads_at_load:
+                threads_at_load.append(_threads(proc.pid))
         time.sleep(0.5)  # sampling /proc: there is no event to wait for
     output = proc.stdout.read()
     run = out / name
@@ -170,13 +220,14 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
     for pid, (comm, sec) in cpu.items():
         if pid != proc.pid:
             by_comm[comm] = by_comm.get(comm, 0.0) + sec
-    own_pct = None
-    if len(own_at_load) >= 2:
+    own_pct, threads = None, {}
+    if len(own_at_load) >= 2 and len(threads_at_load) == 2:
         (t0, c0), (t1, c1) = own_at_load[0], own_at_load[-1]
         own_pct = 100.0 * (c1 - c0) / (t1 - t0)
+        threads = cpu_by_thread(threads_at_load[0], threads_at_load[1], t1 - t0)
     return {"summary": summary, "verdict": result.get("verdict"), "error": result.get("error", ""),
-            "cpu_s": by_comm, "callgen_cpu_pct_during_load": own_pct, "wall_s": time.monotonic() - start,
-            "output_tail": output[-2000:]}
+            "cpu_s": by_comm, "callgen_cpu_pct_during_load": own_pct, "callgen_cpu_by_thread": threads,
+            "wall_s": time.monotonic() - start, "output_tail": output[-2000:]}
 
 
 def _mean_hold(args) -> float:
@@ -238,9 +289,12 @@ def main() -> int:
     p.add_argument("--hold", type=float, default=12.0, help="longest hold in seconds (default 12)")
     p.add_argument("--hold-min", type=float, default=8.0,
                    help="shortest hold (default 8: holds drawn per call from 8-12 s, 500 held at 50 cps)")
-    p.add_argument("--seconds", type=float, default=70.0, help="seconds of placing calls after the ramp (default 70)")
+    p.add_argument("--seconds", type=float, default=70.0,
+                   help="seconds of placing calls, the ramp included (the load's duration_s; default 70)")
     p.add_argument("--ramp", type=float, default=5.0)
-    p.add_argument("--concurrent", type=int, default=500)
+    p.add_argument("--concurrent", type=int, default=600,
+                   help="max_concurrent (default 600: above the ~500 the holds keep up, so the cap does not bind; "
+                        "the caller runs as 2 pjsua processes)")
     p.add_argument("--dtmf", choices=("per-call", "none"), default="per-call",
                    help="per-call: each call sends and proves its own digits (default)")
     p.add_argument("--no-sipp", action="store_true")
@@ -267,7 +321,7 @@ def main() -> int:
     print(json.dumps({k: s.get(k) for k in ("attempted", "answered", "proven", "proven_pct", "concurrency_max",
                                             "setup_ms", "loss_pct", "jitter_ms", "dtmf_proven_pct")}, indent=1))
     cps = s.get("cps_per_second", [])
-    steady = cps[int(args.ramp) + 1: int(args.ramp + args.seconds) - 1] or cps
+    steady = steady_part(cps, args.ramp, args.seconds)
     sustained = min(steady) if steady else 0
     print(f"cps per second (steady part): min {sustained}, mean {sum(steady) / max(1, len(steady)):.1f}")
     print(f"holds drawn from {args.hold_min:g}-{args.hold:g} s; command: bench/bench_load.py {' '.join(sys.argv[1:])}")
@@ -280,6 +334,9 @@ def main() -> int:
         print(f"pjsua cpu per held call: {100 * pj / held_s:.3f}% of a core (both sides, {held_s:.0f} call-seconds held)")
     own = cg["callgen_cpu_pct_during_load"]
     print(f"callgen's own cpu while placing and holding calls: {own:.1f}% of a core" if own is not None else "callgen cpu: not sampled")
+    by_thread = sorted(cg["callgen_cpu_by_thread"].items(), key=lambda kv: -kv[1])
+    if by_thread:  # where it went: each pjsua's reader thread, the load loop, the rest (python: threads not named)
+        print("callgen's cpu by thread (same window): " + ", ".join(f"{name} {pct:.1f}%" for name, pct in by_thread))
     sipp_pct = None
     if sipp:
         ok = sipp["successful"] or 0

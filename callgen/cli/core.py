@@ -73,6 +73,8 @@ def _render(args: argparse.Namespace, io: IO) -> int:
     for ap in plan.agents:
         write_private(ap.config_path, ap.config_text(scenario))
         print(f"{ap.config_path}  ({ap.name}: {ap.agent.role.value}, SIP {ap.sip_port}, RTP {ap.rtp_port})", file=io.out)
+    for note in plan.notes:
+        print(note, file=io.out)
     return 0
 
 

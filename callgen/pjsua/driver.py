@@ -10,6 +10,7 @@ Stopping: graceful ``q``, then SIGTERM, then SIGKILL.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import os
 import re
@@ -38,6 +39,21 @@ LOOPBACK_ARGS = ("--ip-addr=127.0.0.1", "--bound-addr=127.0.0.1", "--null-audio"
 def loopback_argv(pjsua: str | os.PathLike, *args: str) -> list[str]:
     """argv for ``PjsuaAgent``: ``pjsua`` with ``LOOPBACK_ARGS``, then ``args``."""
     return [os.fspath(pjsua), *LOOPBACK_ARGS, *args]
+
+
+def name_this_thread(name: str) -> str:
+    """Give the calling thread ``name`` where the OS shows it (``/proc/<pid>/task/<tid>/comm``, 15
+    characters: what ``top -H`` and a benchmark's per-thread CPU show); return its name before ("" where
+    it cannot be named).  Python's own thread names stay inside Python."""
+    path = f"/proc/self/task/{threading.get_native_id()}/comm"
+    try:
+        with open(path, "r+", encoding="utf-8", errors="replace") as f:
+            before = f.read().strip()
+            f.seek(0)
+            f.write(name[:15])
+        return before
+    except OSError:
+        return ""
 
 
 class EventKind(str, enum.Enum):
@@ -82,8 +98,15 @@ class _State:
     died: bool = False  #: EOF came before callgen sent 'q'
 
 
-#: where a pjsua log line ("10:51:06.733            pjsua_app.c ...") or the answer to menu 'g' begins inside a console line
-_LOG_LINE_START = re.compile(r"(?<=[^\d:.])(?=\d\d:\d\d:\d\d\.\d{3} )|(?<=.)(?=Current call id=|Call \S+ is not active)")
+#: where a pjsua log line ("10:51:06.733            pjsua_app.c ..."), the answer to menu 'g' or a call's state
+#: line begins inside a console line (pjsua's threads glue lines, the later ones without their time stamps:
+#: "...Call 96 state changed to CONNECTINGCall 96 state changed to CONFIRMEDCall 100 state changed to ...")
+_LOG_LINE_START = re.compile(r"(?<=[^\d:.])(?=\d\d:\d\d:\d\d\.\d{3} )|(?<=.)(?=Current call id=|Call \S+ is not active"
+                             r"|Call \d+ state changed to |Call \d+ is DISCONNECTED )")
+#: text every line ``parse_line`` or the echo barrier turns into an event holds (one scan of a line in C
+#: instead of every pattern: most console lines - call dumps, prompts - hold none of it)
+_MAY_BE_EVENT = re.compile(r"Call |You have|Incoming|DTMF|registration|pjsua_call|Current call id|Media is not|"
+                           r"No current call|echo callgen-sync")
 
 
 def parse_line(line: str, now: float) -> AgentEvent | None:
@@ -150,6 +173,7 @@ class PjsuaAgent:
         self._transcript = None
         self._quit_sent = False
         self._unsubscribe = lambda: None
+        self._listeners: tuple[Callable[[], None], ...] = ()  #: called (by the reader) after new events or EOF
         self.write_error = ""  #: why the transcript could not be written ("" when it could)
 
     # -- lifecycle -------------------------------------------------------
@@ -190,26 +214,40 @@ class PjsuaAgent:
         self.barrier(timeout)
 
     def _read_loop(self) -> None:
-        child = self._child
+        """Read pjsua's console as it comes: each chunk the pty holds with one ``os.read`` (pexpect's
+        ``read_nonblocking`` polled, asked waitpid and selected again for every chunk), decoded as pexpect
+        would (UTF-8, bad bytes replaced), complete lines parsed; until EOF (EIO: pjsua exited)."""
+        name_this_thread(f"pjsua-{self.name}")
+        fd = self._child.child_fd
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         buf = ""
         while True:
             try:
-                chunk = child.read_nonblocking(65536, timeout=0.5)
-            except pexpect.TIMEOUT:
+                if not poller.poll(500):  # a bound, so a closed fd is noticed; nothing else is polled
+                    continue
+                data = os.read(fd, 65536)
+            except InterruptedError:
                 continue
-            except (pexpect.EOF, OSError, ValueError):
+            except (OSError, ValueError):  # EIO once pjsua's side of the pty is closed
                 break
+            if not data:
+                break
+            chunk = decoder.decode(data)
             self._log_transcript(chunk)
             buf += chunk.replace("\r", "")
             *complete, buf = buf.split("\n")
             self._ingest(complete)
             # prompts ("Make call: ") have no newline; READY lines always end in one
+        buf += decoder.decode(b"", final=True)
         self._ingest([buf] if buf else [])
         with self._cond:
             self._st.eof = True
             self._st.died = not self._quit_sent
             self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
             self._cond.notify_all()
+        self._tell_listeners()
 
     def _log_transcript(self, chunk: str) -> None:
         """Keep the transcript; a failing write (disk full) is remembered, and pjsua's
@@ -226,21 +264,42 @@ class PjsuaAgent:
         with self._cond:
             self._cond.notify_all()
 
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """``callback()`` is called from the reader thread after each batch of new events and at EOF (it
+        must be quick and never block: e.g. ``threading.Event.set``), so one thread can await several agents."""
+        with self._cond:
+            self._listeners = (*self._listeners, callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        with self._cond:
+            self._listeners = tuple(c for c in self._listeners if c != callback)
+
+    def _tell_listeners(self) -> None:
+        for callback in self._listeners:
+            callback()
+
     def _ingest(self, lines: list[str]) -> None:
         if not lines:
             return
         now = time.time()
+        found: list[AgentEvent] = []
+        for line in lines:  # parsed before the lock is taken: waiters are not held up by the parsing
+            if not _MAY_BE_EVENT.search(line):
+                continue
+            # pjsua's threads can glue log lines into one (a state line, the menu prompt, the next state
+            # line): each part that starts with a log time stamp or a call's state is a line of its own
+            parts = _LOG_LINE_START.split(line) if len(line) > 40 else [line]
+            events = [ev for part in parts if (ev := parse_line(part, now)) is not None]
+            if not events and (m := pp.ECHO_SEEN.search(line)):
+                events = [AgentEvent(EventKind.ECHO, now, line=m[1])]
+            found += events
         with self._cond:
-            for line in lines:
-                self._st.lines.append(line)
-                # pjsua's threads can glue two log lines into one (a state line, the menu prompt, the next
-                # state line): each part that starts with a log time stamp is a line of its own
-                parts = _LOG_LINE_START.split(line) if len(line) > 40 else [line]
-                found = [ev for part in parts if (ev := parse_line(part, now)) is not None]
-                if not found and (m := pp.ECHO_SEEN.search(line)):
-                    found = [AgentEvent(EventKind.ECHO, now, line=m[1])]
+            self._st.lines.extend(lines)
+            if found:
                 self._st.events.extend(found)
-            self._cond.notify_all()
+                self._cond.notify_all()
+        if found:
+            self._tell_listeners()
 
     # -- waiting -----------------------------------------------------------
     def mark(self) -> int:
@@ -353,12 +412,17 @@ class PjsuaAgent:
 
     # -- commands ----------------------------------------------------------
     def send(self, *lines: str) -> None:
-        if self._child is None or not self._child.isalive():
-            raise InfrastructureError(f"agent {self.name}: pjsua is not running")
+        """Type ``lines`` into pjsua's console, in one write (pjsua reads them one by one as it would
+        typed lines; one write and one transcript entry per command, not per line)."""
         for line in lines:
             if "\n" in line or "\r" in line or "\0" in line:
                 raise ValueError(f"refusing to send a multi-line command to pjsua: {line!r}")
-            self._child.send(line + "\n")
+        if self._child is None or self._st.eof or not self._child.isalive():
+            raise InfrastructureError(f"agent {self.name}: pjsua is not running")
+        try:
+            self._child.send("".join(line + "\n" for line in lines))
+        except OSError as exc:  # its side of the pty closed as it exited
+            raise InfrastructureError(f"agent {self.name}: pjsua is not running ({exc.strerror or exc})") from None
 
     def barrier(self, timeout: float = 5.0) -> None:
         """Return once pjsua has read every line sent before (echo-token barrier)."""

@@ -77,6 +77,7 @@ class LoadCallRecord:
     dtmf_refused: str = ""  #: why pjsua would not send the digits ("" when it took them)
     problem: str = ""  #: what went wrong placing it
     hold_s: float | None = None  #: the hold drawn for it (callgen hangs it up that long after its answer)
+    caller: str = ""  #: the caller's pjsua process that placed it (its agent name: ``alice``, ``alice-p2``...)
 
     def journal_row(self) -> dict:
         """The row ``calls.jsonl`` holds for this call while the run goes on (keys as the verdict's rows):
@@ -90,7 +91,7 @@ class LoadCallRecord:
             "final_code": self.code, "setup_ms": setup, "bye_time": None if self.ended is None else round(self.ended, 6),
             "duration_s": held, "ack": False, "bye_answered": False, "rtp_caller_to_callee": none,
             "rtp_callee_to_caller": none, "srtp_decrypted": False, "dtmf_sent": self.digits, "dtmf_seen": "",
-            "pjsua_code": self.code, "hold_s": self.hold_s, "verdict": "unproven",
+            "pjsua_code": self.code, "hold_s": self.hold_s, "caller": self.caller, "verdict": "unproven",
             "why": [self.problem or "not checked against the capture: the run did not finish (pjsua's view only)"],
         }
 

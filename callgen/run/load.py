@@ -1,19 +1,23 @@
-"""A load run: one pjsua caller places calls at a rate to pjsua callees, at most
-``max_concurrent`` up at once; callgen hangs each up after its own hold (``hold_s``,
+"""A load run: the caller's pjsua process(es) place calls at a rate to pjsua callees, at
+most ``max_concurrent`` up at once; callgen hangs each up after its own hold (``hold_s``,
 a number or drawn per call from ``{min, max}``).
 
-The caller's console is the only channel: calls are placed over the menu one at a
-time (``m`` and the URI, then its CALLING line gives pjsua's call slot), so INVITEs
-leave in placing order, which is how the verdict stage ties each call to its dialog
-in the capture.  Placing never waits for another call: an answered call's digits and
-its hang-up are actions due at a time (its answer; its answer plus its hold), done
-between placements on the call itself (menu 'g' selects it: callgen's patch 0002).
+A caller that must hold more calls than one pjsua does runs as several processes
+(``callgen.run.plan.load_processes``): call k is placed by process k mod N, and goes to
+its callee's processes in turn.  Each process's console is its only channel: a call is
+handed over with ``m`` and the URI, and its CALLING line, read later, gives pjsua's call
+slot; a process gets its next ``m`` only once its previous one was answered, so its INVITEs
+leave in its placing order, which is how the verdict stage ties each call to its dialog in
+the capture.  Placing never waits for another call: an answered call's digits and its
+hang-up are actions due at a time (its answer; its answer plus its hold), done between
+placements on the call itself (menu 'g' selects it: callgen's patch 0002).
 Every wait is bounded by the scenario deadline.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import heapq
 import json
 import os
@@ -23,18 +27,49 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from callgen.errors import AgentTimeout, InfrastructureError
+from callgen.errors import InfrastructureError, Interrupted
 from callgen.pjsua import patterns as pp
-from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent
+from callgen.pjsua.driver import AgentEvent, EventKind, PjsuaAgent, name_this_thread
 from callgen.run.callflow import Deadline
 from callgen.run.evidence import LoadCallRecord
-from callgen.run.plan import RunPlan
+from callgen.run.plan import RunPlan, load_callee_process
 from callgen.scenario.model import Load
 
 #: how long a new call may take to show its CALLING line
 PLACE_TIMEOUT_S = 5.0
 #: the caller's --duration is the longest hold plus this: a net, should callgen's own hang-up never come
 DURATION_NET_S = 30
+#: every this many calls placed, the objects so far (events, records) leave the garbage collector's view
+#: (``gc.freeze``): a full collection of a long load's ~150,000 objects stalled placing 26 ms (make
+#: bench-load: its call 1374, 29.98 s in, counted in the next second, in two runs)
+GC_FREEZE_EVERY = 200
+
+
+@dataclasses.dataclass
+class _Caller:
+    """One pjsua process of the load's caller, and what callgen tracks of it."""
+
+    name: str  #: the process's agent name (``alice``, ``alice-p2``...)
+    agent: PjsuaAgent
+    cap: int  #: calls it may hold at once (its part of max_concurrent)
+    seen: int = 0  #: its events consumed
+    active: dict[int, int] = dataclasses.field(default_factory=dict)  #: pjsua call slot -> index of the call in it
+    #: (slot, k, what) of each 'g' sent, not yet answered
+    selects: deque[tuple[int, int, str]] = dataclasses.field(default_factory=deque)
+    digits_of: int | None = None  #: the call whose digits were sent last (a refusal is its)
+    pending: _Pending | None = None  #: the call whose 'm' went out, its CALLING line (or refusal) not yet read
+    ended: int = 0  #: DISCONNECTED lines read (a call refused as one too many is sent again after one)
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A call handed to a caller process ('m' sent) whose first line has not been read yet."""
+
+    k: int
+    uri: str
+    tried: int  #: the process's event index before the 'm': its answer comes after
+    give_up: float  #: monotonic: PLACE_TIMEOUT_S after its first 'm'
+    refused_at: int | None = None  #: ``ended`` when pjsua refused it as one too many (sent again after one more)
 
 
 class LoadRun:
@@ -48,22 +83,24 @@ class LoadRun:
         self.load = load
         self.plan = plan
         self.agents = agents
-        self.caller = agents[load.caller]
+        procs = plan.processes(load.caller)
+        cap = -(-load.max_concurrent // len(procs))  # as plan.load_process_cap: its part of max_concurrent
+        #: the caller's pjsua processes: call k is placed by process k mod N
+        self.callers = [_Caller(ap.name, agents[ap.name], cap) for ap in procs]
+        self.caller = self.callers[0].agent
         self.deadline = deadline
         self.progress = progress
         self._lock = threading.Lock()
         self._records: list[LoadCallRecord] = []
-        self._active: dict[int, int] = {}  #: pjsua call slot -> index of the call in it
-        self._seen = 0  #: caller events consumed
+        self._active = 0  #: calls up, all processes together
         self._answered = self._failed = 0
         self._as_set = 0  #: calls ended with the answer their callee is set to give (a busy callee's 486)
         self._placed_at: list[float] = []  #: monotonic times of the first and the latest call placed
         self._journal = None
-        #: (time.time() due, sequence, what, k, slot): digits and hang-ups of answered calls, earliest first
-        self._actions: list[tuple[float, int, str, int, int]] = []
+        #: (time.time() due, sequence, what, k, caller, slot): digits and hang-ups of answered calls, earliest first
+        self._actions: list[tuple[float, int, str, int, int, int]] = []
         self._sequence = 0
-        self._selects: deque[tuple[int, int, str]] = deque()  #: (slot, k, what) of each 'g' sent, not yet answered
-        self._digits_of: int | None = None  #: the call whose digits were sent last (a refusal is its)
+        self._wake = threading.Event()  #: set by any caller process's reader as new lines come
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -71,32 +108,40 @@ class LoadRun:
 
     # -- the caller's events -------------------------------------------------
     def _consume(self) -> None:
-        """Fold the caller's new state lines into the call records."""
-        events = self.caller.events_since(self._seen)
-        for ev in events:
-            self._fold(ev)
-        self._seen += len(events)
+        """Fold every caller process's new state lines into the call records."""
+        for c in self.callers:
+            events = c.agent.events_since(c.seen)
+            for ev in events:
+                self._fold(c, ev)
+                c.seen += 1
 
-    def _fold(self, ev: AgentEvent) -> None:
+    def _fold(self, c: _Caller, ev: AgentEvent) -> None:
+        if c.pending is not None and c.seen >= c.pending.tried and (
+                (ev.kind is EventKind.CALL_STATE and ev.state == pp.STATE_CALLING) or ev.kind is EventKind.CALL_ERROR):
+            self._fold_placed(c, ev)
+            return
+        if ev.kind is EventKind.DISCONNECTED:
+            c.ended += 1
         if ev.kind is EventKind.CALL_SELECTED:
-            self._fold_selected(ev)
+            self._fold_selected(c, ev)
             return
-        if ev.kind is EventKind.DTMF_REFUSED and self._digits_of is not None:
-            self._set(self._digits_of, dtmf_refused=ev.reason)
+        if ev.kind is EventKind.DTMF_REFUSED and c.digits_of is not None:
+            self._set(c.digits_of, dtmf_refused=ev.reason)
             return
-        if ev.call is None or ev.call not in self._active:
+        if ev.call is None or ev.call not in c.active:
             return
-        k = self._active[ev.call]
+        k = c.active[ev.call]
         rec = self._records[k]
         if ev.kind is EventKind.CALL_STATE and ev.state == pp.STATE_CONFIRMED and rec.confirmed is None:
             self._set(k, confirmed=ev.time)
             self._answered += 1
             if rec.digits:
-                self._schedule(ev.time, "digits", k, ev.call)
-            self._schedule(ev.time + (rec.hold_s or 0.0), "hangup", k, ev.call)
+                self._schedule(ev.time, "digits", k, c, ev.call)
+            self._schedule(ev.time + (rec.hold_s or 0.0), "hangup", k, c, ev.call)
         elif ev.kind is EventKind.DISCONNECTED:
             self._set(k, ended=ev.time, code=ev.code, reason=ev.reason)
-            del self._active[ev.call]
+            del c.active[ev.call]
+            self._active -= 1
             if rec.confirmed is None:
                 if ev.code is not None and ev.code == self._answer_of(rec.callee) and not 200 <= ev.code < 300:
                     self._as_set += 1
@@ -104,9 +149,9 @@ class LoadRun:
                     self._failed += 1
             self._journal_row(k)
 
-    def _schedule(self, due: float, what: str, k: int, slot: int) -> None:
+    def _schedule(self, due: float, what: str, k: int, c: _Caller, slot: int) -> None:
         self._sequence += 1
-        heapq.heappush(self._actions, (due, self._sequence, what, k, slot))
+        heapq.heappush(self._actions, (due, self._sequence, what, k, self.callers.index(c), slot))
 
     def _run_due_actions(self) -> None:
         """The digits and hang-ups that are due, each on its own call: 'g' and the call's slot, then '#' and
@@ -115,23 +160,24 @@ class LoadRun:
         a 'g' pjsua refused marks the call it was for, as the command then went to another call.  A call
         that ended meanwhile (its slot free or another call's) is left alone."""
         while self._actions and self._actions[0][0] <= time.time():
-            _, _, what, k, slot = heapq.heappop(self._actions)
+            _, _, what, k, p, slot = heapq.heappop(self._actions)
             self._consume()
-            if self._active.get(slot) != k:
+            c = self.callers[p]
+            if c.active.get(slot) != k:
                 continue
             commands = (pp.CMD_DTMF_2833, self._records[k].digits) if what == "digits" else (pp.CMD_HANGUP,)
-            self._selects.append((slot, k, what))
-            self.caller.send(pp.CMD_SELECT_CALL, str(slot), *commands)
+            c.selects.append((slot, k, what))
+            c.agent.send(pp.CMD_SELECT_CALL, str(slot), *commands)
 
-    def _fold_selected(self, ev: AgentEvent) -> None:
+    def _fold_selected(self, c: _Caller, ev: AgentEvent) -> None:
         """pjsua's answer to the oldest 'g' not yet answered; refused digits belong to the call selected last."""
-        if not self._selects:
+        if not c.selects:
             return
-        if ev.call is not None and any(sel[0] == ev.call for sel in self._selects):
-            while self._selects[0][0] != ev.call:  # answers lost in the console's output: their outcome unknown
-                self._selects.popleft()
-        slot, k, what = self._selects.popleft()
-        self._digits_of = k if what == "digits" and ev.call == slot else None
+        if ev.call is not None and any(sel[0] == ev.call for sel in c.selects):
+            while c.selects[0][0] != ev.call:  # answers lost in the console's output: their outcome unknown
+                c.selects.popleft()
+        slot, k, what = c.selects.popleft()
+        c.digits_of = k if what == "digits" and ev.call == slot else None
         if ev.call != slot:
             self._set(k, problem=f"pjsua would not select it for its {what} ({ev.reason}): they went to another call")
 
@@ -147,9 +193,12 @@ class LoadRun:
 
     # -- the run ---------------------------------------------------------------
     def execute(self) -> None:
+        before = name_this_thread("callgen-load")  # its CPU apart from the readers' (bench/bench_load.py)
         try:
             self._execute()
         finally:
+            if before:
+                name_this_thread(before)
             if self._journal is not None:
                 self._journal.close()
                 self._journal = None
@@ -177,23 +226,51 @@ class LoadRun:
             if wait > self.deadline.left():
                 raise InfrastructureError(f"--start-at is {wait:.0f} s away, past the scenario timeout")
             t0 += max(0.0, wait)
-        self._seen = self.caller.mark()
-        for k in range(planned):
-            self._wait_turn(t0 + load.offset(k))
-            self._place(k)
-            self._note_placed()
-            self._report(k + 1, t0)
-        self._wait_all_ended()
+        for c in self.callers:
+            c.seen = c.agent.mark()
+            c.agent.add_listener(self._wake.set)
+        unsubscribe = self.caller.cancel.subscribe(self._wake.set) if self.caller.cancel is not None else lambda: None
+        try:
+            for k in range(planned):
+                if k % GC_FREEZE_EVERY == GC_FREEZE_EVERY - 1:
+                    gc.freeze()  # the collector then scans only what is newer (see GC_FREEZE_EVERY)
+                self._wait_turn(t0 + load.offset(k), self._caller_of(k))
+                self._place(k)
+                if k == 0:  # the clock starts at the first INVITE (its CALLING line came): see _restart_clock
+                    self._settle(self.callers[0])
+                    t0 = self._restart_clock(t0)
+                self._note_placed()
+                self._report(k + 1, t0)
+            self._wait_all_ended()
+        finally:
+            gc.unfreeze()  # back in the oldest generation: collected as usual once the run is judged
+            unsubscribe()
+            for c in self.callers:
+                c.agent.remove_listener(self._wake.set)
         self._report(planned, t0, final=True)
 
-    def _wait_turn(self, due: float) -> None:
-        """Until the call is due and a slot is free (max_concurrent), folding events meanwhile."""
+    def _restart_clock(self, t0: float) -> float:
+        """The rate's clock from the moment the first call's INVITE had left (its CALLING line was read), not
+        from before its 'm': the calls placed per second are counted from the first INVITE in the capture,
+        and a later call that pjsua sent a fraction of a millisecond quicker than the first one was counted
+        in the second before its own (49 calls in that second, 51 in the next: every whole second's first
+        call sits on the boundary)."""
+        return max(t0, time.monotonic() - self.load.offset(0))
+
+    def _caller_of(self, k: int) -> _Caller:
+        """The caller process that places call ``k``: the processes in turn."""
+        return self.callers[k % len(self.callers)]
+
+    def _wait_turn(self, due: float, c: _Caller) -> None:
+        """Until the call is due and a slot is free (max_concurrent, and the process's own part of it),
+        folding events meanwhile."""
         while True:
             self._consume()
             self._check_alive()
             self._run_due_actions()
             now = time.monotonic()
-            if now >= due and len(self._active) < self.load.max_concurrent:
+            if (now >= due and self._active + self._pending() < self.load.max_concurrent
+                    and len(c.active) + (c.pending is not None) < c.cap):
                 return
             wait = max(0.001, due - now) if now < due else 0.5
             wait = min(wait, self._next_action_in())
@@ -217,76 +294,93 @@ class LoadRun:
             raise InfrastructureError(f"{why} (the load stopped after {len(self._records)} calls)")
 
     def _await_event(self, timeout: float) -> None:
-        try:
-            self.caller.wait_for(lambda e: True, "a state line", timeout, since=self._seen)
-        except AgentTimeout:
-            pass
+        """Until any caller process reads a new line, or ``timeout``: the readers set the wake event (cleared
+        before the next fold, so a line read meanwhile is folded, not missed)."""
+        cancel = self.caller.cancel
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("cancelled during the load")
+        self._check_alive()
+        if any(c.agent.mark() > c.seen for c in self.callers):
+            return
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def _callee_uri(self, k: int) -> tuple[str, str]:
+        """(callee agent, the URI call ``k`` dials): the callee's processes in turn."""
+        procs = self.plan.processes(self.load.callee(k))
+        return procs[0].name, procs[load_callee_process(self.load, self.load.number(k), len(procs))].contact_uri
 
     def _place(self, k: int) -> None:
+        """Hand call ``k`` to its caller process without waiting for its first line (``_fold_placed`` reads
+        it): placing is never held up by a pjsua that is slow to print a CALLING line, and the next call,
+        on the next process, leaves on time.  A process gets its next 'm' only once its previous one was
+        answered (``_settle``), so each process's INVITEs leave in its placing order (the verdict's pairing)."""
         load = self.load
-        callee = self.plan.agent(load.callee(k))
-        uri = callee.contact_uri
-        since = self.caller.mark()
+        c = self._caller_of(k)
+        self._settle(c)
+        callee, uri = self._callee_uri(k)
         with self._lock:
-            self._records.append(LoadCallRecord(load.number(k), callee.name, uri, load.digits(k) if load.dtmf else "",
-                                                time.time(), None, hold_s=load.hold(k)))
-        try:
-            ev = self._make_call(k, uri)
-        except AgentTimeout as exc:
-            self._set(k, problem=str(exc))
-            self._journal_row(k)
-            return
-        if ev.kind is EventKind.CALL_ERROR:
-            self._set(k, problem=f"pjsua could not place it: {ev.reason}")
-            self._journal_row(k)
-            return
-        # what came before the CALLING line (an older call leaving the slot it now takes) is folded first
-        after = self.caller.events_since(since)
-        self._consume_until(since + next(i for i, e in enumerate(after) if e is ev))
-        self._active[ev.call] = k
-        self._set(k, pjsua_call=ev.call)
-        self._consume()
-
-    def _make_call(self, k: int, uri: str) -> AgentEvent:
-        """'m' (its headers first, menu 'k': patch 0001, for the next call only) and the new call's first line:
-        CALLING (only the call just made prints it), or pjsua's reason.  pjsua frees a call's slot a moment
-        after it prints its DISCONNECTED, so at max_concurrent it may still refuse a call as one too many:
-        that call is placed again as soon as another call has ended (bounded by PLACE_TIMEOUT_S)."""
+            self._records.append(LoadCallRecord(load.number(k), callee, uri, load.digits(k) if load.dtmf else "",
+                                                time.time(), None, hold_s=load.hold(k), caller=c.name))
         give_up = time.monotonic() + self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}")
-        while True:
-            tried = self.caller.mark()
-            for name, value in self.load.call_headers(k):
-                self.caller.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
-            self.caller.send(pp.CMD_MAKE_CALL, uri)
-            ev = self.caller.wait_for(
-                lambda e: (e.kind is EventKind.CALL_STATE and e.state == pp.STATE_CALLING) or e.kind is EventKind.CALL_ERROR,
-                f"load call {k} to start", max(0.001, give_up - time.monotonic()), since=tried)
-            if ev.kind is not EventKind.CALL_ERROR or not pp.TOO_MANY_CALLS.search(ev.reason):
-                return ev
-            if not self._await_a_call_ended(tried, give_up):
-                return ev
+        c.pending = _Pending(k, uri, c.agent.mark(), give_up)
+        self._send_call(c, k, uri)
 
-    def _await_a_call_ended(self, since: int, give_up: float) -> bool:
-        """Until a call of the caller has ended after event ``since`` (True) or ``give_up`` (False); the due
-        hang-ups go on meanwhile (at pjsua's --max-calls they are what frees a slot)."""
-        while True:
+    def _send_call(self, c: _Caller, k: int, uri: str) -> None:
+        """'m' (its headers first, menu 'k': patch 0001, for the next call only)."""
+        for name, value in self.load.call_headers(k):
+            c.agent.send(pp.CMD_NEXT_CALL_HEADER, f"{name}: {value}")
+        c.agent.send(pp.CMD_MAKE_CALL, uri)
+
+    def _fold_placed(self, c: _Caller, ev: AgentEvent) -> None:
+        """The pending call's first line: CALLING (only the call just made prints it) gives its slot, or
+        pjsua's reason.  pjsua frees a call's slot a moment after it prints its DISCONNECTED, so at its
+        --max-calls it may still refuse a call as one too many: that call is sent again as soon as another
+        call of the process has ended (``_settle``, bounded by PLACE_TIMEOUT_S)."""
+        pend = c.pending
+        if ev.kind is EventKind.CALL_ERROR and pp.TOO_MANY_CALLS.search(ev.reason):
+            pend.refused_at = c.ended
+            return
+        c.pending = None
+        if ev.kind is EventKind.CALL_ERROR:
+            self._set(pend.k, problem=f"pjsua could not place it: {ev.reason}")
+            self._journal_row(pend.k)
+            return
+        c.active[ev.call] = pend.k
+        self._active += 1
+        self._set(pend.k, pjsua_call=ev.call)
+
+    def _settle(self, c: _Caller) -> None:
+        """Until process ``c``'s pending call has its first line (sent again when it was refused as one too
+        many and another call of the process has ended meanwhile), or its time to start is up; the due
+        digits and hang-ups go on meanwhile (at pjsua's --max-calls they are what frees a slot)."""
+        while c.pending is not None:
             self._consume()
             self._run_due_actions()
-            if any(e.kind is EventKind.DISCONNECTED for e in self.caller.events_since(since)):
-                return True
-            left = give_up - time.monotonic()
+            pend = c.pending
+            if pend is None:
+                return
+            if pend.refused_at is not None and c.ended > pend.refused_at:
+                pend.refused_at, pend.tried = None, c.agent.mark()
+                self._send_call(c, pend.k, pend.uri)
+                continue
+            left = pend.give_up - time.monotonic()
             if left <= 0:
-                return False
+                c.pending = None
+                what = "one too many" if pend.refused_at is not None else "no CALLING line"
+                self._set(pend.k, problem=f"agent {c.name}: timed out after {PLACE_TIMEOUT_S:g} s waiting for load "
+                                          f"call {pend.k} to start ({what})")
+                self._journal_row(pend.k)
+                return
             self._await_event(min(left, self._next_action_in()))
 
-    def _consume_until(self, index: int) -> None:
-        """Fold the caller's events before ``index``."""
-        for ev in self.caller.events_since(self._seen)[: max(0, index - self._seen)]:
-            self._fold(ev)
-        self._seen = max(self._seen, index)
+    def _pending(self) -> int:
+        return sum(c.pending is not None for c in self.callers)
 
     def _wait_all_ended(self) -> None:
         """Until every call has been hung up after its hold (callgen's actions); bounded by the deadline."""
+        for c in self.callers:
+            self._settle(c)
         end = time.monotonic() + self.load.hold_s + 10.0
         while True:
             self._consume()
@@ -314,5 +408,5 @@ class LoadRun:
         if self.progress is None:
             return
         as_set = f"rejected as set {self._as_set}  " if self._as_set else ""
-        self.progress(f"placed {placed}/{self.load.planned()}  active {len(self._active)}  answered {self._answered}  "
+        self.progress(f"placed {placed}/{self.load.planned()}  active {self._active}  answered {self._answered}  "
                       f"{as_set}failed {self._failed}  {self._rate(placed)}" + ("\n" if final else ""))

@@ -25,6 +25,8 @@ LOAD_SPARE_CALLS = 8  #: calls still ending while the next ones start
 LOAD_RTP_HELD_FACTOR = 2  #: a load agent's RTP span has ports for twice the calls it holds at once
 LOAD_RTP_MARGIN = 64  #: and this many more
 LOAD_DURATION_NET_S = 30  #: the load caller's --duration: its longest hold plus this (callgen hangs up first)
+#: calls one pjsua process of a load holds at most: above it an agent of the load runs as several processes
+LOAD_CALLS_PER_PJSUA = PJSUA_MAX_CALLS - LOAD_SPARE_CALLS
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,12 @@ class AgentPlan:
     log_path: Path
     transcript_path: Path
     options: tuple[PjsuaOption, ...]
+    process: int = 0  #: which pjsua process of the agent (a load's agent may run as several: ``load_processes``)
 
     @property
     def name(self) -> str:
-        return self.agent.name
+        """The agent's name for its first process, ``<name>-p2``, ``-p3``... for the others."""
+        return process_name(self.agent.name, self.process)
 
     @property
     def contact_uri(self) -> str:
@@ -74,9 +78,14 @@ class RunPlan:
     calls: tuple[CallPlan, ...]
     port_ranges: tuple[tuple[int, int], ...]
     extra_ports: tuple[int, ...]
+    notes: tuple[str, ...] = ()  #: how callgen sized the run (e.g. a load agent's pjsua processes), for `render`
 
     def agent(self, name: str) -> AgentPlan:
         return next(a for a in self.agents if a.name == name)
+
+    def processes(self, name: str) -> tuple[AgentPlan, ...]:
+        """Agent ``name``'s pjsua processes, the first first (one, unless the load needs more)."""
+        return tuple(a for a in self.agents if a.agent.name == name)
 
     @property
     def start_order(self) -> tuple[AgentPlan, ...]:
@@ -144,14 +153,47 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
     return tuple(o)
 
 
-def load_max_calls(agent: Agent, load: Load | None) -> int:
-    """How many calls an agent of the load must hold at once (0: not in the load).  One
-    pjsua process per side holds them all: pjsua is built with PJSUA_MAX_CALLS 512."""
+def process_name(agent: str, process: int) -> str:
+    """The name of an agent's pjsua process ``process`` (0-based): the agent's own name for the first."""
+    return agent if process == 0 else f"{agent}-p{process + 1}"
+
+
+def load_share(agent: Agent, load: Load | None) -> int:
+    """How many calls an agent of the load must hold at once, all its processes together (0: not in the load)."""
     if load is None or (agent.name != load.caller and agent.name not in load.callees):
         return 0
-    share = load.max_concurrent if agent.name == load.caller else -(-load.max_concurrent * load.callees.count(agent.name)
-                                                                     // len(load.callees))
-    return min(PJSUA_MAX_CALLS, share + LOAD_SPARE_CALLS)
+    if agent.name == load.caller:
+        return load.max_concurrent
+    return -(-load.max_concurrent * load.callees.count(agent.name) // len(load.callees))
+
+
+def load_processes(agent: Agent, load: Load | None) -> int:
+    """How many pjsua processes an agent runs (1 outside a load): one pjsua holds at most
+    LOAD_CALLS_PER_PJSUA calls (pjsua is built with PJSUA_MAX_CALLS 512, less a few still ending),
+    so an agent of a load that must hold more runs as that many more processes, each its own SIP
+    port and RTP span, the calls given to them in turn."""
+    return max(1, -(-load_share(agent, load) // LOAD_CALLS_PER_PJSUA))
+
+
+def load_max_calls(agent: Agent, load: Load | None) -> int:
+    """How many calls each pjsua process of a load's agent holds at once (its ``--max-calls``; 0: not in the
+    load): its part of the agent's share (``load_process_cap``) plus a few still ending."""
+    if not load_share(agent, load):
+        return 0
+    return min(PJSUA_MAX_CALLS, load_process_cap(agent, load) + LOAD_SPARE_CALLS)
+
+
+def load_process_cap(agent: Agent, load: Load | None) -> int:
+    """The calls one process of the agent may hold at once: its part of the agent's share (the load
+    places a call on a process only below it, as on the whole load below ``max_concurrent``)."""
+    return -(-load_share(agent, load) // load_processes(agent, load))
+
+
+def load_callee_process(load: Load, n: int, processes: int) -> int:
+    """Which process of its callee takes the load's call number ``n``: the callee's own calls in turn
+    (its m-th call goes to process m mod ``processes``), also when ``to:`` lists it more than once."""
+    slots = [i for i, c in enumerate(load.callees) if c == load.callees[n % len(load.callees)]]
+    return ((n // len(load.callees)) * len(slots) + slots.index(n % len(load.callees))) % processes
 
 
 def load_rtp_span(agent: Agent, load: Load | None) -> int:
@@ -166,6 +208,7 @@ def load_rtp_span(agent: Agent, load: Load | None) -> int:
         return 0
     planned = load.planned()
     placed = planned if agent.name == load.caller else -(-planned * load.callees.count(agent.name) // len(load.callees))
+    placed = -(-placed // load_processes(agent, load))  # each process places (or takes) its part
     return 2 * min(placed, LOAD_RTP_HELD_FACTOR * held) + LOAD_RTP_MARGIN
 
 
@@ -260,37 +303,42 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
                    if (c.callee and scenario.agent(c.callee).transport is Transport.TCP)
                    or (c.uri and "transport=tcp" in c.uri.lower())}
     next_load_rtp = load_region[0]
-    for i, agent in enumerate(scenario.agents):
-        sip_port = agent.port if agent.port is not None else port_base + SIP_STRIDE * i
+    slots = sip_slots(scenario)
+    for slot, (agent, process) in enumerate(slots):
+        i = scenario.agents.index(agent)
+        sip_port = agent.port if agent.port is not None else port_base + SIP_STRIDE * slot
         if agent.port is not None:
             extra_ports.append(agent.port)
         rtp_port = port_base + RTP_OFFSET + RTP_PER_AGENT * i
         span = load_rtp_span(agent, scenario.load)
-        if span:  # the load's agents take their RTP ports from the run's load region, one span each
+        if span:  # the load's agents take their RTP ports from the run's load region, one span each process
             rtp_port, next_load_rtp = next_load_rtp, next_load_rtp + span
             if next_load_rtp > load_region[1]:
                 raise ScenarioError(f"the load needs {next_load_rtp - load_region[0]} RTP ports; the load region has "
                                     f"{load_region[1] - load_region[0]}", location=str(scenario.source))
-        if rtp_port + RTP_PER_AGENT > port_base + block_size:
-            raise ScenarioError(f"too many agents for one port block ({len(scenario.agents)})", location=str(scenario.source))
-        log = run_dir / (f"{agent.name}.pjsua.log" if agent.is_pjsua else f"{agent.name}.sipp.out")
+        if rtp_port + RTP_PER_AGENT > port_base + block_size or SIP_STRIDE * len(slots) > RTP_OFFSET:
+            raise ScenarioError(f"too many agents for one port block ({len(slots)} pjsua processes)",
+                                location=str(scenario.source))
+        name = process_name(agent.name, process)
+        log = run_dir / (f"{name}.pjsua.log" if agent.is_pjsua else f"{name}.sipp.out")
         agent_tls = None
         if scenario.uses_tls and agent.is_pjsua:
             agent_tls = agent.tls or tls
             if agent_tls is None:
                 raise ValueError("plan_run: the scenario uses TLS but no certificates were given")
-        rec = run_dir / f"{agent.name}.rec.wav" if agent.audio.record else None
+        rec = run_dir / f"{name}.rec.wav" if agent.audio.record else None
         agents.append(
             AgentPlan(
                 agent=agent,
                 sip_port=sip_port,
                 rtp_port=rtp_port,
-                config_path=run_dir / f"{agent.name}.cfg",
+                config_path=run_dir / f"{name}.cfg",
                 log_path=log,
-                transcript_path=run_dir / f"{agent.name}.transcript.txt",
+                transcript_path=run_dir / f"{name}.transcript.txt",
                 options=agent_options(agent, sip_port, rtp_port, log, tls=agent_tls, rec_path=rec,
                                       needs_tcp=agent.name in tcp_callers, load=scenario.load,
                                       quick_exit=quick_exit) if agent.is_pjsua else (),
+                process=process,
             )
         )
     extra_ports += outside_ports(scenario)
@@ -307,7 +355,70 @@ def plan_run(scenario: Scenario, run_dir: Path, port_base: int, block_size: int,
         calls=calls,
         port_ranges=((port_base, port_base + block_size - 1),) + spans,
         extra_ports=tuple(extra_ports),
+        notes=load_notes(scenario),
     )
+
+
+def sip_slots(scenario: Scenario) -> list[tuple[Agent, int]]:
+    """(agent, process) of every process of the run, in the order of their SIP port slots: the scenario's
+    agents first (slot i: agent i's first process), then the further processes of a load's agents.
+    A load agent that must run as several processes is refused where their calls could not be told
+    apart: a callee that registers (a registrar has one user's contacts ring together, or only the
+    last: each process needs its own user, i.e. another callee in ``to:``) or one over TCP/TLS (the
+    verdict tells a caller's processes apart by their SIP source port)."""
+    slots = [(a, 0) for a in scenario.agents]
+    for agent in scenario.agents:
+        n = load_processes(agent, scenario.load)
+        if n == 1:
+            continue
+        key = ("load", "max_concurrent")
+        share = load_share(agent, scenario.load)
+        if agent.name != scenario.load.caller and agent.register is not None:
+            raise scenario.source_map.error(key, f"callee '{agent.name}' would hold {share} calls at once, more than one "
+                                                 f"pjsua holds ({LOAD_CALLS_PER_PJSUA}), and it registers: list more "
+                                                 f"callees in load.to (each its own user), e.g. [{agent.name}, another]")
+        if agent.port is not None:
+            raise scenario.source_map.error(key, f"agent '{agent.name}' would hold {share} calls at once, more than one "
+                                                 f"pjsua holds ({LOAD_CALLS_PER_PJSUA}), and its port is fixed: "
+                                                 f"several processes need a SIP port each")
+        if agent.transport is not Transport.UDP:
+            raise scenario.source_map.error(key, f"agent '{agent.name}' would hold {share} calls at once, more than one "
+                                                 f"pjsua holds ({LOAD_CALLS_PER_PJSUA}); several pjsua processes of "
+                                                 f"one agent are told apart over UDP only")
+        taken = {a.name for a in scenario.agents}
+        for process in range(1, n):
+            if process_name(agent.name, process) in taken:
+                raise scenario.source_map.error(key, f"agent '{agent.name}' runs as {n} pjsua processes, named "
+                                                     f"{agent.name}-p2...; an agent is already named "
+                                                     f"'{process_name(agent.name, process)}'")
+            slots.append((agent, process))
+    return slots
+
+
+def sip_offsets(scenario: Scenario) -> list[tuple[int, str]]:
+    """(offset in the port block, address) of every SIP port the run's processes bind (and the TLS
+    port next to each): what a port block must have free (``acquire_block``)."""
+    return [(SIP_STRIDE * slot + k, agent.address) for slot, (agent, _) in enumerate(sip_slots(scenario))
+            for k in (0, 1)]
+
+
+def load_notes(scenario: Scenario) -> tuple[str, ...]:
+    """How callgen sized a load's agents: the pjsua processes of each and the calls each holds."""
+    load = scenario.load
+    if load is None:
+        return ()
+    notes = []
+    for agent in scenario.agents:
+        n = load_processes(agent, load)
+        if not load_share(agent, load):
+            continue
+        names = ", ".join(process_name(agent.name, p) for p in range(n))
+        how = ("the calls placed by each in turn" if agent.name == load.caller else "its calls given to each in turn")
+        why = (f": {load_share(agent, load)} calls at once, one pjsua holds at most {LOAD_CALLS_PER_PJSUA}"
+               if n > 1 else "")
+        notes.append(f"load: {agent.name} runs as {n} pjsua process{'es' if n > 1 else ''} ({names}), "
+                     f"each --max-calls {load_max_calls(agent, load)}{', ' + how if n > 1 else ''}{why}")
+    return tuple(notes)
 
 
 _SIP_URI = re.compile(r"^(sips?):(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d{1,5}))?([^>]*)", re.I)

@@ -29,7 +29,7 @@ from callgen.run.capture import CaptureStats, port_filter, start_capture
 from callgen.run.evidence import AgentEvidence, Evidence, StepKind, StepOutcome
 from callgen.run.load import LoadRun
 from callgen.run.localsut import local_systems
-from callgen.run.plan import SIP_STRIDE, RunPlan, plan_run
+from callgen.run.plan import RunPlan, plan_run, sip_offsets
 from callgen.run.ports import acquire_block, acquire_load_region
 from callgen.run.ring import CaptureFiles, CaptureProver
 from callgen.run.signals import shielded
@@ -60,8 +60,9 @@ class RunOptions:
 def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     """Start capture and agents, run the calls, stop everything; return the evidence."""
     pjsua = find_pjsua(options.pjsua)
-    # test-bound on each agent's own address (an agent may bind 127.0.0.9, not 127.0.0.1)
-    offsets = [(SIP_STRIDE * i + k, a.address) for i, a in enumerate(scenario.agents) for k in (0, 1)]
+    # test-bound on each agent's own address (an agent may bind 127.0.0.9, not 127.0.0.1); a load's agent
+    # may run as several pjsua processes, each its own SIP port
+    offsets = sip_offsets(scenario)
     started = time.time()
     tls = _run_tls(scenario, run_dir)
     with local_systems(scenario, run_dir) as systems, acquire_block(offsets) as block, _load_region(scenario):

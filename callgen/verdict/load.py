@@ -67,6 +67,7 @@ class LoadCallRow:
     why: tuple[str, ...] = field(default=())  #: why it is not proven
     hold_s: float | None = None  #: the hold callgen drew for it (its BYE must come that long after the answer)
     legs: tuple[LoadLeg, ...] = ()  #: through a SUT: the caller's and the callee's leg, each proven (loadlegs)
+    caller: str = ""  #: the caller's pjsua process that placed it (``alice``, ``alice-p2``...: run.plan.process_name)
 
     @property
     def answered(self) -> bool:
@@ -79,7 +80,8 @@ class LoadCallRow:
             "duration_s": _round(self.duration_s), "ack": self.ack, "bye_answered": self.bye_answered,
             "rtp_caller_to_callee": self.forward.to_json(), "rtp_callee_to_caller": self.backward.to_json(),
             "srtp_decrypted": self.srtp_decrypted, "dtmf_sent": self.dtmf_sent, "dtmf_seen": self.dtmf_seen,
-            "pjsua_code": self.pjsua_code, "hold_s": self.hold_s, "verdict": "proven" if self.proven else "unproven",
+            "pjsua_code": self.pjsua_code, "hold_s": self.hold_s, "caller": self.caller,
+            "verdict": "proven" if self.proven else "unproven",
             "why": list(self.why),
         } | ({"legs": [g.to_json() for g in self.legs]} if self.legs else {})
 
@@ -95,7 +97,7 @@ class LoadCallRow:
                    Direction.from_json(d["rtp_caller_to_callee"]), Direction.from_json(d["rtp_callee_to_caller"]),
                    bool(d.get("srtp_decrypted")), str(d.get("dtmf_sent", "")), str(d.get("dtmf_seen", "")),
                    d.get("pjsua_code"), d.get("verdict") == "proven", tuple(d.get("why", ())), d.get("hold_s"),
-                   tuple(LoadLeg.from_json(g) for g in d.get("legs", ())))
+                   tuple(LoadLeg.from_json(g) for g in d.get("legs", ())), str(d.get("caller", "")))
 
 
 def _round(x: float | None, nd: int = 3) -> float | None:
@@ -145,7 +147,7 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
     if d is None:
         why = (rec.problem or "no INVITE for it in the capture",)
         return LoadCallRow(rec.index, rec.callee, None, None, None, None, None, None, False, False, none, none, False,
-                           rec.digits, "", rec.code, False, why, rec.hold_s)
+                           rec.digits, "", rec.code, False, why, rec.hold_s, caller=rec.caller)
     invite = first_invite(d)
     final = final_response(d)
     ack = any(m.method == "ACK" for m in d.messages)
@@ -189,23 +191,27 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
     decrypted = bool(fwd_streams + bwd_streams) and all(s.decrypted for s in fwd_streams + bwd_streams)
     return LoadCallRow(rec.index, rec.callee, d.call_id, invite.time if invite else None, code, setup,
                        bye.time if bye else None, duration, ack, bye_ok, fwd, bwd, decrypted, rec.digits, seen_digits,
-                       rec.code, not why, tuple(why), rec.hold_s)
+                       rec.code, not why, tuple(why), rec.hold_s, caller=rec.caller)
 
 
 def load_rows(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> tuple[LoadCallRow, ...]:
-    """Each placed call with the dialog its caller sent in placing order."""
+    """Each placed call with the dialog its caller process sent in its placing order (a caller of many
+    calls runs as several pjsua processes, each its own SIP port: each process's dialogs are its calls)."""
     load = scenario.load
-    ag = evidence.agent(load.caller)
     caller = scenario.agent(load.caller)
-    mine = sorted((d for d in analysis.dialogs if (inv := first_invite(d)) is not None and sent_by(inv, ag, caller)),
-                  key=lambda d: first_invite(d).time)
+    names = {rec.caller or load.caller for rec in evidence.load_calls} | {load.caller}
+    mine: dict[str, list[Dialog]] = {}
+    for name in names:
+        ag = evidence.agent(name)
+        mine[name] = sorted((d for d in analysis.dialogs if (inv := first_invite(d)) is not None
+                             and sent_by(inv, ag, caller)), key=lambda d: first_invite(d).time)
     index = _StreamIndex(analysis)
     through = LoadThroughSut(scenario, evidence, analysis)  # each leg through a SUT (loadlegs)
-    rows, k = [], 0
+    rows, taken = [], dict.fromkeys(names, 0)
     for rec in evidence.load_calls:
-        d = None
-        if rec.pjsua_call is not None and k < len(mine):
-            d, k = mine[k], k + 1
+        d, name = None, rec.caller or load.caller
+        if rec.pjsua_call is not None and taken[name] < len(mine[name]):
+            d, taken[name] = mine[name][taken[name]], taken[name] + 1
         rows.append(through.prove_row(rec, d, _row(rec, through.near(d, rec.callee), index, scenario)))
     return tuple(rows)
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream, SipMessage
+from callgen.run.plan import process_name
 from callgen.scenario.model import Load
 from callgen.verdict.legchecks import DEFAULT_RELAY_LOSS_PCT
 from callgen.verdict.legs import CALLEE, CALLER, _initial, _tag, agent_addresses, restrict, sdp_addresses
@@ -349,6 +350,15 @@ def final_time(d: Dialog) -> float | None:
     return final.time if final is not None else None
 
 
+def _processes(name: str, agents: dict[str, frozenset[str]]) -> frozenset[str]:
+    """The SIP addresses of all of an agent's pjsua processes (a load's agent may run as several)."""
+    out: frozenset[str] = frozenset()
+    k = 0
+    while (pname := process_name(name, k)) in agents:
+        out, k = out | agents[pname], k + 1
+    return out
+
+
 class LoadThroughSut:
     """The per-leg proof of a load's calls: ``near`` gives the caller's leg of a call's dialog
     (what the one-leg row is computed on), ``prove_row`` adds the callee's leg and the verdict
@@ -380,8 +390,8 @@ class LoadThroughSut:
     def _setup(self, scenario, caller: frozenset[str], agents: dict[str, frozenset[str]]) -> None:
         load = scenario.load
         self.caller_name = load.caller
-        self.caller = caller
-        self.callees = {name: agents[name] for name in dict.fromkeys(load.callees) if name in agents}
+        self.caller = caller | _processes(load.caller, agents)
+        self.callees = {name: addrs for name in dict.fromkeys(load.callees) if (addrs := _processes(name, agents))}
         self.headers = tuple((name, value) for name, value in load.headers if "{n}" in value)
         self.targets = {value: name for name, value in scenario.resolved_targets}
         self.tolerance = relay_tolerance(load)

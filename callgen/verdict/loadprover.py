@@ -30,7 +30,7 @@ from callgen.analysis import CaptureAnalysis, RtpStream
 from callgen.analysis.rolling import CallMedia, RollingScan
 from callgen.errors import CallgenError
 from callgen.run.evidence import LoadCallRecord
-from callgen.run.plan import RunPlan
+from callgen.run.plan import RunPlan, process_name
 from callgen.run.ring import CaptureFiles
 from callgen.scenario.model import Scenario
 from callgen.verdict.legs import CALLEE, agent_addresses
@@ -125,7 +125,9 @@ class LoadProver:
         self.caller_agent = scenario.agent(self.load.caller)
         self.journal = journal
         self.scan = RollingScan()
-        self._queue: deque[str] = deque()  #: the caller's dialogs not yet given to a call, in INVITE order
+        #: each caller process's dialogs not yet given to a call, in INVITE order (a load's caller may run as
+        #: several pjsua processes, each its own SIP port: the k-th dialog of a process is its k-th call)
+        self._queues: dict[str, deque[str]] = {}
         self._next = 0  #: the next record to give a dialog
         self._waiting: dict[int, str | None] = {}  #: record -> its Call-ID (None: no dialog), not proven yet
         self._rows: dict[int, LoadCallRow] = {}
@@ -138,6 +140,9 @@ class LoadProver:
         self._pace: _Pacer | None = None
         #: through a SUT each call's callee leg too (``loadlegs``): from every agent's SIP address
         senders = dict(agents or {}) | {self.load.caller: caller}
+        self._callers: dict[str, _Sender] = {}
+        while (pname := process_name(self.load.caller, len(self._callers))) in senders:
+            self._callers[pname] = senders[pname]
         self._legs = _LegMedia(self.scan)
         self.through = LoadThroughSut.for_addresses(
             scenario, agent_addresses(caller.address, caller.sip_port),
@@ -157,11 +162,13 @@ class LoadProver:
         for call_id in self.scan.new_dialogs():
             d = self.scan.dialog(call_id)
             inv = first_invite(d) if d is not None else None
-            if inv is not None and sent_by(inv, self.caller, self.caller_agent):
-                batch.append((inv.time, call_id))
+            pname = next((p for p, s in self._callers.items() if sent_by(inv, s, self.caller_agent)), None) if inv else None
+            if pname is not None:
+                batch.append((inv.time, pname, call_id))
             elif d is not None:
                 self.through.far.add_dialog(d)  # a callee's leg through a SUT, joined to its call when proven
-        self._queue.extend(call_id for _, call_id in sorted(batch))  # in INVITE order, as load_rows sorts them
+        for _, pname, call_id in sorted(batch):  # in INVITE order, as load_rows sorts them
+            self._queues.setdefault(pname, deque()).append(call_id)
 
     def step(self, records: Sequence[LoadCallRecord], *, final: bool = False) -> None:
         """Give the next calls their dialogs; prove those that are over."""
@@ -171,8 +178,8 @@ class LoadProver:
                 if not (rec.problem or final):
                     break  # being placed
                 self._waiting[self._next] = None
-            elif self._queue:
-                self._waiting[self._next] = self._queue.popleft()
+            elif queue := self._queues.get(rec.caller or self.load.caller):
+                self._waiting[self._next] = queue.popleft()
             elif final:
                 self._waiting[self._next] = None
             else:

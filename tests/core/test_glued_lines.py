@@ -27,3 +27,17 @@ def test_two_state_lines_glued_into_one_give_two_events(tmp_path: Path):
                    (EventKind.CALL_STATE, 18, "CONFIRMED"), (EventKind.CALL_STATE, 463, "CONNECTING"),
                    (EventKind.CALL_STATE, 463, "CONFIRMED"), (EventKind.CALL_STATE, 96, "CONFIRMED"),
                    (EventKind.CALL_SELECTED, 203, "")], got
+
+
+def test_state_lines_glued_without_a_time_stamp_between_each_count(tmp_path: Path):
+    """Seen in `make bench-load` (2026-12-03): four state lines of two calls and a DISCONNECTED in one console
+    line, the later ones without their time stamps; the CONFIRMED of calls 96 and 100 were lost, so neither
+    got its digits nor its hang-up (held 27.8 s instead of 10.6 s and 9 s: 2 calls unproven)."""
+    agent = PjsuaAgent("alice", ["pjsua"], tmp_path / "t.txt")
+    agent._ingest(["12:04:09.332            pjsua_app.c !.....Call 96 state changed to CONNECTINGCall 96 state changed "
+                   "to CONFIRMEDCall 100 state changed to CONNECTINGCall 100 state changed to CONFIRMED12:04:09.334"
+                   "            pjsua_app.c !.Call 146 is DISCONNECTED [reason=200 (OK)]"])
+    got = [(e.kind, e.call, e.state) for e in agent.events()]
+    assert got == [(EventKind.CALL_STATE, 96, "CONNECTING"), (EventKind.CALL_STATE, 96, "CONFIRMED"),
+                   (EventKind.CALL_STATE, 100, "CONNECTING"), (EventKind.CALL_STATE, 100, "CONFIRMED"),
+                   (EventKind.DISCONNECTED, 146, "DISCONNCTD")], got

@@ -58,10 +58,16 @@ class ScriptedPjsua(PjsuaAgent):
         return []
 
 
+def _plan(bob, callers=("alice",)):
+    """A plan's face as the load engine sees it: bob's processes, the caller's processes."""
+    return SimpleNamespace(agent=lambda name: bob,
+                           processes=lambda name: (bob,) if name == "bob" else tuple(SimpleNamespace(name=n) for n in callers))
+
+
 def test_a_call_refused_as_one_too_many_is_placed_again_and_each_is_hung_up_on_itself(tmp_path):
     caller = ScriptedPjsua(tmp_path, refuse=2)
     bob = SimpleNamespace(name="bob", contact_uri="sip:bob@127.0.0.1:5070", agent=SimpleNamespace(answer=200))
-    plan = SimpleNamespace(agent=lambda name: bob)
+    plan = _plan(bob)
     load = Load("alice", ("bob",), rate=50, calls=3, hold_s=1, headers=(("X-Load-Call", "c{n}"),))
     run = LoadRun(load, plan, {"alice": caller}, Deadline(20))
     run.execute()
@@ -81,7 +87,7 @@ def test_hang_ups_go_on_while_a_call_waits_for_a_slot(tmp_path):
     caller = ScriptedPjsua(tmp_path, refuse=0, max_calls=1)
     bob = SimpleNamespace(name="bob", contact_uri="sip:bob@127.0.0.1:5070", agent=SimpleNamespace(answer=200))
     load = Load("alice", ("bob",), rate=50, calls=2, hold_s=1)
-    run = LoadRun(load, SimpleNamespace(agent=lambda name: bob), {"alice": caller}, Deadline(20))
+    run = LoadRun(load, _plan(bob), {"alice": caller}, Deadline(20))
     run.execute()
     first, second = run.records()
     assert first.problem == "" and second.problem == "" and second.pjsua_call == 1, (first, second)

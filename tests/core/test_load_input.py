@@ -20,7 +20,7 @@ load:
     ("bob", "  rate: 0\n  calls: 10\n", ":9: load.rate", "0"),
     ("bob", "  rate: -5\n  calls: 10\n", ":9: load.rate", "-5"),
     ("bob", "  rate: 5\n", ":6: load", "calls"),  # neither calls nor duration_s
-    ("bob", "  rate: 5\n  calls: 10\n  max_concurrent: 501\n", ":11: load.max_concurrent", "500"),
+    ("bob", "  rate: 5\n  calls: 10\n  max_concurrent: 1501\n", ":11: load.max_concurrent", "1500"),
     ("bob", "  rate: 5\n  calls: 10\n  hold_s: 1\n  dtmf: per-call\n", ":11: load.hold_s", "too short"),
     ("alice", "  rate: 5\n  calls: 10\n", ":8: load.to", "role callee"),
     ("bob", "  rate: 5\n  calls: 10\n  hold_s: {min: 9, max: 4}\n", ":11: load.hold_s.min", "above max"),

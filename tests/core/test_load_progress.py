@@ -51,7 +51,8 @@ def test_a_shorter_final_line_leaves_no_stale_character():
 
 def _run(callees=("bob", "busy"), rate=10.0):
     answers = {"alice": 200, "bob": 200, "busy": 486}
-    plan = SimpleNamespace(agent=lambda name: SimpleNamespace(name=name, agent=SimpleNamespace(answer=answers[name])))
+    plan = SimpleNamespace(agent=lambda name: SimpleNamespace(name=name, agent=SimpleNamespace(answer=answers[name])),
+                           processes=lambda name: (SimpleNamespace(name=name),))
     lines: list[str] = []
     run = LoadRun(Load(caller="alice", callees=callees, rate=rate, calls=4), plan, {"alice": object()},
                   deadline=None, progress=lines.append)
@@ -60,7 +61,8 @@ def _run(callees=("bob", "busy"), rate=10.0):
 
 def _call(run: LoadRun, k: int, slot: int, callee: str) -> None:
     run._records.append(LoadCallRecord(k, callee, f"sip:{callee}@127.0.0.1", "", 0.0, slot))
-    run._active[slot] = k
+    run.callers[0].active[slot] = k
+    run._active += 1
 
 
 def test_the_busy_answer_the_scenario_asked_for_is_not_failed():
@@ -68,9 +70,9 @@ def test_the_busy_answer_the_scenario_asked_for_is_not_failed():
     _call(run, 0, 0, "bob")
     _call(run, 1, 1, "busy")
     _call(run, 2, 2, "bob")
-    run._fold(AgentEvent(EventKind.CALL_STATE, 1.0, call=0, state=pp.STATE_CONFIRMED))
-    run._fold(AgentEvent(EventKind.DISCONNECTED, 1.1, call=1, code=486, reason="Busy Here"))
-    run._fold(AgentEvent(EventKind.DISCONNECTED, 1.2, call=2, code=503, reason="Service Unavailable"))
+    run._fold(run.callers[0], AgentEvent(EventKind.CALL_STATE, 1.0, call=0, state=pp.STATE_CONFIRMED))
+    run._fold(run.callers[0], AgentEvent(EventKind.DISCONNECTED, 1.1, call=1, code=486, reason="Busy Here"))
+    run._fold(run.callers[0], AgentEvent(EventKind.DISCONNECTED, 1.2, call=2, code=503, reason="Service Unavailable"))
     run._report(3, 0.0)
     assert "answered 1  rejected as set 1  failed 1" in lines[-1]
 
