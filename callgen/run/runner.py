@@ -57,6 +57,11 @@ class RunOptions:
     load_prover: Callable[[RunPlan], CaptureProver] | None = None
 
 
+#: a load's agents keep about this many of their latest console lines and events (memory flat in a soak;
+#: the load folds each event as it comes, the transcript file keeps every line)
+LOAD_KEEP_LAST = 20_000
+
+
 def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
     """Start capture and agents, run the calls, stop everything; return the evidence."""
     pjsua = find_pjsua(options.pjsua)
@@ -175,7 +180,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                 continue
             agents[ap.name] = PjsuaAgent(ap.name, [pjsua, f"--config-file={ap.config_path}"], ap.transcript_path,
                                          cwd=plan.run_dir, cancel=options.cancel, log_file=ap.log_path,
-                                         sip_bind=_hostport(ap.agent.address, ap.sip_port))
+                                         sip_bind=_hostport(ap.agent.address, ap.sip_port),
+                                         keep_last=LOAD_KEEP_LAST if scenario.load is not None else None)
         _start_agents(agents, deadline)
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
