@@ -4,7 +4,6 @@ checked by tcpdump itself applying the filter to a file scapy wrote."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from callgen.run.capture import port_filter
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from capgen import CaptureWriter  # noqa: E402
 
-pytestmark = pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump is installed by make setup")
+pytestmark = pytest.mark.tool("tcpdump")
 
 
 def _kept(path: Path, bpf: str) -> list[str]:
