@@ -106,7 +106,7 @@ load:
   duration_s: {seconds}
   hold_s: {{min: {hold_min}, max: {hold}}}
   seed: 1
-  max_concurrent: {concurrent}
+  max_concurrent: {sbc_concurrent}
   dtmf: {dtmf}
   expect:
     answered_pct_min: 99.9
@@ -190,7 +190,8 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
     scenario = work / f"{name}.yaml"
     scenario.write_text((SBC_SCENARIO if sbc else SCENARIO).format(
         timeout=timeout, rate=args.sbc_rate if sbc else args.rate, ramp=args.ramp, seconds=seconds, hold=args.hold,
-        hold_min=args.hold_min, concurrent=args.concurrent, dtmf=args.dtmf, address=args.sbc_address))
+        hold_min=args.hold_min, concurrent=args.concurrent, sbc_concurrent=args.sbc_concurrent, dtmf=args.dtmf,
+        address=args.sbc_address))
     out = work / ("callgen-sbc" if sbc else "callgen")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "callgen", "run", str(scenario), "-o", str(out), "-j", "1"],
@@ -302,6 +303,9 @@ def main() -> int:
     p.add_argument("--sbc-rate", type=float, default=SBC_RATE,
                    help=f"new calls per second through the SBC (default {SBC_RATE:g}: userspace rtpengine relays "
                         "every packet of both legs)")
+    p.add_argument("--sbc-concurrent", type=int, default=400,
+                   help="max_concurrent through the SBC (default 400: 20 cps of 8-12 s holds keep ~200 up; one bob, "
+                        "which registers, so one pjsua: at most 504)")
     p.add_argument("--sbc-seconds", type=float, default=30.0, help="seconds of placing calls through the SBC (default 30)")
     p.add_argument("--sbc-address", default="127.0.0.1", help="loopback address of the agents of the SBC run")
     p.add_argument("--keep", metavar="DIR", help="run in DIR and keep the run folder (capture, calls.jsonl) there")
@@ -337,6 +341,10 @@ def main() -> int:
     by_thread = sorted(cg["callgen_cpu_by_thread"].items(), key=lambda kv: -kv[1])
     if by_thread:  # where it went: each pjsua's reader thread, the load loop, the rest (python: threads not named)
         print("callgen's cpu by thread (same window): " + ", ".join(f"{name} {pct:.1f}%" for name, pct in by_thread))
+        prover = sum(pct for name, pct in by_thread if name == "load-prover")
+        if own is not None:  # the proof from the capture runs while the load goes on (it used to come after the run)
+            print(f"of which proving calls from the capture (load-prover) {prover:.1f}%, placing and holding "
+                  f"(load loop, readers, the rest) {own - prover:.1f}%")
     sipp_pct = None
     if sipp:
         ok = sipp["successful"] or 0

@@ -29,6 +29,7 @@ from pathlib import Path
 from callgen.analysis import CaptureAnalysis, RtpStream
 from callgen.analysis.rolling import CallMedia, RollingScan
 from callgen.errors import CallgenError
+from callgen.pjsua.driver import name_this_thread
 from callgen.run.evidence import LoadCallRecord
 from callgen.run.plan import RunPlan, process_name
 from callgen.run.ring import CaptureFiles
@@ -247,6 +248,7 @@ class LoadProver:
         self._thread.start()
 
     def _loop(self, files: CaptureFiles, records: Callable[[], Sequence[LoadCallRecord]]) -> None:
+        name_this_thread("load-prover")  # its CPU shown apart (top -H, bench_load's CPU by thread)
         self.scan.pace = self._pace = _Pacer()
         while not self._stop.is_set():
             if not self._cycle(files, records()):
