@@ -337,6 +337,10 @@ class _CaptureProcess:
                 end_unconfirmed = None if confirmed else time.monotonic() - began
             elif self._ready_seen:
                 self._drain(proc, until, quiet_since)
+            if not (end_unconfirmed is None or proc.poll() is None):
+                # it ended before the stop signal (killed, disk full): why the marker never came
+                exited_early, end_unconfirmed = True, None
+        if not exited_early:
             try:
                 while True:
                     proc.send_signal(signal.SIGINT)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -467,3 +468,21 @@ def test_a_confirmed_end_is_no_problem(name, tmp_path, backend):
     cap.start(timeout=10)
     stats = cap.stop(timeout=10)
     assert stats.end_unconfirmed is None and stats.problems() == [], stats
+
+
+def test_a_tool_that_dies_while_the_stop_waits_for_its_marker_is_named_dead(tmp_path, backend, monkeypatch):
+    """Seen in CI: tcpdump killed at a run's start died just after the stop looked at it; the stop
+    then waited for the end marker in vain and reported a missing marker instead of the death."""
+    cls = backend("tcpdump")
+    cap = cls(tmp_path / "d.pcap", "udp and port 9")
+    cap.start(timeout=10)
+
+    def dies(proc, marker, until):
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        return None, False
+
+    monkeypatch.setattr(cap, "_mark_end", dies)
+    stats = cap.stop(timeout=5)
+    assert stats.exited_early and stats.end_unconfirmed is None, stats
+    assert any("died during the run (killed by signal 9)" in p for p in stats.problems()), stats.problems()
