@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +157,14 @@ def agent_options(agent: Agent, sip_port: int, rtp_port: int, log_path: Path, *,
 def process_name(agent: str, process: int) -> str:
     """The name of an agent's pjsua process ``process`` (0-based): the agent's own name for the first."""
     return agent if process == 0 else f"{agent}-p{process + 1}"
+
+
+def process_names(agent: str, present: Container[str]) -> list[str]:
+    """The names of ``agent``'s pjsua processes found in ``present``, the first first (``process_name``'s order)."""
+    names: list[str] = []
+    while (name := process_name(agent, len(names))) in present:
+        names.append(name)
+    return names
 
 
 def load_share(agent: Agent, load: Load | None) -> int:

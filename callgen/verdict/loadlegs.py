@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callgen.analysis import CaptureAnalysis, Dialog, RtpStream, SipMessage
-from callgen.run.plan import process_name
+from callgen.run.plan import process_names
 from callgen.scenario.model import Load
 from callgen.verdict.legchecks import DEFAULT_RELAY_LOSS_PCT
 from callgen.verdict.legs import CALLEE, CALLER, _initial, _tag, agent_addresses, restrict, sdp_addresses
@@ -352,11 +352,7 @@ def final_time(d: Dialog) -> float | None:
 
 def _processes(name: str, agents: dict[str, frozenset[str]]) -> frozenset[str]:
     """The SIP addresses of all of an agent's pjsua processes (a load's agent may run as several)."""
-    out: frozenset[str] = frozenset()
-    k = 0
-    while (pname := process_name(name, k)) in agents:
-        out, k = out | agents[pname], k + 1
-    return out
+    return frozenset().union(*(agents[p] for p in process_names(name, agents)))
 
 
 class LoadThroughSut:

@@ -31,7 +31,7 @@ from callgen.analysis.rolling import CallMedia, RollingScan
 from callgen.errors import CallgenError
 from callgen.pjsua.driver import name_this_thread
 from callgen.run.evidence import LoadCallRecord
-from callgen.run.plan import RunPlan, process_name
+from callgen.run.plan import RunPlan, process_names
 from callgen.run.ring import CaptureFiles
 from callgen.scenario.model import Scenario
 from callgen.verdict.legs import CALLEE, agent_addresses
@@ -141,9 +141,7 @@ class LoadProver:
         self._pace: _Pacer | None = None
         #: through a SUT each call's callee leg too (``loadlegs``): from every agent's SIP address
         senders = dict(agents or {}) | {self.load.caller: caller}
-        self._callers: dict[str, _Sender] = {}
-        while (pname := process_name(self.load.caller, len(self._callers))) in senders:
-            self._callers[pname] = senders[pname]
+        self._callers = {p: senders[p] for p in process_names(self.load.caller, senders)}
         self._legs = _LegMedia(self.scan)
         self.through = LoadThroughSut.for_addresses(
             scenario, agent_addresses(caller.address, caller.sip_port),
