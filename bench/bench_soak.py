@@ -4,12 +4,14 @@ callgen places --calls PCMA calls (20 ms) from one pjsua caller through a local 
 pjsua callee at --rate calls per second, each held its own hold drawn from --hold-min..--hold s
 (seed 1) and sending its own DTMF digits.  The capture goes into files of --file-mb, at most
 --max-mb on disk (load.capture); each call is proven from the files that hold it while the run
-goes on.  Sampled from /proc while it runs: callgen's and each pjsua's resident memory (RSS) and
-the capture's files on disk.  "start" is the first sample once the calls held are steady (one
+goes on, by callgen's prover process (``callgen-prover``).  Sampled from /proc while it runs: the
+resident memory (RSS) of callgen, of its prover process and of each pjsua, and the capture's files
+on disk.  "start" is the first sample once the calls held are steady (one
 longest hold plus 20 s after the ramp), "end" the last sample while calls are still placed.
 
 Every unproven call is printed with its reason.  The last line is for scripts:
   soak: <calls> calls, <proven>% proven, rss callgen <start>-><end> MB, capture <max MB> MB on disk
+where rss callgen is callgen's process and its prover process together.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ load:
 """
 
 
+PROVER = "callgen-prover"  #: the process callgen proves the calls in while the load runs, as the OS names it
+
+
 def _rss_mb(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -75,14 +80,30 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
-def _cpu_s(pid: int) -> float | None:
-    """CPU seconds of the process itself (all its threads: the load loop and the prover)."""
+def _cpu_s(pid: int | None) -> float | None:
+    """CPU seconds of the process itself (all its threads)."""
+    if pid is None:
+        return None
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _prover(root: int) -> int | None:
+    """callgen's prover process (``callgen-prover``, a child of callgen), once it runs."""
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if text[text.index("(") + 1: text.rindex(")")] == PROVER and int(text.rsplit(")", 1)[1].split()[1]) == root:
+                return int(d)
+    return None
 
 
 def _pjsuas(root: int) -> dict[str, int]:
@@ -130,14 +151,17 @@ def run_soak(args, work: Path) -> dict:
     disk_max = 0.0
     first_call: float | None = None
     pjsuas: dict[str, int] = {}
+    prover: int | None = None
     while proc.poll() is None:
         pjsuas = pjsuas if len(pjsuas) == 2 else _pjsuas(proc.pid)
+        prover = prover or _prover(proc.pid)
         if first_call is None and (run / "alice.transcript.txt").is_file() and len(pjsuas) == 2:
             first_call = time.monotonic()  # the agents are up: the load starts now (give or take registering)
         disk_max = max(disk_max, _capture_mb(run))
         if first_call is not None:
-            rss = {"callgen": _rss_mb(proc.pid), **{f"pjsua {n}": _rss_mb(p) for n, p in pjsuas.items()},
-                   "cpu": _cpu_s(proc.pid)}
+            rss = {"callgen": _rss_mb(proc.pid), PROVER: _rss_mb(prover) if prover else None,
+                   **{f"pjsua {n}": _rss_mb(p) for n, p in pjsuas.items()},
+                   "cpu": _cpu_s(proc.pid), "cpu prover": _cpu_s(prover)}
             samples.append((time.monotonic() - first_call, {k: v for k, v in rss.items() if v is not None}))
         time.sleep(1.0)  # sampling /proc: there is no event to wait for
     output = proc.stdout.read()
@@ -185,10 +209,11 @@ def main() -> int:
     if steady:
         print(f"cps per second (steady part): min {min(steady)}, mean {sum(steady) / len(steady):.1f}")
     start, end = r["start"], r["end"]
-    if start and end and end[0] > start[0] and "cpu" in start[1] and "cpu" in end[1]:
-        print(f"callgen's own cpu while placing and proving (from {start[0]:.0f} s to {end[0]:.0f} s): "
-              f"{100 * (end[1]['cpu'] - start[1]['cpu']) / (end[0] - start[0]):.1f}% of a core")
-    for name in sorted(k for k in (end or (0, {}))[1] if k != "cpu"):
+    for key, what in (("cpu", "callgen's own cpu while placing and holding"), ("cpu prover", f"its prover's ({PROVER})")):
+        if start and end and end[0] > start[0] and key in start[1] and key in end[1]:
+            print(f"{what} (from {start[0]:.0f} s to {end[0]:.0f} s): "
+                  f"{100 * (end[1][key] - start[1][key]) / (end[0] - start[0]):.1f}% of a core")
+    for name in sorted(k for k in (end or (0, {}))[1] if not k.startswith("cpu")):
         a, b = (start or (0, {}))[1].get(name), end[1].get(name)
         growth = f" ({100 * (b - a) / a:+.1f}%)" if a else ""
         print(f"rss {name:12} {a or float('nan'):7.1f} MB at {start[0]:.0f} s -> {b:7.1f} MB at {end[0]:.0f} s{growth},"
@@ -198,8 +223,9 @@ def main() -> int:
           f" {load.get('capture_files')} files in all)")
     if not rows:
         print(r["output_tail"])
-    cg_a = (start or (0, {}))[1].get("callgen", float("nan"))
-    cg_b = (end or (0, {}))[1].get("callgen", float("nan"))
+    # callgen in all: the process placing the calls and its prover process
+    cg_a = sum((start or (0, {}))[1].get(k, float("nan")) for k in ("callgen", PROVER))
+    cg_b = sum((end or (0, {}))[1].get(k, float("nan")) for k in ("callgen", PROVER))
     pct = 100.0 * sum(row["verdict"] == "proven" for row in rows) / len(rows) if rows else 0.0
     pct = math.floor(pct * 1000) / 1000  # 19,999 of 20,000 is 99.995, never rounded up to 100
     print(f"soak: {len(rows)} calls, {pct:g}% proven, rss callgen {cg_a:.0f}->{cg_b:.0f} MB, capture {disk:.0f} MB on disk")

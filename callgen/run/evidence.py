@@ -60,7 +60,7 @@ class StepOutcome:
         return "sipp" if self.kind in (StepKind.SIPP_CALL, StepKind.SIPP_UAS) else "pjsua"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoadCallRecord:
     """One call of a load run as the caller's pjsua saw it (the capture is the proof)."""
 
@@ -132,7 +132,7 @@ class Evidence:
     #: the run (a local Kamailio's real port), which the file alone does not know
     scenario: Scenario | None = None
     load_calls: tuple[LoadCallRecord, ...] = ()  #: a load run's calls in the order they were placed
-    #: a load run's prover (callgen.run.ring.CaptureProver, the verdict's LoadProver): its calls proven file by file
+    #: a load run's prover (callgen.run.ring.CaptureProver, the verdict's ProverProcess): its calls proven file by file
     load_prover: object | None = field(default=None, compare=False, repr=False)
 
     def agent(self, name: str) -> AgentEvidence:

@@ -92,6 +92,9 @@ class LoadRun:
         self.progress = progress
         self._lock = threading.Lock()
         self._records: list[LoadCallRecord] = []
+        #: the records placed or changed since ``changes`` was last asked (the prover, in its own process, gets
+        #: only these: copying every record to it at every look would cost more as the run grows)
+        self._changed: dict[int, None] = {}
         self._active = 0  #: calls up, all processes together
         self._answered = self._failed = 0
         self._as_set = 0  #: calls ended with the answer their callee is set to give (a busy callee's 486)
@@ -101,10 +104,18 @@ class LoadRun:
         self._actions: list[tuple[float, int, str, int, int, int]] = []
         self._sequence = 0
         self._wake = threading.Event()  #: set by any caller process's reader as new lines come
+        self._turn = 0  #: the caller process whose turn it is to place the next call
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
             return tuple(self._records)
+
+    def changes(self) -> list[tuple[int, LoadCallRecord]]:
+        """(position, record) of each call placed or changed since the last ask, in position order."""
+        with self._lock:
+            out = [(k, self._records[k]) for k in sorted(self._changed)]
+            self._changed.clear()
+            return out
 
     # -- the caller's events -------------------------------------------------
     def _consume(self) -> None:
@@ -190,6 +201,7 @@ class LoadRun:
     def _set(self, k: int, **changes) -> None:
         with self._lock:
             self._records[k] = dataclasses.replace(self._records[k], **changes)
+            self._changed[k] = None
 
     # -- the run ---------------------------------------------------------------
     def execute(self) -> None:
@@ -234,10 +246,10 @@ class LoadRun:
             for k in range(planned):
                 if k % GC_FREEZE_EVERY == GC_FREEZE_EVERY - 1:
                     gc.freeze()  # the collector then scans only what is newer (see GC_FREEZE_EVERY)
-                self._wait_turn(t0 + load.offset(k), self._caller_of(k))
-                self._place(k)
+                c = self._wait_turn(t0 + load.offset(k))
+                self._place(k, c)
                 if k == 0:  # the clock starts at the first INVITE (its CALLING line came): see _restart_clock
-                    self._settle(self.callers[0])
+                    self._settle(c)
                     t0 = self._restart_clock(t0)
                 self._note_placed()
                 self._report(k + 1, t0)
@@ -257,22 +269,35 @@ class LoadRun:
         call sits on the boundary)."""
         return max(t0, time.monotonic() - self.load.offset(0))
 
-    def _caller_of(self, k: int) -> _Caller:
-        """The caller process that places call ``k``: the processes in turn."""
-        return self.callers[k % len(self.callers)]
+    def _free_caller(self) -> _Caller | None:
+        """The next caller process in turn that is free to place a call (its last call's first line read, room
+        for one more), or None: placing never waits on one pjsua slow to print a CALLING line while another is
+        free (at 50 cps over two processes each has 40 ms per call; one 100 ms CALLING line of one process held
+        the next calls of both, and the second lost a call to the next)."""
+        n = len(self.callers)
+        for i in range(n):
+            c = self.callers[(self._turn + i) % n]
+            if c.pending is None and len(c.active) < c.cap:
+                self._turn = (self._turn + i + 1) % n
+                return c
+        return None
 
-    def _wait_turn(self, due: float, c: _Caller) -> None:
-        """Until the call is due and a slot is free (max_concurrent, and the process's own part of it),
-        folding events meanwhile."""
+    def _wait_turn(self, due: float) -> _Caller:
+        """Until the call is due, a slot is free (max_concurrent) and a caller process is free to place it
+        (``_free_caller``), folding events meanwhile; that process."""
         while True:
             self._consume()
             self._check_alive()
             self._run_due_actions()
+            for c in self.callers:
+                self._progress(c)
             now = time.monotonic()
-            if (now >= due and self._active + self._pending() < self.load.max_concurrent
-                    and len(c.active) + (c.pending is not None) < c.cap):
-                return
-            wait = max(0.001, due - now) if now < due else 0.5
+            if now >= due and self._active + self._pending() < self.load.max_concurrent:
+                c = self._free_caller()
+                if c is not None:
+                    return c
+            wait = max(0.001, due - now) if now < due else min([0.5] + [
+                max(0.001, c.pending.give_up - now) for c in self.callers if c.pending is not None])
             wait = min(wait, self._next_action_in())
             self._await_event(min(wait, self.deadline.bound(wait, "the next load call")))
 
@@ -310,18 +335,18 @@ class LoadRun:
         procs = self.plan.processes(self.load.callee(k))
         return procs[0].name, procs[load_callee_process(self.load, self.load.number(k), len(procs))].contact_uri
 
-    def _place(self, k: int) -> None:
+    def _place(self, k: int, c: _Caller) -> None:
         """Hand call ``k`` to its caller process without waiting for its first line (``_fold_placed`` reads
         it): placing is never held up by a pjsua that is slow to print a CALLING line, and the next call,
         on the next process, leaves on time.  A process gets its next 'm' only once its previous one was
         answered (``_settle``), so each process's INVITEs leave in its placing order (the verdict's pairing)."""
         load = self.load
-        c = self._caller_of(k)
         self._settle(c)
         callee, uri = self._callee_uri(k)
         with self._lock:
             self._records.append(LoadCallRecord(load.number(k), callee, uri, load.digits(k) if load.dtmf else "",
                                                 time.time(), None, hold_s=load.hold(k), caller=c.name))
+            self._changed[len(self._records) - 1] = None
         give_up = time.monotonic() + self.deadline.bound(PLACE_TIMEOUT_S, f"placing load call {k}")
         c.pending = _Pending(k, uri, c.agent.mark(), give_up)
         self._send_call(c, k, uri)
@@ -357,22 +382,26 @@ class LoadRun:
         while c.pending is not None:
             self._consume()
             self._run_due_actions()
-            pend = c.pending
-            if pend is None:
-                return
-            if pend.refused_at is not None and c.ended > pend.refused_at:
-                pend.refused_at, pend.tried = None, c.agent.mark()
-                self._send_call(c, pend.k, pend.uri)
-                continue
-            left = pend.give_up - time.monotonic()
-            if left <= 0:
-                c.pending = None
-                what = "one too many" if pend.refused_at is not None else "no CALLING line"
-                self._set(pend.k, problem=f"agent {c.name}: timed out after {PLACE_TIMEOUT_S:g} s waiting for load "
-                                          f"call {pend.k} to start ({what})")
-                self._journal_row(pend.k)
-                return
-            self._await_event(min(left, self._next_action_in()))
+            self._progress(c)
+            if c.pending is not None:
+                self._await_event(min(max(0.0, c.pending.give_up - time.monotonic()), self._next_action_in()))
+
+    def _progress(self, c: _Caller) -> None:
+        """Process ``c``'s pending call, without waiting: sent again once a call of the process ended after
+        it was refused as one too many; given up (named in its record) once its time to start is up."""
+        pend = c.pending
+        if pend is None:
+            return
+        if pend.refused_at is not None and c.ended > pend.refused_at:
+            pend.refused_at, pend.tried = None, c.agent.mark()
+            self._send_call(c, pend.k, pend.uri)
+            return
+        if pend.give_up - time.monotonic() <= 0:
+            c.pending = None
+            what = "one too many" if pend.refused_at is not None else "no CALLING line"
+            self._set(pend.k, problem=f"agent {c.name}: timed out after {PLACE_TIMEOUT_S:g} s waiting for load "
+                                      f"call {pend.k} to start ({what})")
+            self._journal_row(pend.k)
 
     def _pending(self) -> int:
         return sum(c.pending is not None for c in self.callers)

@@ -139,10 +139,11 @@ class CaptureFiles:
 
 class CaptureProver(Protocol):
     """Proves a load's calls from its capture files while the run goes on (the verdict stage's
-    ``LoadProver``; the runner only starts, watches and finishes it)."""
+    ``ProverProcess``; the runner only starts, watches and finishes it)."""
 
-    def start(self, files: CaptureFiles, records: Callable[[], Sequence[LoadCallRecord]]) -> None:
-        """Begin taking ``files.closed()`` in order; ``records()`` are the load's calls so far."""
+    def start(self, files: CaptureFiles, changes: Callable[[], list[tuple[int, LoadCallRecord]]]) -> None:
+        """Begin taking ``files.closed()`` in order; ``changes()`` are the load's calls placed or changed since
+        it was last called, with their positions."""
 
     def problem(self) -> str | None:
         """A reason the load must stop (the prover fell behind, or failed); None while all is well."""

@@ -188,7 +188,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
             load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at,
                                journal=plan.run_dir / "calls.jsonl", health=prover.problem if prover is not None else None)
             if prover is not None:
-                prover.start(files, load_run.records)
+                prover.start(files, load_run.changes)
             load_run.execute()
         for group in scenario.call_groups():
             _run_group([plan.calls[c.index] for c in group], plan, agents, sipps, deadline, outcomes)

@@ -14,7 +14,7 @@ from callgen.run.evidence import Evidence
 from callgen.run.runner import RunOptions, execute
 from callgen.scenario.model import Scenario
 from callgen.verdict.conclude import conclude
-from callgen.verdict.loadprover import LoadProver
+from callgen.verdict.loadprover import ProverProcess
 from callgen.verdict.result import ScenarioResult, Verdict
 
 
@@ -28,7 +28,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> ScenarioResult:
     interrupted = False
     error = ""
     if scenario.load is not None and options.load_prover is None:  # its calls proven while it runs
-        options = dataclasses.replace(options, load_prover=LoadProver.for_plan)
+        options = dataclasses.replace(options, load_prover=ProverProcess.for_plan)
     try:
         evidence = execute(scenario, run_dir, options)
     except (KeyboardInterrupt, Interrupted):

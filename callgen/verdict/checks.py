@@ -29,7 +29,7 @@ from callgen.verdict.legchecks import (
 )
 from callgen.verdict.legs import CALLEE, CALLER, CallLegs, agent_addresses, find_legs
 from callgen.verdict.load import load_checks, load_rows, load_summary
-from callgen.verdict.loadprover import LoadProver
+from callgen.verdict.loadprover import ProverProcess
 from callgen.verdict.media import (
     CallMedia,
     audio_checks,
@@ -444,7 +444,7 @@ def agent_agreement(scenario: Scenario, evidence: Evidence, call: Call, d: Dialo
 
 
 def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
-    prover = evidence.load_prover if isinstance(evidence.load_prover, LoadProver) else None
+    prover = evidence.load_prover if isinstance(evidence.load_prover, ProverProcess) else None
     if prover is None and not evidence.pcap_path.is_file():
         why = f"no capture file was written ({evidence.capture.tool})"
         return Outcome((check("capture", False, "a capture file", "none written", evidence.error or why, evidence.capture.tool),),
@@ -509,8 +509,8 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> Outcome:
         summary["dtmf_events_count"] = len(summary.pop("dtmf", ()))
         summary["load"] = {**load_summary(rows), "share": list(scenario.load.share)}
         if prover is not None:
-            summary["rtp_streams_count"], summary["dtmf_events_count"] = prover.scan.streams_counted, prover.scan.dtmf_counted
-            summary["load"].update(capture_files=prover.scan.files, capture_max_mb=round(prover.max_on_disk_mb or 0.0, 1))
+            summary["rtp_streams_count"], summary["dtmf_events_count"] = prover.streams_counted, prover.dtmf_counted
+            summary["load"].update(capture_files=prover.files_analysed, capture_max_mb=round(prover.max_on_disk_mb or 0.0, 1))
     return Outcome(tuple(checks), tuple(ladder), Findings.from_dict(summary), tuple(problems), rows)
 
 

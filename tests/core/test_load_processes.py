@@ -232,3 +232,22 @@ def test_a_long_load_keeps_its_objects_out_of_the_collectors_full_scans_and_give
     LoadRun(load, _plan_of(("alice",), {"bob": ("bob",)}), {"alice": caller}, Deadline(20)).execute()
     assert frozen[0] == 0 and max(frozen) > 0  # frozen while placing (after the 5th call)
     assert gc.get_freeze_count() == 0  # and given back
+
+
+def test_a_call_due_while_its_process_waits_for_a_calling_line_goes_to_a_free_process(tmp_path):
+    """make bench-load, 50 cps over two caller processes (40 ms per call each): one CALLING line printed ~100 ms
+    late held that process's next call, due meanwhile, until it came; the call left late and was counted in the
+    next second (49, then 51).  The pool is taken in turn, but a process still waiting is passed over."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    slow, quick = SlowSecondCall(tmp_path / "a", refuse=0), ScriptedPjsua(tmp_path / "b", refuse=0)
+    load = Load("alice", ("bob",), rate=20, calls=6, hold_s=1)
+    run = LoadRun(load, _plan_of(("alice", "alice-p2"), {"bob": ("bob",)}), {"alice": slow, "alice-p2": quick},
+                  Deadline(20))
+    run.execute()
+    records = run.records()
+    # call 2 is alice's second (its CALLING line 150 ms late); call 4, due 100 ms after it, must not wait for it
+    assert records[2].caller == "alice" and records[4].caller == "alice-p2", [r.caller for r in records]
+    assert records[4].placed - records[2].placed < 0.13, records[4].placed - records[2].placed  # due 100 ms after
+    assert all(r.code == 200 and not r.problem for r in records), records
+    assert sorted(r.pjsua_call for r in records if r.caller == "alice") == list(range(sum(r.caller == "alice" for r in records)))

@@ -4,6 +4,10 @@ the same per-call rows as the whole file, and the ring never deletes a file befo
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -200,16 +204,116 @@ def test_the_capture_limit_defaults_and_its_file_size():
     assert LoadCapture(max_mb=60).file_size_mb() == 3 and LoadCapture(max_mb=3).file_size_mb() == 1
 
 
-def test_a_file_that_cannot_be_analysed_names_itself_on_every_call_left(capture, tmp_path):
-    from callgen.verdict.loadprover import LoadProver, _Sender
+def _process(scenario, tmp_path):
+    """The prover as a run starts it: in a process of its own, spilling rows into the run folder."""
+    from callgen.verdict.loadprover import ProverProcess, _Init, _Sender
 
+    return ProverProcess(_Init(scenario, _Sender(ADDR, 5060), tmp_path / "calls.jsonl", {}, tmp_path / ".load-rows.pickle"))
+
+
+def _changes_once(records):
+    """A load's ``changes``: every call once, then nothing new."""
+    pending = [list(enumerate(records))]
+    return lambda: pending.pop() if pending else []
+
+
+def test_a_file_that_cannot_be_analysed_names_itself_on_every_call_left(capture, tmp_path):
     scenario, _whole, parts = capture
     good = parts[1].read_bytes()
     parts[1].write_bytes(good[:200])  # the tool died mid-record: the file ends inside one
-    prover = LoadProver(scenario, _Sender(ADDR, 5060))
-    prover._files = CaptureFiles(parts[0], file_mb=1, max_mb=10)
-    prover.finish(_records(), timeout=1.0)
+    prover = _process(scenario, tmp_path)
+    prover.start(CaptureFiles(parts[0], file_mb=1, max_mb=10), _changes_once(_records()))
+    prover.finish(_records(), timeout=30.0)
     why = prover.problem()
     assert why is not None and why.startswith("capture capture.pcap1 cannot be analysed:") and "truncated" in why, why
     rows = prover.rows()
     assert [r.index for r in rows] == [0, 1] and all(r.why == (why,) and not r.proven for r in rows)
+
+
+def test_the_prover_process_gives_the_rows_of_the_whole_file(capture, tmp_path):
+    """In its own process, fed file by file while the calls change, the rows are those of one file read
+    at the end; none is kept in a file once read back, and the process is gone."""
+    scenario, whole, parts = capture
+    expected = _old_rows(scenario, whole)
+    prover = _process(scenario, tmp_path)
+    files = CaptureFiles(parts[0], file_mb=1, max_mb=10)
+    prover.start(files, _changes_once(_records()))
+    prover.finish(_records(), timeout=30.0)
+    assert prover.problem() is None
+    assert prover.rows() == expected
+    assert prover.streams_counted == 4 and prover.dtmf_counted == 8 and prover.files_analysed == 2
+    assert not (tmp_path / ".load-rows.pickle").exists() and prover._proc.poll() == 0
+    assert [json.loads(line)["verdict"] for line in (tmp_path / "calls.jsonl").read_text().splitlines()] == [
+        "proven", "proven"]
+
+
+def _await(predicate, timeout: float = 20.0) -> bool:
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        if predicate():
+            return True
+        time.sleep(0.02)  # polling /proc: there is no event for another process renaming itself
+    return predicate()
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def test_the_prover_runs_in_a_niced_process_of_its_own(capture, tmp_path):
+    """The defect: as a thread of callgen's it held Python's lock while the load placed calls (43-48 calls in
+    the slowest seconds at 50 cps) and its CPU could not be told from the engine's."""
+    scenario, _whole, parts = capture
+    prover = _process(scenario, tmp_path)
+    prover.start(CaptureFiles(parts[0], file_mb=1, max_mb=10), _changes_once(_records()))
+    try:
+        pid = prover._proc.pid
+        assert pid != os.getpid()
+        assert _await(lambda: _comm(pid) == "callgen-prover"), _comm(pid)
+        nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+        assert nice == min(19, os.nice(0) + 10)
+    finally:
+        prover.finish(_records(), timeout=30.0)
+    assert prover.problem() is None and prover._proc.poll() == 0
+
+
+def test_a_prover_process_that_dies_is_named_and_every_call_left_unproven(capture, tmp_path):
+    scenario, _whole, parts = capture
+    prover = _process(scenario, tmp_path)
+    prover.start(CaptureFiles(parts[0], file_mb=1, max_mb=10), _changes_once(_records()))
+    prover._stop.set()  # the thread would see it too; here the test looks itself
+    prover._thread.join(5.0)
+    os.kill(prover._proc.pid, signal.SIGKILL)
+    prover._proc.wait(10.0)
+    assert prover._exchange() is False
+    why = prover.problem()
+    assert why is not None and "capture prover" in why and "died during the run (killed by signal 9" in why, why
+    prover.finish(_records(), timeout=5.0)
+    rows = prover.rows()
+    assert [r.index for r in rows] == [0, 1] and all(r.why == (why,) and not r.proven for r in rows)
+
+
+def test_the_load_hands_the_prover_only_the_calls_that_changed():
+    """Every look used to copy every record of the run (20,000 in a soak) five times a second."""
+    from callgen.run.load import LoadRun
+
+    run = LoadRun.__new__(LoadRun)
+    run._lock, run._records, run._changed = threading.Lock(), list(_records()), {0: None, 1: None}
+    assert [k for k, _ in run.changes()] == [0, 1] and run.changes() == []
+    run._set(1, ended=200.0)
+    assert run.changes() == [(1, run._records[1])] and run._records[1].ended == 200.0 and run.changes() == []
+
+
+def test_spilled_rows_are_not_kept_in_memory(capture, tmp_path):
+    from callgen.verdict.loadprover import LoadProver, _Sender
+
+    scenario, whole, parts = capture
+    prover = LoadProver(scenario, _Sender(ADDR, 5060), spill=tmp_path / "rows.pickle")
+    for part in parts:
+        prover.feed(part)
+        prover.step(_records())
+    prover.step(_records(), final=True)
+    assert prover._rows._mem == {} and prover.rows() == _old_rows(scenario, whole)

@@ -9,7 +9,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -116,19 +115,12 @@ def test_the_rotated_files_give_the_rows_of_one_file(cli, tmp_path, pjsua_bin):
 
 
 def test_a_prover_that_cannot_keep_up_stops_the_load_with_exit_3(cli, tmp_path, pjsua_bin, monkeypatch):
-    """The prover's thread takes 1.5 s per 1 MB file while the calls write one every ~0.3 s: before the
-    files not yet analysed pass 3 MB the run stops, exit 3 naming the capture; no file was deleted
+    """The prover's process takes 1.5 s more per 1 MB file while the calls write one every ~0.3 s: before
+    the files not yet analysed pass 3 MB the run stops, exit 3 naming the capture; no file was deleted
     unread, so the calls are still proven at the end."""
-    from callgen.analysis.rolling import RollingScan
+    from callgen.verdict.loadprover import ProverProcess
 
-    feed = RollingScan.feed
-
-    def slow(self, path):
-        if threading.current_thread().name == "load-prover":
-            time.sleep(1.5)
-        return feed(self, path)
-
-    monkeypatch.setattr(RollingScan, "feed", slow)
+    monkeypatch.setattr(ProverProcess, "module", "tests.integration.slow_prover")
     f = tmp_path / "slow.yaml"
     f.write_text(_scenario("load_ring_slow", "{file_mb: 1, max_mb: 3}"))
     r = cli("run", str(f), "-o", str(tmp_path / "out"))
