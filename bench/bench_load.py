@@ -3,9 +3,10 @@
 callgen places PCMA calls (20 ms) from a pjsua caller through a local Kamailio to pjsua
 callees at --rate new calls per second, each held its own hold drawn from
 --hold-min..--hold seconds (seed 1) and sending its own DTMF digits, for --seconds (the
-ramp included); every call is then proven from the capture.  Measured while it runs
-(from /proc): callgen's own CPU (the Python process, without its children), each
-pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
+ramp included); every call is proven from the capture while the load runs, by callgen's
+prover process (``callgen-prover``, nice 10).  Measured while it runs (from /proc): callgen's
+own CPU (the Python process placing and holding the calls, without its children), its prover
+process's CPU apart, each pjsua's and Kamailio's and the capture tool's CPU, and the calls held.
 Then SIPp's built-in uac calls SIPp's uas at the same rate and hold: SIPp counts SIP
 flows it saw complete; it proves no media and no DTMF.
 
@@ -22,6 +23,8 @@ rtpengine's userspace relaying costs CPU, so its rate is its own.  It prints
 
 The last line is for scripts:
   load: <max concurrent> concurrent, <sustained> cps, <proven>% proven, callgen cpu <pct>%, sipp proven <pct>%
+where callgen cpu is the process placing and holding the calls (the line before it gives the prover's
+and the sum).
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ load:
 """
 
 HZ = os.sysconf("SC_CLK_TCK")
+PROVER = "callgen-prover"  #: the process callgen proves a load's calls in, as the OS names it
 
 
 def _stat(pid: int) -> tuple[str, float] | None:
@@ -198,6 +202,7 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cpu: dict[int, tuple[str, float]] = {}
     own_at_load: list[tuple[float, float]] = []  #: (wall, callgen's own CPU) while calls are placed and held
+    prover_at_load: list[tuple[float, float]] = []  #: (wall, CPU of callgen's prover process) in the same window
     threads_at_load: list[dict[int, tuple[str, float]]] = []  #: the first and the latest sample of its threads
     start = time.monotonic()
     while proc.poll() is None:
@@ -209,6 +214,9 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
         t = time.monotonic() - start
         if own and args.ramp + 5 < t < args.ramp + seconds:
             own_at_load.append((t, own[1]))
+            prover = [sec for pid, (comm, sec) in cpu.items() if comm == PROVER]
+            if prover:
+                prover_at_load.append((t, prover[0]))
             threads_at_load[1:] = [_threads(proc.pid)] if threads_at_load else []
             if not threads_at_load:
                 threads_at_load.append(_threads(proc.pid))
@@ -221,13 +229,17 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
     for pid, (comm, sec) in cpu.items():
         if pid != proc.pid:
             by_comm[comm] = by_comm.get(comm, 0.0) + sec
-    own_pct, threads = None, {}
+    own_pct, prover_pct, threads = None, None, {}
     if len(own_at_load) >= 2 and len(threads_at_load) == 2:
         (t0, c0), (t1, c1) = own_at_load[0], own_at_load[-1]
         own_pct = 100.0 * (c1 - c0) / (t1 - t0)
         threads = cpu_by_thread(threads_at_load[0], threads_at_load[1], t1 - t0)
+    if len(prover_at_load) >= 2:
+        (t0, c0), (t1, c1) = prover_at_load[0], prover_at_load[-1]
+        prover_pct = 100.0 * (c1 - c0) / (t1 - t0)
     return {"summary": summary, "verdict": result.get("verdict"), "error": result.get("error", ""),
             "cpu_s": by_comm, "callgen_cpu_pct_during_load": own_pct, "callgen_cpu_by_thread": threads,
+            "prover_cpu_pct_during_load": prover_pct,
             "wall_s": time.monotonic() - start, "output_tail": output[-2000:]}
 
 
@@ -328,6 +340,9 @@ def main() -> int:
     steady = steady_part(cps, args.ramp, args.seconds)
     sustained = min(steady) if steady else 0
     print(f"cps per second (steady part): min {sustained}, mean {sum(steady) / max(1, len(steady)):.1f}")
+    low = [(int(args.ramp) + 1 + i, n) for i, n in enumerate(steady) if n < args.rate]
+    if low:  # which seconds fell short (second from the first INVITE: calls placed)
+        print("seconds below the rate: " + ", ".join(f"{sec}: {n}" for sec, n in low[:20]))
     print(f"holds drawn from {args.hold_min:g}-{args.hold:g} s; command: bench/bench_load.py {' '.join(sys.argv[1:])}")
     cpu = cg["cpu_s"]
     held_s = sum(cps) * _mean_hold(args) if cps else 0
@@ -341,10 +356,10 @@ def main() -> int:
     by_thread = sorted(cg["callgen_cpu_by_thread"].items(), key=lambda kv: -kv[1])
     if by_thread:  # where it went: each pjsua's reader thread, the load loop, the rest (python: threads not named)
         print("callgen's cpu by thread (same window): " + ", ".join(f"{name} {pct:.1f}%" for name, pct in by_thread))
-        prover = sum(pct for name, pct in by_thread if name == "load-prover")
-        if own is not None:  # the proof from the capture runs while the load goes on (it used to come after the run)
-            print(f"of which proving calls from the capture (load-prover) {prover:.1f}%, placing and holding "
-                  f"(load loop, readers, the rest) {own - prover:.1f}%")
+    prover = cg["prover_cpu_pct_during_load"]
+    if prover is not None and own is not None:  # the proof from the capture runs while the load goes on
+        print(f"callgen's prover process ({PROVER}, nice 10: proving calls from the capture while the load runs): "
+              f"{prover:.1f}% of a core; callgen in all (placing, holding and proving): {own + prover:.1f}%")
     sipp_pct = None
     if sipp:
         ok = sipp["successful"] or 0
