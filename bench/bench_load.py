@@ -240,7 +240,37 @@ def run_callgen(args, work: Path, sbc: bool = False) -> dict:
     return {"summary": summary, "verdict": result.get("verdict"), "error": result.get("error", ""),
             "cpu_s": by_comm, "callgen_cpu_pct_during_load": own_pct, "callgen_cpu_by_thread": threads,
             "prover_cpu_pct_during_load": prover_pct,
-            "wall_s": time.monotonic() - start, "output_tail": output[-2000:]}
+            "wall_s": time.monotonic() - start, "output_tail": output[-2000:], "lateness": lateness(scenario, run)}
+
+
+def lateness(scenario_file: Path, run: Path) -> dict | None:
+    """How late each INVITE left against the load's schedule (ms; from the first INVITE, as the calls placed
+    per second are counted), and which part was callgen's (asking pjsua late) and which pjsua's (asked on
+    time, INVITE late), from calls.jsonl's invite_time (capture) and placed_time (callgen's clock)."""
+    sys.path.insert(0, str(ROOT))
+    from callgen.scenario.loader import load_scenario
+
+    load = load_scenario(scenario_file).load
+    try:
+        rows = [json.loads(line) for line in (run / "calls.jsonl").read_text().splitlines()]
+    except OSError:
+        return None
+    rows = sorted((r for r in rows if r.get("invite_time") and r.get("placed_time")), key=lambda r: r["index"])
+    if len(rows) < 2:
+        return None
+    first = rows[0]
+    due = {r["index"]: first["invite_time"] + load.offset(r["index"] - first["index"]) - load.offset(0) for r in rows}
+    late = sorted((1000 * (r["invite_time"] - due[r["index"]]), 1000 * (r["placed_time"] - due[r["index"]]),
+                   1000 * (r["invite_time"] - r["placed_time"]), r["index"]) for r in rows)
+
+    def pct(values: list[float], q: float) -> float:
+        values = sorted(values)
+        return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+
+    return {"invite_late_ms": {q: pct([x[0] for x in late], v) for q, v in (("p50", .5), ("p99", .99), ("max", 1.0))},
+            "pjsua_ms": {q: pct([x[2] for x in late], v) for q, v in (("p50", .5), ("p99", .99), ("max", 1.0))},
+            "latest": [{"call": k, "late_ms": round(a, 1), "callgen_asked_late_ms": round(b, 1), "pjsua_ms": round(c, 1)}
+                       for a, b, c, k in late[-5:]]}
 
 
 def _mean_hold(args) -> float:
@@ -340,6 +370,8 @@ def main() -> int:
     steady = steady_part(cps, args.ramp, args.seconds)
     sustained = min(steady) if steady else 0
     print(f"cps per second (steady part): min {sustained}, mean {sum(steady) / max(1, len(steady)):.1f}")
+    if cg.get("lateness"):  # a call later than 20 ms at the end of a second is counted in the next one
+        print("placing: INVITE after its due time (ms) " + json.dumps(cg["lateness"]))
     low = [(int(args.ramp) + 1 + i, n) for i, n in enumerate(steady) if n < args.rate]
     if low:  # which seconds fell short (second from the first INVITE: calls placed)
         print("seconds below the rate: " + ", ".join(f"{sec}: {n}" for sec, n in low[:20]))

@@ -91,7 +91,8 @@ class LoadCallRecord:
             "final_code": self.code, "setup_ms": setup, "bye_time": None if self.ended is None else round(self.ended, 6),
             "duration_s": held, "ack": False, "bye_answered": False, "rtp_caller_to_callee": none,
             "rtp_callee_to_caller": none, "srtp_decrypted": False, "dtmf_sent": self.digits, "dtmf_seen": "",
-            "pjsua_code": self.code, "hold_s": self.hold_s, "caller": self.caller, "verdict": "unproven",
+            "pjsua_code": self.code, "hold_s": self.hold_s, "caller": self.caller, "placed_time": round(self.placed, 6),
+            "verdict": "unproven",
             "why": [self.problem or "not checked against the capture: the run did not finish (pjsua's view only)"],
         }
 

@@ -68,6 +68,8 @@ class LoadCallRow:
     hold_s: float | None = None  #: the hold callgen drew for it (its BYE must come that long after the answer)
     legs: tuple[LoadLeg, ...] = ()  #: through a SUT: the caller's and the callee's leg, each proven (loadlegs)
     caller: str = ""  #: the caller's pjsua process that placed it (``alice``, ``alice-p2``...: run.plan.process_name)
+    #: when callgen asked pjsua to place it (its clock; ``invite_time`` - ``placed`` is pjsua's part of a late INVITE)
+    placed: float | None = None
 
     @property
     def answered(self) -> bool:
@@ -81,7 +83,7 @@ class LoadCallRow:
             "rtp_caller_to_callee": self.forward.to_json(), "rtp_callee_to_caller": self.backward.to_json(),
             "srtp_decrypted": self.srtp_decrypted, "dtmf_sent": self.dtmf_sent, "dtmf_seen": self.dtmf_seen,
             "pjsua_code": self.pjsua_code, "hold_s": self.hold_s, "caller": self.caller,
-            "verdict": "proven" if self.proven else "unproven",
+            "placed_time": _round(self.placed, 6), "verdict": "proven" if self.proven else "unproven",
             "why": list(self.why),
         } | ({"legs": [g.to_json() for g in self.legs]} if self.legs else {})
 
@@ -97,7 +99,7 @@ class LoadCallRow:
                    Direction.from_json(d["rtp_caller_to_callee"]), Direction.from_json(d["rtp_callee_to_caller"]),
                    bool(d.get("srtp_decrypted")), str(d.get("dtmf_sent", "")), str(d.get("dtmf_seen", "")),
                    d.get("pjsua_code"), d.get("verdict") == "proven", tuple(d.get("why", ())), d.get("hold_s"),
-                   tuple(LoadLeg.from_json(g) for g in d.get("legs", ())), str(d.get("caller", "")))
+                   tuple(LoadLeg.from_json(g) for g in d.get("legs", ())), str(d.get("caller", "")), d.get("placed_time"))
 
 
 def _round(x: float | None, nd: int = 3) -> float | None:
@@ -147,7 +149,8 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
     if d is None:
         why = (rec.problem or "no INVITE for it in the capture",)
         return LoadCallRow(rec.index, rec.callee, None, None, None, None, None, None, False, False, none, none, False,
-                           rec.digits, "", rec.code, False, why, rec.hold_s, caller=rec.caller)
+                           rec.digits, "", rec.code, False, why, rec.hold_s, caller=rec.caller,
+                           placed=rec.placed)
     invite = first_invite(d)
     final = final_response(d)
     ack = any(m.method == "ACK" for m in d.messages)
@@ -191,7 +194,7 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
     decrypted = bool(fwd_streams + bwd_streams) and all(s.decrypted for s in fwd_streams + bwd_streams)
     return LoadCallRow(rec.index, rec.callee, d.call_id, invite.time if invite else None, code, setup,
                        bye.time if bye else None, duration, ack, bye_ok, fwd, bwd, decrypted, rec.digits, seen_digits,
-                       rec.code, not why, tuple(why), rec.hold_s, caller=rec.caller)
+                       rec.code, not why, tuple(why), rec.hold_s, caller=rec.caller, placed=rec.placed)
 
 
 def load_rows(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis) -> tuple[LoadCallRow, ...]:
