@@ -25,7 +25,7 @@ from pathlib import Path
 
 from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
-from callgen.sut.ports import LOOPBACK, free_port
+from callgen.sut.ports import LOOPBACK, reserve_ports
 from callgen.sut.process import group_alive, stop_group
 from callgen.sut.sipprobe import sip_options_probe
 
@@ -99,7 +99,9 @@ class KamailioProcess:
         config.validate()
         self.config = config
         self.address = config.address
-        self.port = config.port or free_port(config.address)
+        # held while it runs: no rtpengine (ours or another run's) may open it for media meanwhile
+        self._reserved = None if config.port else reserve_ports(1, config.address)
+        self.port = config.port or self._reserved.base
         self.workdir = Path(config.workdir)
         self.log_path = self.workdir / "kamailio.log"
         self._proc: subprocess.Popen | None = None
@@ -187,6 +189,8 @@ class KamailioProcess:
         """SIGTERM the group, SIGKILL after ``stop_timeout``; returns the main process's exit code."""
         if self._proc is not None and self.returncode is None:
             self.returncode = stop_group(self._proc, self.config.stop_timeout)
+        if self._reserved is not None and (self._proc is None or self.returncode is not None):
+            self._reserved.close()  # its socket is closed: the port may go to the next helper
         return self.returncode
 
     def log_text(self) -> str:
