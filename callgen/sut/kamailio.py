@@ -26,7 +26,7 @@ from pathlib import Path
 from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
 from callgen.sut.ports import LOOPBACK, reserve_ports
-from callgen.sut.process import group_alive, stop_group
+from callgen.sut.process import group_alive, how_it_ended, stop_group
 from callgen.sut.sipprobe import sip_options_probe
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "kamailio.cfg"
@@ -106,6 +106,7 @@ class KamailioProcess:
         self.log_path = self.workdir / "kamailio.log"
         self._proc: subprocess.Popen | None = None
         self.returncode: int | None = None
+        self._ended = ""  #: how it ended before ``stop`` (``exit_problem``)
 
     @property
     def uri(self) -> str:
@@ -180,6 +181,21 @@ class KamailioProcess:
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def exit_problem(self) -> str:
+        """How Kamailio ended if its main process is gone before ``stop`` ("" while it runs, or never started);
+        the same text every time once it is gone.  It exits with status 0 on SIGTERM, so then its log says
+        more: a child that died (ALERT), else "Thank you for flying" (it was told to stop), else its last line."""
+        if self._ended or self._proc is None or self.returncode is not None or self._proc.poll() is None:
+            return self._ended
+        how = f"{how_it_ended(self._proc.returncode)} before callgen stopped it"
+        if self._proc.returncode >= 0:
+            lines = [re.sub(r"^\s*\d+\(\d+\) ", "", ln).strip() for ln in self.log_text().splitlines() if ln.strip()]
+            telling = ([ln for ln in lines if "ALERT" in ln or "CRITICAL" in ln]
+                       or [ln for ln in lines if "Thank you for flying" in ln] or lines[-1:] or ["empty"])
+            how += f" (log {self.log_path}: {telling[0][:200]})"
+        self._ended = f"kamailio {how}"
+        return self._ended
 
     def group_alive(self) -> bool:
         """True while any process of Kamailio's group (its forked workers) exists."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from callgen import spawn
 from callgen.errors import InfrastructureError
 from callgen.sut.ports import LOOPBACK, reserve_ports
-from callgen.sut.process import stop_group
+from callgen.sut.process import how_it_ended, stop_group
 
 #: names the rtpengine binary
 BINARY_ENV = "CALLGEN_RTPENGINE_BIN"
@@ -154,6 +154,14 @@ class RtpengineProcess:
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def exit_problem(self) -> str:
+        """How rtpengine ended if it is gone before ``stop`` ("" while it runs, or never started)."""
+        if self._proc is None or self.returncode is not None or self._proc.poll() is None:
+            return ""
+        how = how_it_ended(self._proc.returncode)
+        return f"rtpengine {how} before callgen stopped it" + (f" (log {self.log_path}: {self._last_line()})"
+                                                                 if self._proc.returncode >= 0 else "")
 
     def stop(self) -> int | None:
         if self._proc is not None and self.returncode is None:
