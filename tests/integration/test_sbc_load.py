@@ -56,24 +56,15 @@ load:
 """
 
 
-def _sut_stopped_midway(run, calls: int) -> bool:
-    """The local Kamailio relayed fewer initial INVITEs than calls were placed: it stopped mid-run.
-    Seen about once in six runs on the 2-core machine (its processes got SIGTERM a few calls in;
-    cause not found yet, and callgen does not yet call that exit 3: an open defect, issue 23's note)."""
-    log = run / "sbc-sbc" / "kamailio" / "kamailio.log"
-    text = log.read_text(errors="replace") if log.is_file() else ""
-    return text.count("initial INVITE for bob relayed") < calls
-
-
 def run_load(cli, tmp_path, name: str, *, switches: str = "", headers: str = "", calls: int = 24):
     f = tmp_path / f"{name}.yaml"
     f.write_text(SCENARIO.format(name=name, switches=switches, headers=headers, calls=calls, address=ADDRESS))
     r = cli("run", str(f), "-o", str(tmp_path / "out"))
     run = tmp_path / "out" / name
-    if _sut_stopped_midway(run, calls):  # once more, in a new folder: the SUT's stop is not what is tested here
-        r = cli("run", str(f), "-o", str(tmp_path / "again"))
-        run = tmp_path / "again" / name
-        assert not _sut_stopped_midway(run, calls), "the local SBC's Kamailio stopped mid-run twice in a row"
+    relayed = (run / "sbc-sbc" / "kamailio" / "kamailio.log").read_text(errors="replace").count("initial INVITE for bob relayed")
+    # every call reached bob through the SBC: its Kamailio kept its port to the end (before, a relay
+    # given a media port equal to it took its traffic a few calls in: 2 of 24 relayed, ~1 run in 6)
+    assert relayed == calls, (relayed, r.out + r.err)
     result = json.loads((run / "result.json").read_text())
     undescribed = [c["name"] for c in result["checks"] if entry(c["name"]) is None]
     assert not undescribed, f"checks without a catalog entry: {undescribed}"
