@@ -1,27 +1,66 @@
 """Systems under test that callgen starts for one run (``targets: {X: {local: ...}}``).
 
 They live in the run folder (config, log), listen on loopback, and are
-stopped when the run ends, whatever happens.
+stopped when the run ends, whatever happens.  One that ends before that (killed,
+crashed, stopped by someone else) makes the run an infrastructure error naming it:
+what its calls showed afterwards says nothing about the scenario.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from callgen.scenario.model import SbcSwitches, Scenario
 
 
+class _LocalSystem(Protocol):
+    address: str
+    port: int
+
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+    def exit_problem(self) -> str: ...
+
+
+class LocalSystems(Mapping[str, tuple[str, int]]):
+    """The started systems: name -> (address, port), and ``problem()`` once one of them has ended."""
+
+    def __init__(self) -> None:
+        self._systems: dict[str, _LocalSystem] = {}
+
+    def add(self, name: str, system: _LocalSystem) -> None:
+        self._systems[name] = system
+
+    def __getitem__(self, name: str) -> tuple[str, int]:
+        system = self._systems[name]
+        return system.address, system.port
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._systems)
+
+    def __len__(self) -> int:
+        return len(self._systems)
+
+    def problem(self) -> str:
+        """``local sut <name>: kamailio exited ... before callgen stopped it (...)`` for every system that
+        ended, "" while all run."""
+        return "; ".join(f"local sut {name}: {why}" for name, s in self._systems.items() if (why := s.exit_problem()))
+
+
 @contextlib.contextmanager
-def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[dict[str, tuple[str, int]]]:
-    """Start every local target; yield name -> (address, port)."""
+def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[LocalSystems]:
+    """Start every local target; yield them (name -> (address, port))."""
     from callgen.sut.kamailio import KamailioConfig, KamailioProcess
     from callgen.sut.rtpengine import MEDIA_PORTS, media_ports_for
     from callgen.sut.sbc import SbcOptions, SbcProcess
 
     started: list = []
-    out: dict[str, tuple[str, int]] = {}
+    out = LocalSystems()
     try:
         for t in scenario.local_targets:
             password = t.password.reveal() or None
@@ -38,7 +77,7 @@ def local_systems(scenario: Scenario, run_dir: Path) -> Iterator[dict[str, tuple
                 raise ValueError(t.kind)
             started.append(system)  # before start: a half-started SBC is stopped too
             system.start()
-            out[t.name] = (system.address, system.port)
+            out.add(t.name, system)
         yield out
     finally:
         for system in reversed(started):

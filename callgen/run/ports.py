@@ -13,53 +13,17 @@ import fcntl
 import os
 import random
 import socket
-import stat
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from callgen.analysis.ipaddr import endpoint
 from callgen.errors import InfrastructureError
 from callgen.sut.ports import RUN_PORTS_FIRST, RUN_PORTS_LAST
+from callgen.sut.ports import lock_dir as _lock_dir
+from callgen.sut.ports import open_lock as _open_lock
 
 BLOCK = 400
 FIRST = RUN_PORTS_FIRST
 LAST = RUN_PORTS_LAST  #: the Linux ephemeral range (32768-60999) is inside: we test-bind; helpers stay above LAST
-
-
-def _lock_dir() -> Path:
-    """The user's own lock folder: ``$CALLGEN_PORT_LOCKS``, else ``$XDG_RUNTIME_DIR/callgen-port-locks``,
-    else ``<tmp>/callgen-port-locks-<uid>``; created 0700, refused if it is a link or another user's
-    (a shared, predictable /tmp folder let any user plant a link or hog the locks)."""
-    explicit = os.environ.get("CALLGEN_PORT_LOCKS")
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if explicit:
-        d = Path(explicit)
-    elif runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
-        d = Path(runtime) / "callgen-port-locks"
-    else:
-        d = Path(tempfile.gettempdir()) / f"callgen-port-locks-{os.getuid()}"
-    try:
-        d.mkdir(mode=0o700, parents=bool(explicit))
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise InfrastructureError(f"port lock folder {d}: cannot create it: {exc.strerror}") from None
-    st = os.lstat(d)
-    if stat.S_ISLNK(st.st_mode):
-        raise InfrastructureError(f"port lock folder {d}: is a symbolic link; callgen does not follow it (remove it)")
-    if not stat.S_ISDIR(st.st_mode):
-        raise InfrastructureError(f"port lock folder {d}: is not a folder (remove it)")
-    if st.st_uid != os.getuid():
-        raise InfrastructureError(f"port lock folder {d}: belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
-                                  "remove it or set CALLGEN_PORT_LOCKS to a folder of your own")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(d, 0o700)
-    return d
-
-
-def _open_lock(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
 
 
 def port_is_free(port: int, address: str = "127.0.0.1") -> bool:

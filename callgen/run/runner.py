@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +80,8 @@ def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
             if ap.agent.is_pjsua:
                 _write_private(ap.config_path, ap.config_text(scenario))
         _check_fixed_ports(plan)
-        return _execute_plan(plan, pjsua, options, started)
+        evidence = _execute_plan(plan, pjsua, options, started, sut_health=systems.problem)
+        return _name_dead_systems(evidence, systems.problem())  # checked before they are stopped
 
 
 @contextlib.contextmanager
@@ -93,7 +94,23 @@ def _load_region(scenario: Scenario):
         yield region
 
 
-def _bind_systems(scenario: Scenario, systems: dict[str, tuple[str, int]]) -> Scenario:
+def _name_dead_systems(evidence: Evidence, problem: str) -> Evidence:
+    """A local system under test that ended before callgen stopped it makes the run an infrastructure
+    error naming it (as a pjsua or a capture that died): the calls after it only measured its absence."""
+    if not problem or problem in evidence.error:
+        return evidence
+    return dataclasses.replace(evidence, error="; ".join(e for e in (evidence.error, problem) if e))
+
+
+def _first_problem(*checks: Callable[[], str | None] | None) -> Callable[[], str | None] | None:
+    """One health check for the load from several (None when there is none)."""
+    present = [c for c in checks if c is not None]
+    if not present:
+        return None
+    return lambda: next((why for c in present if (why := c())), None)
+
+
+def _bind_systems(scenario: Scenario, systems: Mapping[str, tuple[str, int]]) -> Scenario:
     """The scenario with each local target's placeholder replaced by the started system's
     address; the file is not read again, and other targets are not looked up again."""
     if scenario.parsed is None:
@@ -150,7 +167,8 @@ def _run_tls(scenario: Scenario, run_dir: Path) -> TlsFiles | None:
     return TlsFiles(m.ca_file, m.cert_file, m.key_file)
 
 
-def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float) -> Evidence:
+def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float,
+                  sut_health: Callable[[], str] | None = None) -> Evidence:
     scenario = plan.scenario
     deadline = Deadline(scenario.timeout)
     pcap = plan.run_dir / "capture.pcap"
@@ -186,7 +204,8 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
         _await_registrations(plan, agents, deadline, outcomes)
         if scenario.load is not None:
             load_run = LoadRun(scenario.load, plan, agents, deadline, options.progress, options.start_at,
-                               journal=plan.run_dir / "calls.jsonl", health=prover.problem if prover is not None else None)
+                               journal=plan.run_dir / "calls.jsonl",
+                               health=_first_problem(prover.problem if prover is not None else None, sut_health))
             if prover is not None:
                 prover.start(files, load_run.changes)
             load_run.execute()

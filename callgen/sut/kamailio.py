@@ -25,8 +25,8 @@ from pathlib import Path
 
 from callgen import spawn
 from callgen.errors import InfrastructureError, UsageError
-from callgen.sut.ports import LOOPBACK, free_port
-from callgen.sut.process import group_alive, stop_group
+from callgen.sut.ports import LOOPBACK, reserve_ports
+from callgen.sut.process import group_alive, how_it_ended, stop_group
 from callgen.sut.sipprobe import sip_options_probe
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "kamailio.cfg"
@@ -99,11 +99,14 @@ class KamailioProcess:
         config.validate()
         self.config = config
         self.address = config.address
-        self.port = config.port or free_port(config.address)
+        # held while it runs: no rtpengine (ours or another run's) may open it for media meanwhile
+        self._reserved = None if config.port else reserve_ports(1, config.address)
+        self.port = config.port or self._reserved.base
         self.workdir = Path(config.workdir)
         self.log_path = self.workdir / "kamailio.log"
         self._proc: subprocess.Popen | None = None
         self.returncode: int | None = None
+        self._ended = ""  #: how it ended before ``stop`` (``exit_problem``)
 
     @property
     def uri(self) -> str:
@@ -179,6 +182,21 @@ class KamailioProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def exit_problem(self) -> str:
+        """How Kamailio ended if its main process is gone before ``stop`` ("" while it runs, or never started);
+        the same text every time once it is gone.  It exits with status 0 on SIGTERM, so then its log says
+        more: a child that died (ALERT), else "Thank you for flying" (it was told to stop), else its last line."""
+        if self._ended or self._proc is None or self.returncode is not None or self._proc.poll() is None:
+            return self._ended
+        how = f"{how_it_ended(self._proc.returncode)} before callgen stopped it"
+        if self._proc.returncode >= 0:
+            lines = [re.sub(r"^\s*\d+\(\d+\) ", "", ln).strip() for ln in self.log_text().splitlines() if ln.strip()]
+            telling = ([ln for ln in lines if "ALERT" in ln or "CRITICAL" in ln]
+                       or [ln for ln in lines if "Thank you for flying" in ln] or lines[-1:] or ["empty"])
+            how += f" (log {self.log_path}: {telling[0][:200]})"
+        self._ended = f"kamailio {how}"
+        return self._ended
+
     def group_alive(self) -> bool:
         """True while any process of Kamailio's group (its forked workers) exists."""
         return self._proc is not None and group_alive(self._proc.pid)
@@ -187,6 +205,8 @@ class KamailioProcess:
         """SIGTERM the group, SIGKILL after ``stop_timeout``; returns the main process's exit code."""
         if self._proc is not None and self.returncode is None:
             self.returncode = stop_group(self._proc, self.config.stop_timeout)
+        if self._reserved is not None and (self._proc is None or self.returncode is not None):
+            self._reserved.close()  # its socket is closed: the port may go to the next helper
         return self.returncode
 
     def log_text(self) -> str:

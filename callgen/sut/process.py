@@ -27,6 +27,11 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def how_it_ended(returncode: int) -> str:
+    """``exited with status 0`` / ``killed by signal 9`` for a Popen return code."""
+    return f"killed by signal {-returncode}" if returncode < 0 else f"exited with status {returncode}"
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -48,6 +53,8 @@ def stop_group(proc: subprocess.Popen, timeout: float = 5.0) -> int:
         except subprocess.TimeoutExpired:
             _signal_group(pgid, signal.SIGKILL)
             proc.wait(timeout=timeout)
+    elif group_alive(pgid):  # the leader ended on its own (killed, crashed) and left its workers: stop them now
+        _signal_group(pgid, signal.SIGTERM)
     # Workers may still be exiting after the leader; give them the same budget.
     deadline = time.monotonic() + timeout
     killed = False

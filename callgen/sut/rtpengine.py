@@ -21,8 +21,8 @@ from pathlib import Path
 
 from callgen import spawn
 from callgen.errors import InfrastructureError
-from callgen.sut.ports import LOOPBACK, free_port, free_port_block
-from callgen.sut.process import stop_group
+from callgen.sut.ports import LOOPBACK, reserve_ports
+from callgen.sut.process import how_it_ended, stop_group
 
 #: names the rtpengine binary
 BINARY_ENV = "CALLGEN_RTPENGINE_BIN"
@@ -95,8 +95,13 @@ class RtpengineProcess:
     def __init__(self, config: RtpengineConfig):
         self.config = config
         self.address = config.address
-        self.ng_port = config.ng_port or free_port(config.address)
-        self.port_min = free_port_block(config.media_ports, config.address)
+        # reserved while it runs: it binds a media port only when a call needs one, so "free now" says nothing
+        # about the range; a Kamailio or another relay given one of its ports would lose that port's traffic
+        self._reserved = [reserve_ports(config.media_ports, config.address)]
+        if not config.ng_port:
+            self._reserved.append(reserve_ports(1, config.address))
+        self.ng_port = config.ng_port or self._reserved[1].base
+        self.port_min = self._reserved[0].base
         self.port_max = self.port_min + config.media_ports - 1
         self.workdir = Path(config.workdir)
         self.log_path = self.workdir / "rtpengine.log"
@@ -150,9 +155,20 @@ class RtpengineProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def exit_problem(self) -> str:
+        """How rtpengine ended if it is gone before ``stop`` ("" while it runs, or never started)."""
+        if self._proc is None or self.returncode is not None or self._proc.poll() is None:
+            return ""
+        how = how_it_ended(self._proc.returncode)
+        return f"rtpengine {how} before callgen stopped it" + (f" (log {self.log_path}: {self._last_line()})"
+                                                                 if self._proc.returncode >= 0 else "")
+
     def stop(self) -> int | None:
         if self._proc is not None and self.returncode is None:
             self.returncode = stop_group(self._proc, self.config.stop_timeout)
+        if self._proc is None or self.returncode is not None:
+            for r in self._reserved:
+                r.close()
         return self.returncode
 
     def __enter__(self) -> RtpengineProcess:

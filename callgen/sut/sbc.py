@@ -98,6 +98,10 @@ class SbcProcess:
             raise
         return self
 
+    def exit_problem(self) -> str:
+        """How a part of the SBC ended if one is gone before ``stop`` ("" while both run)."""
+        return (self.kamailio.exit_problem() if self.kamailio is not None else "") or self.rtpengine.exit_problem()
+
     def stop(self) -> None:
         try:
             if self.kamailio is not None:

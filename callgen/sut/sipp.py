@@ -31,7 +31,7 @@ from pathlib import Path
 from callgen import spawn
 from callgen.analysis.ipaddr import endpoint
 from callgen.errors import AgentTimeout, InfrastructureError, UsageError
-from callgen.sut.ports import LOOPBACK, free_port_block
+from callgen.sut.ports import LOOPBACK, reserve_ports
 from callgen.sut.process import stop_group
 
 BUILTIN_SCENARIOS = ("uac", "uas", "regexp", "branchc", "branchs", "uac_pcap")
@@ -173,7 +173,8 @@ class SippProcess:
         # port from separate kernel picks: [SIP], media -mp..-mp+3 (audio, video), control.
         # an IPv6 SIPp's control socket is on the IPv4 loopback (see argv): the block is free on both
         also = (LOOPBACK,) if ":" in config.address else ()
-        base = free_port_block(5 if config.port else 6, config.address, also=also)
+        self._reserved = reserve_ports(5 if config.port else 6, config.address, also=also)  # until it is stopped
+        base = self._reserved.base
         self.port = config.port or base
         self.media_port = base if config.port else base + 1
         self.control_port = self.media_port + 4
@@ -271,6 +272,7 @@ class SippProcess:
             successful, failed = parse_final_counts(self._read(self.stdout_path))
             code = code if code >= 0 else 128 - code  # killed by signal N -> 128 + N, as a shell reports it
             self.result = SippResult(code, successful, failed, self.stdout_path, self.error_log, self.config.calls)
+            self._reserved.close()
         return self.result
 
     def _tail(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from callgen.run import runner
+from callgen.run.localsut import LocalSystems
 from callgen.run.runner import RunOptions, execute
 from callgen.scenario.loader import bind_scenario, load_scenario, parse_scenario
 
@@ -76,13 +77,21 @@ def test_run_binds_the_local_address_without_reading_the_file_again(tmp_path, mo
     scenario = load_scenario(f, environ={}, resolver=resolver)
     f.write_text("name: [this file changed during the run")  # a re-read would fail
 
+    class Started:  # a local Kamailio that listens on 127.0.0.1:7002 and keeps running
+        address, port = "127.0.0.1", 7002
+
+        def exit_problem(self) -> str:
+            return ""
+
     @contextlib.contextmanager
     def started(sc, run_dir):
-        yield {"KAMAILIO": ("127.0.0.1", 7002)}
+        systems = LocalSystems()
+        systems.add("KAMAILIO", Started())
+        yield systems
 
     seen = {}
 
-    def stop_before_processes(plan, pjsua, options, t0):
+    def stop_before_processes(plan, pjsua, options, t0, **kw):
         seen["scenario"] = plan.scenario
         return "stopped"
 
