@@ -12,7 +12,8 @@ test-bound for UDP and TCP.
 
 "Free now" is not enough above RUN_PORTS_LAST either: rtpengine is given a media range
 (``--port-min``/``--port-max``) and binds a port of it only when a call needs one, with
-SO_REUSEADDR - as Kamailio binds its SIP socket.  Two UDP sockets that both set
+SO_REUSEADDR (rtpengine mr10.5, lib/socket.c ``open_socket`` calls ``reuseaddr``, used for every
+media port by daemon/media_socket.c) - as Kamailio binds its SIP socket.  Two UDP sockets that both set
 SO_REUSEADDR may bind the same address and port, and the one bound last receives what is
 sent there.  So a Kamailio whose port was picked inside a running rtpengine's range (its
 own SBC's or another run's) answered until the relay opened that port for a call's media;
