@@ -105,6 +105,7 @@ class LoadRun:
         self._sequence = 0
         self._wake = threading.Event()  #: set by any caller process's reader as new lines come
         self._turn = 0  #: the caller process whose turn it is to place the next call
+        self._uris: dict[str, str] = {}  #: each callee process's URI
 
     def records(self) -> tuple[LoadCallRecord, ...]:
         with self._lock:
@@ -333,7 +334,9 @@ class LoadRun:
     def _callee_uri(self, k: int) -> tuple[str, str]:
         """(callee agent, the URI call ``k`` dials): the callee's processes in turn."""
         procs = self.plan.processes(self.load.callee(k))
-        return procs[0].name, procs[load_callee_process(self.load, self.load.number(k), len(procs))].contact_uri
+        target = procs[load_callee_process(self.load, self.load.number(k), len(procs))]
+        uri = self._uris.setdefault(target.name, target.contact_uri)  # one string for all its calls' records
+        return procs[0].name, uri
 
     def _place(self, k: int, c: _Caller) -> None:
         """Hand call ``k`` to its caller process without waiting for its first line (``_fold_placed`` reads

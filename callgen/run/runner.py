@@ -57,9 +57,11 @@ class RunOptions:
     load_prover: Callable[[RunPlan], CaptureProver] | None = None
 
 
-#: a load's agents keep about this many of their latest console lines and events (memory flat in a soak;
-#: the load folds each event as it comes, the transcript file keeps every line)
-LOAD_KEEP_LAST = 20_000
+#: a load's agents keep between half and all of this many of their latest console lines and events, after
+#: their first 2,000 (memory flat in a soak; the load folds each event as it comes, the transcript file keeps
+#: every line).  8,000 events are 20-30 s of a caller process at 50 cps; with 20,000 the window was still
+#: filling 75 s into a soak (~11 MB per agent), which read as growth
+LOAD_KEEP_LAST = 8_000
 
 
 def execute(scenario: Scenario, run_dir: Path, options: RunOptions) -> Evidence:
