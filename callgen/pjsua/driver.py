@@ -150,6 +150,7 @@ class _State:
     lines: Kept[str] = field(default_factory=Kept)
     eof: bool = False
     died: bool = False  #: EOF came before callgen sent 'q'
+    crash_signal: int | None = None  #: pjsua's own crash handler printed "Error: signal N:" (then exit 1)
 
 
 #: where a pjsua log line ("10:51:06.733            pjsua_app.c ..."), the answer to menu 'g' or a call's state
@@ -161,6 +162,26 @@ _LOG_LINE_START = re.compile(r"(?<=[^\d:.])(?=\d\d:\d\d:\d\d\.\d{3} )|(?<=.)(?=C
 #: instead of every pattern: most console lines - call dumps, prompts - hold none of it)
 _MAY_BE_EVENT = re.compile(r"Call |You have|Incoming|DTMF|registration|pjsua_call|Current call id|Media is not|"
                            r"No current call|echo callgen-sync")
+
+
+#: pjsua's main.c sets a handler for SIGSEGV and SIGABRT that prints this, a backtrace, and exits 1
+_CRASH = re.compile(r"Error: signal (\d+):")
+#: the last console lines looked at for it once pjsua died
+CRASH_LINES = 200
+
+
+def crash_signal(lines: list[str]) -> int | None:
+    """The signal pjsua's crash handler named in ``lines`` (the last such line), or None."""
+    found = [m for line in lines if (m := _CRASH.search(line))]
+    return int(found[-1][1]) if found else None
+
+
+def signal_name(sig: int) -> str:
+    """``signal 11 (SIGSEGV)``, or ``signal N`` for one Python does not name."""
+    try:
+        return f"signal {sig} ({signal.Signals(sig).name})"
+    except ValueError:
+        return f"signal {sig}"
 
 
 def parse_line(line: str, now: float) -> AgentEvent | None:
@@ -244,6 +265,20 @@ class PjsuaAgent:
         with self._cond:
             return self._st.died
 
+    @property
+    def crash_signal(self) -> int | None:
+        """The signal pjsua crashed on, when it died and its crash handler said so (its backtrace follows in
+        the transcript); None otherwise."""
+        with self._cond:
+            return self._st.crash_signal
+
+    def death(self) -> str:
+        """How pjsua died, for a message ("" while it has not)."""
+        sig = self.crash_signal
+        if sig is None:
+            return ""
+        return f"it crashed on {signal_name(sig)}, its backtrace is in {self.transcript_path.name}"
+
     def start(self, timeout: float = 10.0) -> None:
         fd = os.open(self.transcript_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
         self._transcript = open(fd, "a", encoding="utf-8", errors="replace")  # it holds the SIP: digest, SDES keys
@@ -302,6 +337,7 @@ class PjsuaAgent:
         with self._cond:
             self._st.eof = True
             self._st.died = not self._quit_sent
+            self._st.crash_signal = crash_signal(list(self._st.lines)[-CRASH_LINES:]) if self._st.died else None
             self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
             self._cond.notify_all()
         self._tell_listeners()

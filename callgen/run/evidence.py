@@ -109,6 +109,7 @@ class AgentEvidence:
     exit_status: int | None
     kind: str = "pjsua"  #: "pjsua" or "sipp"
     died: bool = False  #: the process ended before callgen stopped it
+    death: str = ""  #: how, where the agent said so (pjsua's crash handler: the signal and where its backtrace is)
 
     def problem(self) -> str:
         """Why this agent's part of the run cannot be trusted ("" when it ran to the end)."""
@@ -116,7 +117,7 @@ class AgentEvidence:
             return ""
         st = self.exit_status
         how = f"killed by signal {-st}" if st is not None and st < 0 else f"exit status {st}"
-        return f"agent {self.name}: {self.kind} died during the run ({how})"
+        return f"agent {self.name}: {self.kind} died during the run ({how}{': ' + self.death if self.death else ''})"
 
 
 @dataclass(frozen=True)

@@ -310,7 +310,9 @@ class LoadRun:
         """A pjsua of the load that died ends the run: what follows would only measure its absence."""
         dead = [name for name, a in self.agents.items() if a.died]
         if dead:
-            raise InfrastructureError(f"agent {dead[0]}: pjsua died during the load, after {len(self._records)} calls")
+            death = self.agents[dead[0]].death()
+            raise InfrastructureError(f"agent {dead[0]}: pjsua died during the load, after {len(self._records)} calls"
+                                      + (f" ({death})" if death else ""))
         self._check_health()
 
     def _check_health(self) -> None:

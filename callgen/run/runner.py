@@ -250,6 +250,7 @@ def _execute_plan(plan: RunPlan, pjsua: str, options: RunOptions, started: float
                 exit_status=statuses.get(ap.name),
                 kind="pjsua" if ap.agent.is_pjsua else "sipp",
                 died=agents[ap.name].died if ap.name in agents else False,
+                death=agents[ap.name].death() if ap.name in agents else "",
             )
             for ap in plan.agents
         ),
