@@ -103,7 +103,7 @@ def test_the_rotated_files_give_the_rows_of_one_file(cli, tmp_path, pjsua_bin):
     whole = tmp_path / "whole.pcap"
     subprocess.run(["mergecap", "-a", "-F", "pcap", "-w", str(whole), *map(str, files)], check=True, timeout=60)
     rows = _rows(run)
-    records = tuple(LoadCallRecord(r["index"], r["callee"], "", r["dtmf_sent"], 0.0, 0 if r["call_id"] else None,
+    records = tuple(LoadCallRecord(r["index"], r["callee"], "", r["dtmf_sent"], r["placed_time"], 0 if r["call_id"] else None,
                                    code=r["pjsua_code"], hold_s=r["hold_s"], caller=r["caller"]) for r in rows)
     port = int(re.search(r"--local-port=(\d+)", (run / "alice.cfg").read_text())[1])
     alice = AgentEvidence("alice", port, ADDR, Path("x"), Path("x"), Path("x"), (), 0)
