@@ -21,6 +21,7 @@ from callgen.run.evidence import Evidence, LoadCallRecord
 from callgen.scenario.model import Load, Scenario
 from callgen.verdict.loadlegs import LoadLeg, LoadThroughSut, leg_checks, legs_summary
 from callgen.verdict.media import direction_summary, final_response, first_invite, media_addresses, sent_by
+from callgen.verdict.mediaindex import MediaIndex, MediaLookup
 from callgen.verdict.result import CheckResult, check
 
 #: failing calls named in a check's "seen" text, at most
@@ -115,28 +116,6 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-class _StreamIndex:
-    """RTP streams and DTMF events by destination, so each call finds its own in O(1)."""
-
-    def __init__(self, analysis: CaptureAnalysis):
-        self.by_dst: dict[str, list[RtpStream]] = {}
-        for s in analysis.rtp_streams:
-            self.by_dst.setdefault(s.dst, []).append(s)
-        self.dtmf_by_dst: dict[str, list] = {}
-        for e in analysis.dtmf:
-            if e.method == "rfc4733":
-                self.dtmf_by_dst.setdefault(e.dst, []).append(e)
-
-    def streams(self, dsts: set[str], window: tuple[float, float]) -> list[RtpStream]:
-        """The streams to ``dsts`` that began within the call's ``window``: RTP ports wrap
-        (``--rtp-port-range``), so another call may have used the same address before or after."""
-        return [s for d in dsts for s in self.by_dst.get(d, ()) if window[0] <= s.first_time <= window[1]]
-
-    def digits(self, dsts: set[str], window: tuple[float, float]) -> str:
-        return "".join(e.digit for e in sorted((e for d in dsts for e in self.dtmf_by_dst.get(d, ())
-                                                if window[0] <= e.start <= window[1]), key=lambda e: e.start))
-
-
 def _direction(streams: list[RtpStream]) -> Direction:
     if not streams:
         return Direction(0, None, None)
@@ -144,7 +123,7 @@ def _direction(streams: list[RtpStream]) -> Direction:
     return Direction(packets, 100.0 * lost / expected if expected else 0.0, None if math.isnan(jitter) else jitter)
 
 
-def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: Scenario) -> LoadCallRow:
+def _row(rec: LoadCallRecord, d: Dialog | None, index: MediaLookup | None, scenario: Scenario) -> LoadCallRow:
     none = Direction(0, None, None)
     if d is None:
         why = (rec.problem or "no INVITE for it in the capture",)
@@ -159,7 +138,7 @@ def _row(rec: LoadCallRecord, d: Dialog | None, index: _StreamIndex, scenario: S
     offerer, answerer = media_addresses(d)
     # the call's media began after its INVITE and before its BYE (or the end of its dialog in the capture)
     window = (invite.time if invite else d.messages[0].time, bye.time if bye else math.inf)
-    fwd_streams, bwd_streams = index.streams(answerer, window), index.streams(offerer, window)
+    fwd_streams, bwd_streams = index.flow(answerer, window), index.flow(offerer, window)
     fwd, bwd = _direction(fwd_streams), _direction(bwd_streams)
     seen_digits = index.digits(answerer, window) if rec.digits else ""
     code = d.final_code
@@ -208,7 +187,7 @@ def load_rows(scenario: Scenario, evidence: Evidence, analysis: CaptureAnalysis)
         ag = evidence.agent(name)
         mine[name] = sorted((d for d in analysis.dialogs if (inv := first_invite(d)) is not None
                              and sent_by(inv, ag, caller)), key=lambda d: first_invite(d).time)
-    index = _StreamIndex(analysis)
+    index = MediaIndex(analysis)
     through = LoadThroughSut(scenario, evidence, analysis)  # each leg through a SUT (loadlegs)
     rows, taken = [], dict.fromkeys(names, 0)
     for rec in evidence.load_calls:

@@ -39,6 +39,7 @@ from callgen.scenario.model import Load
 from callgen.verdict.legchecks import DEFAULT_RELAY_LOSS_PCT
 from callgen.verdict.legs import CALLEE, CALLER, _initial, _tag, agent_addresses, restrict, sdp_addresses
 from callgen.verdict.media import direction_summary, final_response, first_invite
+from callgen.verdict.mediaindex import MediaIndex, MediaLookup
 from callgen.verdict.result import CheckResult, check
 
 #: how the callee's leg was joined to the caller's (see the module's doc)
@@ -210,42 +211,21 @@ class FarLegIndex:
         return far if far is not None and far.time <= end else None
 
 
-class LegMedia:
-    """RTP streams and RFC 4733 events by (source, destination), each leg's found by its 5-tuples."""
-
-    def __init__(self, analysis: CaptureAnalysis):
-        self.streams: dict[str, list[RtpStream]] = {}
-        for s in analysis.rtp_streams:
-            self.streams.setdefault(s.dst, []).append(s)
-        self.events: dict[str, list] = {}
-        for e in analysis.dtmf:
-            if e.method == "rfc4733":
-                self.events.setdefault(e.dst, []).append(e)
-
-    def flow(self, src: frozenset[str], dst: frozenset[str], window: tuple[float, float]) -> list[RtpStream]:
-        """Streams from ``src`` to ``dst`` that began within the leg's window (ports are used again)."""
-        return [s for d in dst for s in self.streams.get(d, ()) if s.src in src and window[0] <= s.first_time <= window[1]]
-
-    def digits(self, src: frozenset[str], dst: frozenset[str], window: tuple[float, float]) -> str:
-        events = (e for d in dst for e in self.events.get(d, ()) if e.src in src and window[0] <= e.start <= window[1])
-        return "".join(e.digit for e in sorted(events, key=lambda e: e.start))
-
-
 def caller_leg_dialog(d: Dialog, caller: frozenset[str]) -> Dialog:
     """The caller's leg only: a SUT that keeps the Call-ID puts both legs under it."""
     inv = first_invite(d)
     return restrict(d, inv, caller) if inv is not None else d
 
 
-def callee_leg(far: FarInvite, how: str, callee_addresses: frozenset[str], sut: str, media: LegMedia,
+def callee_leg(far: FarInvite, how: str, callee_addresses: frozenset[str], sut: str, media: MediaLookup,
                digits: str) -> LoadLeg:
     """What the callee's leg showed; ``proven`` and ``why`` are filled by ``prove``."""
     leg = restrict(far.dialog, far.invite, callee_addresses)
     bye = next((m for m in leg.messages if m.method == "BYE"), None)
     window = (far.invite.time, bye.time if bye is not None else math.inf)
     sut_side, agent_side = sdp_addresses(leg)  # the SUT sent the INVITE: it is this leg's initiator
-    fwd, bwd = media.flow(sut_side, agent_side, window), media.flow(agent_side, sut_side, window)
-    seen = media.digits(sut_side, agent_side, window) if digits else ""
+    fwd, bwd = media.flow(agent_side, window, src=sut_side), media.flow(sut_side, window, src=agent_side)
+    seen = media.digits(agent_side, window, src=sut_side) if digits else ""
     return LoadLeg(CALLEE, far.agent, sut, leg.call_id, leg.final_code, any(m.method == "ACK" for m in leg.messages),
                    any(m.status == 200 and m.cseq_method == "BYE" for m in leg.messages), LegFlow.of(fwd),
                    LegFlow.of(bwd), seen, False, (), how)
@@ -402,10 +382,10 @@ class LoadThroughSut:
     def near(self, d: Dialog | None, callee: str) -> Dialog | None:
         return caller_leg_dialog(d, self.caller) if d is not None and self.relayed(d, callee) else d
 
-    def _index(self) -> tuple[FarLegIndex, LegMedia]:
+    def _index(self) -> tuple[FarLegIndex, MediaLookup]:
         if self.far is None or self.media is None:  # built once, on the first relayed call
             self.far = FarLegIndex.build(self._analysis, self.callees, tuple(name for name, _ in self.headers))
-            self.media = LegMedia(self._analysis)
+            self.media = MediaIndex(self._analysis)
         return self.far, self.media
 
     def prove_row(self, rec, d: Dialog | None, row):

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -52,6 +52,7 @@ from callgen.verdict.legs import CALLEE, agent_addresses
 from callgen.verdict.load import LoadCallRow, _row
 from callgen.verdict.loadlegs import LoadThroughSut
 from callgen.verdict.media import first_invite, sent_by
+from callgen.verdict.mediaindex import Window
 
 #: a call is proven once the analysed capture reaches this far past its end (its last RTP packets)
 GRACE_S = 2.0
@@ -73,46 +74,31 @@ class _Sender:
     sip_port: int
 
 
-class _CallIndex:
-    """The scan's streams and digits for one call, in the shape ``_row`` asks for (``_StreamIndex``'s)."""
+class _ScanMedia:
+    """``MediaLookup`` over the rolling scan: what one call (or one callee leg) reads, each destination and
+    window looked up once, keeping the keys of the streams it handed out (taken with the call)."""
 
     def __init__(self, scan: RollingScan):
         self.scan = scan
         self.keys: list[tuple] = []
         self._seen: dict[tuple, CallMedia] = {}
 
-    def _media(self, dsts: set[str], window: tuple[float, float]) -> CallMedia:
-        at = (frozenset(dsts), window)
+    def _media(self, dst: Collection[str], window: Window) -> CallMedia:
+        at = (frozenset(dst), window)
         if at not in self._seen:
-            self._seen[at], keys = self.scan.media(dsts, window)
+            self._seen[at], keys = self.scan.media(set(dst), window)
             self.keys += keys
         return self._seen[at]
 
-    def streams(self, dsts: set[str], window: tuple[float, float]) -> list[RtpStream]:
-        return list(self._media(dsts, window).streams)
+    def flow(self, dst: Collection[str], window: Window, src: Collection[str] | None = None) -> list[RtpStream]:
+        return [st for st in self._media(dst, window).streams if src is None or st.src in src]
 
-    def digits(self, dsts: set[str], window: tuple[float, float]) -> str:
-        return "".join(e.digit for e in self._media(dsts, window).dtmf)
+    def digits(self, dst: Collection[str], window: Window, src: Collection[str] | None = None) -> str:
+        return "".join(e.digit for e in self._media(dst, window).dtmf if src is None or e.src in src)
 
-
-class _LegMedia:
-    """The scan's streams and digits by 5-tuple, in the shape the callee leg's proof asks for
-    (``loadlegs.LegMedia``'s), keeping the keys of what it handed out (taken with the call)."""
-
-    def __init__(self, scan: RollingScan):
-        self.scan = scan
-        self.keys: list[tuple] = []
-
-    def _media(self, dst: frozenset[str], window: tuple[float, float]) -> CallMedia:
-        media, keys = self.scan.media(set(dst), window)
-        self.keys += keys
-        return media
-
-    def flow(self, src: frozenset[str], dst: frozenset[str], window: tuple[float, float]) -> list[RtpStream]:
-        return [st for st in self._media(dst, window).streams if st.src in src]
-
-    def digits(self, src: frozenset[str], dst: frozenset[str], window: tuple[float, float]) -> str:
-        return "".join(e.digit for e in self._media(dst, window).dtmf if e.src in src)
+    def clear(self) -> None:
+        """For the next call: nothing handed out yet."""
+        self.keys, self._seen = [], {}
 
 
 class _Rows:
@@ -193,7 +179,7 @@ class LoadProver:
         #: through a SUT each call's callee leg too (``loadlegs``): from every agent's SIP address
         senders = dict(agents or {}) | {self.load.caller: caller}
         self._callers = {p: senders[p] for p in process_names(self.load.caller, senders)}
-        self._legs = _LegMedia(self.scan)
+        self._legs = _ScanMedia(self.scan)
         self.through = LoadThroughSut.for_addresses(
             scenario, agent_addresses(caller.address, caller.sip_port),
             {name: agent_addresses(a.address, a.sip_port) for name, a in senders.items()}, self._legs, self.scan.dialog)
@@ -253,13 +239,13 @@ class LoadProver:
                                   or (d.final_code is not None and d.final_code >= 300))
 
     def _prove(self, rec: LoadCallRecord, k: int, call_id: str | None) -> None:
-        index = _CallIndex(self.scan)
+        index = _ScanMedia(self.scan)
         d = self.scan.dialog(call_id) if call_id is not None else None
         relayed = self.through.relayed(d, rec.callee)
         row = _row(rec, self.through.near(d, rec.callee), index, self.scenario)
         if relayed:
             self.through.far.add_dialog(d)  # a SUT that kept the Call-ID: the callee's leg is in this dialog
-            self._legs.keys = []
+            self._legs.clear()
             row = self.through.prove_row(rec, d, row)
             far = next((g for g in row.legs if g.role == CALLEE and g.call_id), None)
             if far is not None and far.call_id != call_id:
