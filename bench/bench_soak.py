@@ -92,23 +92,9 @@ def _cpu_s(pid: int | None) -> float | None:
         return None
 
 
-def _prover(root: int) -> int | None:
-    """callgen's prover process (``callgen-prover``, a child of callgen), once it runs."""
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    text = f.read()
-            except OSError:
-                continue
-            if text[text.index("(") + 1: text.rindex(")")] == PROVER and int(text.rsplit(")", 1)[1].split()[1]) == root:
-                return int(d)
-    return None
-
-
-def _pjsuas(root: int) -> dict[str, int]:
-    """The pjsua processes under ``root``, by agent (the config file on their command line)."""
-    out = {}
+def _children(root: int) -> list[tuple[int, str, list[bytes]]]:
+    """(pid, name as the OS shows it, command line) of each process whose parent is ``root``."""
+    out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -116,12 +102,27 @@ def _pjsuas(root: int) -> dict[str, int]:
             with open(f"/proc/{d}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
             with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                text = f.read()
+            ppid = int(text.rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
+        if ppid == root:
+            out.append((int(d), text[text.index("(") + 1: text.rindex(")")], argv))
+    return out
+
+
+def _prover(root: int) -> int | None:
+    """callgen's prover process (``callgen-prover``, a child of callgen), once it runs."""
+    return next((pid for pid, comm, _ in _children(root) if comm == PROVER), None)
+
+
+def _pjsuas(root: int) -> dict[str, int]:
+    """The pjsua processes under ``root``, by agent (the config file on their command line)."""
+    out = {}
+    for pid, _, argv in _children(root):
         cfg = next((a.decode(errors="replace") for a in argv if a.endswith(b".cfg")), None)
-        if ppid == root and cfg and "pjsua" in argv[0].decode(errors="replace"):
-            out[Path(cfg.split("=", 1)[-1]).stem] = int(d)
+        if cfg and "pjsua" in argv[0].decode(errors="replace"):
+            out[Path(cfg.split("=", 1)[-1]).stem] = pid
     return out
 
 

@@ -337,7 +337,7 @@ class PjsuaAgent:
         with self._cond:
             self._st.eof = True
             self._st.died = not self._quit_sent
-            self._st.crash_signal = crash_signal(list(self._st.lines)[-CRASH_LINES:]) if self._st.died else None
+            self._st.crash_signal = crash_signal(self._st.lines[max(0, len(self._st.lines) - CRASH_LINES):]) if self._st.died else None
             self._st.events.append(AgentEvent(EventKind.EXITED, time.time()))
             self._cond.notify_all()
         self._tell_listeners()

@@ -343,10 +343,10 @@ class LoadRun:
     def _place(self, k: int, c: _Caller) -> None:
         """Hand call ``k`` to its caller process without waiting for its first line (``_fold_placed`` reads
         it): placing is never held up by a pjsua that is slow to print a CALLING line, and the next call,
-        on the next process, leaves on time.  A process gets its next 'm' only once its previous one was
-        answered (``_settle``), so each process's INVITEs leave in its placing order (the verdict's pairing)."""
+        on the next process, leaves on time.  ``c`` is free (``_free_caller``): a process gets its next 'm'
+        only once its previous one has its first line, so each process's INVITEs leave in its placing order
+        (the verdict's pairing)."""
         load = self.load
-        self._settle(c)
         callee, uri = self._callee_uri(k)
         with self._lock:
             self._records.append(LoadCallRecord(load.number(k), callee, uri, load.digits(k) if load.dtmf else "",

@@ -62,8 +62,6 @@ LATE_S = 10.0
 POLL_S = 0.2
 #: the prover's process: its name where the OS shows it, and how much it gives way to pjsua and the load
 PROCESS_NAME, NICE = "callgen-prover", 10
-#: how long the prover's process may take to start and take its first message
-START_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -284,6 +282,10 @@ class LoadProver:
             self._out.close()
             self._out = None
 
+    def has_row(self, k: int) -> bool:
+        """Call ``k`` is proven (or named unproven) already."""
+        return k in self._rows
+
     def rows(self) -> tuple[LoadCallRow, ...]:
         rows = self._rows.all()
         return tuple(rows[k] for k in sorted(rows))
@@ -338,7 +340,7 @@ class _Served:
         for k, rec in work.changes:
             if k >= len(self.records):
                 self.records.extend([None] * (k + 1 - len(self.records)))
-            if k not in self.prover._rows:
+            if not self.prover.has_row(k):
                 self.records[k] = rec
         for name in work.files:
             if not self.problem:
@@ -389,7 +391,6 @@ class ProverProcess:
 
     def __init__(self, init: _Init):
         self.init = init
-        self.scenario = init.scenario
         self._proc: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._thread: threading.Thread | None = None
@@ -489,7 +490,7 @@ class ProverProcess:
         self.init.spill.unlink(missing_ok=True)
         for k, rec in enumerate(records):  # a call the prover never came to is named with the reason
             if k not in rows:
-                rows[k] = dataclasses.replace(_row(rec, None, None, self.scenario), why=(self._problem or "not proven",))
+                rows[k] = dataclasses.replace(_row(rec, None, None, self.init.scenario), why=(self._problem or "not proven",))
         self._rows = rows
 
     def _final(self, give_up: float) -> None:

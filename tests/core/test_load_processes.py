@@ -192,18 +192,24 @@ class SlowSecondCall(ScriptedPjsua):
         return super()._answer(line)
 
 
+def _slow_alice_and_quick_alice_p2(tmp_path, calls: int):
+    """The records of a load at 20 cps over two caller processes: alice (its second call's CALLING line
+    150 ms late) and alice-p2."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    slow, quick = SlowSecondCall(tmp_path / "a", refuse=0), ScriptedPjsua(tmp_path / "b", refuse=0)
+    load = Load("alice", ("bob",), rate=20, calls=calls, hold_s=1)
+    run = LoadRun(load, _plan_of(("alice", "alice-p2"), {"bob": ("bob",)}), {"alice": slow, "alice-p2": quick},
+                  Deadline(20))
+    run.execute()
+    return run.records()
+
+
 def test_a_process_slow_to_print_calling_does_not_hold_the_next_call_on_another_back(tmp_path):
     """Seen in make bench-load: a pjsua printed a call's CALLING line 16 ms after its INVITE, callgen waited
     for it before placing the next call on the other process, which left 24.6 ms late and was counted in
     the next second (49 calls, then 51)."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    slow, quick = SlowSecondCall(tmp_path / "a", refuse=0), ScriptedPjsua(tmp_path / "b", refuse=0)
-    load = Load("alice", ("bob",), rate=20, calls=4, hold_s=1)
-    run = LoadRun(load, _plan_of(("alice", "alice-p2"), {"bob": ("bob",)}), {"alice": slow, "alice-p2": quick},
-                  Deadline(20))
-    run.execute()
-    records = run.records()
+    records = _slow_alice_and_quick_alice_p2(tmp_path, calls=4)
     assert [r.caller for r in records] == ["alice", "alice-p2"] * 2
     assert records[3].placed - records[2].placed < 0.1, records[3].placed - records[2].placed  # due 50 ms after
     assert all(r.code == 200 and not r.problem for r in records), records  # the slow one too, on its own slot
@@ -238,14 +244,7 @@ def test_a_call_due_while_its_process_waits_for_a_calling_line_goes_to_a_free_pr
     """make bench-load, 50 cps over two caller processes (40 ms per call each): one CALLING line printed ~100 ms
     late held that process's next call, due meanwhile, until it came; the call left late and was counted in the
     next second (49, then 51).  The pool is taken in turn, but a process still waiting is passed over."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    slow, quick = SlowSecondCall(tmp_path / "a", refuse=0), ScriptedPjsua(tmp_path / "b", refuse=0)
-    load = Load("alice", ("bob",), rate=20, calls=6, hold_s=1)
-    run = LoadRun(load, _plan_of(("alice", "alice-p2"), {"bob": ("bob",)}), {"alice": slow, "alice-p2": quick},
-                  Deadline(20))
-    run.execute()
-    records = run.records()
+    records = _slow_alice_and_quick_alice_p2(tmp_path, calls=6)
     # call 2 is alice's second (its CALLING line 150 ms late); call 4, due 100 ms after it, must not wait for it
     assert records[2].caller == "alice" and records[4].caller == "alice-p2", [r.caller for r in records]
     assert records[4].placed - records[2].placed < 0.13, records[4].placed - records[2].placed  # due 100 ms after
