@@ -31,8 +31,8 @@ def _child(run: subprocess.Popen, name: str, needle: str = "") -> int | None:
     return next((p for p in descendants(run.pid) if proc_name(p) == name and needle in _cmdline(p)), None)
 
 
-def _run_and_kill(tmp_path, scenario: str, victim: tuple[str, str], when: str):
-    """Run ``scenario`` in a subprocess; SIGKILL the child ``victim`` (comm, cmdline part)
+def _run_and_kill(tmp_path, scenario: str, victim: tuple[str, str], when: str, sig: int = signal.SIGKILL):
+    """Run ``scenario`` in a subprocess; send ``sig`` to the child ``victim`` (comm, cmdline part)
     once the capture started (``when="start"``) or the call is confirmed (``"confirmed"``)."""
     out = tmp_path / "out"
     stem = scenario.removesuffix(".yaml")
@@ -48,7 +48,7 @@ def _run_and_kill(tmp_path, scenario: str, victim: tuple[str, str], when: str):
                         30, "the call to be confirmed")
         pid = _wait_until(lambda: _child(run, *victim), 10, f"{victim}")
         kids = {p: proc_name(p) for p in descendants(run.pid)}
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
         stdout, stderr = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
@@ -76,6 +76,17 @@ def test_a_process_killed_mid_call_is_an_infrastructure_error(tmp_path, pjsua_bi
     assert status == 3, output
     assert result["verdict"] == "error"
     want = "agent bob: pjsua died during the run (killed by signal 9)" if victim[0] == "pjsua" else "tcpdump died during the run"
+    assert want in result["error"], result["error"]
+
+
+def test_a_pjsua_that_crashes_mid_call_is_named_with_its_signal(tmp_path, pjsua_bin):
+    """A real pjsua's own crash handler (main.c: SIGSEGV/SIGABRT print "Error: signal N:" and a backtrace,
+    then exit 1): callgen said only "exit status 1"."""
+    status, output, result = _run_and_kill(tmp_path, "basic_call.yaml", ("pjsua", "bob.cfg"), "confirmed",
+                                           signal.SIGSEGV)
+    assert status == 3, output
+    want = ("agent bob: pjsua died during the run (exit status 1: it crashed on signal 11 (SIGSEGV), its backtrace"
+            " is in bob.transcript.txt)")
     assert want in result["error"], result["error"]
 
 
