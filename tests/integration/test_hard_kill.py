@@ -113,15 +113,16 @@ def _long_load(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["SIGKILL", "SIGHUP"])
 def test_killed_load_through_kamailio_leaves_no_process_and_keeps_call_rows(tmp_path, pjsua_bin, reaper, sig):
-    """A load through a real local Kamailio (which forks workers: not callgen's children)."""
+    """A load through a real local Kamailio (which forks workers: not callgen's children), its calls proven
+    meanwhile by callgen's prover process (``callgen-prover``)."""
     out = tmp_path / "out"
     proc = _start([str(_long_load(tmp_path)), "-o", str(out), "-j", "1"])
     rows = out / "load_via_kamailio" / "calls.jsonl"
     try:
-        kids = _kids_with(proc, {"pjsua", "tcpdump", "kamailio"}, reaper, 30)
+        kids = _kids_with(proc, {"pjsua", "tcpdump", "kamailio", "callgen-prover"}, reaper, 30)
         # the per-call rows are written as calls end, not only at the end of the run
         _wait_until(lambda: rows.is_file() and len(rows.read_text().splitlines()) >= 3, 30, "three rows in calls.jsonl")
-        kids = _kids_with(proc, {"pjsua", "tcpdump", "kamailio"}, reaper, 5)  # Kamailio's workers are up by now
+        kids = _kids_with(proc, {"pjsua", "tcpdump", "kamailio", "callgen-prover"}, reaper, 5)  # Kamailio's workers are up
         assert sum(n == "kamailio" for n in kids.values()) > 1, kids
         proc.send_signal(sig)
         proc.communicate(timeout=30)
